@@ -1,0 +1,65 @@
+package dev.igate.predictor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * What the server reads from a HuggingFace {@code config.json}: class labels and the longest
+ * sequence the model's position embeddings allow.
+ *
+ * @param labels              labels by class index, from {@code id2label}; empty when absent
+ * @param maxPositionEmbeddings the model's limit on tokens, or 0 when unknown
+ */
+public record ModelConfig(List<String> labels, int maxPositionEmbeddings) {
+
+    private static final JsonMapper MAPPER = JsonMapper.builder().build();
+
+    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0);
+
+    /**
+     * Reads config.json, or returns {@link #EMPTY} when the file is absent. Blocking.
+     *
+     * @throws ModelLoadException when the file is not valid JSON or id2label has gaps
+     */
+    public static ModelConfig read(Path file) throws ModelLoadException {
+        if (!Files.isRegularFile(file)) {
+            return EMPTY;
+        }
+        JsonNode root;
+        try {
+            root = MAPPER.readTree(Files.readAllBytes(file));
+        } catch (IOException | JacksonException e) {
+            throw new ModelLoadException(file.getFileName() + " is not valid JSON", e);
+        }
+        Map<Integer, String> byIndex = new TreeMap<>();
+        JsonNode id2label = root.get("id2label");
+        if (id2label != null && id2label.isObject()) {
+            for (Map.Entry<String, JsonNode> e : id2label.properties()) {
+                try {
+                    byIndex.put(Integer.parseInt(e.getKey().trim()), e.getValue().asString());
+                } catch (NumberFormatException ex) {
+                    throw new ModelLoadException("id2label key " + e.getKey() + " is not a class index");
+                }
+            }
+        }
+        List<String> labels = new ArrayList<>(byIndex.values());
+        int i = 0;
+        for (int index : byIndex.keySet()) {
+            if (index != i++) {
+                throw new ModelLoadException("id2label must number classes 0..n-1 without gaps");
+            }
+        }
+        JsonNode mpe = root.get("max_position_embeddings");
+        int max = mpe != null && mpe.canConvertToInt() ? mpe.intValue() : 0;
+        return new ModelConfig(List.copyOf(labels), max);
+    }
+}

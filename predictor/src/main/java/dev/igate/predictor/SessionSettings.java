@@ -1,0 +1,37 @@
+package dev.igate.predictor;
+
+import java.util.Locale;
+
+/**
+ * ONNX Runtime session options for one model.
+ *
+ * @param device            {@code auto}, {@code cpu} or {@code cuda:N}
+ * @param intraOpThreads    threads inside one operator; 0 lets ONNX Runtime choose
+ * @param interOpThreads    threads across independent operators; 0 lets ONNX Runtime choose
+ * @param optimizationLevel {@code none}, {@code basic}, {@code extended} or {@code all}
+ */
+public record SessionSettings(String device, int intraOpThreads, int interOpThreads, String optimizationLevel) {
+
+    public static final SessionSettings DEFAULTS = new SessionSettings("auto", 0, 1, "all");
+
+    public SessionSettings {
+        device = device == null ? "auto" : device.trim().toLowerCase(Locale.ROOT);
+        optimizationLevel = optimizationLevel == null ? "all" : optimizationLevel.trim().toLowerCase(Locale.ROOT);
+        if (!device.equals("auto") && !device.equals("cpu") && !device.matches("cuda(:\\d+)?")) {
+            throw new IllegalArgumentException("device must be auto, cpu or cuda:N, was " + device);
+        }
+        if (!optimizationLevel.matches("none|basic|extended|all")) {
+            throw new IllegalArgumentException("optimization level must be none, basic, extended or all, was "
+                    + optimizationLevel);
+        }
+        if (intraOpThreads < 0 || interOpThreads < 0) {
+            throw new IllegalArgumentException("thread counts must be 0 (ONNX Runtime's choice) or positive");
+        }
+    }
+
+    /** The CUDA device index asked for: N of {@code cuda:N}, 0 for {@code cuda} and {@code auto}. */
+    public int cudaDeviceId() {
+        int colon = device.indexOf(':');
+        return colon < 0 ? 0 : Integer.parseInt(device.substring(colon + 1));
+    }
+}

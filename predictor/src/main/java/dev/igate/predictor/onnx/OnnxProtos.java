@@ -1,0 +1,142 @@
+package dev.igate.predictor.onnx;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.List;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
+
+/** Small builders for ONNX protobuf messages, so graph code reads as the graph it makes. */
+public final class OnnxProtos {
+
+    private OnnxProtos() {
+    }
+
+    /** Parses a model of any size (protobuf's default 64 MiB limit is lifted). */
+    public static ModelProto parse(InputStream in) throws IOException {
+        CodedInputStream coded = CodedInputStream.newInstance(in);
+        coded.setSizeLimit(Integer.MAX_VALUE);
+        return ModelProto.parseFrom(coded);
+    }
+
+    public static ModelProto parse(byte[] bytes) throws IOException {
+        CodedInputStream coded = CodedInputStream.newInstance(bytes);
+        coded.setSizeLimit(Integer.MAX_VALUE);
+        return ModelProto.parseFrom(coded);
+    }
+
+    public static NodeProto node(String op, String name, List<String> inputs, List<String> outputs,
+                                 AttributeProto... attributes) {
+        return NodeProto.newBuilder().setOpType(op).setName(name)
+                .addAllInput(inputs).addAllOutput(outputs)
+                .addAllAttribute(List.of(attributes)).build();
+    }
+
+    public static AttributeProto ints(String name, long... values) {
+        AttributeProto.Builder b = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
+        for (long v : values) {
+            b.addInts(v);
+        }
+        return b.build();
+    }
+
+    public static AttributeProto intAttr(String name, long value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(value).build();
+    }
+
+    public static AttributeProto floatAttr(String name, float value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.FLOAT).setF(value).build();
+    }
+
+    public static AttributeProto tensorAttr(String name, TensorProto value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.TENSOR).setT(value).build();
+    }
+
+    /** A FLOAT tensor stored as little-endian raw data. */
+    public static TensorProto floats(String name, long[] dims, float[] data) {
+        ByteBuffer buf = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buf.asFloatBuffer().put(data);
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name)
+                .setDataType(TensorProto.DataType.FLOAT_VALUE).setRawData(ByteString.copyFrom(buf.array()));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
+    }
+
+    /** An INT64 tensor stored as little-endian raw data. */
+    public static TensorProto longs(String name, long[] dims, long[] data) {
+        ByteBuffer buf = ByteBuffer.allocate(data.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+        buf.asLongBuffer().put(data);
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name)
+                .setDataType(TensorProto.DataType.INT64_VALUE).setRawData(ByteString.copyFrom(buf.array()));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
+    }
+
+    /**
+     * A tensor value description; each dimension is a {@code Long} (fixed) or a {@code String}
+     * (symbolic, e.g. "batch").
+     */
+    public static ValueInfoProto tensorValue(String name, TensorProto.DataType type, Object... dims) {
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+        for (Object d : dims) {
+            TensorShapeProto.Dimension.Builder dim = TensorShapeProto.Dimension.newBuilder();
+            if (d instanceof Number n) {
+                dim.setDimValue(n.longValue());
+            } else {
+                dim.setDimParam(String.valueOf(d));
+            }
+            shape.addDim(dim);
+        }
+        return ValueInfoProto.newBuilder().setName(name)
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                        .setElemType(type.getNumber()).setShape(shape)))
+                .build();
+    }
+
+    /** Reads a FLOAT initializer's values, whether stored as raw data or as float_data. */
+    public static float[] floatValues(TensorProto t) {
+        if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            throw new IllegalArgumentException(t.getName() + " is not a FLOAT tensor");
+        }
+        if (!t.getRawData().isEmpty()) {
+            ByteBuffer buf = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            float[] out = new float[buf.remaining() / 4];
+            buf.asFloatBuffer().get(out);
+            return out;
+        }
+        float[] out = new float[t.getFloatDataCount()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = t.getFloatData(i);
+        }
+        return out;
+    }
+
+    /** Reads an INT64 tensor's values, whether stored as raw data or as int64_data. */
+    public static long[] longValues(TensorProto t) {
+        if (!t.getRawData().isEmpty()) {
+            ByteBuffer buf = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            long[] out = new long[buf.remaining() / 8];
+            buf.asLongBuffer().get(out);
+            return out;
+        }
+        long[] out = new long[t.getInt64DataCount()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = t.getInt64Data(i);
+        }
+        return out;
+    }
+}

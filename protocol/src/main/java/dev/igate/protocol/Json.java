@@ -1,0 +1,93 @@
+package dev.igate.protocol;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.StreamReadFeature;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.JsonNodeFactory;
+import tools.jackson.databind.node.ObjectNode;
+
+/** The JSON mapper every codec shares, and the few tree helpers they have in common. */
+public final class Json {
+
+    /** Duplicate keys are rejected: a body with two "inputs" is ambiguous, not last-one-wins. */
+    public static final JsonMapper MAPPER = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    private Json() {
+    }
+
+    /**
+     * Parses a request body that must be a JSON object.
+     *
+     * @throws InvalidInputException for an empty body, malformed JSON or a non-object document
+     */
+    public static ObjectNode parseObject(byte[] body) {
+        if (body == null || body.length == 0) {
+            throw new InvalidInputException("Request body is empty, expected a JSON object");
+        }
+        JsonNode node;
+        try {
+            node = MAPPER.readTree(body);
+        } catch (JacksonException e) {
+            throw new InvalidInputException("Malformed JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw new InvalidInputException("Request body must be a JSON object");
+        }
+        return (ObjectNode) node;
+    }
+
+    public static ObjectNode object() {
+        return JsonNodeFactory.instance.objectNode();
+    }
+
+    public static byte[] write(JsonNode node) {
+        return MAPPER.writeValueAsBytes(node);
+    }
+
+    public static byte[] error(String message) {
+        ObjectNode n = object();
+        n.put("error", message);
+        return write(n);
+    }
+
+    /** A parameters object as plain Java values: strings, booleans, numbers; anything else as its JSON text. */
+    public static Map<String, Object> parameters(JsonNode node, String where) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (node == null || node.isNull()) {
+            return out;
+        }
+        if (!node.isObject()) {
+            throw new InvalidInputException(where + " parameters must be a JSON object");
+        }
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
+            JsonNode v = e.getValue();
+            Object value;
+            if (v.isString()) {
+                value = v.stringValue();
+            } else if (v.isBoolean()) {
+                value = v.booleanValue();
+            } else if (v.isIntegralNumber() && v.canConvertToLong()) {
+                value = v.longValue();
+            } else if (v.isNumber()) {
+                value = v.doubleValue();
+            } else {
+                value = v.toString();
+            }
+            out.put(e.getKey(), value);
+        }
+        return out;
+    }
+
+    /** Writes a parameters map back as a JSON object. */
+    public static ObjectNode toNode(Map<String, Object> params) {
+        ObjectNode n = object();
+        params.forEach((k, v) -> n.set(k, MAPPER.valueToTree(v)));
+        return n;
+    }
+}

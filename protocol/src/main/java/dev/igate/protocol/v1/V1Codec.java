@@ -1,0 +1,59 @@
+package dev.igate.protocol.v1;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Json;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Reads and writes KServe V1 bodies for text models: {@code {"instances": ["text", ...]}} or
+ * {@code {"instances": [{"text": "..."}, ...]}} in, {@code {"predictions": [...]}} out.
+ */
+public final class V1Codec {
+
+    private V1Codec() {
+    }
+
+    /**
+     * Decodes the texts of a predict or explain request.
+     *
+     * @throws InvalidInputException when the body is not a V1 request of texts
+     */
+    public static List<String> decodeTexts(byte[] body) {
+        ObjectNode root = Json.parseObject(body);
+        JsonNode instances = root.has("instances") ? root.get("instances") : root.get("inputs");
+        if (instances == null || !instances.isArray() || instances.isEmpty()) {
+            throw new InvalidInputException("\"instances\" must be a non-empty array of texts or {\"text\": ...} objects");
+        }
+        List<String> texts = new ArrayList<>(instances.size());
+        for (JsonNode instance : instances) {
+            texts.add(text(instance));
+        }
+        return texts;
+    }
+
+    private static String text(JsonNode instance) {
+        if (instance.isString()) {
+            return instance.stringValue();
+        }
+        if (instance.isObject()) {
+            JsonNode t = instance.has("text") ? instance.get("text") : instance.get("data");
+            if (t != null && t.isString()) {
+                return t.stringValue();
+            }
+        }
+        throw new InvalidInputException("Every instance must be a string or an object with a string \"text\"");
+    }
+
+    /** Encodes {@code {"predictions": [...]}} from already-built JSON values. */
+    public static byte[] encodePredictions(List<? extends JsonNode> predictions) {
+        ObjectNode root = Json.object();
+        ArrayNode list = root.putArray("predictions");
+        predictions.forEach(list::add);
+        return Json.write(root);
+    }
+}

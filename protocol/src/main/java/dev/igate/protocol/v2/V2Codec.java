@@ -1,0 +1,379 @@
+package dev.igate.protocol.v2;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import dev.igate.protocol.Datatype;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InferenceResponse;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Json;
+import dev.igate.protocol.ModelMetadata;
+import dev.igate.protocol.Tensor;
+import dev.igate.protocol.TensorMetadata;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Reads and writes the Open Inference Protocol (KServe V2) REST bodies.
+ *
+ * <p>Accepts what KServe accepts: {@code "shape"} as an array or a bare number (a bare
+ * {@code -1} means "as many as the data holds", and a bare scalar datum is a scalar tensor),
+ * {@code "data"} flat, nested or a bare scalar. Every decoding problem is an
+ * {@link InvalidInputException} whose message names the input and what was expected.
+ */
+public final class V2Codec {
+
+    private V2Codec() {
+    }
+
+    /**
+     * Decodes an infer request body.
+     *
+     * @throws InvalidInputException for any malformed or inconsistent request
+     */
+    public static InferenceRequest decodeInfer(String model, String version, byte[] body) {
+        ObjectNode root = Json.parseObject(body);
+        String id = null;
+        JsonNode idNode = root.get("id");
+        if (idNode != null && !idNode.isNull()) {
+            if (!idNode.isString()) {
+                throw new InvalidInputException("\"id\" must be a string");
+            }
+            id = idNode.stringValue();
+        }
+        JsonNode inputsNode = root.get("inputs");
+        if (inputsNode == null || !inputsNode.isArray() || inputsNode.isEmpty()) {
+            throw new InvalidInputException("\"inputs\" must be a non-empty array of tensors");
+        }
+        List<Tensor> inputs = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (JsonNode in : inputsNode) {
+            Tensor t = decodeTensor(in);
+            if (!names.add(t.name())) {
+                throw new InvalidInputException("Duplicate input name " + t.name());
+            }
+            inputs.add(t);
+        }
+        List<String> outputs = new ArrayList<>();
+        JsonNode outputsNode = root.get("outputs");
+        if (outputsNode != null && !outputsNode.isNull()) {
+            if (!outputsNode.isArray()) {
+                throw new InvalidInputException("\"outputs\" must be an array of {\"name\": ...}");
+            }
+            for (JsonNode out : outputsNode) {
+                JsonNode n = out.get("name");
+                if (n == null || !n.isString()) {
+                    throw new InvalidInputException("Every requested output needs a string \"name\"");
+                }
+                outputs.add(n.stringValue());
+            }
+        }
+        Map<String, Object> parameters = Json.parameters(root.get("parameters"), "Request");
+        return new InferenceRequest(id, model, version, inputs, outputs, parameters);
+    }
+
+    static Tensor decodeTensor(JsonNode in) {
+        if (in == null || !in.isObject()) {
+            throw new InvalidInputException("Every input must be a JSON object with name, shape, datatype and data");
+        }
+        JsonNode nameNode = in.get("name");
+        if (nameNode == null || !nameNode.isString() || nameNode.stringValue().isEmpty()) {
+            throw new InvalidInputException("Every input needs a non-empty string \"name\"");
+        }
+        String name = nameNode.stringValue();
+        JsonNode dt = in.get("datatype");
+        if (dt == null || !dt.isString()) {
+            throw new InvalidInputException("Input " + name + " needs a string \"datatype\"");
+        }
+        Datatype datatype = Datatype.parse(dt.stringValue());
+        JsonNode data = in.get("data");
+        if (data == null || data.isNull()) {
+            throw new InvalidInputException("Input " + name + " has no \"data\"");
+        }
+        List<Integer> nestedDims = new ArrayList<>();
+        List<JsonNode> leaves = new ArrayList<>();
+        flatten(name, data, 0, nestedDims, leaves);
+        long[] shape = decodeShape(name, in.get("shape"), data, leaves.size());
+        if (nestedDims.size() > 1) {
+            long[] nested = nestedDims.stream().mapToLong(Integer::longValue).toArray();
+            if (!Arrays.equals(nested, shape)) {
+                throw new InvalidInputException("Input " + name + " has nested data of shape "
+                        + Arrays.toString(nested) + " but declares shape " + Arrays.toString(shape));
+            }
+        }
+        long expected = Tensor.elementCount(shape);
+        if (expected != leaves.size()) {
+            throw new InvalidInputException("Input " + name + " has shape " + Arrays.toString(shape) + " ("
+                    + expected + " elements) but " + leaves.size() + " data elements");
+        }
+        return new Tensor(name, datatype, shape, elements(name, datatype, leaves));
+    }
+
+    private static long[] decodeShape(String name, JsonNode shapeNode, JsonNode data, int count) {
+        if (shapeNode == null || shapeNode.isNull()) {
+            throw new InvalidInputException("Input " + name + " needs a \"shape\"");
+        }
+        if (shapeNode.isNumber()) {
+            long d = integral(name, shapeNode);
+            if (d == -1) {
+                return data.isArray() ? new long[] {count} : new long[0];
+            }
+            if (d < 0) {
+                throw new InvalidInputException("Input " + name + " has negative shape " + d);
+            }
+            return new long[] {d};
+        }
+        if (!shapeNode.isArray()) {
+            throw new InvalidInputException("Input " + name + " \"shape\" must be an array of integers");
+        }
+        long[] shape = new long[shapeNode.size()];
+        int inferred = -1;
+        long known = 1;
+        for (int i = 0; i < shape.length; i++) {
+            long d = integral(name, shapeNode.get(i));
+            if (d == -1 && inferred < 0) {
+                inferred = i;
+            } else if (d < 0) {
+                throw new InvalidInputException("Input " + name + " has invalid dimension " + d + " in its shape");
+            } else {
+                known = Math.multiplyExact(known, d);
+            }
+            shape[i] = d;
+        }
+        if (inferred >= 0) {
+            if (known == 0 || count % known != 0) {
+                throw new InvalidInputException("Input " + name + " shape " + Arrays.toString(shape)
+                        + " cannot hold " + count + " data elements");
+            }
+            shape[inferred] = count / known;
+        }
+        return shape;
+    }
+
+    private static long integral(String name, JsonNode n) {
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToLong()) {
+            throw new InvalidInputException("Input " + name + " \"shape\" must hold integers");
+        }
+        return n.longValue();
+    }
+
+    /** Flattens nested arrays row-major, recording the nesting dimensions and rejecting ragged arrays. */
+    private static void flatten(String name, JsonNode node, int depth, List<Integer> dims, List<JsonNode> leaves) {
+        if (!node.isArray()) {
+            if (depth < dims.size()) {
+                throw new InvalidInputException("Input " + name + " has ragged nested data");
+            }
+            leaves.add(node);
+            return;
+        }
+        if (depth == dims.size()) {
+            if (!leaves.isEmpty()) {
+                throw new InvalidInputException("Input " + name + " has ragged nested data");
+            }
+            dims.add(node.size());
+        } else if (depth > dims.size() || dims.get(depth) != node.size()) {
+            throw new InvalidInputException("Input " + name + " has ragged nested data");
+        }
+        for (JsonNode child : node) {
+            flatten(name, child, depth + 1, dims, leaves);
+        }
+    }
+
+    private static Object elements(String name, Datatype type, List<JsonNode> leaves) {
+        int n = leaves.size();
+        switch (type) {
+            case BOOL -> {
+                boolean[] a = new boolean[n];
+                for (int i = 0; i < n; i++) {
+                    JsonNode v = leaves.get(i);
+                    if (!v.isBoolean()) {
+                        throw wrong(name, type, v);
+                    }
+                    a[i] = v.booleanValue();
+                }
+                return a;
+            }
+            case INT8, UINT8 -> {
+                byte[] a = new byte[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = (byte) ranged(name, type, leaves.get(i));
+                }
+                return a;
+            }
+            case INT16, UINT16 -> {
+                short[] a = new short[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = (short) ranged(name, type, leaves.get(i));
+                }
+                return a;
+            }
+            case INT32, UINT32 -> {
+                int[] a = new int[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = (int) ranged(name, type, leaves.get(i));
+                }
+                return a;
+            }
+            case INT64, UINT64 -> {
+                long[] a = new long[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = ranged(name, type, leaves.get(i));
+                }
+                return a;
+            }
+            case FP16, BF16, FP32 -> {
+                float[] a = new float[n];
+                for (int i = 0; i < n; i++) {
+                    double d = real(name, type, leaves.get(i));
+                    if (Math.abs(d) > Float.MAX_VALUE) {
+                        throw new InvalidInputException("Input " + name + " value " + d + " is out of range for " + type);
+                    }
+                    a[i] = (float) d;
+                }
+                return a;
+            }
+            case FP64 -> {
+                double[] a = new double[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = real(name, type, leaves.get(i));
+                }
+                return a;
+            }
+            case BYTES -> {
+                byte[][] a = new byte[n][];
+                for (int i = 0; i < n; i++) {
+                    JsonNode v = leaves.get(i);
+                    if (!v.isString()) {
+                        throw wrong(name, type, v);
+                    }
+                    a[i] = v.stringValue().getBytes(StandardCharsets.UTF_8);
+                }
+                return a;
+            }
+            default -> throw new IllegalStateException(type.name());
+        }
+    }
+
+    private static long ranged(String name, Datatype type, JsonNode v) {
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+            throw wrong(name, type, v);
+        }
+        long x = v.longValue();
+        long min;
+        long max;
+        switch (type) {
+            case INT8 -> { min = Byte.MIN_VALUE; max = Byte.MAX_VALUE; }
+            case UINT8 -> { min = 0; max = 255; }
+            case INT16 -> { min = Short.MIN_VALUE; max = Short.MAX_VALUE; }
+            case UINT16 -> { min = 0; max = 65535; }
+            case INT32 -> { min = Integer.MIN_VALUE; max = Integer.MAX_VALUE; }
+            case UINT32 -> { min = 0; max = 0xFFFFFFFFL; }
+            case UINT64 -> { min = 0; max = Long.MAX_VALUE; }
+            default -> { min = Long.MIN_VALUE; max = Long.MAX_VALUE; }
+        }
+        if (x < min || x > max) {
+            throw new InvalidInputException("Input " + name + " value " + x + " is out of range for " + type);
+        }
+        return x;
+    }
+
+    private static double real(String name, Datatype type, JsonNode v) {
+        if (!v.isNumber()) {
+            throw wrong(name, type, v);
+        }
+        double d = v.doubleValue();
+        if (!Double.isFinite(d)) {
+            throw new InvalidInputException("Input " + name + " holds a non-finite number");
+        }
+        return d;
+    }
+
+    private static InvalidInputException wrong(String name, Datatype type, JsonNode v) {
+        String kind = v.isString() ? "a string" : v.isBoolean() ? "a boolean" : v.isNumber() ? "the number " + v
+                : v.isObject() ? "an object" : v.isNull() ? "null" : "a " + v.getNodeType();
+        return new InvalidInputException("Input " + name + " has datatype " + type + " but holds " + kind);
+    }
+
+    /** Encodes an infer response with flat data arrays. */
+    public static byte[] encodeInfer(InferenceResponse response) {
+        ObjectNode root = Json.object();
+        root.put("model_name", response.model());
+        if (response.version() != null) {
+            root.put("model_version", response.version());
+        }
+        if (response.id() != null) {
+            root.put("id", response.id());
+        }
+        if (!response.parameters().isEmpty()) {
+            root.set("parameters", Json.toNode(response.parameters()));
+        }
+        ArrayNode outputs = root.putArray("outputs");
+        for (Tensor t : response.outputs()) {
+            outputs.add(encodeTensor(t));
+        }
+        return Json.write(root);
+    }
+
+    public static ObjectNode encodeTensor(Tensor t) {
+        ObjectNode o = Json.object();
+        o.put("name", t.name());
+        o.put("datatype", t.datatype().name());
+        ArrayNode shape = o.putArray("shape");
+        for (long d : t.shape()) {
+            shape.add(d);
+        }
+        ArrayNode data = o.putArray("data");
+        Object a = t.data();
+        switch (t.datatype()) {
+            case BOOL -> { for (boolean v : (boolean[]) a) { data.add(v); } }
+            case INT8 -> { for (byte v : (byte[]) a) { data.add(v); } }
+            case UINT8 -> { for (byte v : (byte[]) a) { data.add(v & 0xFF); } }
+            case INT16 -> { for (short v : (short[]) a) { data.add(v); } }
+            case UINT16 -> { for (short v : (short[]) a) { data.add(v & 0xFFFF); } }
+            case INT32 -> { for (int v : (int[]) a) { data.add(v); } }
+            case UINT32 -> { for (int v : (int[]) a) { data.add(v & 0xFFFFFFFFL); } }
+            case INT64, UINT64 -> { for (long v : (long[]) a) { data.add(v); } }
+            case FP16, BF16, FP32 -> { for (float v : (float[]) a) { data.add(v); } }
+            case FP64 -> { for (double v : (double[]) a) { data.add(v); } }
+            case BYTES -> { for (String v : t.strings()) { data.add(v); } }
+            default -> throw new IllegalStateException(t.datatype().name());
+        }
+        return o;
+    }
+
+    /** Encodes model metadata as {@code GET /v2/models/{m}} answers it. */
+    public static byte[] encodeMetadata(ModelMetadata m) {
+        ObjectNode root = Json.object();
+        root.put("name", m.name());
+        ArrayNode versions = root.putArray("versions");
+        m.versions().forEach(versions::add);
+        root.put("platform", m.platform());
+        root.set("inputs", tensorList(m.inputs()));
+        root.set("outputs", tensorList(m.outputs()));
+        if (!m.parameters().isEmpty()) {
+            root.set("parameters", Json.toNode(m.parameters()));
+        }
+        return Json.write(root);
+    }
+
+    private static ArrayNode tensorList(List<TensorMetadata> tensors) {
+        ArrayNode list = Json.MAPPER.createArrayNode();
+        for (TensorMetadata t : tensors) {
+            ObjectNode o = list.addObject();
+            o.put("name", t.name());
+            o.put("datatype", t.datatype().name());
+            ArrayNode shape = o.putArray("shape");
+            for (long d : t.shape()) {
+                shape.add(d);
+            }
+        }
+        return list;
+    }
+}

@@ -1,0 +1,34 @@
+package dev.igate.transformer;
+
+/**
+ * Tokenized texts, padded to the longest text of the batch, as flat row-major arrays ready to
+ * become {@code [rows, length]} INT64 tensors.
+ *
+ * @param rows          number of texts
+ * @param length        padded sequence length
+ * @param inputIds      token ids, {@code rows * length}
+ * @param attentionMask 1 for real tokens, 0 for padding
+ * @param typeIds       segment ids
+ * @param wordIds       per row, the word index of each token, -1 for special and padding tokens
+ * @param tokens        per row, the token strings
+ * @param truncated     per row, whether the text was cut at the maximum length
+ */
+public record TokenBatch(int rows, int length, long[] inputIds, long[] attentionMask, long[] typeIds,
+                         long[][] wordIds, String[][] tokens, boolean[] truncated) {
+
+    /** The real (non-padding) token count of a row. */
+    public int tokenCount(int row) {
+        int n = 0;
+        for (int j = 0; j < length; j++) {
+            n += (int) attentionMask[row * length + j];
+        }
+        return n;
+    }
+
+    /** The token ids of one row, padding excluded. */
+    public long[] ids(int row) {
+        long[] ids = new long[tokenCount(row)];
+        System.arraycopy(inputIds, row * length, ids, 0, ids.length);
+        return ids;
+    }
+}
