@@ -18,6 +18,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
@@ -47,6 +48,7 @@ import org.slf4j.LoggerFactory;
 public final class OnnxModel implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(OnnxModel.class);
+    private static final AtomicBoolean cpuFallbackLogged = new AtomicBoolean();
 
     private final OrtEnvironment env;
     private final OrtSession session;
@@ -118,7 +120,10 @@ public final class OnnxModel implements AutoCloseable {
                 throw new ModelLoadException("device " + settings.device()
                         + " asked for, but this build's ONNX Runtime has no CUDA provider (build with -Pgpu)");
             }
-            log.info("{}: ONNX Runtime has no CUDA provider in this build, running on CPU", what);
+            if (cpuFallbackLogged.compareAndSet(false, true)) {
+                log.info("device auto: this build's ONNX Runtime has no CUDA provider (build with -Pgpu for it), "
+                        + "models run on CPUExecutionProvider");
+            }
             return ExecutionProvider.CPU;
         }
         try {

@@ -1,0 +1,44 @@
+package dev.igate.gateway;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+import org.springframework.util.unit.DataSize;
+
+/**
+ * The server's own settings, under {@code igate} in application.yml.
+ *
+ * @param modelRepository folder holding {@code <model>/<version>/model.onnx}
+ * @param demoModels      build the demo model into the repository when it is missing
+ * @param defaults        settings every model starts from
+ * @param models          per-model overrides, by model name
+ * @param maxRequestSize  largest request body accepted; larger ones get 413
+ */
+@ConfigurationProperties(IgateProperties.PREFIX)
+public record IgateProperties(@DefaultValue("./models") Path modelRepository,
+                              @DefaultValue("true") boolean demoModels,
+                              ModelProperties defaults,
+                              Map<String, ModelProperties> models,
+                              @DefaultValue("8MB") DataSize maxRequestSize) {
+
+    public static final String PREFIX = "igate";
+
+    public IgateProperties {
+        defaults = ModelProperties.BUILT_IN.overriddenBy(defaults);
+        defaults.validate(PREFIX + ".defaults");
+        if (maxRequestSize.toBytes() < 1024 || maxRequestSize.toBytes() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(PREFIX + ".max-request-size must be between 1KB and 2GB, was " + maxRequestSize);
+        }
+        models = models == null ? Map.of() : Map.copyOf(models);
+        for (Map.Entry<String, ModelProperties> e : models.entrySet()) {
+            defaults.overriddenBy(e.getValue()).validate(PREFIX + ".models." + e.getKey());
+        }
+    }
+
+    /** The effective settings of one model: its overrides on top of the defaults. */
+    public ModelProperties forModel(String name) {
+        return defaults.overriddenBy(models.get(name));
+    }
+}

@@ -1,0 +1,136 @@
+package dev.igate.gateway.serving;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.model.ServedModel;
+import dev.igate.protocol.Datatype;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InferenceResponse;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Tensor;
+import dev.igate.protocol.v2.TextInputs;
+import dev.igate.transformer.Prediction;
+import dev.igate.transformer.TokenBatch;
+import org.springframework.stereotype.Service;
+import reactor.core.publisher.Mono;
+
+/**
+ * The data plane: takes an internal request, sends it through the model's stages (tokenizer,
+ * ONNX Runtime, labels) on the model's worker threads, and returns the internal response.
+ * Nothing here blocks the caller's thread.
+ */
+@Service
+public class InferenceService {
+
+    public static final String PREDICT_OUTPUT = "predict";
+    public static final String PROBABILITIES_OUTPUT = "probabilities";
+    public static final String LOGITS_OUTPUT = "logits";
+    public static final String RETURN_PROBABILITIES = "return_probabilities";
+    private static final List<String> TEXT_OUTPUTS = List.of(PREDICT_OUTPUT, PROBABILITIES_OUTPUT, LOGITS_OUTPUT);
+
+    private final ModelRegistry registry;
+    private final ServingMetrics metrics;
+
+    public InferenceService(ModelRegistry registry, ServingMetrics metrics) {
+        this.registry = registry;
+        this.metrics = metrics;
+    }
+
+    /** Classifies texts with a model version (null = the model's default). */
+    public Mono<Classification> classify(String model, String version, List<String> texts) {
+        return Mono.defer(() -> {
+            ServedModel served = registry.resolve(model, version);
+            if (!served.acceptsText()) {
+                throw new InvalidInputException("Model " + model + " takes tensors, not text: it has no tokenizer.json "
+                        + "or no id2label; send its inputs " + served.onnx().inputs().stream().map(t -> t.name()).toList());
+            }
+            if (texts.isEmpty()) {
+                throw new InvalidInputException("No text to classify");
+            }
+            return Mono.fromFuture(() -> served.submit(() -> classifyNow(served, texts)));
+        });
+    }
+
+    private Classification classifyNow(ServedModel served, List<String> texts) {
+        long t0 = System.nanoTime();
+        TokenBatch batch = served.encoder().encode(texts);
+        long t1 = System.nanoTime();
+        metrics.preprocess(served.name(), t1 - t0);
+        float[] logits = served.onnx().run(served.feeds(batch), List.of(served.logitsOutput())).get(0).floats();
+        long t2 = System.nanoTime();
+        metrics.predict(served.name(), t2 - t1);
+        List<Prediction> predictions = served.labels().decode(logits, batch.rows());
+        metrics.postprocess(served.name(), System.nanoTime() - t2);
+        return new Classification(served.name(), served.version(), served.labels().labels(), predictions, logits);
+    }
+
+    /**
+     * Runs a V2 infer request. One BYTES input to a text model is classified as text; anything
+     * else is fed to the ONNX Runtime session as raw tensors, checked against its inputs.
+     */
+    public Mono<InferenceResponse> infer(InferenceRequest request) {
+        return Mono.defer(() -> {
+            ServedModel served = registry.resolve(request.model(), request.version());
+            List<Tensor> inputs = request.inputs();
+            if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
+                return inferText(request, served);
+            }
+            return Mono.fromFuture(() -> served.submit(() -> {
+                long t0 = System.nanoTime();
+                List<Tensor> outputs = served.onnx().run(inputs, request.requestedOutputs());
+                metrics.predict(served.name(), System.nanoTime() - t0);
+                return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());
+            }));
+        });
+    }
+
+    private Mono<InferenceResponse> inferText(InferenceRequest request, ServedModel served) {
+        Tensor input = request.inputs().get(0);
+        List<String> texts = TextInputs.texts(input);
+        Set<String> outputs = new LinkedHashSet<>(request.requestedOutputs());
+        for (String name : outputs) {
+            if (!TEXT_OUTPUTS.contains(name)) {
+                throw new InvalidInputException("Unknown output name " + name + ", expected one of " + TEXT_OUTPUTS);
+            }
+        }
+        if (outputs.isEmpty()) {
+            outputs.add(PREDICT_OUTPUT);
+            if (request.flag(RETURN_PROBABILITIES)) {
+                outputs.add(PROBABILITIES_OUTPUT);
+            }
+        }
+        // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
+        long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
+        return Mono.fromFuture(() -> served.submit(() -> classifyNow(served, texts)))
+                .map(c -> new InferenceResponse(request.id(), c.model(), c.version(),
+                        textOutputs(c, outputs, rowsShape), Map.of()));
+    }
+
+    private static List<Tensor> textOutputs(Classification c, Set<String> names, long[] rowsShape) {
+        List<Tensor> out = new ArrayList<>();
+        int width = c.labels().size();
+        long[] matrixShape = new long[rowsShape.length + 1];
+        System.arraycopy(rowsShape, 0, matrixShape, 0, rowsShape.length);
+        matrixShape[rowsShape.length] = width;
+        for (String name : names) {
+            switch (name) {
+                case PREDICT_OUTPUT -> out.add(Tensor.ofStrings(PREDICT_OUTPUT, rowsShape,
+                        c.predictions().stream().map(Prediction::label).toArray(String[]::new)));
+                case PROBABILITIES_OUTPUT -> {
+                    float[] p = new float[c.predictions().size() * width];
+                    for (int r = 0; r < c.predictions().size(); r++) {
+                        System.arraycopy(c.predictions().get(r).probabilities(), 0, p, r * width, width);
+                    }
+                    out.add(Tensor.ofFloats(PROBABILITIES_OUTPUT, matrixShape, p));
+                }
+                default -> out.add(Tensor.ofFloats(LOGITS_OUTPUT, matrixShape, c.logits()));
+            }
+        }
+        return out;
+    }
+}

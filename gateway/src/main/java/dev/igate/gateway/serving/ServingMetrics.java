@@ -1,0 +1,72 @@
+package dev.igate.gateway.serving;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import dev.igate.protocol.InferenceException;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import org.springframework.stereotype.Component;
+
+/**
+ * The serving metrics, named as KServe names them so existing dashboards work:
+ * {@code request_preprocess_seconds}, {@code request_predict_seconds},
+ * {@code request_postprocess_seconds} (histograms, label {@code model_name}), and
+ * {@code igate_requests_total} by model, version, endpoint and outcome.
+ */
+@Component
+public class ServingMetrics {
+
+    public static final String PREPROCESS = "request.preprocess";
+    public static final String PREDICT = "request.predict";
+    public static final String POSTPROCESS = "request.postprocess";
+    public static final String REQUESTS = "igate.requests";
+
+    private final MeterRegistry registry;
+
+    public ServingMetrics(MeterRegistry registry) {
+        this.registry = registry;
+    }
+
+    public void preprocess(String model, long nanos) {
+        timer(PREPROCESS, model).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    public void predict(String model, long nanos) {
+        timer(PREDICT, model).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    public void postprocess(String model, long nanos) {
+        timer(POSTPROCESS, model).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private Timer timer(String name, String model) {
+        return Timer.builder(name)
+                .tag("model_name", model)
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(30))
+                .register(registry);
+    }
+
+    /** Counts one answered request. */
+    public void request(String model, String version, String endpoint, Throwable error) {
+        Counter.builder(REQUESTS)
+                .tag("model_name", model == null ? "" : model)
+                .tag("model_version", version == null ? "" : version)
+                .tag("endpoint", endpoint)
+                .tag("outcome", outcome(error))
+                .register(registry)
+                .increment();
+    }
+
+    static String outcome(Throwable error) {
+        if (error == null) {
+            return "success";
+        }
+        Throwable e = ErrorStatus.unwrap(error);
+        int status = e instanceof InferenceException ie ? ie.status() : 500;
+        return status < 500 ? "client_error" : "server_error";
+    }
+}

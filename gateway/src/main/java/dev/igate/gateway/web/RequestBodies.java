@@ -1,0 +1,39 @@
+package dev.igate.gateway.web;
+
+import dev.igate.gateway.IgateProperties;
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DataBufferUtils;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.stereotype.Component;
+import reactor.core.publisher.Mono;
+
+/**
+ * Reads whole request bodies as bytes, whatever their content type (curl's default form type
+ * included, as KServe accepts), up to {@code igate.max-request-size}; past it the read fails
+ * with a DataBufferLimitException, which {@link ErrorResponses} answers with 413.
+ */
+@Component
+public class RequestBodies {
+
+    private final int limit;
+
+    public RequestBodies(IgateProperties properties) {
+        this.limit = (int) properties.maxRequestSize().toBytes();
+    }
+
+    public Mono<byte[]> read(ServerHttpRequest request) {
+        return DataBufferUtils.join(request.getBody(), limit)
+                .map(RequestBodies::bytes)
+                .defaultIfEmpty(new byte[0]);
+    }
+
+    private static byte[] bytes(DataBuffer buffer) {
+        try {
+            byte[] bytes = new byte[buffer.readableByteCount()];
+            buffer.read(bytes);
+            return bytes;
+        } finally {
+            DataBufferUtils.release(buffer);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.igate.gateway.web;
+
+import java.util.List;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.serving.Classification;
+import dev.igate.gateway.serving.InferenceService;
+import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.protocol.Json;
+import dev.igate.protocol.v1.V1Codec;
+import dev.igate.transformer.Prediction;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+import reactor.core.publisher.Mono;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+import tools.jackson.databind.node.StringNode;
+
+/** KServe V1 REST endpoints for text classifiers. */
+@RestController
+public class V1Handler {
+
+    private final ModelRegistry registry;
+    private final InferenceService service;
+    private final ServingMetrics metrics;
+    private final RequestBodies bodies;
+
+    public V1Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies) {
+        this.bodies = bodies;
+        this.registry = registry;
+        this.service = service;
+        this.metrics = metrics;
+    }
+
+    @GetMapping("/v1/models")
+    public ResponseEntity<byte[]> models() {
+        ObjectNode n = Json.object();
+        ArrayNode list = n.putArray("models");
+        registry.modelNames().forEach(list::add);
+        return JsonResponses.ok(Json.write(n));
+    }
+
+    @GetMapping("/v1/models/{model}")
+    public ResponseEntity<byte[]> model(@PathVariable String model) {
+        boolean ready = registry.state(model, null).isReady();
+        ObjectNode n = Json.object();
+        n.put("name", model);
+        n.put("ready", ready);
+        return JsonResponses.ok(Json.write(n));
+    }
+
+    /**
+     * {@code {"instances": ["text", ...]}} to {@code {"predictions": ["label", ...]}}; with
+     * {@code ?probabilities=true} each prediction is {@code {"label": ..., "probabilities": {label: p}}}.
+     */
+    @PostMapping("/v1/models/{model}:predict")
+    public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model,
+                                                @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
+                                                ServerHttpRequest request) {
+        return bodies.read(request)
+                .map(V1Codec::decodeTexts)
+                .flatMap(texts -> service.classify(model, null, texts))
+                .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
+                .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_predict", null))
+                .doOnError(e -> metrics.request(model, null, "v1_predict", e));
+    }
+
+    static List<JsonNode> predictions(Classification c, boolean probabilities) {
+        return c.predictions().stream().map(p -> probabilities ? detailed(c, p) : (JsonNode) StringNode.valueOf(p.label())).toList();
+    }
+
+    static ObjectNode detailed(Classification c, Prediction p) {
+        ObjectNode o = Json.object();
+        o.put("label", p.label());
+        ObjectNode probs = o.putObject("probabilities");
+        for (int i = 0; i < c.labels().size(); i++) {
+            probs.put(c.labels().get(i), p.probabilities()[i]);
+        }
+        return o;
+    }
+}

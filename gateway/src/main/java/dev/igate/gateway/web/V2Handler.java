@@ -1,0 +1,117 @@
+package dev.igate.gateway.web;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.model.VersionState;
+import dev.igate.gateway.serving.InferenceService;
+import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.protocol.Json;
+import dev.igate.protocol.v2.V2Codec;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RestController;
+import reactor.core.publisher.Mono;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Open Inference Protocol (KServe V2) REST endpoints. HTTP only: bodies are decoded by
+ * {@link V2Codec} into the internal request and the work is done by {@link InferenceService}.
+ */
+@RestController
+public class V2Handler {
+
+    static final String SERVER_NAME = "igate";
+    static final String SERVER_VERSION = "0.1.0";
+
+    private final ModelRegistry registry;
+    private final InferenceService service;
+    private final ServingMetrics metrics;
+    private final RequestBodies bodies;
+
+    public V2Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies) {
+        this.bodies = bodies;
+        this.registry = registry;
+        this.service = service;
+        this.metrics = metrics;
+    }
+
+    @GetMapping("/v2")
+    public ResponseEntity<byte[]> serverMetadata() {
+        ObjectNode n = Json.object();
+        n.put("name", SERVER_NAME);
+        n.put("version", SERVER_VERSION);
+        n.putArray("extensions").add("model_repository_readonly");
+        return JsonResponses.ok(Json.write(n));
+    }
+
+    @GetMapping("/v2/health/live")
+    public ResponseEntity<byte[]> live() {
+        ObjectNode n = Json.object();
+        n.put("live", true);
+        return JsonResponses.ok(Json.write(n));
+    }
+
+    /** 200 when every model version is loaded and warmed up; 400 otherwise, as the protocol asks for a 4xx. */
+    @GetMapping("/v2/health/ready")
+    public ResponseEntity<byte[]> ready() {
+        boolean ready = registry.allReady();
+        ObjectNode n = Json.object();
+        n.put("ready", ready);
+        return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+    }
+
+    @GetMapping("/v2/models/{model}")
+    public ResponseEntity<byte[]> metadata(@PathVariable String model) {
+        return JsonResponses.ok(V2Codec.encodeMetadata(registry.metadata(model, null)));
+    }
+
+    @GetMapping("/v2/models/{model}/versions/{version}")
+    public ResponseEntity<byte[]> metadata(@PathVariable String model, @PathVariable String version) {
+        return JsonResponses.ok(V2Codec.encodeMetadata(registry.metadata(model, version)));
+    }
+
+    @GetMapping("/v2/models/{model}/ready")
+    public ResponseEntity<byte[]> modelReady(@PathVariable String model) {
+        return readiness(model, null);
+    }
+
+    @GetMapping("/v2/models/{model}/versions/{version}/ready")
+    public ResponseEntity<byte[]> modelReady(@PathVariable String model, @PathVariable String version) {
+        return readiness(model, version);
+    }
+
+    private ResponseEntity<byte[]> readiness(String model, String version) {
+        VersionState state = registry.state(model, version);
+        ObjectNode n = Json.object();
+        n.put("name", model);
+        n.put("ready", state.isReady());
+        if (state.reason() != null) {
+            n.put("reason", state.reason());
+        }
+        return state.isReady() ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+    }
+
+    @PostMapping("/v2/models/{model}/infer")
+    public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model,
+                                              ServerHttpRequest request) {
+        return infer(model, null, request);
+    }
+
+    @PostMapping("/v2/models/{model}/versions/{version}/infer")
+    public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model, @PathVariable String version,
+                                              ServerHttpRequest request) {
+        return bodies.read(request)
+                .map(bytes -> V2Codec.decodeInfer(model, version, bytes))
+                .flatMap(service::infer)
+                .map(response -> JsonResponses.ok(V2Codec.encodeInfer(response), response.version()))
+                .doOnSuccess(r -> metrics.request(model, version(r), "v2_infer", null))
+                .doOnError(e -> metrics.request(model, version, "v2_infer", e));
+    }
+
+    static String version(ResponseEntity<?> r) {
+        return r == null ? null : r.getHeaders().getFirst(JsonResponses.VERSION_HEADER);
+    }
+}
