@@ -1,0 +1,165 @@
+package dev.igate.gateway;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import dev.igate.demo.DemoRepository;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+
+/**
+ * Every error case answers {"error": ...} with its status, against a repository holding the demo
+ * model and a model whose file is corrupt; the server keeps serving throughout.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "igate.max-request-size=64KB")
+@AutoConfigureWebTestClient(timeout = "60s")
+class ErrorResponsesIT {
+
+    static final String MODEL = ServerTestSupport.MODEL;
+    static final Path REPOSITORY = Path.of("target", "test-models-errors").toAbsolutePath();
+
+    @Autowired
+    WebTestClient client;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) throws Exception {
+        DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
+        Files.createDirectories(REPOSITORY);
+        Path link = REPOSITORY.resolve(MODEL);
+        if (!Files.exists(link)) {
+            Files.createSymbolicLink(link, ServerTestSupport.DEMO_REPOSITORY.resolve(MODEL));
+        }
+        Path broken = Files.createDirectories(REPOSITORY.resolve("Broken").resolve("1"));
+        Files.writeString(broken.resolve("model.onnx"), "this is not an ONNX model");
+        registry.add("igate.model-repository", REPOSITORY::toString);
+    }
+
+    @BeforeEach
+    void awaitDemoModel() throws InterruptedException {
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/ready");
+    }
+
+    WebTestClient.ResponseSpec infer(String path, String body) {
+        return client.post().uri(path).contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange();
+    }
+
+    void expectError(WebTestClient.ResponseSpec response, int status, String messagePart) {
+        response.expectStatus().isEqualTo(status)
+                .expectHeader().contentType(MediaType.APPLICATION_JSON)
+                .expectBody().jsonPath("$.error").value(String.class, m -> {
+                    if (!m.contains(messagePart)) {
+                        throw new AssertionError("error \"" + m + "\" does not mention \"" + messagePart + "\"");
+                    }
+                });
+    }
+
+    @Test
+    void malformedJsonIs400() {
+        expectError(infer("/v2/models/" + MODEL + "/infer", "{\"inputs\": [{"), 400, "Malformed JSON");
+        expectError(infer("/v2/models/" + MODEL + "/infer", ""), 400, "empty");
+        expectError(infer("/v1/models/" + MODEL + ":predict", "not json"), 400, "Malformed JSON");
+    }
+
+    @Test
+    void wrongDatatypeIs400NamingTheExpectedOne() {
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                "{\"inputs\":[{\"name\":\"input_ids\",\"shape\":[1,2],\"datatype\":\"INT32\",\"data\":[101,102]},"
+                        + "{\"name\":\"attention_mask\",\"shape\":[1,2],\"datatype\":\"INT64\",\"data\":[1,1]},"
+                        + "{\"name\":\"token_type_ids\",\"shape\":[1,2],\"datatype\":\"INT64\",\"data\":[0,0]}]}"),
+                400, "Input input_ids must have datatype INT64, was INT32");
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                "{\"inputs\":[{\"name\":\"t\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[5]}]}"), 400, "holds the number 5");
+    }
+
+    @Test
+    void wrongShapeIs400NamingTheExpectedOne() {
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                "{\"inputs\":[{\"name\":\"input_ids\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[101,102]},"
+                        + "{\"name\":\"attention_mask\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[1,1]},"
+                        + "{\"name\":\"token_type_ids\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[0,0]}]}"),
+                400, "must have shape [-1, -1]");
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                "{\"inputs\":[{\"name\":\"t\",\"shape\":[2],\"datatype\":\"BYTES\",\"data\":[\"a\"]}]}"), 400, "(2 elements) but 1");
+    }
+
+    @Test
+    void unknownInputNameIs400ListingTheModelsInputs() {
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                        "{\"inputs\":[{\"name\":\"ids\",\"shape\":[1,1],\"datatype\":\"INT64\",\"data\":[1]}]}"),
+                400, "Unknown input name ids, expected one of [input_ids, attention_mask, token_type_ids]");
+    }
+
+    @Test
+    void unknownOutputNameIs400() {
+        expectError(infer("/v2/models/" + MODEL + "/infer",
+                        "{\"inputs\":[{\"name\":\"t\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"x\"]}],"
+                                + "\"outputs\":[{\"name\":\"scores\"}]}"),
+                400, "Unknown output name scores, expected one of [predict, probabilities, logits]");
+    }
+
+    @Test
+    void unknownModelOrVersionIs404() {
+        expectError(infer("/v2/models/NoSuchModel/infer", ServerTestSupport.SEED), 404, "Model NoSuchModel not found");
+        expectError(infer("/v2/models/" + MODEL + "/versions/7/infer", ServerTestSupport.SEED), 404, "has no version 7");
+        expectError(infer("/v1/models/NoSuchModel:predict", "{\"instances\": [\"x\"]}"), 404, "not found");
+        expectError(client.get().uri("/v2/models/NoSuchModel").exchange(), 404, "not found");
+        expectError(client.get().uri("/v2/models/" + MODEL + "/versions/abc").exchange(), 404, "has no version abc");
+    }
+
+    @Test
+    void pathCharactersInNamesNeverReachTheFileSystem() {
+        client.post().uri("/v2/models/..%2F..%2Fetc/infer").bodyValue(ServerTestSupport.SEED).exchange()
+                .expectStatus().value(s -> {
+                    if (s != 400 && s != 404) {
+                        throw new AssertionError("status " + s);
+                    }
+                });
+        expectError(infer("/v2/models/.hidden/infer", ServerTestSupport.SEED), 404, "Invalid model name");
+        expectError(infer("/v2/models/%2e%2e/infer", ServerTestSupport.SEED), 404, "Invalid model name");
+    }
+
+    @Test
+    void modelThatFailedToLoadIs503WithTheReasonAndNotReady() throws InterruptedException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (client.get().uri("/v2/models/Broken/ready").exchange().returnResult(String.class).getStatus().value() == 200
+                || !client.get().uri("/actuator/health/readiness").exchange().returnResult(String.class)
+                .getResponseBody().collectList().block().toString().contains("FAILED")) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("Broken model never reported FAILED");
+            }
+            Thread.sleep(100);
+        }
+        expectError(infer("/v2/models/Broken/infer", ServerTestSupport.SEED), 503, "Model Broken failed to load");
+        client.get().uri("/v2/models/Broken/ready").exchange().expectStatus().isBadRequest()
+                .expectBody().jsonPath("$.ready").isEqualTo(false);
+        client.get().uri("/actuator/health/readiness").exchange().expectStatus().isEqualTo(503);
+        client.get().uri("/v2/health/ready").exchange().expectStatus().isBadRequest();
+    }
+
+    @Test
+    void oversizedBodyIs413() {
+        String big = "x".repeat(70 * 1024);
+        expectError(infer("/v1/models/" + MODEL + ":predict", "{\"instances\": [\"" + big + "\"]}"), 413, "too large");
+    }
+
+    @Test
+    void unknownPathAndWrongMethodAnswerJsonErrors() {
+        expectError(client.get().uri("/v3/nothing").exchange(), 404, "No such endpoint");
+        expectError(client.get().uri("/v2/models/" + MODEL + "/infer").exchange(), 405, "Method not allowed");
+    }
+
+    @Test
+    void serverKeepsServingAfterErrors() {
+        malformedJsonIs400();
+        unknownInputNameIs400ListingTheModelsInputs();
+        infer("/v2/models/" + MODEL + "/infer", ServerTestSupport.SEED).expectStatus().isOk()
+                .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
+    }
+}

@@ -1,0 +1,63 @@
+package dev.igate.gateway;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+import reactor.blockhound.BlockHound;
+
+/**
+ * A real server on a random port serving the demo model, built once per build into
+ * {@code target/test-models}. BlockHound is installed, so any blocking call on a Netty event
+ * loop fails the request that made it.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+@AutoConfigureWebTestClient(timeout = "60s")
+public abstract class ServerTestSupport {
+
+    public static final Path DEMO_REPOSITORY = Path.of("target", "test-models").toAbsolutePath();
+    public static final String MODEL = "BERTSeqClassification";
+    public static final String SEED_TEXT = "Risk assessment implications of site-specific oral relative bioavailability.";
+    public static final String SEED = """
+            {"id": "d3b15cad-50a2-4eaf-80ce-8b0a428bd298",
+             "inputs": [{"name": "4b7c7d4a-51e4-43c8-af61-04639f6ef4bc", "shape": -1, "datatype": "BYTES",
+                         "data": "{\\"text\\":\\"Risk assessment implications of site-specific oral relative bioavailability.\\"}"}]}
+            """;
+
+    static {
+        BlockHound.install();
+    }
+
+    @Autowired
+    protected WebTestClient client;
+
+    @DynamicPropertySource
+    static void demoRepository(DynamicPropertyRegistry registry) {
+        registry.add("igate.model-repository", DEMO_REPOSITORY::toString);
+    }
+
+    /** Waits until the demo model's versions have loaded (the first run builds them, about 10 s). */
+    @BeforeEach
+    void awaitModels() throws InterruptedException {
+        awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
+        awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
+    }
+
+    public static void awaitReady(WebTestClient client, String path) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (System.nanoTime() < deadline) {
+            int status = client.get().uri(path).exchange().returnResult(byte[].class).getStatus().value();
+            if (status == 200) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError(path + " did not become ready");
+    }
+}

@@ -1,0 +1,76 @@
+package dev.igate.transformer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The MiniLM tokenizer.json shipped in the langchain4j jar, through DJL. */
+class TextEncoderTests {
+
+    static final String SEED = "Risk assessment implications of site-specific oral relative bioavailability.";
+
+    @TempDir
+    static Path dir;
+    static TextEncoder encoder;
+
+    @BeforeAll
+    static void load() throws Exception {
+        Path file = dir.resolve("tokenizer.json");
+        try (InputStream in = TextEncoderTests.class.getResourceAsStream("/all-minilm-l6-v2-tokenizer.json")) {
+            Files.copy(in, file);
+        }
+        encoder = TextEncoder.load(file, 128);
+    }
+
+    @AfterAll
+    static void close() {
+        encoder.close();
+    }
+
+    @Test
+    void seedSentenceTokenizesToTheKnownIds() {
+        TokenBatch batch = encoder.encode(List.of(SEED));
+
+        assertThat(batch.ids(0)).containsExactly(101, 3891, 7667, 13494, 1997, 2609, 1011, 3563, 8700, 5816, 16012,
+                12462, 11733, 8553, 1012, 102);
+        assertThat(batch.length()).isEqualTo(16);
+    }
+
+    @Test
+    void batchIsPaddedToItsLongestTextNotToTheMaximum() {
+        TokenBatch batch = encoder.encode(List.of("short", SEED));
+
+        assertThat(batch.length()).isEqualTo(16);
+        assertThat(batch.tokenCount(0)).isEqualTo(3);
+        assertThat(batch.attentionMask()).startsWith(1, 1, 1, 0);
+        assertThat(batch.inputIds()[3]).isZero();
+    }
+
+    @Test
+    void longTextIsTruncatedAtTheMaximumLength() {
+        String text = String.join(" ", Collections.nCopies(400, "toxicology"));
+
+        TokenBatch batch = encoder.encode(List.of(text));
+
+        assertThat(batch.length()).isEqualTo(128);
+        assertThat(batch.truncated()[0]).isTrue();
+        assertThat(batch.inputIds()[127]).isEqualTo(102);
+    }
+
+    @Test
+    void wordIdsGroupSubWordTokens() {
+        TokenBatch batch = encoder.encode(List.of("bioavailability"));
+
+        assertThat(batch.tokens()[0]).containsExactly("[CLS]", "bio", "##ava", "##ila", "##bility", "[SEP]");
+        assertThat(batch.wordIds()[0]).containsExactly(-1, 0, 0, 0, 0, -1);
+    }
+}
