@@ -107,6 +107,13 @@ public final class OnnxProtos {
                 .build();
     }
 
+    /** A tensor value description with an element type and no shape information. */
+    public static ValueInfoProto tensorValueOfAnyShape(String name, TensorProto.DataType type) {
+        return ValueInfoProto.newBuilder().setName(name)
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(type.getNumber())))
+                .build();
+    }
+
     /** Reads a FLOAT initializer's values, whether stored as raw data or as float_data. */
     public static float[] floatValues(TensorProto t) {
         if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {

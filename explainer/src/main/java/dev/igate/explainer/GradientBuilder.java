@@ -1,0 +1,622 @@
+package dev.igate.explainer;
+
+import static dev.igate.explainer.GraphWriter.range;
+import static dev.igate.explainer.GraphWriter.toArray;
+import static dev.igate.predictor.onnx.OnnxProtos.floats;
+import static dev.igate.predictor.onnx.OnnxProtos.intAttr;
+import static dev.igate.predictor.onnx.OnnxProtos.tensorValue;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import dev.igate.predictor.onnx.OnnxProtos;
+
+/**
+ * Reverse-mode differentiation of an ONNX graph, written as more ONNX nodes: given a
+ * differentiable input {@code wrt}, an output {@code y} and a seed input {@code s} of y's shape,
+ * it appends the nodes computing {@code d(Σ s ⊙ y) / d wrt} and exposes them as the graph output
+ * {@code grad_<wrt>}.
+ *
+ * <p>Only the float path from {@code wrt} to {@code y} is differentiated; integer and shape
+ * computations are left alone. Gradients of broadcast operands are summed back to the operand's
+ * shape; which axes were broadcast is read from {@code shapes}, tensor shapes observed on a probe
+ * run whose variable dimensions are all greater than one.
+ */
+public final class GradientBuilder {
+
+    /** Operators whose outputs carry no gradient (shape, comparison and index computations). */
+    static final Set<String> NON_DIFFERENTIABLE = Set.of("Shape", "Size", "Equal", "Greater", "GreaterOrEqual", "Less",
+            "LessOrEqual", "Not", "And", "Or", "Xor", "ArgMax", "ArgMin", "NonZero", "ConstantOfShape", "Range",
+            "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "Round", "OneHot", "Constant", "EyeLike", "RandomNormalLike",
+            "RandomUniformLike", "Trilu");
+
+    /** Operators with a gradient rule, and for each the inputs that can carry a gradient. */
+    static final Map<String, int[]> RULES = new LinkedHashMap<>();
+
+    static {
+        for (String op : List.of("Add", "Sub", "Mul", "Div", "MatMul", "Sum")) {
+            RULES.put(op, new int[] {0, 1, 2, 3, 4, 5, 6, 7});
+        }
+        for (String op : List.of("Neg", "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Identity", "Dropout",
+                "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Softmax", "LogSoftmax",
+                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization")) {
+            RULES.put(op, new int[] {0});
+        }
+        RULES.put("Gemm", new int[] {0, 1, 2});
+        RULES.put("Where", new int[] {1, 2});
+        RULES.put("Concat", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
+    }
+
+    private final GraphProto.Builder graph;
+    private final GraphWriter w;
+    private final Map<String, long[]> shapes;
+    private final Map<String, TensorProto> constants = new HashMap<>();
+    private final Map<String, List<String>> grads = new HashMap<>();
+
+    private final Set<String> differentiable;
+
+    private GradientBuilder(ModelProto model, Map<String, long[]> shapes, Set<String> differentiable) {
+        this.differentiable = differentiable;
+        this.graph = model.getGraph().toBuilder();
+        this.w = new GraphWriter(graph, opset(model));
+        this.shapes = shapes;
+        for (TensorProto t : graph.getInitializerList()) {
+            constants.put(t.getName(), t);
+        }
+        for (NodeProto n : graph.getNodeList()) {
+            if (n.getOpType().equals("Constant")) {
+                for (AttributeProto a : n.getAttributeList()) {
+                    if (a.getName().equals("value")) {
+                        constants.put(n.getOutput(0), a.getT());
+                    }
+                }
+            }
+        }
+    }
+
+    /** The opset of the default ONNX domain. */
+    static int opset(ModelProto model) {
+        for (OperatorSetIdProto o : model.getOpsetImportList()) {
+            if (o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) {
+                return (int) o.getVersion();
+            }
+        }
+        return 1;
+    }
+
+    /** Name of the gradient output for a differentiated input. */
+    public static String gradName(String wrt) {
+        return "grad_" + wrt;
+    }
+
+    /**
+     * The differentiable path from an input to an output.
+     *
+     * @param nodes          nodes on it, in graph order
+     * @param differentiable float tensors on it that a gradient flows through
+     * @param probed         float tensors whose shapes the rules need: data inputs and outputs of the nodes
+     */
+    record Path(List<NodeProto> nodes, Set<String> differentiable, Set<String> probed) {
+    }
+
+    /**
+     * The differentiable path from {@code wrt} to {@code output}.
+     *
+     * @throws GradientUnavailableException when a node on it has no rule, naming the op and the node
+     */
+    static Path activePath(GraphProto graph, String wrt, String output) throws GradientUnavailableException {
+        Set<String> constants = new HashSet<>();
+        graph.getInitializerList().forEach(t -> constants.add(t.getName()));
+        graph.getNodeList().stream().filter(n -> n.getOpType().equals("Constant")).forEach(n -> constants.add(n.getOutput(0)));
+        Set<String> differentiable = new HashSet<>(Set.of(wrt));
+        for (NodeProto n : graph.getNodeList()) {
+            if (carriesGradient(n) && dataInputs(n).stream().anyMatch(differentiable::contains)) {
+                differentiable.add(n.getOutput(0));
+            }
+        }
+        if (!differentiable.contains(output)) {
+            throw new GradientUnavailableException("Output " + output + " does not depend on " + wrt);
+        }
+        Set<String> needed = new HashSet<>(Set.of(output));
+        Set<String> probed = new HashSet<>();
+        List<NodeProto> active = new ArrayList<>();
+        List<NodeProto> nodes = graph.getNodeList();
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            NodeProto n = nodes.get(i);
+            if (n.getOutputCount() > 0 && needed.contains(n.getOutput(0)) && differentiable.contains(n.getOutput(0))) {
+                if (!RULES.containsKey(n.getOpType())) {
+                    throw new GradientUnavailableException("No gradient rule for operator " + n.getOpType()
+                            + " (node " + n.getName() + ")");
+                }
+                active.add(0, n);
+                probed.add(n.getOutput(0));
+                for (String in : dataInputs(n)) {
+                    if (differentiable.contains(in)) {
+                        needed.add(in);
+                    }
+                    if (!constants.contains(in)) {
+                        probed.add(in);
+                    }
+                }
+            }
+        }
+        Set<String> onPath = new HashSet<>(needed);
+        onPath.retainAll(differentiable);
+        return new Path(active, onPath, probed);
+    }
+
+    private static boolean carriesGradient(NodeProto n) {
+        if (NON_DIFFERENTIABLE.contains(n.getOpType()) || n.getOutputCount() == 0) {
+            return false;
+        }
+        if (n.getOpType().equals("Cast")) {
+            long to = attrInt(n, "to", 0);
+            return to == TensorProto.DataType.FLOAT_VALUE || to == TensorProto.DataType.DOUBLE_VALUE
+                    || to == TensorProto.DataType.FLOAT16_VALUE || to == TensorProto.DataType.BFLOAT16_VALUE;
+        }
+        return true;
+    }
+
+    /** Inputs through which a gradient can flow (data, not indices, shapes or exponents). */
+    private static List<String> dataInputs(NodeProto n) {
+        int[] allowed = RULES.get(n.getOpType());
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < n.getInputCount(); i++) {
+            if (allowed == null || contains(allowed, i)) {
+                if (!n.getInput(i).isEmpty()) {
+                    out.add(n.getInput(i));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static boolean contains(int[] a, int v) {
+        for (int x : a) {
+            if (x == v) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Builds the gradient graph.
+     *
+     * @param model  the forward model
+     * @param wrt    the float input to differentiate with respect to
+     * @param output the output to differentiate
+     * @param seed   name of a new FLOAT input, of the output's shape, that weights the output
+     * @param shapes tensor shapes from a probe run (see {@link ShapeProbe})
+     * @throws GradientUnavailableException when an operator on the path has no rule or is used in an unsupported way
+     */
+    public static ModelProto build(ModelProto model, String wrt, String output, String seed, Map<String, long[]> shapes)
+            throws GradientUnavailableException {
+        Path path = activePath(model.getGraph(), wrt, output);
+        List<NodeProto> active = path.nodes();
+        GradientBuilder b = new GradientBuilder(model, shapes, path.differentiable());
+        long[] outShape = b.shapeOf(output);
+        Object[] dims = new Object[outShape.length];
+        for (int i = 0; i < dims.length; i++) {
+            dims[i] = "seed_dim_" + i;
+        }
+        b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, dims));
+        b.grads.computeIfAbsent(output, k -> new ArrayList<>()).add(seed);
+        for (int i = active.size() - 1; i >= 0; i--) {
+            NodeProto n = active.get(i);
+            String g = b.gradOf(n.getOutput(0));
+            if (g != null) {
+                b.backward(n, g);
+            }
+        }
+        String total = b.gradOf(wrt);
+        if (total == null) {
+            throw new GradientUnavailableException("No gradient reaches " + wrt);
+        }
+        String name = gradName(wrt);
+        b.graph.addNode(OnnxProtos.node("Identity", "/grad/output", List.of(total), List.of(name)));
+        long[] wrtShape = b.shapeOf(wrt);
+        Object[] wrtDims = new Object[wrtShape.length];
+        for (int i = 0; i < wrtDims.length; i++) {
+            wrtDims[i] = "grad_dim_" + i;
+        }
+        b.graph.addOutput(tensorValue(name, TensorProto.DataType.FLOAT, wrtDims));
+        return model.toBuilder().setGraph(b.graph).build();
+    }
+
+    private String gradOf(String tensor) {
+        List<String> list = grads.get(tensor);
+        if (list == null || list.isEmpty()) {
+            return null;
+        }
+        if (list.size() == 1) {
+            return list.get(0);
+        }
+        String sum = w.op("Sum", List.copyOf(list));
+        list.clear();
+        list.add(sum);
+        return sum;
+    }
+
+    private void accumulate(String tensor, String grad) {
+        grads.computeIfAbsent(tensor, k -> new ArrayList<>()).add(grad);
+    }
+
+    long[] shapeOf(String tensor) throws GradientUnavailableException {
+        long[] s = shapes.get(tensor);
+        if (s != null) {
+            return s;
+        }
+        TensorProto c = constants.get(tensor);
+        if (c != null) {
+            return c.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        }
+        throw new GradientUnavailableException("Shape of " + tensor + " is unknown");
+    }
+
+    private boolean isDifferentiable(String tensor) {
+        return differentiable.contains(tensor);
+    }
+
+    private void backward(NodeProto n, String g) throws GradientUnavailableException {
+        String op = n.getOpType();
+        List<String> in = n.getInputList();
+        String y = n.getOutput(0);
+        switch (op) {
+            case "Identity", "Dropout", "Cast" -> accumulate(in.get(0), g);
+            case "Add", "Sum" -> {
+                for (String x : in) {
+                    give(x, () -> unbroadcast(g, x, y));
+                }
+            }
+            case "Sub" -> {
+                give(in.get(0), () -> unbroadcast(g, in.get(0), y));
+                give(in.get(1), () -> unbroadcast(w.op("Neg", g), in.get(1), y));
+            }
+            case "Mul" -> {
+                give(in.get(0), () -> unbroadcast(w.op("Mul", g, in.get(1)), in.get(0), y));
+                give(in.get(1), () -> unbroadcast(w.op("Mul", g, in.get(0)), in.get(1), y));
+            }
+            case "Div" -> {
+                give(in.get(0), () -> unbroadcast(w.op("Div", g, in.get(1)), in.get(0), y));
+                give(in.get(1), () -> unbroadcast(w.op("Neg", w.op("Div", w.op("Mul", g, y), in.get(1))), in.get(1), y));
+            }
+            case "Neg" -> accumulate(in.get(0), w.op("Neg", g));
+            case "Sqrt" -> accumulate(in.get(0), w.op("Div", w.op("Mul", g, w.scalar(0.5f)), y));
+            case "Erf" -> {
+                String x = in.get(0);
+                String gauss = w.op("Exp", w.op("Neg", w.op("Mul", x, x)));
+                accumulate(x, w.op("Mul", g, w.op("Mul", gauss, w.scalar((float) (2 / Math.sqrt(Math.PI))))));
+            }
+            case "Tanh" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sub", w.scalar(1f), w.op("Mul", y, y))));
+            case "Sigmoid" -> accumulate(in.get(0), w.op("Mul", g, w.op("Mul", y, w.op("Sub", w.scalar(1f), y))));
+            case "Relu" -> accumulate(in.get(0),
+                    w.op("Where", List.of(w.op("Greater", in.get(0), w.scalar(0f)), g, w.scalar(0f))));
+            case "Exp" -> accumulate(in.get(0), w.op("Mul", g, y));
+            case "Log" -> accumulate(in.get(0), w.op("Div", g, in.get(0)));
+            case "Pow" -> pow(n, g);
+            case "Reshape", "Squeeze", "Unsqueeze", "Flatten" -> accumulate(in.get(0), w.reshapeLike(g, in.get(0)));
+            case "Transpose" -> transpose(n, g);
+            case "Expand" -> accumulate(in.get(0), unbroadcast(g, in.get(0), y));
+            case "MatMul" -> matmul(n, g);
+            case "Gemm" -> gemm(n, g);
+            case "Softmax", "LogSoftmax" -> softmax(n, g);
+            case "ReduceMean", "ReduceSum" -> reduce(n, g);
+            case "Where" -> {
+                String zero = w.scalar(0f);
+                give(in.get(1), () -> unbroadcast(w.op("Where", List.of(in.get(0), g, zero)), in.get(1), y));
+                give(in.get(2), () -> unbroadcast(w.op("Where", List.of(in.get(0), zero, g)), in.get(2), y));
+            }
+            case "Concat" -> concat(n, g);
+            case "Slice" -> slice(n, g);
+            case "Gather" -> gather(n, g);
+            case "LayerNormalization" -> layerNorm(n, g);
+            default -> throw new GradientUnavailableException("No gradient rule for operator " + op + " (node " + n.getName() + ")");
+        }
+    }
+
+    private interface GradSupplier {
+        String get() throws GradientUnavailableException;
+    }
+
+    private void give(String input, GradSupplier grad) throws GradientUnavailableException {
+        if (isDifferentiable(input)) {
+            accumulate(input, grad.get());
+        }
+    }
+
+    /** Sums a gradient of output shape back to an operand's (broadcast) shape. */
+    private String unbroadcast(String g, String operand, String output) throws GradientUnavailableException {
+        long[] xs = shapeOf(operand);
+        long[] ys = shapeOf(output);
+        int lead = ys.length - xs.length;
+        List<Long> axes = new ArrayList<>();
+        for (int i = 0; i < ys.length; i++) {
+            if (i < lead || (xs[i - lead] == 1 && ys[i] != 1)) {
+                axes.add((long) i);
+            }
+        }
+        if (axes.isEmpty()) {
+            return g;
+        }
+        String summed = w.reduceSum(g, toArray(axes), true);
+        return lead == 0 ? summed : w.reshapeLike(summed, operand);
+    }
+
+    private void pow(NodeProto n, String g) throws GradientUnavailableException {
+        String x = n.getInput(0);
+        TensorProto exponent = constants.get(n.getInput(1));
+        if (exponent == null) {
+            throw new GradientUnavailableException("Pow with a non-constant exponent is not supported (node " + n.getName() + ")");
+        }
+        float p = exponent.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                ? OnnxProtos.floatValues(exponent)[0] : (float) OnnxProtos.longValues(exponent)[0];
+        String local = w.op("Mul", w.scalar(p), w.op("Pow", x, w.scalar(p - 1)));
+        accumulate(x, w.op("Mul", g, local));
+    }
+
+    private void transpose(NodeProto n, String g) throws GradientUnavailableException {
+        int rank = shapeOf(n.getInput(0)).length;
+        long[] perm = attrInts(n, "perm");
+        if (perm == null) {
+            perm = new long[rank];
+            for (int i = 0; i < rank; i++) {
+                perm[i] = rank - 1 - i;
+            }
+        }
+        long[] inverse = new long[perm.length];
+        for (int i = 0; i < perm.length; i++) {
+            inverse[(int) perm[i]] = i;
+        }
+        accumulate(n.getInput(0), w.transpose(g, inverse));
+    }
+
+    private long[] swapLast(int rank) {
+        long[] perm = range(0, rank);
+        perm[rank - 1] = rank - 2;
+        perm[rank - 2] = rank - 1;
+        return perm;
+    }
+
+    private void matmul(NodeProto n, String g) throws GradientUnavailableException {
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        int ra = shapeOf(a).length;
+        int rb = shapeOf(b).length;
+        if (ra < 2 || rb < 2) {
+            throw new GradientUnavailableException("MatMul with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        String y = n.getOutput(0);
+        give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(b, swapLast(rb))), a, y));
+        give(b, () -> unbroadcast(w.op("MatMul", w.transpose(a, swapLast(ra)), g), b, y));
+    }
+
+    private void gemm(NodeProto n, String g) throws GradientUnavailableException {
+        float alpha = attrFloat(n, "alpha", 1f);
+        float beta = attrFloat(n, "beta", 1f);
+        boolean transA = attrInt(n, "transA", 0) != 0;
+        boolean transB = attrInt(n, "transB", 0) != 0;
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        String ga = alpha == 1f ? g : w.op("Mul", g, w.scalar(alpha));
+        long[] t = {1, 0};
+        give(a, () -> {
+            String opB = transB ? w.transpose(b, t) : b;
+            String dOpA = w.op("MatMul", ga, w.transpose(opB, t));
+            return transA ? w.transpose(dOpA, t) : dOpA;
+        });
+        give(b, () -> {
+            String opA = transA ? w.transpose(a, t) : a;
+            String dOpB = w.op("MatMul", w.transpose(opA, t), ga);
+            return transB ? w.transpose(dOpB, t) : dOpB;
+        });
+        if (n.getInputCount() > 2) {
+            String c = n.getInput(2);
+            give(c, () -> unbroadcast(beta == 1f ? g : w.op("Mul", g, w.scalar(beta)), c, n.getOutput(0)));
+        }
+    }
+
+    private void softmax(NodeProto n, String g) throws GradientUnavailableException {
+        String y = n.getOutput(0);
+        int rank = shapeOf(y).length;
+        int axis = normalize(attrInt(n, "axis", w.opset() >= 13 ? -1 : 1), rank);
+        // before opset 13 softmax flattens every axis from `axis` on into one
+        long[] axes = w.opset() >= 13 ? new long[] {axis} : range(axis, rank);
+        String dx;
+        if (n.getOpType().equals("Softmax")) {
+            String s = w.reduceSum(w.op("Mul", g, y), axes, true);
+            dx = w.op("Mul", y, w.op("Sub", g, s));
+        } else {
+            String s = w.reduceSum(g, axes, true);
+            dx = w.op("Sub", g, w.op("Mul", w.op("Exp", y), s));
+        }
+        accumulate(n.getInput(0), dx);
+    }
+
+    private void reduce(NodeProto n, String g) throws GradientUnavailableException {
+        String x = n.getInput(0);
+        int rank = shapeOf(x).length;
+        long[] axes = attrInts(n, "axes");
+        if (axes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) {
+            TensorProto c = constants.get(n.getInput(1));
+            if (c == null) {
+                throw new GradientUnavailableException(n.getOpType() + " with computed axes is not supported (node " + n.getName() + ")");
+            }
+            axes = OnnxProtos.longValues(c);
+        }
+        if (axes == null || axes.length == 0) {
+            if (attrInt(n, "noop_with_empty_axes", 0) != 0) {
+                accumulate(x, g);
+                return;
+            }
+            axes = range(0, rank);
+        }
+        long[] sorted = new long[axes.length];
+        for (int i = 0; i < axes.length; i++) {
+            sorted[i] = normalize(axes[i], rank);
+        }
+        java.util.Arrays.sort(sorted);
+        String kept = attrInt(n, "keepdims", 1) != 0 ? g : w.unsqueeze(g, sorted);
+        String dx = w.op("Expand", kept, w.shape(x));
+        if (n.getOpType().equals("ReduceMean")) {
+            String count = w.op("Div", w.op("Cast", w.op("Size", x), intAttr("to", TensorProto.DataType.FLOAT_VALUE)),
+                    w.op("Cast", w.op("Size", n.getOutput(0)), intAttr("to", TensorProto.DataType.FLOAT_VALUE)));
+            dx = w.op("Div", dx, count);
+        }
+        accumulate(x, dx);
+    }
+
+    private void concat(NodeProto n, String g) throws GradientUnavailableException {
+        int rank = shapeOf(n.getOutput(0)).length;
+        long axis = normalize(attrInt(n, "axis", 0), rank);
+        String axisIndex = w.int64s(axis);
+        String axes = w.int64s(axis);
+        String offset = w.int64s(0);
+        for (String x : n.getInputList()) {
+            String length = w.op("Gather", w.shape(x), axisIndex);
+            String end = w.op("Add", offset, length);
+            String start = offset;
+            give(x, () -> w.op("Slice", List.of(g, start, end, axes)));
+            offset = end;
+        }
+    }
+
+    private void slice(NodeProto n, String g) throws GradientUnavailableException {
+        String x = n.getInput(0);
+        int rank = shapeOf(x).length;
+        long[] starts = constantInts(n, 1);
+        long[] sliceAxes = n.getInputCount() > 3 && !n.getInput(3).isEmpty() ? constantInts(n, 3) : range(0, starts.length);
+        if (n.getInputCount() > 4 && !n.getInput(4).isEmpty()) {
+            for (long step : constantInts(n, 4)) {
+                if (step != 1) {
+                    throw new GradientUnavailableException("Slice with steps other than 1 is not supported (node " + n.getName() + ")");
+                }
+            }
+        }
+        long[] begin = new long[rank];
+        long[] negative = new long[rank];
+        for (int i = 0; i < sliceAxes.length; i++) {
+            int a = normalize(sliceAxes[i], rank);
+            begin[a] = starts[i];
+            negative[a] = starts[i] < 0 ? 1 : 0;
+        }
+        // begin = start, or dim + start for negative starts; end padding = dim(x) - dim(y) - begin
+        String dims = w.shape(x);
+        String beginPad = w.op("Add", w.op("Mul", dims, w.int64s(negative)), w.int64s(begin));
+        String endPad = w.op("Sub", w.op("Sub", dims, w.shape(n.getOutput(0))), beginPad);
+        String pads = w.op("Concat", List.of(beginPad, endPad), intAttr("axis", 0));
+        accumulate(x, w.op("Pad", List.of(g, pads)));
+    }
+
+    private void gather(NodeProto n, String g) throws GradientUnavailableException {
+        String data = n.getInput(0);
+        String indices = n.getInput(1);
+        int rank = shapeOf(data).length;
+        int axis = normalize(attrInt(n, "axis", 0), rank);
+        int indexRank = shapeOf(indices).length;
+        if (indexRank > 1) {
+            throw new GradientUnavailableException("Gather on the data path with indices of rank > 1 is not supported (node "
+                    + n.getName() + ")");
+        }
+        // scatter-add as a matrix product: move the gathered axis last, multiply by one-hot(indices)
+        String gk = indexRank == 0 ? w.unsqueeze(g, new long[] {axis}) : g;
+        String idx = indexRank == 0 ? w.op("Reshape", indices, w.int64s(1)) : indices;
+        String depth = w.op("Gather", w.shape(data), w.int64s(axis));
+        String values = w.fresh("onehot_values");
+        graph.addInitializer(floats(values, new long[] {2}, new float[] {0f, 1f}));
+        String oneHot = w.op("OneHot", List.of(idx, depth, values), intAttr("axis", -1));
+        long[] perm = new long[rank];
+        int j = 0;
+        for (int i = 0; i < rank; i++) {
+            if (i != axis) {
+                perm[j++] = i;
+            }
+        }
+        perm[rank - 1] = axis;
+        long[] inverse = new long[rank];
+        for (int i = 0; i < rank; i++) {
+            inverse[(int) perm[i]] = i;
+        }
+        String moved = w.transpose(gk, perm);
+        accumulate(data, w.transpose(w.op("MatMul", moved, oneHot), inverse));
+    }
+
+    private void layerNorm(NodeProto n, String g) throws GradientUnavailableException {
+        String x = n.getInput(0);
+        int rank = shapeOf(x).length;
+        int axis = normalize(attrInt(n, "axis", -1), rank);
+        float epsilon = attrFloat(n, "epsilon", 1e-5f);
+        long[] axes = range(axis, rank);
+        String mean = w.reduceMean(x, axes);
+        String centered = w.op("Sub", x, mean);
+        String variance = w.reduceMean(w.op("Mul", centered, centered), axes);
+        String inv = w.op("Div", w.scalar(1f), w.op("Sqrt", w.op("Add", variance, w.scalar(epsilon))));
+        String xhat = w.op("Mul", centered, inv);
+        String dxhat = w.op("Mul", g, n.getInput(1));
+        String term = w.op("Sub", w.op("Sub", dxhat, w.reduceMean(dxhat, axes)),
+                w.op("Mul", xhat, w.reduceMean(w.op("Mul", dxhat, xhat), axes)));
+        accumulate(x, w.op("Mul", inv, term));
+    }
+
+    private long[] constantInts(NodeProto n, int input) throws GradientUnavailableException {
+        TensorProto c = constants.get(n.getInput(input));
+        if (c == null) {
+            throw new GradientUnavailableException(n.getOpType() + " with computed input " + input
+                    + " is not supported (node " + n.getName() + ")");
+        }
+        if (c.getDataType() == TensorProto.DataType.INT32_VALUE) {
+            if (!c.getRawData().isEmpty()) {
+                java.nio.IntBuffer b = c.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer();
+                long[] out = new long[b.remaining()];
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = b.get(i);
+                }
+                return out;
+            }
+            return c.getInt32DataList().stream().mapToLong(Integer::longValue).toArray();
+        }
+        return OnnxProtos.longValues(c);
+    }
+
+    private static int normalize(long axis, int rank) {
+        return (int) (axis < 0 ? axis + rank : axis);
+    }
+
+    static long attrInt(NodeProto n, String name, long fallback) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getI();
+            }
+        }
+        return fallback;
+    }
+
+    static float attrFloat(NodeProto n, String name, float fallback) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getF();
+            }
+        }
+        return fallback;
+    }
+
+    static long[] attrInts(NodeProto n, String name) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getIntsList().stream().mapToLong(Long::longValue).toArray();
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,161 @@
+package dev.igate.explainer;
+
+import static dev.igate.predictor.onnx.OnnxProtos.tensorValue;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import dev.igate.predictor.OnnxModel;
+import dev.igate.predictor.SessionSettings;
+import dev.igate.protocol.Tensor;
+
+/**
+ * Builds a one-node (or few-node) ONNX model, differentiates it with {@link GradientBuilder}, and
+ * compares the gradient graph's output with a central finite difference of
+ * {@code f(x) = Σ seed ⊙ out(x)} computed from forward runs.
+ *
+ * <p>Float32 tolerance: |analytic − numeric| ≤ 2e-3 + 1e-2 · |numeric| per element, with step
+ * h = 1e-2 (float32 rounding of f is about 1e-6, so the difference quotient is good to about
+ * 1e-4; the h² truncation term is of the same order for these smooth inputs).
+ */
+final class GradientCheck {
+
+    static final double H = 1e-2;
+    static final double ABS = 2e-3;
+    static final double REL = 1e-2;
+    static final SessionSettings CPU = new SessionSettings("cpu", 1, 1, "all");
+
+    enum Values { SIGNED, POSITIVE, AWAY_FROM_ZERO }
+
+    record Input(String name, long[] shape, Values values) {
+    }
+
+    private final int opset;
+    private final GraphProto.Builder graph = GraphProto.newBuilder().setName("check");
+    private final List<Input> inputs = new ArrayList<>();
+    private final Random random = new Random(7);
+    private String output = "out";
+
+    GradientCheck(int opset) {
+        this.opset = opset;
+    }
+
+    GradientCheck input(String name, Values values, long... shape) {
+        inputs.add(new Input(name, shape, values));
+        graph.addInput(tensorValue(name, TensorProto.DataType.FLOAT, box(shape)));
+        return this;
+    }
+
+    GradientCheck input(String name, long... shape) {
+        return input(name, Values.SIGNED, shape);
+    }
+
+    GradientCheck initializer(TensorProto t) {
+        graph.addInitializer(t);
+        return this;
+    }
+
+    GradientCheck node(String op, List<String> in, String out, AttributeProto... attributes) {
+        graph.addNode(NodeProto.newBuilder().setOpType(op).setName(op + "_" + out).addAllInput(in).addOutput(out)
+                .addAllAttribute(List.of(attributes)));
+        output = out;
+        return this;
+    }
+
+    private static Object[] box(long[] shape) {
+        Object[] o = new Object[shape.length];
+        for (int i = 0; i < shape.length; i++) {
+            o[i] = shape[i];
+        }
+        return o;
+    }
+
+    private ModelProto model(GraphProto.Builder g) {
+        return ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+                .setGraph(g).build();
+    }
+
+    private float[] sample(Input in) {
+        int n = (int) Tensor.elementCount(in.shape());
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            double u = random.nextDouble() * 2 - 1;
+            v[i] = (float) switch (in.values()) {
+                case SIGNED -> u;
+                case POSITIVE -> 0.5 + Math.abs(u);
+                case AWAY_FROM_ZERO -> Math.signum(u) * (0.2 + Math.abs(u));
+            };
+        }
+        return v;
+    }
+
+    /** Checks d(Σ seed ⊙ out) / d{wrt} against finite differences. */
+    void check(String wrt) throws Exception {
+        Map<String, float[]> values = new LinkedHashMap<>();
+        for (Input in : inputs) {
+            values.put(in.name(), sample(in));
+        }
+        GraphProto.Builder forwardGraph = graph.clone();
+        forwardGraph.addOutput(tensorValue(output, TensorProto.DataType.FLOAT));
+        ModelProto forward = model(forwardGraph);
+        List<Tensor> feeds = feeds(values);
+
+        try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward")) {
+            Tensor out = f.run(feeds, List.of(output)).get(0);
+            float[] seed = new float[out.size()];
+            for (int i = 0; i < seed.length; i++) {
+                seed[i] = (float) (random.nextDouble() * 2 - 1);
+            }
+            Map<String, long[]> shapes = ShapeProbe.shapes(forward,
+                    GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
+            ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
+            float[] analytic;
+            try (OnnxModel gm = OnnxModel.load(gradient.toByteArray(), CPU, "gradient")) {
+                List<Tensor> gradFeeds = new ArrayList<>(feeds);
+                gradFeeds.add(Tensor.ofFloats("seed", out.shape(), seed));
+                analytic = gm.run(gradFeeds, List.of(GradientBuilder.gradName(wrt))).get(0).floats();
+            }
+            float[] x = values.get(wrt);
+            assertThat(analytic).hasSameSizeAs(x);
+            for (int i = 0; i < x.length; i++) {
+                float saved = x[i];
+                x[i] = (float) (saved + H);
+                double plus = dot(seed, f.run(feeds(values), List.of(output)).get(0).floats());
+                x[i] = (float) (saved - H);
+                double minus = dot(seed, f.run(feeds(values), List.of(output)).get(0).floats());
+                x[i] = saved;
+                double numeric = (plus - minus) / (2 * H);
+                assertThat(Math.abs(analytic[i] - numeric))
+                        .as("d/d%s[%d]: analytic %s vs numeric %s", wrt, i, analytic[i], numeric)
+                        .isLessThanOrEqualTo(ABS + REL * Math.abs(numeric));
+            }
+        }
+    }
+
+    private List<Tensor> feeds(Map<String, float[]> values) {
+        List<Tensor> feeds = new ArrayList<>();
+        for (Input in : inputs) {
+            feeds.add(Tensor.ofFloats(in.name(), in.shape(), values.get(in.name()).clone()));
+        }
+        return feeds;
+    }
+
+    private static double dot(float[] a, float[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += (double) a[i] * b[i];
+        }
+        return s;
+    }
+}

@@ -1,0 +1,194 @@
+package dev.igate.explainer;
+
+import static dev.igate.explainer.GradientCheck.Values.AWAY_FROM_ZERO;
+import static dev.igate.explainer.GradientCheck.Values.POSITIVE;
+import static dev.igate.predictor.onnx.OnnxProtos.floatAttr;
+import static dev.igate.predictor.onnx.OnnxProtos.floats;
+import static dev.igate.predictor.onnx.OnnxProtos.intAttr;
+import static dev.igate.predictor.onnx.OnnxProtos.ints;
+import static dev.igate.predictor.onnx.OnnxProtos.longs;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+
+import ai.onnx.proto.OnnxMl.TensorProto;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Every gradient rule against central finite differences (tolerance in {@link GradientCheck}). */
+class GradientRulesTests {
+
+    static GradientCheck binary(String op, int opset, long[] x, long[] y, GradientCheck.Values yValues) {
+        return new GradientCheck(opset).input("x", x).input("y", yValues, y).node(op, List.of("x", "y"), "out");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"Add", "Sub", "Mul", "Div"})
+    void elementwiseBinaryOpsWithBroadcasting(String op) throws Exception {
+        GradientCheck.Values yValues = op.equals("Div") ? POSITIVE : GradientCheck.Values.SIGNED;
+        for (long[][] shapes : new long[][][] {
+                {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {4}}, {{2, 1, 4}, {2, 3, 1}}, {{3, 1}, {2, 1, 4}}}) {
+            binary(op, 11, shapes[0], shapes[1], yValues).check("x");
+            binary(op, 11, shapes[0], shapes[1], yValues).check("y");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"Neg", "Erf", "Tanh", "Sigmoid", "Identity", "Exp"})
+    void unaryOps(String op) throws Exception {
+        new GradientCheck(11).input("x", 2, 3, 4).node(op, List.of("x"), "out").check("x");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"Sqrt", "Log"})
+    void unaryOpsOnPositiveInputs(String op) throws Exception {
+        new GradientCheck(11).input("x", POSITIVE, 2, 3).node(op, List.of("x"), "out").check("x");
+    }
+
+    @Test
+    void reluAwayFromItsKink() throws Exception {
+        new GradientCheck(11).input("x", AWAY_FROM_ZERO, 2, 3, 4).node("Relu", List.of("x"), "out").check("x");
+    }
+
+    @Test
+    void powWithConstantExponents() throws Exception {
+        new GradientCheck(11).input("x", POSITIVE, 2, 3).initializer(floats("p", new long[0], new float[] {2f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
+        new GradientCheck(11).input("x", POSITIVE, 2, 3).initializer(floats("p", new long[0], new float[] {0.5f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
+    }
+
+    @Test
+    void matMulPlainBatchedAndBroadcast() throws Exception {
+        binary("MatMul", 11, new long[] {2, 3, 4}, new long[] {4, 5}, GradientCheck.Values.SIGNED).check("x");
+        binary("MatMul", 11, new long[] {2, 3, 4}, new long[] {4, 5}, GradientCheck.Values.SIGNED).check("y");
+        binary("MatMul", 11, new long[] {2, 2, 3, 4}, new long[] {2, 2, 4, 3}, GradientCheck.Values.SIGNED).check("x");
+        binary("MatMul", 11, new long[] {2, 2, 3, 4}, new long[] {2, 2, 4, 3}, GradientCheck.Values.SIGNED).check("y");
+        binary("MatMul", 11, new long[] {2, 3, 4}, new long[] {1, 4, 5}, GradientCheck.Values.SIGNED).check("y");
+    }
+
+    @Test
+    void gemmWithTranspositionsAndBroadcastBias() throws Exception {
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                long[] a = ta == 0 ? new long[] {3, 4} : new long[] {4, 3};
+                long[] b = tb == 0 ? new long[] {4, 5} : new long[] {5, 4};
+                for (String wrt : List.of("a", "b", "c")) {
+                    new GradientCheck(11).input("a", a).input("b", b).input("c", 5)
+                            .node("Gemm", List.of("a", "b", "c"), "out", floatAttr("alpha", 0.7f), floatAttr("beta", 1.3f),
+                                    intAttr("transA", ta), intAttr("transB", tb))
+                            .check(wrt);
+                }
+            }
+        }
+    }
+
+    @Test
+    void reductionsWithAndWithoutKeepdimsAcrossOpsets() throws Exception {
+        new GradientCheck(11).input("x", 2, 3, 4).node("ReduceMean", List.of("x"), "out", ints("axes", -1)).check("x");
+        new GradientCheck(11).input("x", 2, 3, 4)
+                .node("ReduceMean", List.of("x"), "out", ints("axes", 1), intAttr("keepdims", 0)).check("x");
+        new GradientCheck(11).input("x", 2, 3, 4).node("ReduceSum", List.of("x"), "out", ints("axes", 0, 2)).check("x");
+        new GradientCheck(13).input("x", 2, 3, 4).initializer(longs("axes", new long[] {1}, new long[] {1}))
+                .node("ReduceSum", List.of("x", "axes"), "out", intAttr("keepdims", 0)).check("x");
+        new GradientCheck(11).input("x", 2, 3).node("ReduceSum", List.of("x"), "out", intAttr("keepdims", 0)).check("x");
+    }
+
+    @Test
+    void shapeOpsReshapeSqueezeUnsqueezeFlattenTransposeExpand() throws Exception {
+        new GradientCheck(11).input("x", 2, 3, 4).initializer(longs("s", new long[] {2}, new long[] {6, 4}))
+                .node("Reshape", List.of("x", "s"), "out").check("x");
+        new GradientCheck(11).input("x", 2, 1, 4).node("Squeeze", List.of("x"), "out", ints("axes", 1)).check("x");
+        new GradientCheck(11).input("x", 2, 4).node("Unsqueeze", List.of("x"), "out", ints("axes", 1)).check("x");
+        new GradientCheck(13).input("x", 2, 4).initializer(longs("axes", new long[] {1}, new long[] {0}))
+                .node("Unsqueeze", List.of("x", "axes"), "out").check("x");
+        new GradientCheck(11).input("x", 2, 3, 4).node("Flatten", List.of("x"), "out", intAttr("axis", 1)).check("x");
+        new GradientCheck(11).input("x", 2, 3, 4).node("Transpose", List.of("x"), "out", ints("perm", 0, 2, 1)).check("x");
+        new GradientCheck(11).input("x", 2, 3, 4).node("Transpose", List.of("x"), "out").check("x");
+        new GradientCheck(11).input("x", 3, 1).initializer(longs("s", new long[] {3}, new long[] {2, 3, 4}))
+                .node("Expand", List.of("x", "s"), "out").check("x");
+    }
+
+    @Test
+    void softmaxAndLogSoftmaxInBothOpsetSemantics() throws Exception {
+        new GradientCheck(11).input("x", 2, 3, 4).node("Softmax", List.of("x"), "out", intAttr("axis", -1)).check("x");
+        new GradientCheck(11).input("x", 2, 3, 4).node("Softmax", List.of("x"), "out", intAttr("axis", 1)).check("x");
+        new GradientCheck(13).input("x", 2, 3, 4).node("Softmax", List.of("x"), "out", intAttr("axis", 1)).check("x");
+        new GradientCheck(13).input("x", 2, 3, 4).node("LogSoftmax", List.of("x"), "out", intAttr("axis", -1)).check("x");
+    }
+
+    @Test
+    void concatSendsEachInputItsSlice() throws Exception {
+        for (String wrt : List.of("x", "y")) {
+            new GradientCheck(11).input("x", 2, 3, 4).input("y", 2, 2, 4)
+                    .node("Concat", List.of("x", "y"), "out", intAttr("axis", 1)).check(wrt);
+        }
+    }
+
+    @Test
+    void sliceWithPositiveAndNegativeStarts() throws Exception {
+        new GradientCheck(11).input("x", 2, 5, 3)
+                .initializer(longs("starts", new long[] {1}, new long[] {1}))
+                .initializer(longs("ends", new long[] {1}, new long[] {3}))
+                .initializer(longs("axes", new long[] {1}, new long[] {1}))
+                .node("Slice", List.of("x", "starts", "ends", "axes"), "out").check("x");
+        new GradientCheck(13).input("x", 2, 5, 3)
+                .initializer(longs("starts", new long[] {2}, new long[] {-2, 1}))
+                .initializer(longs("ends", new long[] {2}, new long[] {Long.MAX_VALUE, 3}))
+                .initializer(longs("axes", new long[] {2}, new long[] {1, 2}))
+                .node("Slice", List.of("x", "starts", "ends", "axes"), "out").check("x");
+    }
+
+    @Test
+    void gatherOnTheDataPathWithScalarAndRepeatedIndices() throws Exception {
+        new GradientCheck(11).input("x", 2, 5, 3).initializer(longs("i", new long[0], new long[] {0}))
+                .node("Gather", List.of("x", "i"), "out", intAttr("axis", 1)).check("x");
+        new GradientCheck(11).input("x", 2, 5, 3).initializer(longs("i", new long[] {3}, new long[] {4, 1, 4}))
+                .node("Gather", List.of("x", "i"), "out", intAttr("axis", 1)).check("x");
+        new GradientCheck(11).input("x", 6, 3).initializer(longs("i", new long[] {2}, new long[] {-1, 2}))
+                .node("Gather", List.of("x", "i"), "out").check("x");
+    }
+
+    @Test
+    void whereRoutesGradientsByTheCondition() throws Exception {
+        TensorProto cond = TensorProto.newBuilder().setName("c").setDataType(TensorProto.DataType.BOOL_VALUE)
+                .addDims(3).addDims(1).addInt32Data(1).addInt32Data(0).addInt32Data(1).build();
+        for (String wrt : List.of("x", "y")) {
+            new GradientCheck(11).input("x", 2, 3, 4).input("y", 4).initializer(cond)
+                    .node("Where", List.of("c", "x", "y"), "out").check(wrt);
+        }
+    }
+
+    @Test
+    void castBetweenFloatTypes() throws Exception {
+        new GradientCheck(11).input("x", 2, 3).node("Cast", List.of("x"), "out", intAttr("to", TensorProto.DataType.FLOAT_VALUE))
+                .check("x");
+    }
+
+    @Test
+    void layerNormalizationAtOpset17() throws Exception {
+        new GradientCheck(17).input("x", 2, 3, 4)
+                .initializer(floats("gamma", new long[] {4}, new float[] {1.5f, -0.5f, 0.8f, 1.1f}))
+                .initializer(floats("beta", new long[] {4}, new float[] {0.1f, 0.2f, -0.3f, 0f}))
+                .node("LayerNormalization", List.of("x", "gamma", "beta"), "out", floatAttr("epsilon", 1e-5f))
+                .check("x");
+    }
+
+    @Test
+    void gradientsOfATensorUsedTwiceAreSummed() throws Exception {
+        new GradientCheck(11).input("x", 2, 3)
+                .node("Tanh", List.of("x"), "t")
+                .node("Mul", List.of("x", "t"), "m")
+                .node("Add", List.of("m", "x"), "out")
+                .check("x");
+    }
+
+    @Test
+    void anOperatorWithoutARuleNamesItselfAndTheNode() {
+        GradientCheck check = new GradientCheck(11).input("x", 2, 3).node("Sin", List.of("x"), "out");
+
+        assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
+                .hasMessage("No gradient rule for operator Sin (node Sin_out)");
+    }
+}
