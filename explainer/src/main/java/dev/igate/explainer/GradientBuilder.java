@@ -203,16 +203,46 @@ public final class GradientBuilder {
      */
     public static ModelProto build(ModelProto model, String wrt, String output, String seed, Map<String, long[]> shapes)
             throws GradientUnavailableException {
+        return build(model, wrt, output, seed, null, shapes);
+    }
+
+    /**
+     * Builds the gradient of {@code Σ_b output[b, targets[b]]} for a {@code [batch, classes]}
+     * output, with the new INT64 input {@code targets [batch]} choosing each row's class.
+     *
+     * @throws GradientUnavailableException when an operator on the path has no rule or is used in an unsupported way
+     */
+    public static ModelProto buildForTargets(ModelProto model, String wrt, String output, String targets,
+                                             Map<String, long[]> shapes) throws GradientUnavailableException {
+        return build(model, wrt, output, null, targets, shapes);
+    }
+
+    private static ModelProto build(ModelProto model, String wrt, String output, String seed, String targets,
+                                    Map<String, long[]> shapes) throws GradientUnavailableException {
         Path path = activePath(model.getGraph(), wrt, output);
         List<NodeProto> active = path.nodes();
         GradientBuilder b = new GradientBuilder(model, shapes, path.differentiable());
         long[] outShape = b.shapeOf(output);
-        Object[] dims = new Object[outShape.length];
-        for (int i = 0; i < dims.length; i++) {
-            dims[i] = "seed_dim_" + i;
+        if (targets == null) {
+            Object[] dims = new Object[outShape.length];
+            for (int i = 0; i < dims.length; i++) {
+                dims[i] = "seed_dim_" + i;
+            }
+            b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, dims));
+            b.grads.computeIfAbsent(output, k -> new ArrayList<>()).add(seed);
+        } else {
+            if (outShape.length != 2) {
+                throw new GradientUnavailableException("Targets need a [batch, classes] output, " + output + " has rank "
+                        + outShape.length);
+            }
+            // seed = one-hot(targets): the gradient of Σ_b output[b, targets[b]]
+            b.graph.addInput(tensorValue(targets, TensorProto.DataType.INT64, "batch"));
+            String depth = b.w.op("Gather", b.w.shape(output), b.w.int64s(1));
+            String values = b.w.fresh("onehot_values");
+            b.graph.addInitializer(floats(values, new long[] {2}, new float[] {0f, 1f}));
+            b.grads.computeIfAbsent(output, k -> new ArrayList<>())
+                    .add(b.w.op("OneHot", List.of(targets, depth, values), intAttr("axis", -1)));
         }
-        b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, dims));
-        b.grads.computeIfAbsent(output, k -> new ArrayList<>()).add(seed);
         for (int i = active.size() - 1; i >= 0; i--) {
             NodeProto n = active.get(i);
             String g = b.gradOf(n.getOutput(0));
