@@ -83,7 +83,7 @@ public final class IntegratedGradients implements AutoCloseable {
             unavailable = e.getMessage();
             log.info("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);
         }
-        log.info("Integrated gradients ready for {} in {} ms ({})", modelFile.getParent().getFileName(),
+        log.info("Integrated gradients ready for {} in {} ms ({})", modelFile.getParent().getParent().getFileName() + "/" + modelFile.getParent().getFileName(),
                 (System.nanoTime() - start) / 1_000_000, gradient != null ? "gradient graph" : "black-box only");
         return new IntegratedGradients(graph, output, modelFile, settings, gradient, unavailable);
     }

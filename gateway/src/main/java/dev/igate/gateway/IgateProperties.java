@@ -15,13 +15,15 @@ import org.springframework.util.unit.DataSize;
  * @param defaults        settings every model starts from
  * @param models          per-model overrides, by model name
  * @param maxRequestSize  largest request body accepted; larger ones get 413
+ * @param explainer       the integrated-gradients explainer
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("true") boolean demoModels,
                               ModelProperties defaults,
                               Map<String, ModelProperties> models,
-                              @DefaultValue("8MB") DataSize maxRequestSize) {
+                              @DefaultValue("8MB") DataSize maxRequestSize,
+                              ExplainerProperties explainer) {
 
     public static final String PREFIX = "igate";
 
@@ -31,6 +33,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         if (maxRequestSize.toBytes() < 1024 || maxRequestSize.toBytes() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(PREFIX + ".max-request-size must be between 1KB and 2GB, was " + maxRequestSize);
         }
+        explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {
             defaults.overriddenBy(e.getValue()).validate(PREFIX + ".models." + e.getKey());

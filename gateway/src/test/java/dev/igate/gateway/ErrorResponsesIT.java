@@ -18,7 +18,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * Every error case answers {"error": ...} with its status, against a repository holding the demo
  * model and a model whose file is corrupt; the server keeps serving throughout.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "igate.max-request-size=64KB")
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.max-request-size=64KB", "igate.explainer.concurrency=1", "igate.explainer.queue-capacity=1"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class ErrorResponsesIT {
 
@@ -153,6 +153,26 @@ class ErrorResponsesIT {
     void unknownPathAndWrongMethodAnswerJsonErrors() {
         expectError(client.get().uri("/v3/nothing").exchange(), 404, "No such endpoint");
         expectError(client.get().uri("/v2/models/" + MODEL + "/infer").exchange(), 405, "Method not allowed");
+    }
+
+    @Test
+    void fullExplainQueueAnswers503WithRetryAfterWhilePredictionsStillServe() {
+        String slow = "{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"], \"parameters\": {\"gradients\": \"blackbox\", \"n_steps\": 12}}";
+        java.util.List<Integer> statuses = reactor.core.publisher.Flux.range(0, 5)
+                .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> client.post().uri("/v1/models/" + MODEL + ":explain")
+                                .contentType(MediaType.APPLICATION_JSON).bodyValue(slow).exchange()
+                                .returnResult(String.class))
+                        .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic())
+                        .map(r -> {
+                            if (r.getStatus().value() == 503 && r.getResponseHeaders().getFirst("Retry-After") == null) {
+                                throw new AssertionError("503 without Retry-After");
+                            }
+                            return r.getStatus().value();
+                        }), 5)
+                .collectList().block(java.time.Duration.ofMinutes(2));
+
+        org.assertj.core.api.Assertions.assertThat(statuses).contains(503).contains(200).containsOnly(200, 503);
+        infer("/v2/models/" + MODEL + "/infer", ServerTestSupport.SEED).expectStatus().isOk();
     }
 
     @Test

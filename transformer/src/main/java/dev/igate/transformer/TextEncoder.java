@@ -6,6 +6,9 @@ import java.util.List;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Turns texts into token ids with a HuggingFace {@code tokenizer.json}, through DJL's binding of
@@ -19,10 +22,12 @@ public final class TextEncoder implements AutoCloseable {
 
     private final HuggingFaceTokenizer tokenizer;
     private final int maxLength;
+    private final long padId;
 
-    private TextEncoder(HuggingFaceTokenizer tokenizer, int maxLength) {
+    private TextEncoder(HuggingFaceTokenizer tokenizer, int maxLength, long padId) {
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
+        this.padId = padId;
     }
 
     /**
@@ -41,7 +46,33 @@ public final class TextEncoder implements AutoCloseable {
                 .optMaxLength(maxLength)
                 .optPadding(true)
                 .build();
-        return new TextEncoder(tokenizer, maxLength);
+        return new TextEncoder(tokenizer, maxLength, padId(tokenizerJson));
+    }
+
+    /** The padding token's id: tokenizer.json's padding.pad_id, else the vocabulary's [PAD] or &lt;pad&gt;, else 0. */
+    static long padId(Path tokenizerJson) throws IOException {
+        JsonNode root;
+        try {
+            root = JsonMapper.builder().build().readTree(tokenizerJson.toFile());
+        } catch (RuntimeException e) {
+            throw new IOException(tokenizerJson.getFileName() + " is not valid JSON", e);
+        }
+        JsonNode padding = root.path("padding").path("pad_id");
+        if (padding.canConvertToLong()) {
+            return padding.longValue();
+        }
+        JsonNode vocab = root.path("model").path("vocab");
+        for (String token : new String[] {"[PAD]", "<pad>"}) {
+            if (vocab.path(token).canConvertToLong()) {
+                return vocab.path(token).longValue();
+            }
+        }
+        return 0;
+    }
+
+    /** Id of the padding token, which integrated gradients uses for its baseline. */
+    public long padId() {
+        return padId;
     }
 
     public int maxLength() {
@@ -65,6 +96,8 @@ public final class TextEncoder implements AutoCloseable {
         long[][] wordIds = new long[rows][];
         String[][] tokens = new String[rows][];
         boolean[] truncated = new boolean[rows];
+        int[][] starts = new int[rows][];
+        int[][] ends = new int[rows][];
         for (int i = 0; i < rows; i++) {
             Encoding e = encodings[i];
             int n = e.getIds().length;
@@ -74,8 +107,16 @@ public final class TextEncoder implements AutoCloseable {
             wordIds[i] = e.getWordIds();
             tokens[i] = e.getTokens();
             truncated[i] = e.exceedMaxLength();
+            CharSpan[] spans = e.getCharTokenSpans();
+            starts[i] = new int[n];
+            ends[i] = new int[n];
+            for (int j = 0; j < n; j++) {
+                CharSpan span = spans != null && j < spans.length ? spans[j] : null;
+                starts[i][j] = span == null ? -1 : span.getStart();
+                ends[i][j] = span == null ? -1 : span.getEnd();
+            }
         }
-        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated);
+        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends);
     }
 
     @Override

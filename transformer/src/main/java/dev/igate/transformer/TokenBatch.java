@@ -12,9 +12,11 @@ package dev.igate.transformer;
  * @param wordIds       per row, the word index of each token, -1 for special and padding tokens
  * @param tokens        per row, the token strings
  * @param truncated     per row, whether the text was cut at the maximum length
+ * @param charStarts    per row, each token's first character in the text, -1 for special tokens
+ * @param charEnds      per row, each token's end character (exclusive), -1 for special tokens
  */
 public record TokenBatch(int rows, int length, long[] inputIds, long[] attentionMask, long[] typeIds,
-                         long[][] wordIds, String[][] tokens, boolean[] truncated) {
+                         long[][] wordIds, String[][] tokens, boolean[] truncated, int[][] charStarts, int[][] charEnds) {
 
     /** The real (non-padding) token count of a row. */
     public int tokenCount(int row) {
@@ -27,8 +29,22 @@ public record TokenBatch(int rows, int length, long[] inputIds, long[] attention
 
     /** The token ids of one row, padding excluded. */
     public long[] ids(int row) {
-        long[] ids = new long[tokenCount(row)];
-        System.arraycopy(inputIds, row * length, ids, 0, ids.length);
-        return ids;
+        return slice(inputIds, row);
+    }
+
+    /** The attention mask of one row, padding excluded. */
+    public long[] mask(int row) {
+        return slice(attentionMask, row);
+    }
+
+    /** The token type ids of one row, padding excluded. */
+    public long[] types(int row) {
+        return slice(typeIds, row);
+    }
+
+    private long[] slice(long[] values, int row) {
+        long[] out = new long[tokenCount(row)];
+        System.arraycopy(values, row * length, out, 0, out.length);
+        return out;
     }
 }

@@ -15,11 +15,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
+import dev.igate.explainer.GradientUnavailableException;
+import dev.igate.explainer.IntegratedGradients;
+import dev.igate.explainer.TextExplainer;
 import dev.igate.gateway.ModelProperties;
 import dev.igate.predictor.ModelConfig;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
+import dev.igate.predictor.SessionSettings;
+import dev.igate.protocol.NotImplementedException;
 import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
@@ -43,9 +48,15 @@ public final class ServedModel implements AutoCloseable {
     private final LabelDecoder labels;
     private final String logitsOutput;
     private final ThreadPoolExecutor worker;
+    private final Path directory;
+    private final SessionSettings settings;
+    private TextExplainer explainer;
+    private String explainerUnavailable;
 
     private ServedModel(String name, String version, OnnxModel onnx, TextEncoder encoder, LabelDecoder labels,
-                        int concurrency, int queueCapacity) {
+                        int concurrency, int queueCapacity, Path directory, SessionSettings settings) {
+        this.directory = directory;
+        this.settings = settings;
         this.name = name;
         this.version = version;
         this.onnx = onnx;
@@ -75,7 +86,8 @@ public final class ServedModel implements AutoCloseable {
                 encoder = TextEncoder.load(tokenizer, limit);
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
-            return new ServedModel(name, version, onnx, encoder, labels, props.concurrency(), props.queueCapacity());
+            return new ServedModel(name, version, onnx, encoder, labels, props.concurrency(), props.queueCapacity(),
+                    dir, props.sessionSettings());
         } catch (IOException | RuntimeException e) {
             onnx.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
@@ -180,6 +192,32 @@ public final class ServedModel implements AutoCloseable {
         return java.lang.reflect.Array.newInstance(type.getComponentType(), n);
     }
 
+    /**
+     * The integrated-gradients explainer of this version, prepared on first use: the embedding
+     * surgery and the gradient graph take about a second. Blocking.
+     *
+     * @throws NotImplementedException when the model is not a text classifier or has no embedding lookup
+     */
+    public synchronized TextExplainer explainer() {
+        if (explainer == null && explainerUnavailable == null) {
+            if (!acceptsText()) {
+                explainerUnavailable = "Model " + name + " is not a text classifier (no tokenizer.json or id2label)";
+            } else {
+                try {
+                    IntegratedGradients ig = IntegratedGradients.prepare(directory.resolve(ModelRepository.MODEL_FILE),
+                            logitsOutput, settings);
+                    explainer = new TextExplainer(ig, encoder, labels);
+                } catch (IOException | GradientUnavailableException | ModelLoadException e) {
+                    explainerUnavailable = "Model " + name + " cannot be explained: " + e.getMessage();
+                }
+            }
+        }
+        if (explainer == null) {
+            throw new NotImplementedException(explainerUnavailable);
+        }
+        return explainer;
+    }
+
     /** Requests waiting for a worker. */
     public int queueDepth() {
         return worker.getQueue().size();
@@ -192,6 +230,11 @@ public final class ServedModel implements AutoCloseable {
             worker.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        synchronized (this) {
+            if (explainer != null) {
+                explainer.close();
+            }
         }
         if (encoder != null) {
             encoder.close();

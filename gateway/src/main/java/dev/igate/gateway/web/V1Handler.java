@@ -4,6 +4,7 @@ import java.util.List;
 
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.serving.Classification;
+import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.protocol.Json;
@@ -30,8 +31,11 @@ public class V1Handler {
     private final InferenceService service;
     private final ServingMetrics metrics;
     private final RequestBodies bodies;
+    private final ExplainService explainer;
 
-    public V1Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies) {
+    public V1Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies,
+                     ExplainService explainer) {
+        this.explainer = explainer;
         this.bodies = bodies;
         this.registry = registry;
         this.service = service;
@@ -69,6 +73,19 @@ public class V1Handler {
                 .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
                 .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_predict", null))
                 .doOnError(e -> metrics.request(model, null, "v1_predict", e));
+    }
+
+    /**
+     * {@code {"instances": [...], "parameters": {...}}} to {@code {"predictions": [...], "explanations":
+     * [{words, importances, attributions, delta, target, probabilities, ...}]}}.
+     */
+    @PostMapping("/v1/models/{model}:explain")
+    public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, ServerHttpRequest request) {
+        return bodies.read(request)
+                .flatMap(bytes -> explainer.explain(model, null, V1Codec.decodeTexts(bytes), V1Codec.decodeParameters(bytes)))
+                .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()))
+                .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_explain", null))
+                .doOnError(e -> metrics.request(model, null, "v1_explain", e));
     }
 
     static List<JsonNode> predictions(Classification c, boolean probabilities) {

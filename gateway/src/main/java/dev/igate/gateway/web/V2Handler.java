@@ -2,9 +2,12 @@ package dev.igate.gateway.web;
 
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.VersionState;
+import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
+import dev.igate.protocol.v2.TextInputs;
 import dev.igate.protocol.v2.V2Codec;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseEntity;
@@ -30,8 +33,11 @@ public class V2Handler {
     private final InferenceService service;
     private final ServingMetrics metrics;
     private final RequestBodies bodies;
+    private final ExplainService explainer;
 
-    public V2Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies) {
+    public V2Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies,
+                     ExplainService explainer) {
+        this.explainer = explainer;
         this.bodies = bodies;
         this.registry = registry;
         this.service = service;
@@ -109,6 +115,29 @@ public class V2Handler {
                 .map(response -> JsonResponses.ok(V2Codec.encodeInfer(response), response.version()))
                 .doOnSuccess(r -> metrics.request(model, version(r), "v2_infer", null))
                 .doOnError(e -> metrics.request(model, version, "v2_infer", e));
+    }
+
+    @PostMapping("/v2/models/{model}/explain")
+    public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, ServerHttpRequest request) {
+        return explain(model, null, request);
+    }
+
+    /** Same body as infer, with one BYTES text input; explain parameters ride in "parameters". */
+    @PostMapping("/v2/models/{model}/versions/{version}/explain")
+    public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
+                                                ServerHttpRequest request) {
+        return bodies.read(request)
+                .map(bytes -> V2Codec.decodeInfer(model, version, bytes))
+                .flatMap(r -> {
+                    if (r.inputs().size() != 1) {
+                        throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());
+                    }
+                    return explainer.explain(model, version, TextInputs.texts(r.inputs().get(0)), r.parameters())
+                            .map(result -> JsonResponses.ok(V2Codec.encodeExplain(r.id(), result.model(), result.version(),
+                                    result.explanations()), result.version()));
+                })
+                .doOnSuccess(r -> metrics.request(model, version(r), "v2_explain", null))
+                .doOnError(e -> metrics.request(model, version, "v2_explain", e));
     }
 
     static String version(ResponseEntity<?> r) {

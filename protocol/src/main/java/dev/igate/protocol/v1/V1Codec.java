@@ -2,6 +2,9 @@ package dev.igate.protocol.v1;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+
+import dev.igate.protocol.Explanation;
 
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
@@ -54,6 +57,44 @@ public final class V1Codec {
         ObjectNode root = Json.object();
         ArrayNode list = root.putArray("predictions");
         predictions.forEach(list::add);
+        return Json.write(root);
+    }
+
+    /** The request's {@code "parameters"} object, or an empty map. */
+    public static Map<String, Object> decodeParameters(byte[] body) {
+        return Json.parameters(Json.parseObject(body).get("parameters"), "Request");
+    }
+
+    /** Encodes {@code {"predictions": [labels], "explanations": [...]}}. */
+    public static byte[] encodeExplanations(List<Explanation> explanations) {
+        ObjectNode root = Json.object();
+        ArrayNode predictions = root.putArray("predictions");
+        ArrayNode list = root.putArray("explanations");
+        for (Explanation e : explanations) {
+            predictions.add(e.prediction());
+            ObjectNode o = list.addObject();
+            ArrayNode words = o.putArray("words");
+            e.words().forEach(words::add);
+            ArrayNode importances = o.putArray("importances");
+            for (double v : e.importances()) {
+                importances.add(v);
+            }
+            ArrayNode attributions = o.putArray("attributions");
+            for (double v : e.attributions()) {
+                attributions.add(v);
+            }
+            o.put("delta", e.delta());
+            o.put("target", e.target());
+            o.put("target_index", e.targetIndex());
+            ObjectNode probabilities = o.putObject("probabilities");
+            for (int i = 0; i < e.labels().size(); i++) {
+                probabilities.put(e.labels().get(i), e.probabilities()[i]);
+            }
+            o.put("method", e.method());
+            o.put("gradients", e.gradients());
+            o.put("n_steps", e.steps());
+            o.put("explain_ms", e.millis());
+        }
         return Json.write(root);
     }
 }

@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Set;
 
 import dev.igate.protocol.Datatype;
+import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
@@ -375,5 +376,37 @@ public final class V2Codec {
             }
         }
         return list;
+    }
+
+    /**
+     * Encodes an explain response the way TorchServe's KServe wrapper does: one BYTES output
+     * {@code explain} whose data holds an object per text with words, importances and delta.
+     */
+    public static byte[] encodeExplain(String id, String model, String version, List<Explanation> explanations) {
+        ObjectNode root = Json.object();
+        root.put("model_name", model);
+        if (version != null) {
+            root.put("model_version", version);
+        }
+        if (id != null) {
+            root.put("id", id);
+        }
+        ObjectNode out = root.putArray("outputs").addObject();
+        out.put("name", "explain");
+        out.put("datatype", "BYTES");
+        out.putArray("shape").add(explanations.size());
+        ArrayNode data = out.putArray("data");
+        for (Explanation e : explanations) {
+            ObjectNode o = data.addObject();
+            ArrayNode words = o.putArray("words");
+            e.words().forEach(words::add);
+            ArrayNode importances = o.putArray("importances");
+            for (double v : e.importances()) {
+                importances.add(v);
+            }
+            o.put("delta", e.delta());
+            o.put("target", e.target());
+        }
+        return Json.write(root);
     }
 }

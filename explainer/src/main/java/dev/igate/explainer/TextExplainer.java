@@ -1,0 +1,123 @@
+package dev.igate.explainer;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import dev.igate.protocol.Explanation;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.transformer.LabelDecoder;
+import dev.igate.transformer.TextEncoder;
+import dev.igate.transformer.TokenBatch;
+
+/**
+ * Explains a text classifier's prediction for one text: tokenizes it, runs
+ * {@link IntegratedGradients} against the [CLS] + [PAD]… + [SEP] (or zero) baseline, and turns
+ * per-token attributions into normalised word importances. Blocking; thread-safe.
+ */
+public final class TextExplainer implements AutoCloseable {
+
+    private final IntegratedGradients ig;
+    private final TextEncoder encoder;
+    private final LabelDecoder labels;
+
+    public TextExplainer(IntegratedGradients ig, TextEncoder encoder, LabelDecoder labels) {
+        this.ig = ig;
+        this.encoder = encoder;
+        this.labels = labels;
+    }
+
+    public IntegratedGradients integratedGradients() {
+        return ig;
+    }
+
+    /**
+     * @throws InvalidInputException when the target is not a label or class index of the model, or
+     *                               the black-box method is refused for a model without a gradient graph
+     */
+    public Explanation explain(String text, ExplainOptions options) {
+        long start = System.nanoTime();
+        int target = resolveTarget(options.target());
+        if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
+            throw new InvalidInputException("gradients=graph is unavailable for this model: "
+                    + ig.gradientUnavailableReason() + "; use gradients=blackbox");
+        }
+        TokenBatch batch = encoder.encode(List.of(text));
+        long[] ids = batch.ids(0);
+        long[] baseline = null;
+        if (options.baseline().equals(ExplainOptions.PAD)) {
+            baseline = ids.clone();
+            for (int i = 0; i < ids.length; i++) {
+                if (batch.wordIds()[0][i] >= 0) {
+                    baseline[i] = encoder.padId();
+                }
+            }
+        }
+        IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
+        Attribution a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
+                options.internalBatchSize());
+
+        List<String> words = new ArrayList<>();
+        List<Double> scores = new ArrayList<>();
+        String[] tokens = batch.tokens()[0];
+        long[] wordIds = batch.wordIds()[0];
+        int previousWord = -2;
+        for (int i = 0; i < ids.length; i++) {
+            int word = (int) wordIds[i];
+            if (options.mergeSubwords() && word >= 0 && word == previousWord) {
+                int last = words.size() - 1;
+                int from = firstTokenOf(wordIds, i);
+                words.set(last, text.substring(batch.charStarts()[0][from], batch.charEnds()[0][i]));
+                scores.set(last, scores.get(last) + a.scores()[i]);
+            } else {
+                boolean hasSpan = batch.charStarts()[0][i] >= 0;
+                words.add(options.mergeSubwords() && hasSpan
+                        ? text.substring(batch.charStarts()[0][i], batch.charEnds()[0][i]) : tokens[i]);
+                scores.add(a.scores()[i]);
+            }
+            previousWord = word;
+        }
+        double norm = 0;
+        for (double s : scores) {
+            norm += s * s;
+        }
+        norm = Math.sqrt(norm);
+        double[] raw = scores.stream().mapToDouble(Double::doubleValue).toArray();
+        double[] importances = new double[raw.length];
+        for (int i = 0; i < raw.length; i++) {
+            importances[i] = norm > 0 ? raw[i] / norm : 0;
+        }
+        float[] probabilities = LabelDecoder.softmax(a.logits(), 0, a.logits().length);
+        int predicted = IntegratedGradients.argmax(a.logits());
+        return new Explanation(words, importances, a.delta(), labels.labels().get(a.target()), a.target(),
+                labels.labels().get(predicted), labels.labels(), probabilities, raw, options.method(), a.gradients(),
+                a.steps(), (System.nanoTime() - start) / 1e6);
+    }
+
+    private static int firstTokenOf(long[] wordIds, int i) {
+        int j = i;
+        while (j > 0 && wordIds[j - 1] == wordIds[i]) {
+            j--;
+        }
+        return j;
+    }
+
+    private int resolveTarget(String target) {
+        if (target == null || target.isEmpty()) {
+            return -1;
+        }
+        int byLabel = labels.indexOf(target);
+        if (byLabel >= 0) {
+            return byLabel;
+        }
+        if (target.matches("\\d{1,9}") && Integer.parseInt(target) < labels.labels().size()) {
+            return Integer.parseInt(target);
+        }
+        throw new InvalidInputException("target must be one of " + labels.labels() + " or an index below "
+                + labels.labels().size() + ", was " + target);
+    }
+
+    @Override
+    public void close() {
+        ig.close();
+    }
+}

@@ -1,0 +1,38 @@
+package dev.igate.gateway;
+
+import org.springframework.boot.context.properties.bind.DefaultValue;
+
+/**
+ * Settings of the integrated-gradients explainer, under {@code igate.explainer}.
+ *
+ * @param concurrency       explanations computed at once (each uses the model's ONNX Runtime threads)
+ * @param queueCapacity     explanations waiting before 503 + Retry-After
+ * @param defaultSteps      n_steps when a request names none
+ * @param maxSteps          largest n_steps accepted
+ * @param internalBatchSize rows per ONNX Runtime run; 0 sizes it by sequence length
+ */
+public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultValue("16") int queueCapacity,
+                                  @DefaultValue("50") int defaultSteps, @DefaultValue("500") int maxSteps,
+                                  @DefaultValue("0") int internalBatchSize) {
+
+    public static final ExplainerProperties DEFAULTS = new ExplainerProperties(1, 16, 50, 500, 0);
+
+    public ExplainerProperties {
+        String p = IgateProperties.PREFIX + ".explainer.";
+        if (concurrency < 1 || concurrency > 64) {
+            throw new IllegalArgumentException(p + "concurrency must be between 1 and 64, was " + concurrency);
+        }
+        if (queueCapacity < 1) {
+            throw new IllegalArgumentException(p + "queue-capacity must be positive, was " + queueCapacity);
+        }
+        if (maxSteps < 2 || maxSteps > 10_000) {
+            throw new IllegalArgumentException(p + "max-steps must be between 2 and 10000, was " + maxSteps);
+        }
+        if (defaultSteps < 2 || defaultSteps > maxSteps) {
+            throw new IllegalArgumentException(p + "default-steps must be between 2 and max-steps, was " + defaultSteps);
+        }
+        if (internalBatchSize < 0) {
+            throw new IllegalArgumentException(p + "internal-batch-size must be 0 (automatic) or positive, was " + internalBatchSize);
+        }
+    }
+}

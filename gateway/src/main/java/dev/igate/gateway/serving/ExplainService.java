@@ -1,0 +1,108 @@
+package dev.igate.gateway.serving;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import dev.igate.explainer.ExplainOptions;
+import dev.igate.explainer.TextExplainer;
+import dev.igate.gateway.ExplainerProperties;
+import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.model.ServedModel;
+import dev.igate.protocol.Explanation;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ServerBusyException;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import jakarta.annotation.PreDestroy;
+import org.springframework.stereotype.Service;
+import reactor.core.publisher.Mono;
+
+/**
+ * Runs integrated-gradients explanations on their own bounded pool, apart from the prediction
+ * workers, so a burst of explanations (hundreds of model rows each) cannot starve predictions.
+ * A full queue answers 503 with Retry-After at once.
+ */
+@Service
+public class ExplainService {
+
+    public static final String EXPLAIN = "request.explain";
+
+    /** Texts explained by one model version. */
+    public record Result(String model, String version, List<Explanation> explanations) {
+    }
+
+    private final ModelRegistry registry;
+    private final MeterRegistry meters;
+    private final ExplainerProperties properties;
+    private final ThreadPoolExecutor pool;
+
+    public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties) {
+        this.registry = registry;
+        this.meters = meters;
+        this.properties = properties.explainer();
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(this.properties.concurrency(), this.properties.concurrency(), 0, TimeUnit.MILLISECONDS,
+                new ArrayBlockingQueue<>(this.properties.queueCapacity()), r -> {
+                    Thread t = new Thread(r, "explain-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+    }
+
+    /**
+     * Explains each text with a model version (null = the model's default).
+     *
+     * @param parameters the request's parameters: target, n_steps, method, baseline, gradients,
+     *                   merge_subwords, internal_batch_size
+     */
+    public Mono<Result> explain(String model, String version, List<String> texts, Map<String, Object> parameters) {
+        return Mono.defer(() -> {
+            ServedModel served = registry.resolve(model, version);
+            if (texts.isEmpty()) {
+                throw new InvalidInputException("No text to explain");
+            }
+            ExplainOptions options = ExplainOptions.from(parameters, properties.defaultSteps(), properties.maxSteps());
+            ExplainOptions effective = options.internalBatchSize() == 0 && properties.internalBatchSize() > 0
+                    ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),
+                    options.gradients(), options.mergeSubwords(), properties.internalBatchSize())
+                    : options;
+            return Mono.fromFuture(() -> submit(served, () -> run(served, texts, effective)));
+        });
+    }
+
+    private Result run(ServedModel served, List<String> texts, ExplainOptions options) {
+        long start = System.nanoTime();
+        TextExplainer explainer = served.explainer();
+        List<Explanation> out = new ArrayList<>(texts.size());
+        for (String text : texts) {
+            out.add(explainer.explain(text, options));
+        }
+        Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(10)).maximumExpectedValue(Duration.ofMinutes(5))
+                .register(meters).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+        return new Result(served.name(), served.version(), out);
+    }
+
+    private <T> CompletableFuture<T> submit(ServedModel served, java.util.function.Supplier<T> work) {
+        try {
+            return CompletableFuture.supplyAsync(work, pool);
+        } catch (RejectedExecutionException e) {
+            throw new ServerBusyException("The explainer has " + pool.getQueue().size()
+                    + " explanations queued, retry later", Duration.ofSeconds(5));
+        }
+    }
+
+    @PreDestroy
+    void shutdown() {
+        pool.shutdownNow();
+    }
+}

@@ -1,0 +1,108 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.http.MediaType;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** V1 and V2 explain against the demo model. */
+class ExplainIT extends ServerTestSupport {
+
+    static final JsonMapper JSON = JsonMapper.builder().build();
+
+    JsonNode explainV2(String path, String body) {
+        byte[] bytes = client.post().uri(path).contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange()
+                .expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        return JSON.readTree(bytes);
+    }
+
+    static String v2Body(String parameters) {
+        return "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + SEED_TEXT + "\"]}],"
+                + " \"parameters\": " + parameters + "}";
+    }
+
+    @Test
+    void seedExplainRequestAnswersInTheSeedsShapeWithAnImportancePerWord() {
+        JsonNode response = explainV2("/v2/models/" + MODEL + "/explain", SEED);
+
+        assertThat(response.get("id").stringValue()).isEqualTo("d3b15cad-50a2-4eaf-80ce-8b0a428bd298");
+        assertThat(response.get("model_name").stringValue()).isEqualTo(MODEL);
+        assertThat(response.get("model_version").stringValue()).isEqualTo("1");
+        JsonNode output = response.at("/outputs/0");
+        assertThat(output.get("name").stringValue()).isEqualTo("explain");
+        assertThat(output.get("datatype").stringValue()).isEqualTo("BYTES");
+        assertThat(output.at("/shape/0").intValue()).isEqualTo(1);
+        JsonNode explanation = output.at("/data/0");
+        assertThat(explanation.get("words").size()).isEqualTo(16).isEqualTo(explanation.get("importances").size());
+        assertThat(explanation.at("/words/0").stringValue()).isEqualTo("[CLS]");
+        assertThat(explanation.get("target").stringValue()).isEqualTo("Pharma-Toxico");
+        double norm = 0;
+        for (JsonNode v : explanation.get("importances")) {
+            norm += v.doubleValue() * v.doubleValue();
+        }
+        assertThat(norm).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-9));
+        assertThat(Math.abs(explanation.get("delta").doubleValue())).isLessThan(0.05);
+    }
+
+    @Test
+    void v1ExplainMergesSubWordsAndReportsPredictionAndProbabilities() {
+        byte[] bytes = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"merge_subwords\": true}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        JsonNode response = JSON.readTree(bytes);
+
+        assertThat(response.at("/predictions/0").stringValue()).isEqualTo("Pharma-Toxico");
+        JsonNode e = response.at("/explanations/0");
+        List<String> words = e.get("words").values().stream().map(JsonNode::stringValue).toList();
+        assertThat(words).contains("bioavailability", "Risk").doesNotContain("##ava");
+        assertThat(e.get("importances").size()).isEqualTo(words.size());
+        assertThat(e.get("target").stringValue()).isEqualTo("Pharma-Toxico");
+        assertThat(e.at("/probabilities/Pharma-Toxico").doubleValue()).isGreaterThan(0.5);
+        assertThat(e.get("n_steps").intValue()).isEqualTo(50);
+        assertThat(e.get("gradients").stringValue()).isEqualTo("graph");
+    }
+
+    @Test
+    void targetByLabelOrIndexStepsMethodBaselineAndGradientsAreHonoured() {
+        JsonNode byLabel = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"target\": \"Oncology\", \"n_steps\": 8}"));
+        JsonNode byIndex = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"target\": 1, \"n_steps\": 8}"));
+        assertThat(byLabel.at("/outputs/0/data/0/target").stringValue()).isEqualTo("Oncology");
+        assertThat(byIndex.at("/outputs/0/data/0/importances")).isEqualTo(byLabel.at("/outputs/0/data/0/importances"));
+
+        JsonNode trapezoidZeros = explainV2("/v2/models/" + MODEL + "/versions/2/explain",
+                v2Body("{\"method\": \"riemann_trapezoid\", \"n_steps\": 10, \"baseline\": \"zeros\"}"));
+        assertThat(trapezoidZeros.get("model_version").stringValue()).isEqualTo("2");
+        assertThat(trapezoidZeros.at("/outputs/0/data/0/importances/0").doubleValue()).isNotZero();
+
+        byte[] blackbox = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"Graph neural networks\"], \"parameters\": {\"gradients\": \"blackbox\", \"n_steps\": 4}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        assertThat(JSON.readTree(blackbox).at("/explanations/0/gradients").stringValue()).isEqualTo("blackbox");
+    }
+
+    @Test
+    void badExplainParametersAre400() {
+        for (String parameters : List.of("{\"target\": \"Nope\"}", "{\"target\": 6}", "{\"n_steps\": 0}",
+                "{\"n_steps\": 100000}", "{\"n_steps\": \"many\"}", "{\"method\": \"simpson\"}",
+                "{\"baseline\": \"noise\"}", "{\"gradients\": \"magic\"}", "{\"merge_subwords\": \"maybe\"}")) {
+            client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(v2Body(parameters))
+                    .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error").exists();
+        }
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"inputs\": [{\"name\": \"ids\", \"shape\": [1], \"datatype\": \"INT64\", \"data\": [1]}]}")
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error").isEqualTo("Input ids must be BYTES text, was INT64");
+    }
+
+    @Test
+    void explainTimeIsExported() {
+        explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 4}"));
+
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+
+        assertThat(metrics).contains("request_explain_seconds_count{").containsPattern("igate_requests_total\\{[^}]*endpoint=\"v2_explain\"");
+    }
+}

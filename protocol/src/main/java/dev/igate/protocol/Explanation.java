@@ -1,0 +1,25 @@
+package dev.igate.protocol;
+
+import java.util.List;
+
+/**
+ * Integrated-gradients explanation of one text, as the explain endpoints return it.
+ *
+ * @param words         tokens, or whole words when sub-words were merged
+ * @param importances   attribution per word divided by the L2 norm over words
+ * @param delta         convergence delta: Σ attributions − (F(x)[t] − F(x′)[t])
+ * @param target        label attributed
+ * @param targetIndex   its class index
+ * @param prediction    predicted label
+ * @param labels        every label, in class order
+ * @param probabilities softmax of F(x), in class order
+ * @param attributions  raw attribution per word (before normalisation)
+ * @param method        quadrature: gausslegendre or riemann_trapezoid
+ * @param gradients     graph or blackbox
+ * @param steps         quadrature points
+ * @param millis        time spent attributing
+ */
+public record Explanation(List<String> words, double[] importances, double delta, String target, int targetIndex,
+                          String prediction, List<String> labels, float[] probabilities, double[] attributions,
+                          String method, String gradients, int steps, double millis) {
+}
