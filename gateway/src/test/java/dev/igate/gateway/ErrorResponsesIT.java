@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import dev.igate.demo.DemoRepository;
+import dev.igate.demo.TinyClassifier;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -38,6 +39,7 @@ class ErrorResponsesIT {
         }
         Path broken = Files.createDirectories(REPOSITORY.resolve("Broken").resolve("1"));
         Files.writeString(broken.resolve("model.onnx"), "this is not an ONNX model");
+        TinyClassifier.write(REPOSITORY.resolve("Sinusoid").resolve("1"), "Sin", 5);
         registry.add("igate.model-repository", REPOSITORY::toString);
     }
 
@@ -173,6 +175,20 @@ class ErrorResponsesIT {
 
         org.assertj.core.api.Assertions.assertThat(statuses).contains(503).contains(200).containsOnly(200, 503);
         infer("/v2/models/" + MODEL + "/infer", ServerTestSupport.SEED).expectStatus().isOk();
+    }
+
+    @Test
+    void modelWithoutGradientRulesServesAndExplainsWithTheBlackBoxMethod() throws InterruptedException {
+        ServerTestSupport.awaitReady(client, "/v2/models/Sinusoid/ready");
+        String text = "{\"instances\": [\"a short text\"], \"parameters\": {\"n_steps\": 8}}";
+
+        infer("/v1/models/Sinusoid:predict", text).expectStatus().isOk().expectBody().jsonPath("$.predictions[0]").exists();
+        infer("/v1/models/Sinusoid:explain", text).expectStatus().isOk().expectBody()
+                .jsonPath("$.explanations[0].gradients").isEqualTo("blackbox")
+                .jsonPath("$.explanations[0].words.length()").isEqualTo(5);
+        expectError(infer("/v1/models/Sinusoid:explain",
+                        "{\"instances\": [\"a short text\"], \"parameters\": {\"gradients\": \"graph\"}}"),
+                400, "No gradient rule for operator Sin (node /activation/Sin)");
     }
 
     @Test

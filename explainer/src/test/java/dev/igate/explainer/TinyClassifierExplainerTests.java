@@ -1,0 +1,82 @@
+package dev.igate.explainer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import dev.igate.demo.TinyClassifier;
+import dev.igate.predictor.SessionSettings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The explainer on small classifiers built here: surgery, gradient graph, and the black-box fallback. */
+class TinyClassifierExplainerTests {
+
+    static final SessionSettings CPU = new SessionSettings("cpu", 1, 1, "all");
+
+    @TempDir
+    Path dir;
+
+    IntegratedGradients prepare(String activation) throws Exception {
+        TinyClassifier.write(dir.resolve(activation), activation, 3);
+        return IntegratedGradients.prepare(dir.resolve(activation).resolve("model.onnx"), "logits", CPU);
+    }
+
+    static IntegratedGradients.Sample sample() {
+        long[] ids = {101, 2023, 3185, 2003, 2307, 102};
+        long[] baseline = {101, 0, 0, 0, 0, 102};
+        return new IntegratedGradients.Sample(ids, new long[] {1, 1, 1, 1, 1, 1}, new long[6], baseline);
+    }
+
+    @Test
+    void surgeryReplacesTheLookupAndThePositionShapeReadsTheEmbeddings() throws Exception {
+        try (IntegratedGradients ig = prepare("Tanh")) {
+            EmbeddingGraph g = ig.embeddings();
+
+            assertThat(g.vocab()).isEqualTo(TinyClassifier.VOCAB);
+            assertThat(g.hidden()).isEqualTo(TinyClassifier.HIDDEN);
+            assertThat(g.needsInputIds()).isFalse();
+            assertThat(g.model().getGraph().getInputList()).extracting(i -> i.getName())
+                    .containsExactly("inputs_embeds", "attention_mask");
+            assertThat(g.model().getGraph().getInitializerList()).noneMatch(t -> t.getName().equals("word_embeddings"));
+        }
+    }
+
+    @Test
+    void gradientGraphAndBlackBoxAgreeOnASmallModel() throws Exception {
+        try (IntegratedGradients ig = prepare("Tanh")) {
+            Attribution graph = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+            Attribution blackbox = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30),
+                    IntegratedGradients.BLACKBOX, 0);
+
+            assertThat(graph.gradients()).isEqualTo("graph");
+            assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
+            assertThat(Math.abs(graph.delta())).isLessThan(0.05 * Math.abs(graph.logits()[2] - graph.baselineLogits()[2]));
+        }
+    }
+
+    @Test
+    void anOperatorWithoutARuleFallsBackToTheBlackBoxMethod() throws Exception {
+        try (IntegratedGradients ig = prepare("Sin")) {
+            assertThat(ig.hasGradientGraph()).isFalse();
+            assertThat(ig.gradientUnavailableReason()).isEqualTo("No gradient rule for operator Sin (node /activation/Sin)");
+
+            Attribution a = ig.attribute(sample(), -1, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+
+            assertThat(a.gradients()).isEqualTo("blackbox");
+            assertThat(Math.abs(a.delta())).isLessThan(0.05 * Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]));
+            assertThat(a.scores()).hasSize(6);
+        }
+    }
+
+    @Test
+    void gradientGraphRunsForEveryQuadratureChunkSize() throws Exception {
+        try (IntegratedGradients ig = prepare("Sigmoid")) {
+            for (int batch : List.of(1, 7, 64)) {
+                Attribution a = ig.attribute(sample(), 0, Quadrature.of(Quadrature.RIEMANN_TRAPEZOID, 20), IntegratedGradients.GRAPH, batch);
+                assertThat(a.steps()).isEqualTo(20);
+            }
+        }
+    }
+}
