@@ -163,14 +163,8 @@ public final class OnnxModel implements AutoCloseable {
      * @throws InferenceFailedException when ONNX Runtime fails on valid inputs
      */
     public List<Tensor> run(Collection<Tensor> feeds, Collection<String> outputNames) {
-        validate(feeds);
-        Set<String> wanted = new LinkedHashSet<>();
-        for (String name : outputNames) {
-            if (outputs.stream().noneMatch(o -> o.name().equals(name))) {
-                throw new InvalidInputException("Unknown output name " + name + ", expected one of " + names(outputs));
-            }
-            wanted.add(name);
-        }
+        validate(feeds, outputNames);
+        Set<String> wanted = new LinkedHashSet<>(outputNames);
         if (wanted.isEmpty()) {
             outputs.forEach(o -> wanted.add(o.name()));
         }
@@ -193,7 +187,17 @@ public final class OnnxModel implements AutoCloseable {
         }
     }
 
-    private void validate(Collection<Tensor> feeds) {
+    /**
+     * Checks inputs and requested outputs against the session, without running it.
+     *
+     * @throws InvalidInputException naming the first problem and what was expected
+     */
+    public void validate(Collection<Tensor> feeds, Collection<String> outputNames) {
+        for (String name : outputNames) {
+            if (outputs.stream().noneMatch(o -> o.name().equals(name))) {
+                throw new InvalidInputException("Unknown output name " + name + ", expected one of " + names(outputs));
+            }
+        }
         Set<String> seen = new LinkedHashSet<>();
         for (Tensor t : feeds) {
             TensorMetadata spec = inputsByName.get(t.name());

@@ -10,12 +10,14 @@ import java.util.concurrent.ConcurrentHashMap;
 import dev.igate.demo.DemoRepository;
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.ModelProperties;
+import dev.igate.gateway.serving.BatchMetrics;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
 import dev.igate.protocol.ModelMetadata;
 import dev.igate.protocol.ModelNotFoundException;
 import dev.igate.protocol.ModelNotReadyException;
+import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.SmartLifecycle;
@@ -44,7 +46,10 @@ public class ModelRegistry implements SmartLifecycle {
     private volatile boolean running;
     private Thread loader;
 
-    public ModelRegistry(IgateProperties properties) {
+    private final MeterRegistry meters;
+
+    public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
+        this.meters = meters;
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
     }
@@ -132,7 +137,9 @@ public class ModelRegistry implements SmartLifecycle {
         long start = System.nanoTime();
         VersionState state;
         try {
-            ServedModel model = ServedModel.load(repository, name, version, props, maxLength);
+            ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
+                    new BatchMetrics(meters, name, version));
+            BatchMetrics.queueDepth(meters, name, version, model::queueDepth);
             try {
                 model.warmUp();
             } catch (RuntimeException e) {
@@ -262,6 +269,8 @@ public class ModelRegistry implements SmartLifecycle {
         parameters.put("default_version", defaultVersion(name));
         parameters.put("execution_provider", model.onnx().provider().ortName());
         parameters.put("text_input", model.acceptsText());
+        parameters.put("max_batch_size", model.batching().maxBatchSize());
+        parameters.put("max_latency_ms", model.batching().maxLatency().toNanos() / 1e6);
         if (model.encoder() != null) {
             parameters.put("max_length", model.encoder().maxLength());
         }

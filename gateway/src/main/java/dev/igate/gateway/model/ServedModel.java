@@ -3,17 +3,9 @@ package dev.igate.gateway.model;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
 
 import dev.igate.explainer.GradientUnavailableException;
 import dev.igate.explainer.IntegratedGradients;
@@ -24,6 +16,14 @@ import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
+import dev.igate.predictor.batching.BatchJob;
+import dev.igate.predictor.batching.BatchListener;
+import dev.igate.predictor.batching.BatchingSettings;
+import dev.igate.predictor.batching.DynamicBatcher;
+import dev.igate.predictor.batching.OnnxBatchExecutor;
+import dev.igate.predictor.batching.TensorJob;
+import dev.igate.predictor.batching.TokenJob;
+import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.NotImplementedException;
 import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.Tensor;
@@ -34,8 +34,8 @@ import dev.igate.transformer.TokenBatch;
 
 /**
  * One loaded model version: its ONNX Runtime session, its tokenizer and labels when it is a text
- * classifier, and the worker threads that run it. Blocking work for this version runs on
- * {@link #submit}'s threads only, never on the caller's.
+ * classifier, and the dynamic batcher whose worker threads run it. Inference for this version
+ * runs on the batcher's threads only, never on the caller's.
  */
 public final class ServedModel implements AutoCloseable {
 
@@ -47,14 +47,16 @@ public final class ServedModel implements AutoCloseable {
     private final TextEncoder encoder;
     private final LabelDecoder labels;
     private final String logitsOutput;
-    private final ThreadPoolExecutor worker;
+    private final DynamicBatcher<BatchJob<?>> batcher;
+    private final OnnxBatchExecutor executor;
+    private final boolean batchesTensors;
     private final Path directory;
     private final SessionSettings settings;
     private TextExplainer explainer;
     private String explainerUnavailable;
 
     private ServedModel(String name, String version, OnnxModel onnx, TextEncoder encoder, LabelDecoder labels,
-                        int concurrency, int queueCapacity, Path directory, SessionSettings settings) {
+                        BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings) {
         this.directory = directory;
         this.settings = settings;
         this.name = name;
@@ -64,8 +66,9 @@ public final class ServedModel implements AutoCloseable {
         this.labels = labels;
         this.logitsOutput = onnx.outputs().stream().map(TensorMetadata::name)
                 .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
-        this.worker = new ThreadPoolExecutor(concurrency, concurrency, 0, TimeUnit.MILLISECONDS,
-                new ArrayBlockingQueue<>(queueCapacity), threads("infer-" + name + "-v" + version));
+        this.executor = new OnnxBatchExecutor(onnx, logitsOutput, encoder == null ? 0 : encoder.padId());
+        this.batchesTensors = executor.batchesTensors();
+        this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener);
     }
 
     /**
@@ -74,7 +77,7 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength) throws ModelLoadException {
+                            int maxLength, BatchListener listener) throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
         OnnxModel onnx = OnnxModel.load(dir.resolve(ModelRepository.MODEL_FILE), props.sessionSettings());
@@ -86,21 +89,12 @@ public final class ServedModel implements AutoCloseable {
                 encoder = TextEncoder.load(tokenizer, limit);
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
-            return new ServedModel(name, version, onnx, encoder, labels, props.concurrency(), props.queueCapacity(),
+            return new ServedModel(name, version, onnx, encoder, labels, props.batchingSettings(), listener,
                     dir, props.sessionSettings());
         } catch (IOException | RuntimeException e) {
             onnx.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }
-    }
-
-    private static ThreadFactory threads(String prefix) {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
     }
 
     public String name() {
@@ -132,32 +126,34 @@ public final class ServedModel implements AutoCloseable {
         return logitsOutput;
     }
 
-    /** The session inputs for a token batch: input_ids, attention_mask and, when the model takes it, token_type_ids. */
-    public List<Tensor> feeds(TokenBatch batch) {
-        long[] shape = {batch.rows(), batch.length()};
-        List<Tensor> feeds = new ArrayList<>(3);
-        feeds.add(Tensor.ofLongs("input_ids", shape, batch.inputIds()));
-        if (onnx.hasInput("attention_mask")) {
-            feeds.add(Tensor.ofLongs("attention_mask", shape, batch.attentionMask()));
+    /**
+     * Classifies tokenized texts: queues their rows for the next batch of this version.
+     *
+     * @return logits per text
+     * @throws ServerBusyException when the version's queue is full
+     */
+    public CompletableFuture<float[][]> logits(TokenBatch batch) {
+        long[][] ids = new long[batch.rows()][];
+        long[][] mask = new long[batch.rows()][];
+        long[][] types = new long[batch.rows()][];
+        for (int r = 0; r < batch.rows(); r++) {
+            ids[r] = batch.ids(r);
+            mask[r] = batch.mask(r);
+            types[r] = batch.types(r);
         }
-        if (onnx.hasInput("token_type_ids")) {
-            feeds.add(Tensor.ofLongs("token_type_ids", shape, batch.typeIds()));
-        }
-        return feeds;
+        return batcher.submit(new TokenJob(ids, mask, types));
     }
 
     /**
-     * Runs blocking work on this version's workers.
+     * Runs raw tensors: checks them against the session, then queues them; requests with the
+     * same input signature share a run when the session has a variable batch dimension.
      *
-     * @throws ServerBusyException when the version's queue is full
+     * @throws InvalidInputException when names, datatypes or shapes disagree with the session
+     * @throws ServerBusyException   when the version's queue is full
      */
-    public <T> CompletableFuture<T> submit(Supplier<T> work) {
-        try {
-            return CompletableFuture.supplyAsync(work, worker);
-        } catch (RejectedExecutionException e) {
-            throw new ServerBusyException("Model " + name + " version " + version + " has "
-                    + worker.getQueue().size() + " requests queued, retry later", Duration.ofSeconds(1));
-        }
+    public CompletableFuture<List<Tensor>> run(List<Tensor> inputs, List<String> outputs) {
+        onnx.validate(inputs, outputs);
+        return batcher.submit(new TensorJob(inputs, outputs, batchesTensors));
     }
 
     /**
@@ -167,7 +163,9 @@ public final class ServedModel implements AutoCloseable {
     void warmUp() {
         if (acceptsText()) {
             TokenBatch batch = encoder.encode(List.of("Warm-up sentence for the model."));
-            labels.decode(onnx.run(feeds(batch), List.of(logitsOutput)).get(0).floats(), 1);
+            TokenJob job = new TokenJob(new long[][] {batch.ids(0)}, new long[][] {batch.mask(0)}, new long[][] {batch.types(0)});
+            executor.execute(List.of(job));
+            labels.decode(job.future().join()[0], 1);
             return;
         }
         List<Tensor> zeros = new ArrayList<>();
@@ -218,19 +216,18 @@ public final class ServedModel implements AutoCloseable {
         return explainer;
     }
 
-    /** Requests waiting for a worker. */
+    /** Requests waiting for a batch. */
     public int queueDepth() {
-        return worker.getQueue().size();
+        return batcher.queueDepth();
+    }
+
+    public BatchingSettings batching() {
+        return batcher.settings();
     }
 
     @Override
     public void close() {
-        worker.shutdown();
-        try {
-            worker.awaitTermination(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        batcher.close();
         synchronized (this) {
             if (explainer != null) {
                 explainer.close();

@@ -1,10 +1,17 @@
 package dev.igate.gateway.serving;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
@@ -12,17 +19,19 @@ import dev.igate.protocol.Datatype;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.v2.TextInputs;
 import dev.igate.transformer.Prediction;
 import dev.igate.transformer.TokenBatch;
+import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
 import reactor.core.publisher.Mono;
 
 /**
- * The data plane: takes an internal request, sends it through the model's stages (tokenizer,
- * ONNX Runtime, labels) on the model's worker threads, and returns the internal response.
- * Nothing here blocks the caller's thread.
+ * The data plane: takes an internal request, sends it through the model's stages — tokenizer
+ * (preprocess pool), ONNX Runtime (the version's dynamic batcher), labels — and returns the
+ * internal response. Nothing here blocks the caller's thread.
  */
 @Service
 public class InferenceService {
@@ -35,10 +44,23 @@ public class InferenceService {
 
     private final ModelRegistry registry;
     private final ServingMetrics metrics;
+    private final ThreadPoolExecutor preprocess;
 
     public InferenceService(ModelRegistry registry, ServingMetrics metrics) {
         this.registry = registry;
         this.metrics = metrics;
+        int threads = Runtime.getRuntime().availableProcessors();
+        AtomicInteger n = new AtomicInteger();
+        this.preprocess = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(4096), r -> {
+            Thread t = new Thread(r, "preprocess-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @PreDestroy
+    void shutdown() {
+        preprocess.shutdownNow();
     }
 
     /** Classifies texts with a model version (null = the model's default). */
@@ -52,21 +74,48 @@ public class InferenceService {
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to classify");
             }
-            return Mono.fromFuture(() -> served.submit(() -> classifyNow(served, texts)));
+            return classifyWith(served, texts);
         });
     }
 
-    private Classification classifyNow(ServedModel served, List<String> texts) {
-        long t0 = System.nanoTime();
-        TokenBatch batch = served.encoder().encode(texts);
-        long t1 = System.nanoTime();
-        metrics.preprocess(served.name(), t1 - t0);
-        float[] logits = served.onnx().run(served.feeds(batch), List.of(served.logitsOutput())).get(0).floats();
-        long t2 = System.nanoTime();
-        metrics.predict(served.name(), t2 - t1);
-        List<Prediction> predictions = served.labels().decode(logits, batch.rows());
-        metrics.postprocess(served.name(), System.nanoTime() - t2);
-        return new Classification(served.name(), served.version(), served.labels().labels(), predictions, logits);
+    /** Tokenizes on the preprocess pool, batches the rows with other callers', then decodes labels. */
+    private Mono<Classification> classifyWith(ServedModel served, List<String> texts) {
+        return Mono.fromFuture(() -> tokenize(served, texts))
+                .flatMap(batch -> {
+                    long t0 = System.nanoTime();
+                    return Mono.fromFuture(() -> served.logits(batch))
+                            .map(rows -> {
+                                long t1 = System.nanoTime();
+                                metrics.predict(served.name(), t1 - t0);
+                                float[] logits = flatten(rows);
+                                List<Prediction> predictions = served.labels().decode(logits, rows.length);
+                                metrics.postprocess(served.name(), System.nanoTime() - t1);
+                                return new Classification(served.name(), served.version(), served.labels().labels(),
+                                        predictions, logits);
+                            });
+                });
+    }
+
+    private CompletableFuture<TokenBatch> tokenize(ServedModel served, List<String> texts) {
+        try {
+            return CompletableFuture.supplyAsync(() -> {
+                long t0 = System.nanoTime();
+                TokenBatch batch = served.encoder().encode(texts);
+                metrics.preprocess(served.name(), System.nanoTime() - t0);
+                return batch;
+            }, preprocess);
+        } catch (RejectedExecutionException e) {
+            throw new ServerBusyException("The tokenizer has 4096 requests queued, retry later", Duration.ofSeconds(1));
+        }
+    }
+
+    private static float[] flatten(float[][] rows) {
+        int width = rows.length == 0 ? 0 : rows[0].length;
+        float[] out = new float[rows.length * width];
+        for (int r = 0; r < rows.length; r++) {
+            System.arraycopy(rows[r], 0, out, r * width, width);
+        }
+        return out;
     }
 
     /**
@@ -80,12 +129,12 @@ public class InferenceService {
             if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
                 return inferText(request, served);
             }
-            return Mono.fromFuture(() -> served.submit(() -> {
-                long t0 = System.nanoTime();
-                List<Tensor> outputs = served.onnx().run(inputs, request.requestedOutputs());
-                metrics.predict(served.name(), System.nanoTime() - t0);
-                return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());
-            }));
+            long t0 = System.nanoTime();
+            return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs()))
+                    .map(outputs -> {
+                        metrics.predict(served.name(), System.nanoTime() - t0);
+                        return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());
+                    });
         });
     }
 
@@ -106,7 +155,7 @@ public class InferenceService {
         }
         // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
         long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
-        return Mono.fromFuture(() -> served.submit(() -> classifyNow(served, texts)))
+        return classifyWith(served, texts)
                 .map(c -> new InferenceResponse(request.id(), c.model(), c.version(),
                         textOutputs(c, outputs, rowsShape), Map.of()));
     }

@@ -1,0 +1,90 @@
+package dev.igate.gateway.serving;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import dev.igate.predictor.batching.BatchListener;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+
+/**
+ * The batcher's metrics for one model version (tags {@code model_name}, {@code model_version}):
+ * batch-size distribution, queue wait, run time, queue depth, rejected / timed-out / cancelled
+ * counts, and Triton's counters ({@code nv_inference_count} rows, {@code nv_inference_exec_count}
+ * runs: average batch = count / exec_count; {@code nv_inference_queue_duration_us}). Prometheus
+ * adds {@code _total} to counter names.
+ */
+public final class BatchMetrics implements BatchListener {
+
+    private final DistributionSummary batchSize;
+    private final Timer queueWait;
+    private final Timer runTime;
+    private final Counter rejected;
+    private final Counter timedOut;
+    private final Counter cancelled;
+    private final Counter inferences;
+    private final Counter executions;
+    private final Counter queueMicros;
+
+    public BatchMetrics(MeterRegistry registry, String model, String version) {
+        Tags tags = Tags.of("model_name", model, "model_version", version);
+        batchSize = DistributionSummary.builder("igate.batch.size").description("rows per ONNX Runtime run").tags(tags)
+                .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128).register(registry);
+        queueWait = Timer.builder("igate.queue.wait").description("time a request waited for its batch").tags(tags)
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(100_000))
+                .maximumExpectedValue(Duration.ofSeconds(30)).register(registry);
+        runTime = Timer.builder("igate.batch.run").description("ONNX Runtime time per batch").tags(tags)
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(30)).register(registry);
+        rejected = Counter.builder("igate.requests.rejected").description("refused: queue full").tags(tags).register(registry);
+        timedOut = Counter.builder("igate.requests.timed.out").description("answered 503: timeout expired in the queue")
+                .tags(tags).register(registry);
+        cancelled = Counter.builder("igate.requests.cancelled").description("caller went away while queued").tags(tags)
+                .register(registry);
+        inferences = Counter.builder("nv_inference_count").description("inferences (rows) run").tags(tags).register(registry);
+        executions = Counter.builder("nv_inference_exec_count").description("model executions (batches) run").tags(tags)
+                .register(registry);
+        queueMicros = Counter.builder("nv_inference_queue_duration_us").description("cumulative queue wait in microseconds")
+                .tags(tags).register(registry);
+    }
+
+    /** Registers the queue-depth gauge. */
+    public static void queueDepth(MeterRegistry registry, String model, String version, Supplier<Number> depth) {
+        Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
+                .tags("model_name", model, "model_version", version).register(registry);
+    }
+
+    @Override
+    public void executed(int jobs, int rows, long runNanos) {
+        batchSize.record(rows);
+        runTime.record(runNanos, TimeUnit.NANOSECONDS);
+        inferences.increment(rows);
+        executions.increment();
+    }
+
+    @Override
+    public void queued(long waitNanos) {
+        queueWait.record(waitNanos, TimeUnit.NANOSECONDS);
+        queueMicros.increment(waitNanos / 1000.0);
+    }
+
+    @Override
+    public void rejected() {
+        rejected.increment();
+    }
+
+    @Override
+    public void timedOut() {
+        timedOut.increment();
+    }
+
+    @Override
+    public void cancelled() {
+        cancelled.increment();
+    }
+}

@@ -1,0 +1,48 @@
+package dev.igate.predictor.batching;
+
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One caller's request to a {@link DynamicBatcher}: some rows, a key saying which other jobs it
+ * may share a run with, and the future the caller waits on.
+ *
+ * <p>Ownership: the caller creates the job and may cancel its future at any time; from
+ * {@link DynamicBatcher#submit} on, the batcher guarantees the future completes exactly once
+ * (result, error, timeout or cancellation).
+ *
+ * @param <R> what the caller gets back
+ */
+public abstract class BatchJob<R> {
+
+    private final int rows;
+    private final Object key;
+    private final CompletableFuture<R> future = new CompletableFuture<>();
+    volatile long enqueuedNanos;
+    volatile long dequeuedNanos;
+
+    protected BatchJob(int rows, Object key) {
+        if (rows < 1) {
+            throw new IllegalArgumentException("a job has at least one row");
+        }
+        this.rows = rows;
+        this.key = key;
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    /** Jobs with equal keys may run in one batch. */
+    public Object key() {
+        return key;
+    }
+
+    public CompletableFuture<R> future() {
+        return future;
+    }
+
+    /** Nanoseconds the job waited in the queue (valid once it was taken into a batch). */
+    public long queueNanos() {
+        return dequeuedNanos - enqueuedNanos;
+    }
+}

@@ -1,0 +1,271 @@
+package dev.igate.predictor.batching;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+import dev.igate.protocol.InferenceFailedException;
+import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.ServerBusyException;
+
+/**
+ * Dynamic batching for one model version: callers {@link #submit} jobs, dedicated worker
+ * threads merge compatible queued jobs into one run of at most {@code maxBatchSize} rows.
+ *
+ * <p>When a batch goes: as soon as it is full, or when its oldest job has waited
+ * {@code maxLatency}. A worker that finds a lone job and saw no concurrent load in its last
+ * batch sends it at once (as Triton does without a queue delay), so light traffic pays no
+ * batching latency; under load it waits up to {@code maxLatency} for companions.
+ *
+ * <p>Overload: a full queue refuses at once with {@link ServerBusyException} (503 +
+ * Retry-After); a job still queued when its timeout expires is answered with
+ * {@link ServerBusyException} and never run; a job whose future is cancelled leaves the queue.
+ * Every submitted job's future completes exactly once.
+ *
+ * @param <J> the job type
+ */
+public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseable {
+
+    private static final ScheduledExecutorService TIMEOUTS = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "batcher-timeouts");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final String name;
+    private final BatchingSettings settings;
+    private final BatchExecutor<J> executor;
+    private final BatchListener listener;
+    private final long maxLatencyNanos;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition arrived = lock.newCondition();
+    private final LinkedList<J> queue = new LinkedList<>();
+    private final List<Thread> workers = new ArrayList<>();
+    private volatile boolean running = true;
+    private int lastBatchRows;
+
+    public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener) {
+        this.name = name;
+        this.settings = settings;
+        this.executor = executor;
+        this.listener = listener;
+        this.maxLatencyNanos = settings.maxLatency().toNanos();
+        ThreadFactory threads = daemonThreads("batch-" + name);
+        for (int i = 0; i < settings.concurrency(); i++) {
+            Thread t = threads.newThread(this::work);
+            workers.add(t);
+            t.start();
+        }
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    public BatchingSettings settings() {
+        return settings;
+    }
+
+    /**
+     * Queues a job. Never blocks.
+     *
+     * @return the job's future, which the batcher completes
+     * @throws ServerBusyException   when the queue is full
+     * @throws ModelNotReadyException when the batcher was closed
+     */
+    public <R> java.util.concurrent.CompletableFuture<R> submit(BatchJob<R> job) {
+        @SuppressWarnings("unchecked")
+        J typed = (J) job;
+        lock.lock();
+        try {
+            if (!running) {
+                throw new ModelNotReadyException("Model " + name + " is unloading");
+            }
+            if (queue.size() >= settings.queueCapacity()) {
+                listener.rejected();
+                throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
+                        Duration.ofSeconds(1));
+            }
+            job.enqueuedNanos = System.nanoTime();
+            queue.addLast(typed);
+            arrived.signal();
+        } finally {
+            lock.unlock();
+        }
+        TIMEOUTS.schedule(() -> expire(typed), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        job.future().whenComplete((r, e) -> {
+            if (e instanceof CancellationException && remove(typed)) {
+                listener.cancelled();
+            }
+        });
+        return job.future();
+    }
+
+    private void expire(J job) {
+        if (remove(job)) {
+            listener.timedOut();
+            job.future().completeExceptionally(new ServerBusyException("Request timed out after " + settings.timeout().toMillis()
+                    + " ms in the queue of model " + name, Duration.ofSeconds(1)));
+        }
+    }
+
+    private boolean remove(J job) {
+        lock.lock();
+        try {
+            return queue.remove(job);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Jobs waiting for a worker. */
+    public int queueDepth() {
+        lock.lock();
+        try {
+            return queue.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void work() {
+        while (running) {
+            List<J> batch;
+            try {
+                batch = nextBatch();
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (batch != null) {
+                run(batch);
+            }
+        }
+    }
+
+    private List<J> nextBatch() throws InterruptedException {
+        lock.lockInterruptibly();
+        try {
+            while (queue.isEmpty()) {
+                if (!running) {
+                    return null;
+                }
+                arrived.await();
+            }
+            J first = queue.getFirst();
+            boolean underLoad = queue.size() > 1 || lastBatchRows > 1;
+            if (underLoad && maxLatencyNanos > 0) {
+                long deadline = first.enqueuedNanos + maxLatencyNanos;
+                while (compatibleRows(first) < settings.maxBatchSize()) {
+                    long remaining = deadline - System.nanoTime();
+                    if (remaining <= 0) {
+                        break;
+                    }
+                    arrived.awaitNanos(remaining);
+                    if (queue.isEmpty() || queue.getFirst() != first) {
+                        return null;
+                    }
+                }
+            }
+            List<J> batch = new ArrayList<>();
+            int rows = 0;
+            long now = System.nanoTime();
+            for (Iterator<J> it = queue.iterator(); it.hasNext(); ) {
+                J job = it.next();
+                if (!job.key().equals(first.key())) {
+                    continue;
+                }
+                if (!batch.isEmpty() && rows + job.rows() > settings.maxBatchSize()) {
+                    break;
+                }
+                it.remove();
+                job.dequeuedNanos = now;
+                batch.add(job);
+                rows += job.rows();
+            }
+            lastBatchRows = rows;
+            return batch;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private int compatibleRows(J first) {
+        int rows = 0;
+        for (J job : queue) {
+            if (job.key().equals(first.key())) {
+                rows += job.rows();
+            }
+        }
+        return rows;
+    }
+
+    private void run(List<J> batch) {
+        List<J> live = new ArrayList<>(batch.size());
+        for (J job : batch) {
+            if (!job.future().isDone()) {
+                live.add(job);
+                listener.queued(job.queueNanos());
+            }
+        }
+        if (live.isEmpty()) {
+            return;
+        }
+        int rows = live.stream().mapToInt(BatchJob::rows).sum();
+        long start = System.nanoTime();
+        try {
+            executor.execute(live);
+        } catch (RuntimeException | Error e) {
+            for (J job : live) {
+                job.future().completeExceptionally(e instanceof dev.igate.protocol.InferenceException ? e
+                        : new InferenceFailedException("Batch run failed: " + e.getMessage(), e));
+            }
+        } finally {
+            listener.executed(live.size(), rows, System.nanoTime() - start);
+            for (J job : live) {
+                if (!job.future().isDone()) {
+                    job.future().completeExceptionally(new InferenceFailedException("Batch executor left a job unanswered", null));
+                }
+            }
+        }
+    }
+
+    /** Stops the workers after their current batch; queued jobs are answered with 503. */
+    @Override
+    public void close() {
+        List<J> left;
+        lock.lock();
+        try {
+            running = false;
+            left = new ArrayList<>(queue);
+            queue.clear();
+            arrived.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        for (J job : left) {
+            job.future().completeExceptionally(new ModelNotReadyException("Model " + name + " was unloaded"));
+        }
+        for (Thread t : workers) {
+            try {
+                t.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

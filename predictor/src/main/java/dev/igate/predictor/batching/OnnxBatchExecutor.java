@@ -1,0 +1,146 @@
+package dev.igate.predictor.batching;
+
+import java.lang.reflect.Array;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import dev.igate.predictor.OnnxModel;
+import dev.igate.protocol.Tensor;
+import dev.igate.protocol.TensorMetadata;
+
+/**
+ * Runs batches on one ONNX Runtime session. Token jobs are padded to the longest row of the
+ * batch (pad id, mask 0) and each row's logits go back to its job; tensor jobs are concatenated
+ * along the batch dimension and every output is split back by rows.
+ */
+public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
+
+    private final OnnxModel model;
+    private final String logitsOutput;
+    private final long padId;
+
+    public OnnxBatchExecutor(OnnxModel model, String logitsOutput, long padId) {
+        this.model = model;
+        this.logitsOutput = logitsOutput;
+        this.padId = padId;
+    }
+
+    /** Whether tensor jobs can be batched: every input and output has a variable first dimension. */
+    public boolean batchesTensors() {
+        for (List<TensorMetadata> list : List.of(model.inputs(), model.outputs())) {
+            for (TensorMetadata t : list) {
+                if (t.shape().length == 0 || t.shape()[0] != -1) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    @Override
+    public void execute(List<BatchJob<?>> batch) {
+        if (batch.get(0) instanceof TokenJob) {
+            runTokens(batch.stream().map(TokenJob.class::cast).toList());
+        } else {
+            runTensors(batch.stream().map(TensorJob.class::cast).toList());
+        }
+    }
+
+    private void runTokens(List<TokenJob> jobs) {
+        int rows = 0;
+        int length = 0;
+        for (TokenJob j : jobs) {
+            rows += j.rows();
+            length = Math.max(length, TokenJob.longest(j.ids()));
+        }
+        long[] ids = new long[rows * length];
+        long[] mask = new long[rows * length];
+        long[] types = new long[rows * length];
+        Arrays.fill(ids, padId);
+        int r = 0;
+        for (TokenJob j : jobs) {
+            for (int i = 0; i < j.rows(); i++, r++) {
+                System.arraycopy(j.ids()[i], 0, ids, r * length, j.ids()[i].length);
+                System.arraycopy(j.mask()[i], 0, mask, r * length, j.mask()[i].length);
+                System.arraycopy(j.types()[i], 0, types, r * length, j.types()[i].length);
+            }
+        }
+        long[] shape = {rows, length};
+        List<Tensor> feeds = new ArrayList<>(3);
+        feeds.add(Tensor.ofLongs("input_ids", shape, ids));
+        if (model.hasInput("attention_mask")) {
+            feeds.add(Tensor.ofLongs("attention_mask", shape, mask));
+        }
+        if (model.hasInput("token_type_ids")) {
+            feeds.add(Tensor.ofLongs("token_type_ids", shape, types));
+        }
+        float[] logits = model.run(feeds, List.of(logitsOutput)).get(0).floats();
+        int width = logits.length / rows;
+        r = 0;
+        for (TokenJob j : jobs) {
+            float[][] out = new float[j.rows()][];
+            for (int i = 0; i < j.rows(); i++, r++) {
+                out[i] = Arrays.copyOfRange(logits, r * width, (r + 1) * width);
+            }
+            j.future().complete(out);
+        }
+    }
+
+    private void runTensors(List<TensorJob> jobs) {
+        if (jobs.size() == 1) {
+            TensorJob j = jobs.get(0);
+            j.future().complete(model.run(j.inputs(), j.outputs()));
+            return;
+        }
+        List<Tensor> merged = new ArrayList<>();
+        for (Tensor first : jobs.get(0).inputs()) {
+            List<Tensor> parts = jobs.stream().map(j -> find(j.inputs(), first.name())).toList();
+            merged.add(concat(first.name(), parts));
+        }
+        List<Tensor> outputs = model.run(merged, jobs.get(0).outputs());
+        long total = merged.get(0).shape()[0];
+        if (outputs.stream().anyMatch(o -> o.shape().length == 0 || o.shape()[0] != total)) {
+            // an output without a batch dimension cannot be split by rows: answer each job from its own run
+            for (TensorJob j : jobs) {
+                j.future().complete(model.run(j.inputs(), j.outputs()));
+            }
+            return;
+        }
+        int offset = 0;
+        for (TensorJob j : jobs) {
+            List<Tensor> mine = new ArrayList<>(outputs.size());
+            for (Tensor out : outputs) {
+                mine.add(rows(out, offset, j.rows()));
+            }
+            offset += j.rows();
+            j.future().complete(mine);
+        }
+    }
+
+    private static Tensor find(List<Tensor> tensors, String name) {
+        return tensors.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
+    }
+
+    static Tensor concat(String name, List<Tensor> parts) {
+        Tensor first = parts.get(0);
+        long[] shape = first.shape().clone();
+        shape[0] = parts.stream().mapToLong(t -> t.shape()[0]).sum();
+        Object data = Array.newInstance(first.data().getClass().getComponentType(), Math.toIntExact(Tensor.elementCount(shape)));
+        int at = 0;
+        for (Tensor t : parts) {
+            System.arraycopy(t.data(), 0, data, at, t.size());
+            at += t.size();
+        }
+        return new Tensor(name, first.datatype(), shape, data);
+    }
+
+    static Tensor rows(Tensor t, int from, int count) {
+        long[] shape = t.shape().clone();
+        int perRow = (int) (t.size() / shape[0]);
+        shape[0] = count;
+        Object data = Array.newInstance(t.data().getClass().getComponentType(), count * perRow);
+        System.arraycopy(t.data(), from * perRow, data, 0, count * perRow);
+        return new Tensor(t.name(), t.datatype(), shape, data);
+    }
+}
