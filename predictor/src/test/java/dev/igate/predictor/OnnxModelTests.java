@@ -21,11 +21,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** A tiny linear model built here: y[batch, 2] = x[batch, 3] · W + b. */
-class OnnxModelTests {
+public class OnnxModelTests {
 
     static OnnxModel model;
 
-    static byte[] linearModel() {
+    public static byte[] linearModel() {
         GraphProto graph = GraphProto.newBuilder().setName("linear")
                 .addInput(tensorValue("x", TensorProto.DataType.FLOAT, "batch", 3L))
                 .addOutput(tensorValue("y", TensorProto.DataType.FLOAT, "batch", 2L))

@@ -1,0 +1,306 @@
+package dev.igate.predictor.batching;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import dev.igate.predictor.OnnxModel;
+import dev.igate.predictor.OnnxModelTests;
+import dev.igate.predictor.SessionSettings;
+import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.ServerBusyException;
+import dev.igate.protocol.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The batcher over a real ONNX Runtime session (the tiny linear model y = x·W + b), with a gate
+ * in front of the executor so tests can hold the worker busy and shape the queue.
+ */
+class DynamicBatcherTests {
+
+    static OnnxModel model;
+    final List<Integer> batchRows = new CopyOnWriteArrayList<>();
+    final List<BatchJob<?>> executed = new CopyOnWriteArrayList<>();
+    final AtomicInteger rejected = new AtomicInteger();
+    final AtomicInteger timedOut = new AtomicInteger();
+    final AtomicInteger cancelled = new AtomicInteger();
+    volatile CountDownLatch gate = new CountDownLatch(0);
+    final CountDownLatch firstRunStarted = new CountDownLatch(1);
+    DynamicBatcher<BatchJob<?>> batcher;
+
+    @BeforeAll
+    static void load() throws Exception {
+        model = OnnxModel.load(OnnxModelTests.linearModel(), new SessionSettings("cpu", 1, 1, "all"), "linear");
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    @AfterEach
+    void stop() {
+        gate.countDown();
+        if (batcher != null) {
+            batcher.close();
+        }
+    }
+
+    DynamicBatcher<BatchJob<?>> batcher(int maxBatch, Duration maxLatency, int capacity, Duration timeout) {
+        OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
+        BatchExecutor<BatchJob<?>> gated = batch -> {
+            firstRunStarted.countDown();
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            executed.addAll(batch);
+            onnx.execute(batch);
+        };
+        BatchListener listener = new BatchListener() {
+            @Override
+            public void executed(int jobs, int rows, long runNanos) {
+                batchRows.add(rows);
+            }
+
+            @Override
+            public void rejected() {
+                rejected.incrementAndGet();
+            }
+
+            @Override
+            public void timedOut() {
+                timedOut.incrementAndGet();
+            }
+
+            @Override
+            public void cancelled() {
+                cancelled.incrementAndGet();
+            }
+        };
+        batcher = new DynamicBatcher<>("linear", new BatchingSettings(maxBatch, maxLatency, capacity, timeout, 1), gated, listener);
+        return batcher;
+    }
+
+    /** Batch sizes once {@code count} runs were reported (the listener hears of a run just after its jobs are answered). */
+    List<Integer> batches(int count) throws InterruptedException {
+        for (int i = 0; i < 500 && batchRows.size() < count; i++) {
+            Thread.sleep(10);
+        }
+        return List.copyOf(batchRows);
+    }
+
+    static TensorJob job(int rows, float seed) {
+        float[] x = new float[rows * 3];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = seed + i;
+        }
+        return new TensorJob(List.of(Tensor.ofFloats("x", new long[] {rows, 3}, x)), List.of("y"), true);
+    }
+
+    static float[] alone(TensorJob job) {
+        return model.run(job.inputs(), job.outputs()).get(0).floats();
+    }
+
+    /** Holds the worker in its first run so that later jobs queue up. */
+    CompletableFuture<List<Tensor>> occupyWorker() throws InterruptedException {
+        gate = new CountDownLatch(1);
+        CompletableFuture<List<Tensor>> first = batcher.submit(job(1, -1));
+        assertThat(firstRunStarted.await(5, TimeUnit.SECONDS)).isTrue();
+        return first;
+    }
+
+    @Test
+    void queuedJobsMergeIntoOneRunAndEachCallerGetsItsOwnRows() throws Exception {
+        batcher(32, Duration.ofMillis(5), 100, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        List<TensorJob> jobs = new ArrayList<>();
+        List<CompletableFuture<List<Tensor>>> futures = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            TensorJob j = job(1 + i % 3, i * 10f);
+            jobs.add(j);
+            futures.add(batcher.submit(j));
+        }
+
+        gate.countDown();
+
+        first.get(5, TimeUnit.SECONDS);
+        for (int i = 0; i < jobs.size(); i++) {
+            Tensor y = futures.get(i).get(5, TimeUnit.SECONDS).get(0);
+            assertThat(y.shape()).containsExactly(jobs.get(i).rows(), 2);
+            assertThat(y.floats()).containsExactly(alone(jobs.get(i)));
+        }
+        assertThat(batches(2)).containsExactly(1, jobs.stream().mapToInt(TensorJob::rows).sum());
+    }
+
+    @Test
+    void batchesNeverExceedMaxBatchSizeRows() throws Exception {
+        batcher(8, Duration.ofMillis(5), 100, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        List<CompletableFuture<List<Tensor>>> futures = new ArrayList<>();
+        for (int i = 0; i < 9; i++) {
+            futures.add(batcher.submit(job(3, i)));
+        }
+        futures.add(batcher.submit(job(20, 0)));
+
+        gate.countDown();
+
+        first.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> f : futures) {
+            f.get(5, TimeUnit.SECONDS);
+        }
+        // 3-row jobs pair up to 6 rows; the 20-row job exceeds the maximum and runs alone
+        List<Integer> sizes = batches(7);
+        assertThat(sizes.subList(1, sizes.size())).containsExactlyInAnyOrder(6, 6, 6, 6, 3, 20);
+    }
+
+    @Test
+    void aFullQueueRefusesAtOnceAndEveryAcceptedJobIsAnsweredOnce() throws Exception {
+        batcher(4, Duration.ZERO, 3, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        List<CompletableFuture<List<Tensor>>> accepted = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            accepted.add(batcher.submit(job(1, i)));
+        }
+
+        assertThatThrownBy(() -> batcher.submit(job(1, 9))).isInstanceOf(ServerBusyException.class)
+                .hasMessageContaining("3 requests queued")
+                .satisfies(e -> assertThat(((ServerBusyException) e).retryAfter()).isPositive());
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> f : accepted) {
+            assertThat(f.get(5, TimeUnit.SECONDS)).hasSize(1);
+        }
+        assertThat(rejected).hasValue(1);
+        assertThat(executed).hasSize(4).doesNotHaveDuplicates();
+    }
+
+    @Test
+    void aJobWhoseTimeoutExpiresInTheQueueIsAnsweredAndNeverRun() throws Exception {
+        batcher(4, Duration.ZERO, 10, Duration.ofMillis(50));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        TensorJob late = job(1, 5);
+        CompletableFuture<List<Tensor>> future = batcher.submit(late);
+
+        assertThatThrownBy(() -> future.get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(ServerBusyException.class).hasMessageContaining("timed out after 50 ms");
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        batcher.submit(job(1, 1)).get(5, TimeUnit.SECONDS);
+        assertThat(executed).doesNotContain(late);
+        assertThat(timedOut).hasValue(1);
+    }
+
+    @Test
+    void aCancelledJobLeavesTheQueueAndIsNeverRun() throws Exception {
+        batcher(4, Duration.ZERO, 10, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        TensorJob gone = job(1, 5);
+        CompletableFuture<List<Tensor>> future = batcher.submit(gone);
+
+        future.cancel(true);
+        assertThat(batcher.queueDepth()).isZero();
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        batcher.submit(job(1, 1)).get(5, TimeUnit.SECONDS);
+
+        assertThat(executed).doesNotContain(gone);
+        assertThat(cancelled).hasValue(1);
+    }
+
+    @Test
+    void aLoneRequestIsSentAtOnceEvenWithALongMaxLatency() throws Exception {
+        batcher(32, Duration.ofSeconds(10), 10, Duration.ofSeconds(30));
+
+        // with no concurrent load the worker does not wait the 10 s for companions
+        assertThat(batcher.submit(job(1, 1)).get(5, TimeUnit.SECONDS)).hasSize(1);
+        assertThat(batches(1)).containsExactly(1);
+    }
+
+    @Test
+    void aFullBatchGoesWithoutWaitingForMaxLatency() throws Exception {
+        batcher(4, Duration.ofSeconds(10), 10, Duration.ofSeconds(30));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        List<CompletableFuture<List<Tensor>>> futures = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            futures.add(batcher.submit(job(1, i)));
+        }
+
+        gate.countDown();
+
+        first.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> f : futures) {
+            f.get(5, TimeUnit.SECONDS);
+        }
+        assertThat(batches(2)).containsExactly(1, 4);
+    }
+
+    @Test
+    void manyConcurrentCallersAllGetTheirOwnAnswers() throws Exception {
+        batcher(16, Duration.ofMillis(2), 1000, Duration.ofSeconds(30));
+        ExecutorService callers = Executors.newFixedThreadPool(8);
+        try {
+            List<TensorJob> jobs = Collections.synchronizedList(new ArrayList<>());
+            List<CompletableFuture<List<Tensor>>> futures = Collections.synchronizedList(new ArrayList<>());
+            List<java.util.concurrent.Future<?>> submitted = new ArrayList<>();
+            for (int c = 0; c < 8; c++) {
+                int caller = c;
+                submitted.add(callers.submit(() -> {
+                    for (int i = 0; i < 50; i++) {
+                        TensorJob j = job(1 + i % 2, caller * 1000 + i);
+                        synchronized (jobs) {
+                            jobs.add(j);
+                            futures.add(batcher.submit(j));
+                        }
+                    }
+                }));
+            }
+            for (java.util.concurrent.Future<?> f : submitted) {
+                f.get(10, TimeUnit.SECONDS);
+            }
+            for (int i = 0; i < jobs.size(); i++) {
+                assertThat(futures.get(i).get(10, TimeUnit.SECONDS).get(0).floats()).containsExactly(alone(jobs.get(i)));
+            }
+            assertThat(executed).hasSize(400).doesNotHaveDuplicates();
+            int total = jobs.stream().mapToInt(TensorJob::rows).sum();
+            for (int i = 0; i < 500 && batchRows.stream().mapToInt(Integer::intValue).sum() < total; i++) {
+                Thread.sleep(10);
+            }
+            assertThat(batchRows.stream().mapToInt(Integer::intValue).sum()).isEqualTo(total);
+        } finally {
+            callers.shutdownNow();
+        }
+    }
+
+    @Test
+    void closingAnswersQueuedJobsAndRefusesNewOnes() throws Exception {
+        batcher(4, Duration.ZERO, 10, Duration.ofSeconds(30));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        CompletableFuture<List<Tensor>> queued = batcher.submit(job(1, 1));
+
+        Thread closer = new Thread(batcher::close);
+        closer.start();
+        assertThatThrownBy(() -> queued.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(ModelNotReadyException.class);
+        gate.countDown();
+        closer.join(10_000);
+
+        assertThat(first.get(5, TimeUnit.SECONDS)).hasSize(1);
+        assertThatThrownBy(() -> batcher.submit(job(1, 1))).isInstanceOf(ModelNotReadyException.class);
+    }
+}
