@@ -1,0 +1,163 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.EntityExchangeResult;
+import org.springframework.test.web.reactive.server.WebTestClient;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * Batching off (max-batch-size 1), a queue of 4 and a 500 ms queue timeout: overload answers
+ * fast 503s with Retry-After, every request gets exactly one answer, queued requests time out
+ * or are cancelled without running, and answers equal the batched server's.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "igate.models.BERTSeqClassification.max-batch-size=1",
+        "igate.models.BERTSeqClassification.queue-capacity=4",
+        "igate.models.BERTSeqClassification.timeout=500ms"})
+@AutoConfigureWebTestClient(timeout = "60s")
+class QueueLimitsIT {
+
+    static final String MODEL = ServerTestSupport.MODEL;
+
+    @Autowired
+    WebTestClient client;
+
+    @LocalServerPort
+    int port;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) {
+        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
+    }
+
+    @BeforeEach
+    void awaitModel() throws InterruptedException {
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
+    }
+
+    String metrics() {
+        return client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+    }
+
+    /** A 256-text, 128-token request: one job over the row limit, so it runs alone, for seconds on 2 cores. */
+    CompletableFuture<Integer> occupyTheModel() {
+        String text = String.join(" ", Collections.nCopies(150, "toxicology"));
+        StringBuilder data = new StringBuilder();
+        for (int i = 0; i < 256; i++) {
+            data.append(i == 0 ? "" : ",").append('"').append(text).append('"');
+        }
+        String body = "{\"inputs\": [{\"name\": \"t\", \"shape\": [256], \"datatype\": \"BYTES\", \"data\": [" + data + "]}]}";
+        CompletableFuture<Integer> done = Mono.fromCallable(() -> client.post().uri("/v2/models/{m}/infer", MODEL)
+                        .contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange().returnResult(String.class).getStatus().value())
+                .subscribeOn(Schedulers.boundedElastic()).toFuture();
+        try {
+            Thread.sleep(300);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return done;
+    }
+
+    @Test
+    void batchingOffGivesTheSameAnswersOneRunPerRow() {
+        String before = metrics();
+        List<String> labels = Flux.range(0, 24)
+                .flatMap(i -> Mono.fromCallable(() -> label(i % 2 == 0 ? ServerTestSupport.SEED_TEXT : "Habitat loss drives amphibian decline"))
+                        .subscribeOn(Schedulers.boundedElastic()), 3)
+                .collectList().block(Duration.ofMinutes(1));
+        String after = metrics();
+
+        assertThat(labels).filteredOn(l -> !l.equals("busy")).containsOnly("Pharma-Toxico", "Ecology");
+        double rows = BatchingIT.counter(after, "nv_inference_count_total") - BatchingIT.counter(before, "nv_inference_count_total");
+        double runs = BatchingIT.counter(after, "nv_inference_exec_count_total") - BatchingIT.counter(before, "nv_inference_exec_count_total");
+        assertThat(runs).isEqualTo(rows);
+    }
+
+    String label(String text) {
+        EntityExchangeResult<String> r = client.post().uri("/v1/models/{m}:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + text + "\"]}").exchange().expectBody(String.class).returnResult();
+        if (r.getStatus().value() == 503) {
+            return "busy";
+        }
+        String body = r.getResponseBody();
+        return body.substring(body.indexOf("[\"") + 2, body.indexOf("\"]"));
+    }
+
+    @Test
+    void overloadAnswersFast503sWithRetryAfterAndEveryRequestExactlyOnce() {
+        List<EntityExchangeResult<String>> results = Flux.range(0, 48)
+                .flatMap(i -> Mono.fromCallable(() -> client.post().uri("/v1/models/{m}:predict", MODEL)
+                                .contentType(MediaType.APPLICATION_JSON)
+                                .bodyValue("{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"]}")
+                                .exchange().expectBody(String.class).returnResult())
+                        .subscribeOn(Schedulers.boundedElastic()), 48)
+                .collectList().block(Duration.ofMinutes(1));
+
+        assertThat(results).hasSize(48);
+        List<Integer> statuses = new ArrayList<>();
+        for (EntityExchangeResult<String> r : results) {
+            statuses.add(r.getStatus().value());
+            if (r.getStatus().value() == 503) {
+                assertThat(r.getResponseHeaders().getFirst("Retry-After")).isNotNull();
+                assertThat(r.getResponseBody()).contains("\"error\"");
+            } else {
+                assertThat(r.getResponseBody()).isEqualTo("{\"predictions\":[\"Pharma-Toxico\"]}");
+            }
+        }
+        assertThat(statuses).containsOnly(200, 503).contains(503).contains(200);
+        assertThat(metrics()).containsPattern("igate_requests_rejected_total\\{[^}]*} [1-9]");
+    }
+
+    @Test
+    void aRequestWhoseTimeoutExpiresInTheQueueIsAnswered503AndNotRun() throws Exception {
+        CompletableFuture<Integer> big = occupyTheModel();
+
+        client.post().uri("/v1/models/{m}:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"late\"]}").exchange()
+                .expectStatus().isEqualTo(503)
+                .expectHeader().exists("Retry-After")
+                .expectBody().jsonPath("$.error").value(String.class, m -> assertThat(m).contains("timed out after 500 ms"));
+
+        assertThat(big.get()).isEqualTo(200);
+        assertThat(metrics()).containsPattern("igate_requests_timed_out_total\\{[^}]*model_version=\"1\"} [1-9]");
+    }
+
+    @Test
+    void aClientThatGoesAwayCancelsItsQueuedWork() throws Exception {
+        CompletableFuture<Integer> big = occupyTheModel();
+        WebTestClient impatient = client.mutate().responseTimeout(Duration.ofMillis(150)).build();
+
+        try {
+            impatient.post().uri("/v1/models/{m}:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"instances\": [\"gone\"]}").exchange();
+        } catch (IllegalStateException | AssertionError e) {
+            // the client gave up: that is the point
+        }
+
+        assertThat(big.get()).isEqualTo(200);
+        String metrics = "";
+        for (int i = 0; i < 50 && !metrics.matches("(?s).*igate_requests_cancelled_total\\{[^}]*model_version=\"1\"} [1-9].*"); i++) {
+            Thread.sleep(100);
+            metrics = metrics();
+        }
+        assertThat(metrics).containsPattern("igate_requests_cancelled_total\\{[^}]*model_version=\"1\"} [1-9]");
+    }
+}
