@@ -1,12 +1,98 @@
 #!/usr/bin/env bash
-# Benchmarks that print numbers (see BENCHMARKS.md). Usage: ./benchmark.sh [explain]
+# Benchmarks that print numbers (results and machine details in BENCHMARKS.md).
+#   ./benchmark.sh serving   the server under load (hey) against the raw ONNX Runtime session
+#   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
 set -euo pipefail
 cd "$(dirname "$0")"
+WHAT="${1:-serving}"
+DURATION="${BENCH_DURATION:-10s}"
+PORT="${BENCH_PORT:-18080}"
+
 mvn -q -B -DskipTests install
 mvn -q -B -pl benchmark dependency:build-classpath -Dmdep.outputFile="$PWD/benchmark/target/classpath.txt"
 CP="benchmark/target/classes:$(cat benchmark/target/classpath.txt)"
-export MAVEN_OPTS="${MAVEN_OPTS:-}"
-case "${1:-explain}" in
-  explain) java -Dorg.slf4j.simpleLogger.log.ai.djl=error -cp "$CP" dev.igate.benchmark.ExplainBenchmark models ;;
-  *) echo "unknown benchmark $1 (expected: explain)" >&2; exit 2 ;;
-esac
+JAVA_BENCH=(java -Dorg.slf4j.simpleLogger.log.ai.djl=error -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$CP")
+
+if [ "$WHAT" = "explain" ]; then
+  exec "${JAVA_BENCH[@]}" dev.igate.benchmark.ExplainBenchmark models
+fi
+[ "$WHAT" = "serving" ] || { echo "unknown benchmark $WHAT (expected: serving, explain)" >&2; exit 2; }
+
+if ! command -v hey >/dev/null; then
+  echo "installing hey (Debian package) ..."
+  (apt-get update -qq && apt-get install -y -qq hey) >/dev/null
+fi
+
+SEED_TEXT="Risk assessment implications of site-specific oral relative bioavailability."
+WORK="$(mktemp -d)"
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+printf '{"instances": ["%s"]}' "$SEED_TEXT" > "$WORK/v1.json"
+printf '%s' '{"id": "d3b15cad-50a2-4eaf-80ce-8b0a428bd298", "inputs": [{"name": "4b7c7d4a-51e4-43c8-af61-04639f6ef4bc", "shape": -1, "datatype": "BYTES", "data": "{\"text\":\"Risk assessment implications of site-specific oral relative bioavailability.\"}"}]}' > "$WORK/v2.json"
+V1="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:predict"
+V2="http://127.0.0.1:$PORT/v2/models/BERTSeqClassification/infer"
+
+start_server() { # extra args...
+  java -jar gateway/target/igate.jar --server.port="$PORT" "$@" > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "server did not become ready" >&2; tail -20 "$WORK/server.log" >&2; exit 1
+}
+stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+
+load() { # url body concurrency -> "rps p50_ms p99_ms errors"
+  hey -z "$DURATION" -c "$3" -m POST -T application/json -D "$2" "$1" > "$WORK/hey.txt"
+  awk '/Requests\/sec/ {rps=$2} /50% in/ {p50=$3*1000} /99% in/ {p99=$3*1000}
+       /^\s*\[[0-9]+\]/ {gsub(/[\[\]]/,"",$1); if ($1 != "200") err += $2}
+       END {printf "%.1f %.2f %.2f %d", rps, p50, p99, err+0}' "$WORK/hey.txt"
+}
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$SERVER/status"; }
+
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load generator on the same machine"
+start_server
+echo "== warm-up"
+hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v2.json" "$V2" > /dev/null
+declare -A RESULT
+PEAK=0
+for c in 1 8 32 64; do
+  for api in v1 v2; do
+    url=$V1; [ "$api" = v2 ] && url=$V2
+    ( while kill -0 "$SERVER" 2>/dev/null; do rss_mb >> "$WORK/rss.txt"; echo >> "$WORK/rss.txt"; sleep 0.5; done ) & SAMPLER=$!
+    RESULT[$api,$c]=$(load "$url" "$WORK/$api.json" "$c")
+    kill $SAMPLER 2>/dev/null || true
+  done
+done
+PEAK=$(grep -v '^$' "$WORK/rss.txt" | sort -n | tail -1)
+AVG_BATCH=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
+stop_server
+
+echo "== batching off (max-batch-size 1), concurrency 32"
+start_server --igate.defaults.max-batch-size=1 --igate.models.BERTSeqClassification.max-batch-size=1
+hey -n 1000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+OFF=$(load "$V1" "$WORK/v1.json" 32)
+stop_server
+
+echo "== raw ONNX Runtime, same model and tokenized sentence"
+RAW_OUT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.RawOnnxBenchmark models/BERTSeqClassification/1 3)
+echo "$RAW_OUT" | grep -v '^RAW'
+RAW=$(echo "$RAW_OUT" | grep '^RAW')
+BATCH1_MS=$(echo "$RAW" | sed 's/.*batch1_ms=\([0-9.]*\).*/\1/')
+BEST=$(echo "$RAW" | sed 's/.*best_rps=\([0-9.]*\).*/\1/')
+
+echo
+echo "== end to end (hey -z $DURATION, default configuration), against raw best-batch throughput $BEST rows/s"
+printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" concurrency "V1 req/s" "p50 ms" "p99 ms" "errors" "V2 req/s" "p50 ms" "p99 ms" "errors"
+for c in 1 8 32 64; do
+  read -r r1 a1 b1 e1 <<< "${RESULT[v1,$c]}"; read -r r2 a2 b2 e2 <<< "${RESULT[v2,$c]}"
+  printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" "$c" "$r1" "$a1" "$b1" "$e1" "$r2" "$a2" "$b2" "$e2"
+done
+read -r r32 _ _ _ <<< "${RESULT[v1,32]}"; read -r r1c p50c1 _ _ <<< "${RESULT[v1,1]}"; read -r roff _ _ _ <<< "$OFF"
+echo
+awk -v r="$r32" -v b="$BEST" 'BEGIN {printf "headline: V1 throughput at concurrency 32 / raw best-batch throughput = %.2f (goal >= 0.8)\n", r/b}'
+awk -v p="$p50c1" -v m="$BATCH1_MS" 'BEGIN {printf "p50 at concurrency 1 minus raw batch-1 run time = %.2f ms (goal <= 1.5 ms; raw batch-1 %.2f ms)\n", p-m, m}'
+awk -v r="$r32" -v o="$roff" 'BEGIN {printf "batching on / off at concurrency 32 = %.1f / %.1f req/s = %.2fx (goal >= 2x)\n", r, o, r/o}'
+echo "average batch size over the run (nv_inference_count / nv_inference_exec_count): $AVG_BATCH"
+echo "server resident memory under load: peak $PEAK MiB (goal <= 1024 MiB, both demo versions loaded)"

@@ -67,7 +67,7 @@ public final class ExplainBenchmark {
         }
     }
 
-    static List<Tensor> repeat(long[] ids, long[] mask, long[] types, int rows) {
+    public static List<Tensor> repeat(long[] ids, long[] mask, long[] types, int rows) {
         int seq = ids.length;
         long[] i = new long[rows * seq];
         long[] m = new long[rows * seq];

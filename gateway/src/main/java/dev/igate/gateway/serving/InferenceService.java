@@ -27,6 +27,7 @@ import dev.igate.transformer.TokenBatch;
 import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * The data plane: takes an internal request, sends it through the model's stages — tokenizer
@@ -84,6 +85,8 @@ public class InferenceService {
                 .flatMap(batch -> {
                     long t0 = System.nanoTime();
                     return Mono.fromFuture(() -> served.logits(batch))
+                            // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
+                            .publishOn(Schedulers.parallel())
                             .map(rows -> {
                                 long t1 = System.nanoTime();
                                 metrics.predict(served.name(), t1 - t0);
@@ -131,6 +134,7 @@ public class InferenceService {
             }
             long t0 = System.nanoTime();
             return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs()))
+                    .publishOn(Schedulers.parallel())
                     .map(outputs -> {
                         metrics.predict(served.name(), System.nanoTime() - t0);
                         return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());
