@@ -16,6 +16,7 @@ import org.springframework.util.unit.DataSize;
  * @param models          per-model overrides, by model name
  * @param maxRequestSize  largest request body accepted; larger ones get 413
  * @param explainer       the integrated-gradients explainer
+ * @param adminToken      bearer token the admin API requires; unset (the default) disables the admin API
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -23,7 +24,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               ModelProperties defaults,
                               Map<String, ModelProperties> models,
                               @DefaultValue("8MB") DataSize maxRequestSize,
-                              ExplainerProperties explainer) {
+                              ExplainerProperties explainer,
+                              String adminToken) {
 
     public static final String PREFIX = "igate";
 
@@ -33,6 +35,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         if (maxRequestSize.toBytes() < 1024 || maxRequestSize.toBytes() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(PREFIX + ".max-request-size must be between 1KB and 2GB, was " + maxRequestSize);
         }
+        adminToken = adminToken == null || adminToken.isBlank() ? null : adminToken.trim();
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {

@@ -67,9 +67,17 @@ public class V1Handler {
     public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model,
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
                                                 ServerHttpRequest request) {
+        return predict(model, null, probabilities, request);
+    }
+
+    /** One version's V1 predict: what canary routes forward to. */
+    @PostMapping("/v1/models/{model}/versions/{version}:predict")
+    public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model, @PathVariable String version,
+                                                @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
+                                                ServerHttpRequest request) {
         return bodies.read(request)
                 .map(V1Codec::decodeTexts)
-                .flatMap(texts -> service.classify(model, null, texts))
+                .flatMap(texts -> service.classify(model, version, texts))
                 .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
                 .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_predict", null))
                 .doOnError(e -> metrics.request(model, null, "v1_predict", e));
@@ -81,8 +89,15 @@ public class V1Handler {
      */
     @PostMapping("/v1/models/{model}:explain")
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, ServerHttpRequest request) {
+        return explain(model, null, request);
+    }
+
+    /** One version's V1 explain: what canary routes forward to. */
+    @PostMapping("/v1/models/{model}/versions/{version}:explain")
+    public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
+                                                ServerHttpRequest request) {
         return bodies.read(request)
-                .flatMap(bytes -> explainer.explain(model, null, V1Codec.decodeTexts(bytes), V1Codec.decodeParameters(bytes)))
+                .flatMap(bytes -> explainer.explain(model, version, V1Codec.decodeTexts(bytes), V1Codec.decodeParameters(bytes)))
                 .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()))
                 .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_explain", null))
                 .doOnError(e -> metrics.request(model, null, "v1_explain", e));

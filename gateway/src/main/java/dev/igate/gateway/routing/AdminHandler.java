@@ -1,0 +1,127 @@
+package dev.igate.gateway.routing;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.List;
+import java.util.Map;
+
+import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.web.RequestBodies;
+import dev.igate.protocol.ForbiddenException;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Json;
+import dev.igate.protocol.ModelNotFoundException;
+import dev.igate.protocol.UnauthorizedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RestController;
+import reactor.core.publisher.Mono;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * Run-time canary control, effective for the next request: set a model's canary percentage,
+ * promote (canary 100) or roll back (canary 0), or set one route's weight. Every call needs
+ * {@code Authorization: Bearer <igate.admin-token>}; with no token configured the API is off
+ * (403), so it fails closed.
+ */
+@RestController
+public class AdminHandler {
+
+    private static final Logger log = LoggerFactory.getLogger(AdminHandler.class);
+    public static final String CANARY = "canary";
+
+    private final RevisionWeights weights;
+    private final RequestBodies bodies;
+    private final byte[] token;
+
+    public AdminHandler(RevisionWeights weights, RequestBodies bodies, IgateProperties properties) {
+        this.weights = weights;
+        this.bodies = bodies;
+        this.token = properties.adminToken() == null ? null : properties.adminToken().getBytes(StandardCharsets.UTF_8);
+    }
+
+    private void authorize(ServerHttpRequest request) {
+        if (token == null) {
+            throw new ForbiddenException("The admin API is disabled: set igate.admin-token (or IGATE_ADMIN_TOKEN)");
+        }
+        String header = request.getHeaders().getFirst("Authorization");
+        byte[] given = header != null && header.startsWith("Bearer ")
+                ? header.substring(7).trim().getBytes(StandardCharsets.UTF_8) : new byte[0];
+        if (!MessageDigest.isEqual(token, given)) {
+            throw new UnauthorizedException("A valid bearer token is required");
+        }
+    }
+
+    @GetMapping("/admin/weights")
+    public ResponseEntity<byte[]> current(ServerHttpRequest request) {
+        authorize(request);
+        return json(weights.effectiveWeights());
+    }
+
+    /** Body {@code {"percent": 25}}: canary routes of the model get 25, stable routes 75. */
+    @PutMapping("/admin/models/{model}/canary")
+    public Mono<ResponseEntity<byte[]>> canary(@PathVariable String model, ServerHttpRequest request) {
+        authorize(request);
+        return bodies.read(request).map(bytes -> {
+            ObjectNode body = Json.parseObject(bytes);
+            if (!body.has("percent") || !body.get("percent").canConvertToInt()
+                    || body.get("percent").intValue() < 0 || body.get("percent").intValue() > 100) {
+                throw new InvalidInputException("Body must be {\"percent\": 0..100}");
+            }
+            return setCanary(model, body.get("percent").intValue(), "canary percent");
+        });
+    }
+
+    @PostMapping("/admin/models/{model}/promote")
+    public ResponseEntity<byte[]> promote(@PathVariable String model, ServerHttpRequest request) {
+        authorize(request);
+        return setCanary(model, 100, "promote");
+    }
+
+    @PostMapping("/admin/models/{model}/rollback")
+    public ResponseEntity<byte[]> rollback(@PathVariable String model, ServerHttpRequest request) {
+        authorize(request);
+        return setCanary(model, 0, "rollback");
+    }
+
+    /** Body {@code {"weight": 5}}. */
+    @PutMapping("/admin/routes/{routeId}/weight")
+    public Mono<ResponseEntity<byte[]>> routeWeight(@PathVariable String routeId, ServerHttpRequest request) {
+        authorize(request);
+        return bodies.read(request).map(bytes -> {
+            ObjectNode body = Json.parseObject(bytes);
+            if (!body.has("weight") || !body.get("weight").canConvertToInt() || body.get("weight").intValue() < 0) {
+                throw new InvalidInputException("Body must be {\"weight\": n} with n >= 0");
+            }
+            if (weights.revisions().stream().noneMatch(r -> r.routeId().equals(routeId))) {
+                throw new ModelNotFoundException("No weighted route " + routeId);
+            }
+            weights.override(routeId, body.get("weight").intValue());
+            log.info("Admin: route {} weight set to {}", routeId, body.get("weight").intValue());
+            return json(weights.effectiveWeights());
+        });
+    }
+
+    private ResponseEntity<byte[]> setCanary(String model, int percent, String action) {
+        List<Revision> revisions = weights.revisions().stream().filter(r -> model.equals(r.model())).toList();
+        if (revisions.stream().noneMatch(r -> CANARY.equals(r.revision()))) {
+            throw new ModelNotFoundException("Model " + model + " has no canary route");
+        }
+        for (Revision r : revisions) {
+            weights.override(r.routeId(), CANARY.equals(r.revision()) ? percent : 100 - percent);
+        }
+        log.info("Admin: {} for model {}: canary at {}%", action, model, percent);
+        return json(weights.effectiveWeights());
+    }
+
+    private static ResponseEntity<byte[]> json(Map<String, ?> value) {
+        return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(Json.MAPPER.writeValueAsBytes(value));
+    }
+}

@@ -1,0 +1,14 @@
+package dev.igate.gateway.routing;
+
+/**
+ * One weighted route of a canary group, as read from the route definitions.
+ *
+ * @param routeId  the route's id
+ * @param group    the Weight predicate's group
+ * @param weight   the configured weight
+ * @param revision the route's revision name (metadata {@code revision}, e.g. stable or canary)
+ * @param model    the model it serves (metadata {@code model}), or null
+ * @param version  the in-process model version it forwards to (metadata {@code version}), or null for remote revisions
+ */
+public record Revision(String routeId, String group, int weight, String revision, String model, String version) {
+}

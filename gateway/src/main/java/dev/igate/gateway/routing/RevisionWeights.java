@@ -1,0 +1,194 @@
+package dev.igate.gateway.routing;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.DoubleSupplier;
+import java.util.function.Predicate;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.model.VersionState;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.cloud.gateway.event.RefreshRoutesResultEvent;
+import org.springframework.cloud.gateway.handler.predicate.WeightRoutePredicateFactory;
+import org.springframework.cloud.gateway.route.RouteDefinition;
+import org.springframework.cloud.gateway.route.RouteDefinitionLocator;
+import org.springframework.cloud.gateway.support.ServerWebExchangeUtils;
+import org.springframework.context.ApplicationListener;
+import org.springframework.core.Ordered;
+import org.springframework.stereotype.Component;
+import org.springframework.web.server.ServerWebExchange;
+import org.springframework.web.server.WebFilter;
+import org.springframework.web.server.WebFilterChain;
+import reactor.core.publisher.Mono;
+
+/**
+ * Rolls the dice for every weight group once per exchange, as Spring Cloud Gateway's
+ * WeightCalculatorWebFilter does, for the built-in {@code Weight=group,weight} predicate to
+ * compare against — but with groups rebuilt wholesale from the current route definitions at
+ * every route refresh (so a removed or regrouped route never keeps a share: the built-in filter
+ * only ever adds to its groups), with run-time weight overrides from the admin API applied at
+ * once without a refresh, with an in-process revision whose model version is not ready getting
+ * no share, and with optional sticky routing by a request header.
+ *
+ * <p>It runs after the built-in calculator (which Spring Cloud Gateway registers regardless) and
+ * overwrites its choice for every group, removing the choice where every weight is 0 so that no
+ * weighted route matches.
+ */
+@Component
+public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<RefreshRoutesResultEvent> {
+
+    public static final String STICKY_HEADER = "X-Session-Id";
+    private static final Logger log = LoggerFactory.getLogger(RevisionWeights.class);
+
+    private final RouteDefinitionLocator definitions;
+    private final ModelRegistry registry;
+    private final Map<String, Integer> overrides = new ConcurrentHashMap<>();
+    private volatile Map<String, List<Revision>> groups = Map.of();
+    private volatile DoubleSupplier random = new Random()::nextDouble;
+    private volatile Predicate<Revision> available = r -> true;
+
+    public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry) {
+        this.definitions = definitions;
+        this.registry = registry;
+        this.available = this::versionReady;
+    }
+
+    /** Replaces the random source, so tests can pick exact revisions. */
+    public void setRandomSupplier(DoubleSupplier random) {
+        this.random = random;
+    }
+
+    @Override
+    public int getOrder() {
+        // after Spring Cloud Gateway's own calculator (10001) in case it is enabled: the choice made here wins
+        return 10002;
+    }
+
+    @Override
+    public void onApplicationEvent(RefreshRoutesResultEvent event) {
+        rebuild();
+    }
+
+    /** Re-reads the route definitions; groups then hold exactly the routes that exist now. */
+    public void rebuild() {
+        definitions.getRouteDefinitions().collectList().subscribe(this::apply,
+                e -> log.warn("Could not read route definitions for weight groups", e));
+    }
+
+    void apply(List<RouteDefinition> routes) {
+        Map<String, List<Revision>> next = new LinkedHashMap<>();
+        for (RouteDefinition route : routes) {
+            route.getPredicates().stream().filter(p -> p.getName().equals("Weight")).findFirst().ifPresent(p -> {
+                Map<String, String> args = p.getArgs();
+                List<String> values = new ArrayList<>(args.values());
+                String group = args.getOrDefault(WeightRoutePredicateFactory.GROUP_KEY, values.isEmpty() ? "" : values.get(0)).trim();
+                String weight = args.getOrDefault(WeightRoutePredicateFactory.WEIGHT_KEY, values.size() > 1 ? values.get(1) : "0").trim();
+                Map<String, Object> meta = route.getMetadata();
+                next.computeIfAbsent(group, g -> new ArrayList<>()).add(new Revision(route.getId(), group,
+                        Integer.parseInt(weight), String.valueOf(meta.getOrDefault("revision", route.getId())),
+                        meta.get("model") == null ? null : String.valueOf(meta.get("model")),
+                        meta.get("version") == null ? null : String.valueOf(meta.get("version"))));
+            });
+        }
+        groups = Map.copyOf(next);
+        overrides.keySet().retainAll(next.values().stream().flatMap(List::stream).map(Revision::routeId).toList());
+        log.debug("Weight groups rebuilt: {}", next);
+    }
+
+    /** The groups as they stand, each revision with its effective weight. */
+    public Map<String, Map<String, Integer>> effectiveWeights() {
+        Map<String, Map<String, Integer>> out = new LinkedHashMap<>();
+        groups.forEach((group, members) -> {
+            Map<String, Integer> weights = new LinkedHashMap<>();
+            members.forEach(r -> weights.put(r.routeId(), weight(r)));
+            out.put(group, weights);
+        });
+        return out;
+    }
+
+    public List<Revision> revisions() {
+        return groups.values().stream().flatMap(List::stream).toList();
+    }
+
+    /** Sets a route's weight from now on, until the next change or until the route disappears. */
+    public void override(String routeId, int weight) {
+        if (weight < 0) {
+            throw new IllegalArgumentException("weight must not be negative");
+        }
+        overrides.put(routeId, weight);
+    }
+
+    private int weight(Revision r) {
+        return available.test(r) ? overrides.getOrDefault(r.routeId(), r.weight()) : 0;
+    }
+
+    private boolean versionReady(Revision r) {
+        if (r.model() == null || r.version() == null) {
+            return true;
+        }
+        try {
+            return registry.state(r.model(), r.version()).status() == VersionState.Status.READY;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
+        Map<String, String> chosen = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
+        if (chosen == null) {
+            chosen = new ConcurrentHashMap<>();
+            exchange.getAttributes().put(ServerWebExchangeUtils.WEIGHT_ATTR, chosen);
+        }
+        String sticky = exchange.getRequest().getHeaders().getFirst(STICKY_HEADER);
+        for (Map.Entry<String, List<Revision>> e : groups.entrySet()) {
+            String pick = pick(e.getKey(), e.getValue(), sticky);
+            if (pick != null) {
+                chosen.put(e.getKey(), pick);
+            } else {
+                chosen.remove(e.getKey());
+            }
+        }
+        return chain.filter(exchange);
+    }
+
+    /** Chooses a route of the group in proportion to the effective weights; null when all are 0. */
+    String pick(String group, List<Revision> members, String sticky) {
+        int total = 0;
+        int[] weights = new int[members.size()];
+        for (int i = 0; i < weights.length; i++) {
+            weights[i] = weight(members.get(i));
+            total += weights[i];
+        }
+        if (total == 0) {
+            return null;
+        }
+        double r = sticky != null && !sticky.isEmpty() ? stickyPoint(group, sticky) : random.getAsDouble();
+        double at = r * total;
+        double upper = 0;
+        for (int i = 0; i < weights.length; i++) {
+            upper += weights[i];
+            if (at < upper) {
+                return members.get(i).routeId();
+            }
+        }
+        return members.get(members.size() - 1).routeId();
+    }
+
+    /** A point in [0, 1) fixed by the caller's id and the group: the same caller lands on the same revision. */
+    static double stickyPoint(String group, String id) {
+        long h = 1125899906842597L;
+        for (char c : (group + '\u0000' + id).toCharArray()) {
+            h = 31 * h + c;
+        }
+        h ^= (h >>> 33);
+        h *= 0xff51afd7ed558ccdL;
+        h ^= (h >>> 33);
+        return (h >>> 11) * 0x1.0p-53;
+    }
+}

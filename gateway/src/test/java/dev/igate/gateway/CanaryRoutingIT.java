@@ -1,0 +1,227 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import dev.igate.gateway.routing.RevisionWeights;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.cloud.gateway.event.RefreshRoutesEvent;
+import org.springframework.cloud.gateway.filter.FilterDefinition;
+import org.springframework.cloud.gateway.handler.predicate.PredicateDefinition;
+import org.springframework.cloud.gateway.route.RouteDefinition;
+import org.springframework.cloud.gateway.route.RouteDefinitionWriter;
+import org.springframework.context.ApplicationEventPublisher;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.EntityExchangeResult;
+import org.springframework.test.web.reactive.server.WebTestClient;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The application.yml that ships in the repository root — its 90/10 canary between versions 1
+ * and 2 — with the admin API on: exact picks with injected randomness, the split within binomial
+ * bounds with real randomness, promote and rollback at run time, sticky routing, and weight
+ * groups that follow route additions and removals instead of going stale.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token"})
+@AutoConfigureWebTestClient(timeout = "60s")
+class CanaryRoutingIT {
+
+    static final String MODEL = ServerTestSupport.MODEL;
+    static final String PREDICT = "/v1/models/" + MODEL + ":predict";
+    static final String INFER = "/v2/models/" + MODEL + "/infer";
+
+    @Autowired
+    WebTestClient client;
+    @Autowired
+    RevisionWeights weights;
+    @Autowired
+    RouteDefinitionWriter writer;
+    @Autowired
+    ApplicationEventPublisher events;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) {
+        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
+    }
+
+    @BeforeEach
+    void awaitModels() throws InterruptedException {
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
+    }
+
+    @AfterEach
+    void restore() {
+        weights.setRandomSupplier(new java.util.Random()::nextDouble);
+        admin("/admin/models/" + MODEL + "/canary", "{\"percent\": 10}").expectStatus().isOk();
+    }
+
+    EntityExchangeResult<String> predict(String sessionId) {
+        WebTestClient.RequestBodySpec spec = client.post().uri(PREDICT).contentType(MediaType.APPLICATION_JSON);
+        if (sessionId != null) {
+            spec = spec.header(RevisionWeights.STICKY_HEADER, sessionId);
+        }
+        return spec.bodyValue("{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"]}").exchange()
+                .expectStatus().isOk().expectBody(String.class).returnResult();
+    }
+
+    static String revision(EntityExchangeResult<?> r) {
+        return r.getResponseHeaders().getFirst("X-Revision") + "/" + r.getResponseHeaders().getFirst("X-Model-Version");
+    }
+
+    WebTestClient.ResponseSpec admin(String path, String body) {
+        WebTestClient.RequestHeadersSpec<?> spec = body == null
+                ? client.post().uri(path).header("Authorization", "Bearer test-token")
+                : client.put().uri(path).header("Authorization", "Bearer test-token").contentType(MediaType.APPLICATION_JSON).bodyValue(body);
+        return spec.exchange();
+    }
+
+    @Test
+    void injectedRandomnessPicksExactRevisions() {
+        weights.setRandomSupplier(() -> 0.05);
+        assertThat(revision(predict(null))).isEqualTo("stable/1");
+        weights.setRandomSupplier(() -> 0.89);
+        assertThat(revision(predict(null))).isEqualTo("stable/1");
+        weights.setRandomSupplier(() -> 0.91);
+        assertThat(revision(predict(null))).isEqualTo("canary/2");
+
+        weights.setRandomSupplier(() -> 0.95);
+        client.post().uri(INFER).contentType(MediaType.APPLICATION_JSON).bodyValue(ServerTestSupport.SEED).exchange()
+                .expectStatus().isOk().expectHeader().valueEquals("X-Revision", "canary")
+                .expectBody().jsonPath("$.model_version").isEqualTo("2").jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
+    }
+
+    @Test
+    void aThousandRequestsSplitNinetyTenWithinBinomialBounds() {
+        List<String> revisions = Flux.range(0, 1000)
+                .flatMap(i -> Mono.fromCallable(() -> revision(predict(null))).subscribeOn(Schedulers.boundedElastic()), 16)
+                .collectList().block(Duration.ofMinutes(3));
+
+        long canary = revisions.stream().filter(r -> r.equals("canary/2")).count();
+        long stable = revisions.stream().filter(r -> r.equals("stable/1")).count();
+        // Binomial(1000, 0.1): mean 100, sd 9.5; ±4.5 sd fails a correct split about once in 150,000 runs
+        assertThat(canary + stable).isEqualTo(1000);
+        assertThat(canary).isBetween(57L, 143L);
+    }
+
+    @Test
+    void promoteAndRollbackChangeTheSplitForTheNextRequest() {
+        admin("/admin/models/" + MODEL + "/promote", null).expectStatus().isOk()
+                .expectBody().jsonPath("$.bert-v1-predict.bert-v1-predict-canary").isEqualTo(100);
+        for (int i = 0; i < 20; i++) {
+            assertThat(revision(predict(null))).isEqualTo("canary/2");
+        }
+
+        admin("/admin/models/" + MODEL + "/rollback", null).expectStatus().isOk()
+                .expectBody().jsonPath("$.bert-v1-predict.bert-v1-predict-canary").isEqualTo(0);
+        for (int i = 0; i < 20; i++) {
+            assertThat(revision(predict(null))).isEqualTo("stable/1");
+        }
+
+        admin("/admin/models/" + MODEL + "/canary", "{\"percent\": 50}").expectStatus().isOk();
+        weights.setRandomSupplier(() -> 0.49);
+        assertThat(revision(predict(null))).isEqualTo("stable/1");
+        weights.setRandomSupplier(() -> 0.51);
+        assertThat(revision(predict(null))).isEqualTo("canary/2");
+    }
+
+    @Test
+    void adminNeedsTheBearerToken() {
+        client.post().uri("/admin/models/" + MODEL + "/promote").exchange().expectStatus().isUnauthorized()
+                .expectBody().jsonPath("$.error").isEqualTo("A valid bearer token is required");
+        client.post().uri("/admin/models/" + MODEL + "/promote").header("Authorization", "Bearer wrong").exchange()
+                .expectStatus().isUnauthorized();
+        admin("/admin/models/" + MODEL + "/canary", "{\"percent\": 101}").expectStatus().isBadRequest();
+        admin("/admin/models/NoSuchModel/promote", null).expectStatus().isNotFound();
+    }
+
+    @Test
+    void stickyRoutingPinsACallerToOneRevisionWithinTheWeights() {
+        for (String user : List.of("user-1", "user-2", "user-3", "user-42")) {
+            String first = revision(predict(user));
+            for (int i = 0; i < 10; i++) {
+                assertThat(revision(predict(user))).isEqualTo(first);
+            }
+        }
+        long canary = Flux.range(0, 400)
+                .flatMap(i -> Mono.fromCallable(() -> revision(predict("session-" + i))).subscribeOn(Schedulers.boundedElastic()), 16)
+                .filter(r -> r.equals("canary/2")).count().block(Duration.ofMinutes(2));
+        // Binomial(400, 0.1): mean 40, sd 6
+        assertThat(canary).isBetween(13L, 67L);
+    }
+
+    RouteDefinition extraRoute(String id, String version, int weight) {
+        RouteDefinition route = new RouteDefinition();
+        route.setId(id);
+        route.setUri(URI.create("forward:/v1/models/" + MODEL + "/versions/" + version + ":predict"));
+        route.setPredicates(List.of(new PredicateDefinition("Path=" + PREDICT), new PredicateDefinition("Method=POST"),
+                new PredicateDefinition("Weight=bert-v1-predict, " + weight)));
+        route.setFilters(List.of(new FilterDefinition("Revision=" + id)));
+        route.setMetadata(Map.of("model", MODEL, "version", version, "revision", id, "group", "bert-v1-predict"));
+        return route;
+    }
+
+    void refreshAndAwait(java.util.function.Predicate<Map<String, Integer>> until) throws InterruptedException {
+        events.publishEvent(new RefreshRoutesEvent(this));
+        for (int i = 0; i < 100 && !until.test(weights.effectiveWeights().get("bert-v1-predict")); i++) {
+            Thread.sleep(50);
+        }
+        assertThat(until.test(weights.effectiveWeights().get("bert-v1-predict"))).isTrue();
+    }
+
+    @Test
+    void weightGroupsFollowRouteAdditionAndRemovalInsteadOfGoingStale() throws InterruptedException {
+        writer.save(Mono.just(extraRoute("extra", "2", 100))).block();
+        refreshAndAwait(w -> w.containsKey("extra"));
+        weights.setRandomSupplier(() -> 0.99);
+        assertThat(revision(predict(null))).isEqualTo("extra/2");
+
+        writer.delete(Mono.just("extra")).block();
+        refreshAndAwait(w -> !w.containsKey("extra"));
+
+        // the point that picked the removed route now lands on a route that exists
+        assertThat(revision(predict(null))).isEqualTo("canary/2");
+        assertThat(weights.effectiveWeights().get("bert-v1-predict")).containsOnlyKeys("bert-v1-predict-stable", "bert-v1-predict-canary");
+    }
+
+    @Test
+    void aRevisionWhoseModelVersionIsNotServedGetsNoShare() throws InterruptedException {
+        writer.save(Mono.just(extraRoute("missing", "9", 1000))).block();
+        refreshAndAwait(w -> w.containsKey("missing"));
+        try {
+            assertThat(weights.effectiveWeights().get("bert-v1-predict")).containsEntry("missing", 0);
+            weights.setRandomSupplier(() -> 0.5);
+            assertThat(revision(predict(null))).isEqualTo("stable/1");
+        } finally {
+            writer.delete(Mono.just("missing")).block();
+            refreshAndAwait(w -> !w.containsKey("missing"));
+        }
+    }
+
+    @Test
+    void revisionMetricsCompareStableAndCanary() {
+        weights.setRandomSupplier(() -> 0.95);
+        predict(null);
+        weights.setRandomSupplier(() -> 0.05);
+        predict(null);
+
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+
+        assertThat(metrics).containsPattern("igate_revision_requests_seconds_count\\{[^}]*group=\"bert-v1-predict\",outcome=\"success\",revision=\"canary\"")
+                .containsPattern("igate_revision_requests_seconds_count\\{[^}]*group=\"bert-v1-predict\",outcome=\"success\",revision=\"stable\"");
+    }
+}
