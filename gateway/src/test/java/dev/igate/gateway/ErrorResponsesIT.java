@@ -192,6 +192,13 @@ class ErrorResponsesIT {
     }
 
     @Test
+    void adminApiFailsClosedWithoutAConfiguredToken() {
+        expectError(client.post().uri("/admin/models/" + MODEL + "/promote").header("Authorization", "Bearer anything").exchange(),
+                403, "The admin API is disabled");
+        expectError(client.get().uri("/admin/weights").exchange(), 403, "igate.admin-token");
+    }
+
+    @Test
     void serverKeepsServingAfterErrors() {
         malformedJsonIs400();
         unknownInputNameIs400ListingTheModelsInputs();

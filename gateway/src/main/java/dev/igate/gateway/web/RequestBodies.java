@@ -27,7 +27,8 @@ public class RequestBodies {
                 .defaultIfEmpty(new byte[0]);
     }
 
-    private static byte[] bytes(DataBuffer buffer) {
+    /** Copies a pooled buffer into a byte array and releases it. */
+    public static byte[] bytes(DataBuffer buffer) {
         try {
             byte[] bytes = new byte[buffer.readableByteCount()];
             buffer.read(bytes);

@@ -1,0 +1,97 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+
+/**
+ * Shadow traffic: V1 predict on version 1 mirrored to version 2 (an in-process revision), V2
+ * infer mirrored to an address where nothing listens. Callers get only the primary's answers and
+ * are never affected by the shadow; agreement and failures are counted.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "spring.cloud.gateway.server.webflux.routes[0].id=shadowed-predict",
+        "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v1/models/BERTSeqClassification/versions/1:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/v1/models/BERTSeqClassification:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].filters[0]=Revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[0].filters[1]=Shadow=forward:/v1/models/BERTSeqClassification/versions/2:predict, 100",
+        "spring.cloud.gateway.server.webflux.routes[1].id=shadow-down",
+        "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100"})
+@AutoConfigureWebTestClient(timeout = "60s")
+class ShadowIT {
+
+    static final String MODEL = ServerTestSupport.MODEL;
+
+    @Autowired
+    WebTestClient client;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) {
+        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
+    }
+
+    @BeforeEach
+    void awaitModels() throws InterruptedException {
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
+        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
+    }
+
+    double counter(String route, String outcome) {
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+        Matcher m = Pattern.compile("(?m)^igate_shadow_requests_total\\{[^}]*outcome=\"" + outcome + "\",route=\"" + route + "\"} (\\S+)$")
+                .matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+    }
+
+    double awaitCounter(String route, String outcome, double atLeast) throws InterruptedException {
+        double value = 0;
+        for (int i = 0; i < 100 && (value = counter(route, outcome)) < atLeast; i++) {
+            Thread.sleep(100);
+        }
+        return value;
+    }
+
+    @Test
+    void callersGetThePrimarysAnswerAndAgreementIsCounted() throws InterruptedException {
+        for (int i = 0; i < 5; i++) {
+            client.post().uri("/v1/models/{m}:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"]}").exchange()
+                    .expectStatus().isOk()
+                    .expectHeader().valueEquals("X-Model-Version", "1")
+                    .expectHeader().valueEquals("X-Revision", "stable")
+                    .expectBody().json("{\"predictions\":[\"Pharma-Toxico\"]}");
+        }
+
+        assertThat(awaitCounter("shadowed-predict", "agree", 5)).isEqualTo(5);
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+        assertThat(metrics).containsPattern("igate_shadow_latency_seconds_count\\{[^}]*role=\"shadow\",route=\"shadowed-predict\"} 5")
+                .containsPattern("igate_shadow_latency_seconds_count\\{[^}]*role=\"primary\",route=\"shadowed-predict\"} 5");
+        // the shadow's own calls reached version 2
+        assertThat(metrics).containsPattern("igate_requests_total\\{[^}]*endpoint=\"v1_predict\",model_name=\"" + MODEL
+                + "\",model_version=\"2\",outcome=\"success\"} [5-9]");
+    }
+
+    @Test
+    void aFailingShadowNeverReachesTheCaller() throws InterruptedException {
+        for (int i = 0; i < 3; i++) {
+            client.post().uri("/v2/models/{m}/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(ServerTestSupport.SEED)
+                    .exchange().expectStatus().isOk()
+                    .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico").jsonPath("$.model_version").isEqualTo("1");
+        }
+
+        assertThat(awaitCounter("shadow-down", "error", 3)).isEqualTo(3);
+    }
+}
