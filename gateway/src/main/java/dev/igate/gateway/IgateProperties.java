@@ -1,6 +1,8 @@
 package dev.igate.gateway;
 
+import java.net.URI;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
@@ -17,6 +19,9 @@ import org.springframework.util.unit.DataSize;
  * @param maxRequestSize  largest request body accepted; larger ones get 413
  * @param explainer       the integrated-gradients explainer
  * @param adminToken      bearer token the admin API requires; unset (the default) disables the admin API
+ * @param predictorUrl    when set, this process is a transformer: it tokenizes and decodes labels here and
+ *                        sends token tensors to the V2 predictor at this URL instead of loading model.onnx
+ * @param predictorTimeout how long a call to the remote predictor may take
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -25,7 +30,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               Map<String, ModelProperties> models,
                               @DefaultValue("8MB") DataSize maxRequestSize,
                               ExplainerProperties explainer,
-                              String adminToken) {
+                              String adminToken,
+                              URI predictorUrl,
+                              @DefaultValue("30s") Duration predictorTimeout) {
 
     public static final String PREFIX = "igate";
 
@@ -34,6 +41,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         defaults.validate(PREFIX + ".defaults");
         if (maxRequestSize.toBytes() < 1024 || maxRequestSize.toBytes() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(PREFIX + ".max-request-size must be between 1KB and 2GB, was " + maxRequestSize);
+        }
+        if (predictorUrl != null && !(String.valueOf(predictorUrl.getScheme()).startsWith("http"))) {
+            throw new IllegalArgumentException(PREFIX + ".predictor-url must be an http(s) URL, was " + predictorUrl);
         }
         adminToken = adminToken == null || adminToken.isBlank() ? null : adminToken.trim();
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;

@@ -14,7 +14,10 @@ import dev.igate.gateway.serving.BatchMetrics;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
+import dev.igate.gateway.remote.RemotePredictor;
+import dev.igate.protocol.Datatype;
 import dev.igate.protocol.ModelMetadata;
+import dev.igate.protocol.TensorMetadata;
 import dev.igate.protocol.ModelNotFoundException;
 import dev.igate.protocol.ModelNotReadyException;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -47,9 +50,12 @@ public class ModelRegistry implements SmartLifecycle {
     private Thread loader;
 
     private final MeterRegistry meters;
+    private final RemotePredictor remote;
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
+        this.remote = properties.predictorUrl() == null ? null
+                : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
     }
@@ -137,6 +143,12 @@ public class ModelRegistry implements SmartLifecycle {
         long start = System.nanoTime();
         VersionState state;
         try {
+            if (remote != null) {
+                ServedModel model = ServedModel.loadRemote(repository, name, version, props, maxLength, remote);
+                entries.get(name).versions().put(version, VersionState.ready(model));
+                log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
+                return;
+            }
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
                     new BatchMetrics(meters, name, version));
             BatchMetrics.queueDepth(meters, name, version, model::queueDepth);
@@ -265,6 +277,16 @@ public class ModelRegistry implements SmartLifecycle {
     public ModelMetadata metadata(String name, String version) {
         ServedModel model = resolve(name, version);
         Map<String, Object> parameters = new LinkedHashMap<>();
+        if (model.remote() != null) {
+            parameters.put("version", model.version());
+            parameters.put("default_version", defaultVersion(name));
+            parameters.put("predictor", model.remote().base().toString());
+            parameters.put("max_length", model.encoder().maxLength());
+            parameters.put("labels", new ArrayList<>(model.labels().labels()));
+            return new ModelMetadata(name, versions(name), "igate_transformer",
+                    List.of(new TensorMetadata("text", Datatype.BYTES, new long[] {-1})),
+                    List.of(new TensorMetadata("predict", Datatype.BYTES, new long[] {-1})), parameters);
+        }
         parameters.put("version", model.version());
         parameters.put("default_version", defaultVersion(name));
         parameters.put("execution_provider", model.onnx().provider().ortName());

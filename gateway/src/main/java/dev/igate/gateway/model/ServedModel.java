@@ -11,6 +11,7 @@ import dev.igate.explainer.GradientUnavailableException;
 import dev.igate.explainer.IntegratedGradients;
 import dev.igate.explainer.TextExplainer;
 import dev.igate.gateway.ModelProperties;
+import dev.igate.gateway.remote.RemotePredictor;
 import dev.igate.predictor.ModelConfig;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
@@ -50,13 +51,16 @@ public final class ServedModel implements AutoCloseable {
     private final DynamicBatcher<BatchJob<?>> batcher;
     private final OnnxBatchExecutor executor;
     private final boolean batchesTensors;
+    private final RemotePredictor remote;
     private final Path directory;
     private final SessionSettings settings;
     private TextExplainer explainer;
     private String explainerUnavailable;
 
     private ServedModel(String name, String version, OnnxModel onnx, TextEncoder encoder, LabelDecoder labels,
-                        BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings) {
+                        BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
+                        RemotePredictor remote) {
+        this.remote = remote;
         this.directory = directory;
         this.settings = settings;
         this.name = name;
@@ -64,11 +68,18 @@ public final class ServedModel implements AutoCloseable {
         this.onnx = onnx;
         this.encoder = encoder;
         this.labels = labels;
-        this.logitsOutput = onnx.outputs().stream().map(TensorMetadata::name)
-                .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
-        this.executor = new OnnxBatchExecutor(onnx, logitsOutput, encoder == null ? 0 : encoder.padId());
-        this.batchesTensors = executor.batchesTensors();
-        this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener);
+        if (remote != null) {
+            this.logitsOutput = LOGITS;
+            this.executor = null;
+            this.batchesTensors = false;
+            this.batcher = null;
+        } else {
+            this.logitsOutput = onnx.outputs().stream().map(TensorMetadata::name)
+                    .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
+            this.executor = new OnnxBatchExecutor(onnx, logitsOutput, encoder == null ? 0 : encoder.padId());
+            this.batchesTensors = executor.batchesTensors();
+            this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener);
+        }
     }
 
     /**
@@ -90,7 +101,7 @@ public final class ServedModel implements AutoCloseable {
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
             return new ServedModel(name, version, onnx, encoder, labels, props.batchingSettings(), listener,
-                    dir, props.sessionSettings());
+                    dir, props.sessionSettings(), null);
         } catch (IOException | RuntimeException e) {
             onnx.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
@@ -133,6 +144,21 @@ public final class ServedModel implements AutoCloseable {
      * @throws ServerBusyException when the version's queue is full
      */
     public CompletableFuture<float[][]> logits(TokenBatch batch) {
+        if (remote != null) {
+            long[] shape = {batch.rows(), batch.length()};
+            List<Tensor> feeds = List.of(Tensor.ofLongs("input_ids", shape, batch.inputIds()),
+                    Tensor.ofLongs("attention_mask", shape, batch.attentionMask()),
+                    Tensor.ofLongs("token_type_ids", shape, batch.typeIds()));
+            return remote.infer(name, version, feeds, List.of(LOGITS)).thenApply(out -> {
+                float[] flat = out.get(0).floats();
+                int width = flat.length / batch.rows();
+                float[][] rows = new float[batch.rows()][];
+                for (int r = 0; r < rows.length; r++) {
+                    rows[r] = java.util.Arrays.copyOfRange(flat, r * width, (r + 1) * width);
+                }
+                return rows;
+            });
+        }
         long[][] ids = new long[batch.rows()][];
         long[][] mask = new long[batch.rows()][];
         long[][] types = new long[batch.rows()][];
@@ -152,6 +178,9 @@ public final class ServedModel implements AutoCloseable {
      * @throws ServerBusyException   when the version's queue is full
      */
     public CompletableFuture<List<Tensor>> run(List<Tensor> inputs, List<String> outputs) {
+        if (remote != null) {
+            return remote.infer(name, version, inputs, outputs);
+        }
         onnx.validate(inputs, outputs);
         return batcher.submit(new TensorJob(inputs, outputs, batchesTensors));
     }
@@ -180,6 +209,34 @@ public final class ServedModel implements AutoCloseable {
         onnx.run(zeros, List.of());
     }
 
+    /**
+     * Loads a version whose model runs in another process: only tokenizer.json and config.json
+     * are read here, and token tensors go to the remote predictor. Blocking.
+     *
+     * @throws ModelLoadException when the tokenizer or labels are missing or invalid
+     */
+    static ServedModel loadRemote(ModelRepository repository, String name, String version, ModelProperties props,
+                                  int maxLength, RemotePredictor remote) throws ModelLoadException {
+        Path dir = repository.versionDir(name, version);
+        ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
+        Path tokenizer = dir.resolve(ModelRepository.TOKENIZER_FILE);
+        if (!Files.isRegularFile(tokenizer) || config.labels().isEmpty()) {
+            throw new ModelLoadException("a transformer needs tokenizer.json and config.json with id2label");
+        }
+        try {
+            int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
+            return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), new LabelDecoder(config.labels()),
+                    props.batchingSettings(), BatchListener.NONE, dir, props.sessionSettings(), remote);
+        } catch (IOException | RuntimeException e) {
+            throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
+        }
+    }
+
+    /** The remote predictor this version's model runs on, or null when it runs here. */
+    public RemotePredictor remote() {
+        return remote;
+    }
+
     private static Object zeroData(TensorMetadata in, int n) {
         Class<?> type = Tensor.javaType(in.datatype());
         if (type == byte[][].class) {
@@ -198,7 +255,10 @@ public final class ServedModel implements AutoCloseable {
      */
     public synchronized TextExplainer explainer() {
         if (explainer == null && explainerUnavailable == null) {
-            if (!acceptsText()) {
+            if (remote != null) {
+                explainerUnavailable = "Model " + name + " runs on the remote predictor " + remote.base()
+                        + "; explanations are served where the model is (the explainer or predictor service)";
+            } else if (!acceptsText()) {
                 explainerUnavailable = "Model " + name + " is not a text classifier (no tokenizer.json or id2label)";
             } else {
                 try {
@@ -218,16 +278,18 @@ public final class ServedModel implements AutoCloseable {
 
     /** Requests waiting for a batch. */
     public int queueDepth() {
-        return batcher.queueDepth();
+        return batcher == null ? 0 : batcher.queueDepth();
     }
 
     public BatchingSettings batching() {
-        return batcher.settings();
+        return batcher == null ? null : batcher.settings();
     }
 
     @Override
     public void close() {
-        batcher.close();
+        if (batcher != null) {
+            batcher.close();
+        }
         synchronized (this) {
             if (explainer != null) {
                 explainer.close();
@@ -236,6 +298,8 @@ public final class ServedModel implements AutoCloseable {
         if (encoder != null) {
             encoder.close();
         }
-        onnx.close();
+        if (onnx != null) {
+            onnx.close();
+        }
     }
 }

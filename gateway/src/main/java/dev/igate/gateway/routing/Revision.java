@@ -1,5 +1,7 @@
 package dev.igate.gateway.routing;
 
+import java.net.URI;
+
 /**
  * One weighted route of a canary group, as read from the route definitions.
  *
@@ -9,6 +11,7 @@ package dev.igate.gateway.routing;
  * @param revision the route's revision name (metadata {@code revision}, e.g. stable or canary)
  * @param model    the model it serves (metadata {@code model}), or null
  * @param version  the in-process model version it forwards to (metadata {@code version}), or null for remote revisions
+ * @param uri      the route's target: {@code forward:...} in process, {@code http(s)://...} remote
  */
-public record Revision(String routeId, String group, int weight, String revision, String model, String version) {
+public record Revision(String routeId, String group, int weight, String revision, String model, String version, URI uri) {
 }

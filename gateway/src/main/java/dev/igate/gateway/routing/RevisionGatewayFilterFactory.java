@@ -26,10 +26,12 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
     public static final String METRIC = "igate.revision.requests";
 
     private final MeterRegistry meters;
+    private final RouteHealth health;
 
-    public RevisionGatewayFilterFactory(MeterRegistry meters) {
+    public RevisionGatewayFilterFactory(MeterRegistry meters, RouteHealth health) {
         super(Config.class);
         this.meters = meters;
+        this.health = health;
     }
 
     /** @param name revision name, e.g. stable or canary */
@@ -48,7 +50,11 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
             exchange.getResponse().getHeaders().set(HEADER, config.name());
             Route route = exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR);
             String group = route == null ? "" : String.valueOf(route.getMetadata().getOrDefault("group", route.getId()));
-            return chain.filter(exchange).doFinally(signal -> {
+            return chain.filter(exchange).doOnError(e -> {
+                if (route != null) {
+                    health.connectionFailed(route.getId(), e);
+                }
+            }).doFinally(signal -> {
                 HttpStatusCode status = exchange.getResponse().getStatusCode();
                 int code = status == null ? 200 : status.value();
                 String outcome = code < 400 ? "success" : code < 500 ? "client_error" : "server_error";

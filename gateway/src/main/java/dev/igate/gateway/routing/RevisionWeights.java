@@ -32,8 +32,9 @@ import reactor.core.publisher.Mono;
  * compare against — but with groups rebuilt wholesale from the current route definitions at
  * every route refresh (so a removed or regrouped route never keeps a share: the built-in filter
  * only ever adds to its groups), with run-time weight overrides from the admin API applied at
- * once without a refresh, with an in-process revision whose model version is not ready getting
- * no share, and with optional sticky routing by a request header.
+ * once without a refresh, with a revision that cannot serve (an in-process model version that is
+ * not ready, a remote one that {@link RouteHealth} finds down) getting no share, and with
+ * optional sticky routing by a request header.
  *
  * <p>It runs after the built-in calculator (which Spring Cloud Gateway registers regardless) and
  * overwrites its choice for every group, removing the choice where every weight is 0 so that no
@@ -52,10 +53,13 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     private volatile DoubleSupplier random = new Random()::nextDouble;
     private volatile Predicate<Revision> available = r -> true;
 
-    public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry) {
+    private final RouteHealth health;
+
+    public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry, RouteHealth health) {
         this.definitions = definitions;
         this.registry = registry;
-        this.available = this::versionReady;
+        this.health = health;
+        this.available = r -> health.isUp(r.routeId()) && versionReady(r);
     }
 
     /** Replaces the random source, so tests can pick exact revisions. */
@@ -92,7 +96,7 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
                 next.computeIfAbsent(group, g -> new ArrayList<>()).add(new Revision(route.getId(), group,
                         Integer.parseInt(weight), String.valueOf(meta.getOrDefault("revision", route.getId())),
                         meta.get("model") == null ? null : String.valueOf(meta.get("model")),
-                        meta.get("version") == null ? null : String.valueOf(meta.get("version"))));
+                        meta.get("version") == null ? null : String.valueOf(meta.get("version")), route.getUri()));
             });
         }
         groups = Map.copyOf(next);
@@ -166,7 +170,15 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
             total += weights[i];
         }
         if (total == 0) {
-            return null;
+            // nothing can serve: fall back to the configured weights rather than lose the route,
+            // so the caller gets the upstream's fast 503 instead of a misleading 404
+            for (int i = 0; i < weights.length; i++) {
+                weights[i] = overrides.getOrDefault(members.get(i).routeId(), members.get(i).weight());
+                total += weights[i];
+            }
+            if (total == 0) {
+                return null;
+            }
         }
         double r = sticky != null && !sticky.isEmpty() ? stickyPoint(group, sticky) : random.getAsDouble();
         double at = r * total;

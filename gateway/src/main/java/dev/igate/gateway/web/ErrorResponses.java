@@ -49,6 +49,13 @@ public class ErrorResponses implements WebExceptionHandler {
         } else if (e instanceof DataBufferLimitException || e.getCause() instanceof DataBufferLimitException) {
             status = HttpStatus.CONTENT_TOO_LARGE.value();
             message = "Request body is too large";
+        } else if (dev.igate.gateway.routing.RouteHealth.causedByConnection(e)
+                || e instanceof java.util.concurrent.TimeoutException
+                || e.getClass().getName().contains("ReadTimeoutException")) {
+            status = HttpStatus.SERVICE_UNAVAILABLE.value();
+            message = "Upstream service unavailable: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
+            response.getHeaders().set("Retry-After", "1");
+            log.debug("{} {}: {}", exchange.getRequest().getMethod(), exchange.getRequest().getPath(), message);
         } else if (e instanceof ResponseStatusException rse) {
             status = rse.getStatusCode().value();
             message = describe(rse.getStatusCode(), rse);

@@ -409,4 +409,41 @@ public final class V2Codec {
         }
         return Json.write(root);
     }
+
+    /** Encodes an infer request, as a client of another V2 server sends it. */
+    public static byte[] encodeInferRequest(String id, List<Tensor> inputs, List<String> outputs) {
+        ObjectNode root = Json.object();
+        if (id != null) {
+            root.put("id", id);
+        }
+        ArrayNode list = root.putArray("inputs");
+        inputs.forEach(t -> list.add(encodeTensor(t)));
+        if (!outputs.isEmpty()) {
+            ArrayNode wanted = root.putArray("outputs");
+            outputs.forEach(name -> wanted.addObject().put("name", name));
+        }
+        return Json.write(root);
+    }
+
+    /**
+     * Decodes an infer response from another V2 server.
+     *
+     * @throws InvalidInputException when the body is not a V2 infer response
+     */
+    public static InferenceResponse decodeInferResponse(byte[] body) {
+        ObjectNode root = Json.parseObject(body);
+        JsonNode outputs = root.get("outputs");
+        if (outputs == null || !outputs.isArray()) {
+            throw new InvalidInputException("Response has no \"outputs\" array");
+        }
+        List<Tensor> tensors = new ArrayList<>();
+        for (JsonNode out : outputs) {
+            tensors.add(decodeTensor(out));
+        }
+        JsonNode model = root.get("model_name");
+        JsonNode version = root.get("model_version");
+        JsonNode id = root.get("id");
+        return new InferenceResponse(id == null ? null : id.asString(), model == null ? null : model.asString(),
+                version == null ? null : version.asString(), tensors, Map.of());
+    }
 }
