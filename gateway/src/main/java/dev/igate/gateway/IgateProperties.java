@@ -22,6 +22,7 @@ import org.springframework.util.unit.DataSize;
  * @param predictorUrl    when set, this process is a transformer: it tokenizes and decodes labels here and
  *                        sends token tensors to the V2 predictor at this URL instead of loading model.onnx
  * @param predictorTimeout how long a call to the remote predictor may take
+ * @param limits          per-request limits on rows, tensor elements and text length
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -32,7 +33,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               ExplainerProperties explainer,
                               String adminToken,
                               URI predictorUrl,
-                              @DefaultValue("30s") Duration predictorTimeout) {
+                              @DefaultValue("30s") Duration predictorTimeout,
+                              LimitsProperties limits) {
 
     public static final String PREFIX = "igate";
 
@@ -46,6 +48,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
             throw new IllegalArgumentException(PREFIX + ".predictor-url must be an http(s) URL, was " + predictorUrl);
         }
         adminToken = adminToken == null || adminToken.isBlank() ? null : adminToken.trim();
+        limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {

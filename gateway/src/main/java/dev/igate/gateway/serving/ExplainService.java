@@ -70,6 +70,9 @@ public class ExplainService {
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to explain");
             }
+            if (texts.size() > 64) {
+                throw new InvalidInputException("Explain takes at most 64 texts per request, got " + texts.size());
+            }
             ExplainOptions options = ExplainOptions.from(parameters, properties.defaultSteps(), properties.maxSteps());
             ExplainOptions effective = options.internalBatchSize() == 0 && properties.internalBatchSize() > 0
                     ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),

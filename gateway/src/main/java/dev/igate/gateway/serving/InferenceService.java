@@ -13,6 +13,8 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.LimitsProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
 import dev.igate.protocol.Datatype;
@@ -46,10 +48,12 @@ public class InferenceService {
     private final ModelRegistry registry;
     private final ServingMetrics metrics;
     private final ThreadPoolExecutor preprocess;
+    private final LimitsProperties limits;
 
-    public InferenceService(ModelRegistry registry, ServingMetrics metrics) {
+    public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties) {
         this.registry = registry;
         this.metrics = metrics;
+        this.limits = properties.limits();
         int threads = Runtime.getRuntime().availableProcessors();
         AtomicInteger n = new AtomicInteger();
         this.preprocess = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(4096), r -> {
@@ -75,6 +79,7 @@ public class InferenceService {
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to classify");
             }
+            checkRows(texts.size());
             return classifyWith(served, texts);
         });
     }
@@ -105,10 +110,26 @@ public class InferenceService {
                 long t0 = System.nanoTime();
                 TokenBatch batch = served.encoder().encode(texts);
                 metrics.preprocess(served.name(), System.nanoTime() - t0);
+                if (limits.strictLength()) {
+                    for (int i = 0; i < batch.rows(); i++) {
+                        if (batch.truncated()[i]) {
+                            throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
+                                    + " tokens (igate.limits.strict-length is on)");
+                        }
+                    }
+                }
                 return batch;
             }, preprocess);
         } catch (RejectedExecutionException e) {
             throw new ServerBusyException("The tokenizer has 4096 requests queued, retry later", Duration.ofSeconds(1));
+        }
+    }
+
+    /** @throws InvalidInputException past {@code igate.limits.max-rows} */
+    public void checkRows(long rows) {
+        if (rows > limits.maxRows()) {
+            throw new InvalidInputException("The request holds " + rows + " rows, more than the limit of " + limits.maxRows()
+                    + " (igate.limits.max-rows)");
         }
     }
 
@@ -129,6 +150,17 @@ public class InferenceService {
         return Mono.defer(() -> {
             ServedModel served = registry.resolve(request.model(), request.version());
             List<Tensor> inputs = request.inputs();
+            long elements = 0;
+            for (Tensor t : inputs) {
+                elements += t.size();
+                if (t.shape().length > 0) {
+                    checkRows(t.shape()[0]);
+                }
+            }
+            if (elements > limits.maxElements()) {
+                throw new InvalidInputException("The request holds " + elements + " tensor elements, more than the limit of "
+                        + limits.maxElements() + " (igate.limits.max-elements)");
+            }
             if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
                 return inferText(request, served);
             }

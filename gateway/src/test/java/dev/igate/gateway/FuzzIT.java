@@ -1,0 +1,214 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Thousands of generated and mutated requests to every endpoint: random bytes, valid bodies
+ * with mutations, structurally random V2 tensors, and hostile model and version names. No answer
+ * may be a 5xx other than a 503 (busy or not ready), every body is JSON with an error or a
+ * result, the server still answers a valid request afterwards, and the heap does not grow.
+ */
+class FuzzIT extends ServerTestSupport {
+
+    static final JsonMapper JSON = JsonMapper.builder().build();
+    static final String[] DATATYPES = {"BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "BF16", "FP32", "FP64",
+            "BYTES", "FLOAT", "int64", "", "STRING", "💥"};
+    static final String[] NAMES = {"input_ids", "attention_mask", "token_type_ids", "text", "", "x", "../../etc/passwd"};
+    static final String[] VALUES = {"null", "true", "-1", "0", "1e400", "-0.0", "99999999999999999999999999", "\"\"",
+            "\"text\"", "[]", "{}", "[[1],[2,3]]", "[1,[2]]", "\"\\ud800\"", "NaN", "Infinity", "[null]", "1.5"};
+
+    @LocalServerPort
+    int port;
+
+    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+
+    String mutate(Random r, String body) {
+        StringBuilder sb = new StringBuilder(body);
+        int edits = 1 + r.nextInt(4);
+        for (int e = 0; e < edits && sb.length() > 0; e++) {
+            int at = r.nextInt(sb.length());
+            switch (r.nextInt(6)) {
+                case 0 -> sb.delete(at, Math.min(sb.length(), at + 1 + r.nextInt(8)));
+                case 1 -> sb.insert(at, VALUES[r.nextInt(VALUES.length)]);
+                case 2 -> sb.insert(at, (char) r.nextInt(128));
+                case 3 -> sb.setLength(at);
+                case 4 -> sb.insert(at, "\"inputs\": [], ");
+                default -> sb.replace(at, Math.min(sb.length(), at + 1), String.valueOf("{}[],:\"".charAt(r.nextInt(7))));
+            }
+        }
+        return sb.toString();
+    }
+
+    String randomTensors(Random r) {
+        StringBuilder sb = new StringBuilder("{\"inputs\": [");
+        int n = r.nextInt(4);
+        for (int i = 0; i < n; i++) {
+            sb.append(i == 0 ? "" : ",").append("{\"name\": \"").append(NAMES[r.nextInt(NAMES.length)])
+                    .append("\", \"datatype\": \"").append(DATATYPES[r.nextInt(DATATYPES.length)]).append("\", \"shape\": ")
+                    .append(r.nextBoolean() ? "[" + (r.nextInt(5) - 1) + "," + r.nextInt(4) + "]" : VALUES[r.nextInt(VALUES.length)])
+                    .append(", \"data\": ");
+            if (r.nextBoolean()) {
+                sb.append('[');
+                int len = r.nextInt(9);
+                for (int k = 0; k < len; k++) {
+                    sb.append(k == 0 ? "" : ",").append(r.nextBoolean() ? String.valueOf(r.nextInt(40000) - 100) : VALUES[r.nextInt(VALUES.length)]);
+                }
+                sb.append(']');
+            } else {
+                sb.append(VALUES[r.nextInt(VALUES.length)]);
+            }
+            sb.append('}');
+        }
+        sb.append("]");
+        if (r.nextBoolean()) {
+            sb.append(", \"parameters\": {\"n_steps\": ").append(VALUES[r.nextInt(VALUES.length)]).append(", \"target\": ")
+                    .append(VALUES[r.nextInt(VALUES.length)]).append('}');
+        }
+        if (r.nextInt(4) == 0) {
+            sb.append(", \"outputs\": [{\"name\": ").append(VALUES[r.nextInt(VALUES.length)]).append("}]");
+        }
+        return sb.append('}').toString();
+    }
+
+    record Call(String method, String path, byte[] body) {
+    }
+
+    List<Call> calls(int count, long seed) {
+        Random r = new Random(seed);
+        String v1 = "{\"instances\": [\"" + SEED_TEXT + "\"]}";
+        String raw = "{\"inputs\": [{\"name\": \"input_ids\", \"shape\": [1, 3], \"datatype\": \"INT64\", \"data\": [101, 2609, 102]},"
+                + "{\"name\": \"attention_mask\", \"shape\": [1, 3], \"datatype\": \"INT64\", \"data\": [1, 1, 1]},"
+                + "{\"name\": \"token_type_ids\", \"shape\": [1, 3], \"datatype\": \"INT64\", \"data\": [0, 0, 0]}]}";
+        String explain = "{\"instances\": [\"short text\"], \"parameters\": {\"n_steps\": 2}}";
+        String[] modelNames = {MODEL, MODEL, "..", "%2e%2e", "..%2F..%2Fetc", "a%2Fb", "%00", "ünïcødé", "x".repeat(300), "%20"};
+        List<Call> calls = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            String m = modelNames[r.nextInt(modelNames.length)];
+            String version = r.nextInt(4) == 0 ? "/versions/" + new String[] {"1", "2", "0", "-1", "..", "1.0", "99999999999"}[r.nextInt(7)] : "";
+            byte[] body = switch (r.nextInt(5)) {
+                case 0 -> {
+                    byte[] b = new byte[r.nextInt(200)];
+                    r.nextBytes(b);
+                    yield b;
+                }
+                case 1 -> mutate(r, SEED).getBytes(StandardCharsets.UTF_8);
+                case 2 -> mutate(r, r.nextBoolean() ? v1 : raw).getBytes(StandardCharsets.UTF_8);
+                case 3 -> randomTensors(r).getBytes(StandardCharsets.UTF_8);
+                default -> mutate(r, explain).getBytes(StandardCharsets.UTF_8);
+            };
+            String path = switch (r.nextInt(7)) {
+                case 0 -> "/v1/models/" + m + ":predict";
+                case 1 -> "/v1/models/" + m + ":explain";
+                case 2, 3 -> "/v2/models/" + m + version + "/infer";
+                case 4 -> "/v2/models/" + m + version + "/explain";
+                case 5 -> "/v2/models/" + m + version;
+                default -> "/v2/models/" + m + version + "/ready";
+            };
+            boolean get = path.endsWith("/ready") || !(path.contains(":") || path.endsWith("/infer") || path.endsWith("/explain"));
+            calls.add(new Call(get ? "GET" : "POST", path, body));
+        }
+        return calls;
+    }
+
+    final java.util.Map<Integer, Integer> statuses = new java.util.concurrent.ConcurrentSkipListMap<>();
+
+    String send(Call call) throws Exception {
+        URI uri;
+        try {
+            uri = URI.create("http://127.0.0.1:" + port + call.path());
+        } catch (IllegalArgumentException notAUri) {
+            return null;
+        }
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(60));
+        b = call.method().equals("GET") ? b.GET() : b.header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(call.body()));
+        HttpResponse<byte[]> response;
+        try {
+            response = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+        } catch (java.net.http.HttpTimeoutException e) {
+            return "no answer within 60 s for " + call.method() + " " + call.path() + " " + new String(call.body(), StandardCharsets.UTF_8);
+        }
+        int status = response.statusCode();
+        statuses.merge(status, 1, Integer::sum);
+        String text = new String(response.body(), StandardCharsets.UTF_8);
+        if (status >= 500 && status != 503) {
+            return status + " for " + call.method() + " " + call.path() + " " + new String(call.body(), StandardCharsets.UTF_8) + " -> " + text;
+        }
+        JsonNode json;
+        try {
+            json = JSON.readTree(response.body());
+        } catch (RuntimeException e) {
+            return "not JSON (" + status + ") for " + call.path() + ": " + text;
+        }
+        if (status >= 400 && (json == null || !json.path("error").isString())) {
+            return "no error message (" + status + ") for " + call.path() + ": " + text;
+        }
+        if (text.contains("Exception") || text.contains("\tat ") || text.contains("/work/") || text.contains("/tmp/")) {
+            return "leaks internals (" + status + ") for " + call.path() + ": " + text;
+        }
+        return null;
+    }
+
+    static long usedHeap() {
+        System.gc();
+        Runtime rt = Runtime.getRuntime();
+        return rt.totalMemory() - rt.freeMemory();
+    }
+
+    @Test
+    void thousandsOfHostileRequestsGetCleanAnswersAndTheServerKeepsServing() throws Exception {
+        List<Call> warmUp = calls(300, 1);
+        for (Call c : warmUp) {
+            send(c);
+        }
+        long heapBefore = usedHeap();
+
+        List<Call> calls = calls(3000, 42);
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (Call c : calls) {
+                futures.add(pool.submit(() -> {
+                    String problem = send(c);
+                    if (problem != null) {
+                        problems.add(problem);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+
+        System.out.println("Fuzz status counts: " + statuses);
+        assertThat(problems).isEmpty();
+        assertThat(statuses).containsKeys(200, 400, 404);
+        client.post().uri("/v2/models/{m}/infer", MODEL).bodyValue(SEED).exchange().expectStatus().isOk()
+                .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
+        client.get().uri("/v2/health/ready").exchange().expectStatus().isOk();
+        assertThat(usedHeap() - heapBefore).as("heap growth over 3000 requests").isLessThan(256L * 1024 * 1024);
+    }
+}
