@@ -1,6 +1,8 @@
 package dev.igate.gateway;
 
 import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
+import sun.misc.Signal;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
 
@@ -10,6 +12,12 @@ import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
 public class GatewayApplication {
 
     public static void main(String[] args) {
-        SpringApplication.run(GatewayApplication.class, args);
+        ConfigurableApplicationContext context = SpringApplication.run(GatewayApplication.class, args);
+        // SIGTERM (Kubernetes, systemd): readiness goes down, in-flight and queued requests finish
+        // within spring.lifecycle.timeout-per-shutdown-phase, then the process exits 0, not 143
+        Signal.handle(new Signal("TERM"), signal -> new Thread(() -> {
+            context.close();
+            System.exit(0);
+        }, "sigterm").start());
     }
 }

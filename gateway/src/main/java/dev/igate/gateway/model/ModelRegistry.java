@@ -92,6 +92,15 @@ public class ModelRegistry implements SmartLifecycle {
         return running;
     }
 
+    /**
+     * Stops after the web server's graceful shutdown (which waits for in-flight requests), so
+     * models and batchers serve every request that was accepted before they close.
+     */
+    @Override
+    public int getPhase() {
+        return SmartLifecycle.DEFAULT_PHASE - 4096;
+    }
+
     private void loadAll() {
         try {
             if (properties.demoModels()) {
@@ -245,7 +254,7 @@ public class ModelRegistry implements SmartLifecycle {
 
     /** Whether the repository was scanned and every version of every model is READY. */
     public boolean allReady() {
-        return scanned && scanFailure == null && entries.values().stream()
+        return running && scanned && scanFailure == null && entries.values().stream()
                 .allMatch(e -> e.versions().values().stream().allMatch(VersionState::isReady));
     }
 

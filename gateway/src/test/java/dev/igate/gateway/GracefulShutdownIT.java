@@ -1,0 +1,66 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import dev.igate.demo.DemoRepository;
+import org.junit.jupiter.api.Test;
+
+/**
+ * SIGTERM to a real server process with requests in flight and queued: every accepted request
+ * is answered, new connections are refused, and the process exits 0.
+ */
+class GracefulShutdownIT {
+
+    @Test
+    void sigtermLetsAcceptedRequestsFinishAndExitsZero() throws Exception {
+        DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
+        int port = SplitDeploymentIT.freePort();
+        Path log = Files.createDirectories(Path.of("target", "graceful-shutdown")).resolve("server.log");
+        Process server = new ProcessBuilder("java", "-Xmx512m", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
+                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false")
+                .directory(SplitDeploymentIT.ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            SplitDeploymentIT.awaitReady(port);
+            HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+            String longText = String.join(" ", Collections.nCopies(150, "toxicology"));
+            StringBuilder data = new StringBuilder();
+            for (int i = 0; i < 96; i++) {
+                data.append(i == 0 ? "" : ",").append('"').append(longText).append('"');
+            }
+            String slow = "{\"inputs\": [{\"name\": \"t\", \"shape\": [96], \"datatype\": \"BYTES\", \"data\": [" + data + "]}]}";
+            List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                inFlight.add(http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                                + "/v2/models/BERTSeqClassification/versions/1/infer")).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(slow)).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            Thread.sleep(500);
+
+            server.destroy();
+
+            for (CompletableFuture<HttpResponse<String>> f : inFlight) {
+                HttpResponse<String> r = f.get(2, TimeUnit.MINUTES);
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                assertThat(r.body()).contains("\"shape\":[96]");
+            }
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(server.exitValue()).isZero();
+            assertThat(Files.readString(log)).contains("Commencing graceful shutdown").contains("Graceful shutdown complete");
+        } finally {
+            server.destroyForcibly();
+        }
+    }
+}
