@@ -20,6 +20,7 @@ import dev.igate.protocol.ModelMetadata;
 import dev.igate.protocol.TensorMetadata;
 import dev.igate.protocol.ModelNotFoundException;
 import dev.igate.protocol.ModelNotReadyException;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +39,7 @@ public class ModelRegistry implements SmartLifecycle {
     private static final Logger log = LoggerFactory.getLogger(ModelRegistry.class);
 
     /** One model: its versions' states and the version unversioned requests go to. */
-    record Entry(String name, String defaultVersion, Map<String, VersionState> versions) {
+    record Entry(String name, String defaultVersion, Map<String, VersionState> versions, ModelSettingsFile file) {
     }
 
     private final IgateProperties properties;
@@ -51,6 +52,7 @@ public class ModelRegistry implements SmartLifecycle {
 
     private final MeterRegistry meters;
     private final RemotePredictor remote;
+    private final Map<String, Gauge> gauges = new ConcurrentHashMap<>();
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
@@ -107,37 +109,16 @@ public class ModelRegistry implements SmartLifecycle {
                 DemoRepository.ensure(repository.root());
             }
             List<String> names = repository.modelNames();
-            Map<String, ModelSettingsFile> settings = new LinkedHashMap<>();
             for (String name : names) {
-                ModelSettingsFile file;
-                try {
-                    file = ModelSettingsFile.read(repository.modelDir(name).resolve(ModelRepository.SETTINGS_FILE));
-                } catch (ModelLoadException e) {
-                    log.warn("Model {}: {}; using defaults", name, e.getMessage());
-                    file = ModelSettingsFile.EMPTY;
-                }
-                settings.put(name, file);
-                List<String> versions = repository.versions(name);
-                Map<String, VersionState> states = new ConcurrentHashMap<>();
-                versions.forEach(v -> states.put(v, VersionState.LOADING));
-                String defaultVersion = firstNonNull(properties.forModel(name).defaultVersion(), file.defaultVersion(),
-                        versions.get(versions.size() - 1));
-                if (!versions.contains(defaultVersion)) {
-                    log.warn("Model {}: default version {} is not in the repository, using {}", name, defaultVersion,
-                            versions.get(versions.size() - 1));
-                    defaultVersion = versions.get(versions.size() - 1);
-                }
-                entries.put(name, new Entry(name, defaultVersion, states));
+                entries.put(name, newEntry(name));
             }
             scanned = true;
             log.info("Model repository {}: {}", repository.root(), names.isEmpty() ? "no models" : names);
             for (String name : names) {
-                for (String version : repository.versions(name)) {
-                    if (!running) {
-                        return;
-                    }
-                    load(name, version, settings.get(name));
+                if (!running) {
+                    return;
                 }
+                loadVersions(entries.get(name));
             }
         } catch (IOException | ModelLoadException | RuntimeException e) {
             scanFailure = e.getMessage();
@@ -146,21 +127,53 @@ public class ModelRegistry implements SmartLifecycle {
         }
     }
 
-    private void load(String name, String version, ModelSettingsFile file) {
+    /** Reads a model's folder: its versions (all LOADING), settings file and default version. */
+    private Entry newEntry(String name) throws IOException {
+        ModelSettingsFile file;
+        try {
+            file = ModelSettingsFile.read(repository.modelDir(name).resolve(ModelRepository.SETTINGS_FILE));
+        } catch (ModelLoadException e) {
+            log.warn("Model {}: {}; using defaults", name, e.getMessage());
+            file = ModelSettingsFile.EMPTY;
+        }
+        List<String> versions = repository.versions(name);
+        if (versions.isEmpty()) {
+            throw ModelNotFoundException.model(name);
+        }
+        Map<String, VersionState> states = new ConcurrentHashMap<>();
+        versions.forEach(v -> states.put(v, VersionState.LOADING));
+        String latest = versions.get(versions.size() - 1);
+        String defaultVersion = firstNonNull(properties.forModel(name).defaultVersion(), file.defaultVersion(), latest);
+        if (!versions.contains(defaultVersion)) {
+            log.warn("Model {}: default version {} is not in the repository, using {}", name, defaultVersion, latest);
+            defaultVersion = latest;
+        }
+        return new Entry(name, defaultVersion, states, file);
+    }
+
+    private void loadVersions(Entry entry) {
+        for (String version : List.copyOf(entry.versions().keySet())) {
+            entry.versions().put(version, loadVersion(entry.name(), version, entry.file()));
+        }
+    }
+
+    private VersionState loadVersion(String name, String version, ModelSettingsFile file) {
         ModelProperties props = properties.forModel(name);
         int maxLength = firstNonNull(props.maxLength(), file.maxLength(), 128);
         long start = System.nanoTime();
-        VersionState state;
         try {
             if (remote != null) {
                 ServedModel model = ServedModel.loadRemote(repository, name, version, props, maxLength, remote);
-                entries.get(name).versions().put(version, VersionState.ready(model));
                 log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
-                return;
+                return VersionState.ready(model);
             }
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
                     new BatchMetrics(meters, name, version));
-            BatchMetrics.queueDepth(meters, name, version, model::queueDepth);
+            Gauge old = gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
+            if (old != null) {
+                meters.remove(old);
+                gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
+            }
             try {
                 model.warmUp();
             } catch (RuntimeException e) {
@@ -171,14 +184,52 @@ public class ModelRegistry implements SmartLifecycle {
                 log.warn("Model {} version {}: warm-up with zero tensors failed ({}); serving anyway",
                         name, version, e.getMessage());
             }
-            state = VersionState.ready(model);
             log.info("Model {} version {} ready on {} in {} ms{}", name, version, model.onnx().provider().ortName(),
                     (System.nanoTime() - start) / 1_000_000, model.acceptsText() ? " (text classifier)" : " (tensors only)");
+            return VersionState.ready(model);
         } catch (ModelLoadException | RuntimeException e) {
-            state = VersionState.failed(e.getMessage());
             log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
+            return VersionState.failed(e.getMessage());
         }
-        entries.get(name).versions().put(version, state);
+    }
+
+    /**
+     * Loads a model from the repository, or reloads it: the new versions load beside the old
+     * ones, take over in one step when loaded, and the old ones then finish their queued work
+     * and close. Blocking: call it off the event loop.
+     *
+     * @throws ModelNotFoundException when the repository has no such model
+     */
+    public Map<String, Object> reload(String name) throws IOException {
+        Entry fresh = newEntry(name);
+        loadVersions(fresh);
+        Entry old = entries.put(name, fresh);
+        log.info("Model {} {}: {}", name, old == null ? "loaded" : "reloaded", describe().get(name));
+        if (old != null) {
+            retire(old);
+        }
+        return Map.of(name, describe().get(name));
+    }
+
+    /**
+     * Unloads a model: new requests get 404 at once, queued ones finish, then its sessions close.
+     *
+     * @throws ModelNotFoundException when no such model is loaded
+     */
+    public void unload(String name) {
+        Entry old = entries.remove(entry(name).name());
+        if (old != null) {
+            log.info("Model {} unloaded", name);
+            retire(old);
+        }
+    }
+
+    private void retire(Entry entry) {
+        for (VersionState s : entry.versions().values()) {
+            if (s.model() != null) {
+                s.model().drainAndClose(java.time.Duration.ofSeconds(30));
+            }
+        }
     }
 
     @SafeVarargs

@@ -285,6 +285,17 @@ public final class ServedModel implements AutoCloseable {
         return batcher == null ? null : batcher.settings();
     }
 
+    /**
+     * Lets queued and running work finish (up to {@code limit}), then closes. Callers that resolved
+     * this version before it was replaced still get their answers. Blocking.
+     */
+    public void drainAndClose(java.time.Duration limit) {
+        if (batcher != null) {
+            batcher.awaitIdle(limit);
+        }
+        close();
+    }
+
     @Override
     public void close() {
         if (batcher != null) {

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.web.RequestBodies;
 import dev.igate.protocol.ForbiddenException;
 import dev.igate.protocol.InvalidInputException;
@@ -23,11 +24,12 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.PutMapping;
 import org.springframework.web.bind.annotation.RestController;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Run-time canary control, effective for the next request: set a model's canary percentage,
- * promote (canary 100) or roll back (canary 0), or set one route's weight. Every call needs
+ * Run-time control, effective for the next request: set a model's canary percentage, promote
+ * (canary 100) or roll back (canary 0), set one route's weight; load, reload or unload a model. Every call needs
  * {@code Authorization: Bearer <igate.admin-token>}; with no token configured the API is off
  * (403), so it fails closed.
  */
@@ -40,8 +42,10 @@ public class AdminHandler {
     private final RevisionWeights weights;
     private final RequestBodies bodies;
     private final byte[] token;
+    private final ModelRegistry registry;
 
-    public AdminHandler(RevisionWeights weights, RequestBodies bodies, IgateProperties properties) {
+    public AdminHandler(RevisionWeights weights, RequestBodies bodies, IgateProperties properties, ModelRegistry registry) {
+        this.registry = registry;
         this.weights = weights;
         this.bodies = bodies;
         this.token = properties.adminToken() == null ? null : properties.adminToken().getBytes(StandardCharsets.UTF_8);
@@ -107,6 +111,23 @@ public class AdminHandler {
             log.info("Admin: route {} weight set to {}", routeId, body.get("weight").intValue());
             return json(weights.effectiveWeights());
         });
+    }
+
+    /** Loads a model that appeared in the repository, or reloads one whose files changed, without a restart. */
+    @PostMapping("/admin/models/{model}/load")
+    public Mono<ResponseEntity<byte[]>> load(@PathVariable String model, ServerHttpRequest request) {
+        authorize(request);
+        return Mono.fromCallable(() -> json(registry.reload(model))).subscribeOn(Schedulers.boundedElastic());
+    }
+
+    /** Unloads a model: new requests get 404, queued ones finish, then its sessions close. */
+    @PostMapping("/admin/models/{model}/unload")
+    public Mono<ResponseEntity<byte[]>> unload(@PathVariable String model, ServerHttpRequest request) {
+        authorize(request);
+        return Mono.fromCallable(() -> {
+            registry.unload(model);
+            return json(Map.of("unloaded", model));
+        }).subscribeOn(Schedulers.boundedElastic());
     }
 
     private ResponseEntity<byte[]> setCanary(String model, int percent, String action) {

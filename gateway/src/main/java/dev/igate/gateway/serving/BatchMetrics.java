@@ -54,8 +54,8 @@ public final class BatchMetrics implements BatchListener {
     }
 
     /** Registers the queue-depth gauge. */
-    public static void queueDepth(MeterRegistry registry, String model, String version, Supplier<Number> depth) {
-        Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
+    public static Gauge queueDepth(MeterRegistry registry, String model, String version, Supplier<Number> depth) {
+        return Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
                 .tags("model_name", model, "model_version", version).register(registry);
     }
 

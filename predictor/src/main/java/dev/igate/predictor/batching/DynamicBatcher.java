@@ -52,6 +52,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private final LinkedList<J> queue = new LinkedList<>();
     private final List<Thread> workers = new ArrayList<>();
     private volatile boolean running = true;
+    private final AtomicInteger runningBatches = new AtomicInteger();
     private int lastBatchRows;
 
     public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener) {
@@ -215,6 +216,15 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     }
 
     private void run(List<J> batch) {
+        runningBatches.incrementAndGet();
+        try {
+            runLive(batch);
+        } finally {
+            runningBatches.decrementAndGet();
+        }
+    }
+
+    private void runLive(List<J> batch) {
         List<J> live = new ArrayList<>(batch.size());
         for (J job : batch) {
             if (!job.future().isDone()) {
@@ -240,6 +250,32 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 if (!job.future().isDone()) {
                     job.future().completeExceptionally(new InferenceFailedException("Batch executor left a job unanswered", null));
                 }
+            }
+        }
+    }
+
+    /**
+     * Waits until nothing has been queued or running for 200 ms in a row, or {@code limit} has
+     * passed: the way to let a replaced version finish its work before {@link #close()}. Blocking.
+     */
+    public void awaitIdle(Duration limit) {
+        long deadline = System.nanoTime() + limit.toNanos();
+        long idleSince = -1;
+        while (System.nanoTime() < deadline) {
+            boolean idle = queueDepth() == 0 && runningBatches.get() == 0;
+            long now = System.nanoTime();
+            if (!idle) {
+                idleSince = -1;
+            } else if (idleSince < 0) {
+                idleSince = now;
+            } else if (now - idleSince >= 200_000_000L) {
+                return;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }
