@@ -15,9 +15,15 @@ public class GatewayApplication {
         ConfigurableApplicationContext context = SpringApplication.run(GatewayApplication.class, args);
         // SIGTERM (Kubernetes, systemd): readiness goes down, in-flight and queued requests finish
         // within spring.lifecycle.timeout-per-shutdown-phase, then the process exits 0, not 143
-        Signal.handle(new Signal("TERM"), signal -> new Thread(() -> {
-            context.close();
-            System.exit(0);
-        }, "sigterm").start());
+        Signal.handle(new Signal("TERM"), signal -> {
+            Thread shutdown = new Thread(() -> {
+                context.close();
+                System.exit(0);
+            }, "sigterm");
+            // non-daemon: once the server stops accepting, its keep-alive thread ends, and this thread
+            // must keep the JVM up until the accepted requests are answered and the models closed
+            shutdown.setDaemon(false);
+            shutdown.start();
+        });
     }
 }

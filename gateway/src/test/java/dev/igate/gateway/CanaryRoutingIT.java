@@ -9,11 +9,9 @@ import java.util.Map;
 
 import dev.igate.gateway.routing.RevisionWeights;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
 import org.springframework.cloud.gateway.event.RefreshRoutesEvent;
 import org.springframework.cloud.gateway.filter.FilterDefinition;
 import org.springframework.cloud.gateway.handler.predicate.PredicateDefinition;
@@ -21,8 +19,6 @@ import org.springframework.cloud.gateway.route.RouteDefinition;
 import org.springframework.cloud.gateway.route.RouteDefinitionWriter;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.http.MediaType;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.EntityExchangeResult;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
@@ -37,32 +33,17 @@ import reactor.core.scheduler.Schedulers;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token"})
-@AutoConfigureWebTestClient(timeout = "60s")
-class CanaryRoutingIT {
+class CanaryRoutingIT extends ServerTestSupport {
 
-    static final String MODEL = ServerTestSupport.MODEL;
     static final String PREDICT = "/v1/models/" + MODEL + ":predict";
     static final String INFER = "/v2/models/" + MODEL + "/infer";
 
-    @Autowired
-    WebTestClient client;
     @Autowired
     RevisionWeights weights;
     @Autowired
     RouteDefinitionWriter writer;
     @Autowired
     ApplicationEventPublisher events;
-
-    @DynamicPropertySource
-    static void repository(DynamicPropertyRegistry registry) {
-        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
-    }
-
-    @BeforeEach
-    void awaitModels() throws InterruptedException {
-        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
-        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
-    }
 
     @AfterEach
     void restore() {

@@ -8,15 +8,10 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
-import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
 import org.springframework.http.MediaType;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.EntityExchangeResult;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
@@ -32,26 +27,10 @@ import reactor.core.scheduler.Schedulers;
         "igate.models.BERTSeqClassification.max-batch-size=1",
         "igate.models.BERTSeqClassification.queue-capacity=4",
         "igate.models.BERTSeqClassification.timeout=500ms"})
-@AutoConfigureWebTestClient(timeout = "60s")
-class QueueLimitsIT {
-
-    static final String MODEL = ServerTestSupport.MODEL;
-
-    @Autowired
-    WebTestClient client;
+class QueueLimitsIT extends ServerTestSupport {
 
     @LocalServerPort
     int port;
-
-    @DynamicPropertySource
-    static void repository(DynamicPropertyRegistry registry) {
-        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
-    }
-
-    @BeforeEach
-    void awaitModel() throws InterruptedException {
-        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
-    }
 
     String metrics() {
         return client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();

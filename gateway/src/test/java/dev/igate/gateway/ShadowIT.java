@@ -5,15 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
 import org.springframework.http.MediaType;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
-import org.springframework.test.web.reactive.server.WebTestClient;
 
 /**
  * Shadow traffic: V1 predict on version 1 mirrored to version 2 (an in-process revision), V2
@@ -30,24 +24,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
         "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
         "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
         "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100"})
-@AutoConfigureWebTestClient(timeout = "60s")
-class ShadowIT {
-
-    static final String MODEL = ServerTestSupport.MODEL;
-
-    @Autowired
-    WebTestClient client;
-
-    @DynamicPropertySource
-    static void repository(DynamicPropertyRegistry registry) {
-        registry.add("igate.model-repository", ServerTestSupport.DEMO_REPOSITORY::toString);
-    }
-
-    @BeforeEach
-    void awaitModels() throws InterruptedException {
-        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/1/ready");
-        ServerTestSupport.awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
-    }
+class ShadowIT extends ServerTestSupport {
 
     double counter(String route, String outcome) {
         String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();

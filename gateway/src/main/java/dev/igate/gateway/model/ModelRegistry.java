@@ -80,13 +80,8 @@ public class ModelRegistry implements SmartLifecycle {
         if (loader != null) {
             loader.interrupt();
         }
-        for (Entry e : entries.values()) {
-            for (VersionState s : e.versions().values()) {
-                if (s.model() != null) {
-                    s.model().close();
-                }
-            }
-        }
+        log.info("Stopping: letting queued and running inference finish, then closing the models");
+        entries.values().forEach(this::retire);
     }
 
     @Override

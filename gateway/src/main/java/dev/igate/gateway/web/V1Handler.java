@@ -79,8 +79,7 @@ public class V1Handler {
                 .map(V1Codec::decodeTexts)
                 .flatMap(texts -> service.classify(model, version, texts))
                 .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
-                .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_predict", null))
-                .doOnError(e -> metrics.request(model, null, "v1_predict", e));
+                .transform(JsonResponses.counted(metrics, model, version, "v1_predict"));
     }
 
     /**
@@ -99,8 +98,7 @@ public class V1Handler {
         return bodies.read(request)
                 .flatMap(bytes -> explainer.explain(model, version, V1Codec.decodeTexts(bytes), V1Codec.decodeParameters(bytes)))
                 .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()))
-                .doOnSuccess(r -> metrics.request(model, V2Handler.version(r), "v1_explain", null))
-                .doOnError(e -> metrics.request(model, null, "v1_explain", e));
+                .transform(JsonResponses.counted(metrics, model, version, "v1_explain"));
     }
 
     static List<JsonNode> predictions(Classification c, boolean probabilities) {

@@ -113,8 +113,7 @@ public class V2Handler {
                 .map(bytes -> V2Codec.decodeInfer(model, version, bytes))
                 .flatMap(service::infer)
                 .map(response -> JsonResponses.ok(V2Codec.encodeInfer(response), response.version()))
-                .doOnSuccess(r -> metrics.request(model, version(r), "v2_infer", null))
-                .doOnError(e -> metrics.request(model, version, "v2_infer", e));
+                .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
     }
 
     @PostMapping("/v2/models/{model}/explain")
@@ -136,11 +135,7 @@ public class V2Handler {
                             .map(result -> JsonResponses.ok(V2Codec.encodeExplain(r.id(), result.model(), result.version(),
                                     result.explanations()), result.version()));
                 })
-                .doOnSuccess(r -> metrics.request(model, version(r), "v2_explain", null))
-                .doOnError(e -> metrics.request(model, version, "v2_explain", e));
+                .transform(JsonResponses.counted(metrics, model, version, "v2_explain"));
     }
 
-    static String version(ResponseEntity<?> r) {
-        return r == null ? null : r.getHeaders().getFirst(JsonResponses.VERSION_HEADER);
-    }
 }

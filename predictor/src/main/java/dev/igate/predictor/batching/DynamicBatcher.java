@@ -296,10 +296,17 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         for (J job : left) {
             job.future().completeExceptionally(new ModelNotReadyException("Model " + name + " was unloaded"));
         }
+        // the session must outlive every run: wait for the workers whatever it takes
         for (Thread t : workers) {
-            try {
-                t.join(10_000);
-            } catch (InterruptedException e) {
+            boolean interrupted = false;
+            while (t.isAlive()) {
+                try {
+                    t.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
                 Thread.currentThread().interrupt();
             }
         }

@@ -8,6 +8,7 @@ import dev.igate.protocol.Explanation;
 
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
+import dev.igate.protocol.v2.V2Codec;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
@@ -72,19 +73,11 @@ public final class V1Codec {
         ArrayNode list = root.putArray("explanations");
         for (Explanation e : explanations) {
             predictions.add(e.prediction());
-            ObjectNode o = list.addObject();
-            ArrayNode words = o.putArray("words");
-            e.words().forEach(words::add);
-            ArrayNode importances = o.putArray("importances");
-            for (double v : e.importances()) {
-                importances.add(v);
-            }
+            ObjectNode o = V2Codec.explanationCore(list.addObject(), e);
             ArrayNode attributions = o.putArray("attributions");
             for (double v : e.attributions()) {
                 attributions.add(v);
             }
-            o.put("delta", e.delta());
-            o.put("target", e.target());
             o.put("target_index", e.targetIndex());
             ObjectNode probabilities = o.putObject("probabilities");
             for (int i = 0; i < e.labels().size(); i++) {

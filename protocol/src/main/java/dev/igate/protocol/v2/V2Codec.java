@@ -397,17 +397,22 @@ public final class V2Codec {
         out.putArray("shape").add(explanations.size());
         ArrayNode data = out.putArray("data");
         for (Explanation e : explanations) {
-            ObjectNode o = data.addObject();
-            ArrayNode words = o.putArray("words");
-            e.words().forEach(words::add);
-            ArrayNode importances = o.putArray("importances");
-            for (double v : e.importances()) {
-                importances.add(v);
-            }
-            o.put("delta", e.delta());
-            o.put("target", e.target());
+            explanationCore(data.addObject(), e);
         }
         return Json.write(root);
+    }
+
+    /** Writes what every explain answer carries: words, importances, delta and target. */
+    public static ObjectNode explanationCore(ObjectNode o, Explanation e) {
+        ArrayNode words = o.putArray("words");
+        e.words().forEach(words::add);
+        ArrayNode importances = o.putArray("importances");
+        for (double v : e.importances()) {
+            importances.add(v);
+        }
+        o.put("delta", e.delta());
+        o.put("target", e.target());
+        return o;
     }
 
     /** Encodes an infer request, as a client of another V2 server sends it. */
