@@ -23,6 +23,7 @@ import org.springframework.util.unit.DataSize;
  *                        sends token tensors to the V2 predictor at this URL instead of loading model.onnx
  * @param predictorTimeout how long a call to the remote predictor may take
  * @param limits          per-request limits on rows, tensor elements and text length
+ * @param rollback        thresholds of automatic canary rollback
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -34,7 +35,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               String adminToken,
                               URI predictorUrl,
                               @DefaultValue("30s") Duration predictorTimeout,
-                              LimitsProperties limits) {
+                              LimitsProperties limits,
+                              RollbackProperties rollback) {
 
     public static final String PREFIX = "igate";
 
@@ -48,6 +50,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
             throw new IllegalArgumentException(PREFIX + ".predictor-url must be an http(s) URL, was " + predictorUrl);
         }
         adminToken = adminToken == null || adminToken.isBlank() ? null : adminToken.trim();
+        rollback = rollback == null ? RollbackProperties.DEFAULTS : rollback;
         limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         models = models == null ? Map.of() : Map.copyOf(models);

@@ -32,7 +32,8 @@ import reactor.core.scheduler.Schedulers;
  * groups that follow route additions and removals instead of going stale.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token"})
+        "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token",
+        "igate.rollback.min-requests=5"})
 class CanaryRoutingIT extends ServerTestSupport {
 
     static final String PREDICT = "/v1/models/" + MODEL + ":predict";
@@ -191,6 +192,74 @@ class CanaryRoutingIT extends ServerTestSupport {
             writer.delete(Mono.just("missing")).block();
             refreshAndAwait(w -> !w.containsKey("missing"));
         }
+    }
+
+    @Test
+    void aCanaryThatFailsIsRolledBackAutomatically() throws Exception {
+        com.sun.net.httpserver.HttpServer failing = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        failing.createContext("/", exchange -> {
+            byte[] body = "{\"error\": \"canary is broken\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(exchange.getRequestURI().getPath().equals("/v2/health/ready") ? 200 : 500, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        failing.start();
+        RouteDefinition stable = guardedRoute("guarded-stable", "stable",
+                "forward:/v1/models/" + MODEL + "/versions/1:predict", Map.of());
+        RouteDefinition canary = guardedRoute("guarded-canary", "canary",
+                "http://127.0.0.1:" + failing.getAddress().getPort(), Map.of("auto-rollback", "true"));
+        try {
+            writer.save(Mono.just(stable)).block();
+            writer.save(Mono.just(canary)).block();
+            events.publishEvent(new RefreshRoutesEvent(this));
+            for (int i = 0; i < 100 && !weights.effectiveWeights().containsKey("guarded"); i++) {
+                Thread.sleep(50);
+            }
+            assertThat(weights.effectiveWeights().get("guarded")).containsEntry("guarded-canary", 50);
+
+            // each revision holds half of [0, 1), in the order the group lists them
+            boolean stableFirst = weights.effectiveWeights().get("guarded").keySet().iterator().next().equals("guarded-stable");
+            double toStable = stableFirst ? 0.1 : 0.9;
+            double toCanary = 1 - toStable;
+            // min-requests is 5: the fifth failure on each side of the comparison triggers the rollback
+            for (int i = 0; i < 5; i++) {
+                weights.setRandomSupplier(() -> toStable);
+                guarded().expectStatus().isOk().expectHeader().valueEquals("X-Revision", "stable");
+                weights.setRandomSupplier(() -> toCanary);
+                guarded().expectStatus().isEqualTo(500).expectHeader().valueEquals("X-Revision", "canary");
+                Thread.sleep(120);
+            }
+
+            assertThat(weights.effectiveWeights().get("guarded")).containsEntry("guarded-canary", 0).containsEntry("guarded-stable", 100);
+            weights.setRandomSupplier(() -> toCanary);
+            guarded().expectStatus().isOk().expectHeader().valueEquals("X-Revision", "stable");
+            String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+            assertThat(metrics).containsPattern("igate_canary_rollbacks_total\\{[^}]*model_name=\"GuardedModel\",reason=\"errors\"} 1");
+        } finally {
+            writer.delete(Mono.just("guarded-stable")).block();
+            writer.delete(Mono.just("guarded-canary")).block();
+            events.publishEvent(new RefreshRoutesEvent(this));
+            failing.stop(0);
+        }
+    }
+
+    WebTestClient.ResponseSpec guarded() {
+        return client.post().uri("/guarded/predict").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"]}").exchange();
+    }
+
+    static RouteDefinition guardedRoute(String id, String revision, String uri, Map<String, Object> extra) {
+        RouteDefinition route = new RouteDefinition();
+        route.setId(id);
+        route.setUri(URI.create(uri));
+        route.setPredicates(List.of(new PredicateDefinition("Path=/guarded/predict"), new PredicateDefinition("Weight=guarded, 50")));
+        route.setFilters(List.of(new FilterDefinition("Revision=" + revision),
+                new FilterDefinition("SetPath=/v1/models/" + MODEL + "/versions/1:predict")));
+        Map<String, Object> meta = new java.util.HashMap<>(Map.of("model", "GuardedModel", "revision", revision, "group", "guarded"));
+        meta.putAll(extra);
+        route.setMetadata(meta);
+        return route;
     }
 
     @Test

@@ -27,11 +27,13 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
 
     private final MeterRegistry meters;
     private final RouteHealth health;
+    private final CanaryGuard guard;
 
-    public RevisionGatewayFilterFactory(MeterRegistry meters, RouteHealth health) {
+    public RevisionGatewayFilterFactory(MeterRegistry meters, RouteHealth health, @org.springframework.context.annotation.Lazy CanaryGuard guard) {
         super(Config.class);
         this.meters = meters;
         this.health = health;
+        this.guard = guard;
     }
 
     /** @param name revision name, e.g. stable or canary */
@@ -58,6 +60,11 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
                 HttpStatusCode status = exchange.getResponse().getStatusCode();
                 int code = status == null ? 200 : status.value();
                 String outcome = code < 400 ? "success" : code < 500 ? "client_error" : "server_error";
+                if (route != null) {
+                    Object model = route.getMetadata().get("model");
+                    guard.record(model == null ? null : String.valueOf(model), config.name(),
+                            "true".equals(String.valueOf(route.getMetadata().get("auto-rollback"))), System.nanoTime() - start, code);
+                }
                 Timer.builder(METRIC).tag("group", group).tag("revision", config.name()).tag("outcome", outcome)
                         .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
                         .maximumExpectedValue(Duration.ofSeconds(30))
