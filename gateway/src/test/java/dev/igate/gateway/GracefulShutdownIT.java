@@ -51,6 +51,15 @@ class GracefulShutdownIT {
 
             server.destroy();
 
+            // readiness is gone at once: the server takes no new connections while it drains
+            Thread.sleep(300);
+            boolean stillReady;
+            try {
+                stillReady = SplitDeploymentIT.get(port, "/v2/health/ready").statusCode() == 200;
+            } catch (java.io.IOException refused) {
+                stillReady = false;
+            }
+            assertThat(stillReady).as("ready after SIGTERM").isFalse();
             for (CompletableFuture<HttpResponse<String>> f : inFlight) {
                 HttpResponse<String> r = f.get(2, TimeUnit.MINUTES);
                 assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
