@@ -20,13 +20,15 @@ import dev.igate.predictor.batching.BatchingSettings;
  * @param maxBatchSize      most rows in one ONNX Runtime run; 1 turns batching off
  * @param maxLatency        longest a request waits for companions before its batch goes
  * @param timeout           longest a request waits in the queue before it is answered 503 and dropped
+ * @param allowSpinning     let ONNX Runtime's idle threads spin (faster single runs, but they starve other threads on few cores)
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, Integer intraOpThreads,
                               Integer interOpThreads, String optimizationLevel, Integer concurrency,
-                              Integer queueCapacity, Integer maxBatchSize, Duration maxLatency, Duration timeout) {
+                              Integer queueCapacity, Integer maxBatchSize, Duration maxLatency, Duration timeout,
+                              Boolean allowSpinning) {
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", 0, 1, "all", 1, 1024, 32,
-            Duration.ofMillis(3), Duration.ofSeconds(30));
+            Duration.ofMillis(3), Duration.ofSeconds(30), false);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -37,7 +39,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.device, device), pick(other.intraOpThreads, intraOpThreads),
                 pick(other.interOpThreads, interOpThreads), pick(other.optimizationLevel, optimizationLevel),
                 pick(other.concurrency, concurrency), pick(other.queueCapacity, queueCapacity),
-                pick(other.maxBatchSize, maxBatchSize), pick(other.maxLatency, maxLatency), pick(other.timeout, timeout));
+                pick(other.maxBatchSize, maxBatchSize), pick(other.maxLatency, maxLatency), pick(other.timeout, timeout),
+                pick(other.allowSpinning, allowSpinning));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -76,6 +79,6 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
 
     public SessionSettings sessionSettings() {
         return new SessionSettings(device, intraOpThreads == null ? 0 : intraOpThreads,
-                interOpThreads == null ? 0 : interOpThreads, optimizationLevel);
+                interOpThreads == null ? 0 : interOpThreads, optimizationLevel, Boolean.TRUE.equals(allowSpinning));
     }
 }

@@ -102,6 +102,10 @@ public final class OnnxModel implements AutoCloseable {
             if (settings.interOpThreads() > 0) {
                 options.setInterOpNumThreads(settings.interOpThreads());
             }
+            if (!settings.allowSpinning()) {
+                options.addConfigEntry("session.intra_op.allow_spinning", "0");
+                options.addConfigEntry("session.inter_op.allow_spinning", "0");
+            }
             ExecutionProvider provider = chooseProvider(settings, options, what);
             return new OnnxModel(env, opener.open(env, options), provider);
         } catch (OrtException e) {
