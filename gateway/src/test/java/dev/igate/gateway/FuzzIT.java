@@ -89,7 +89,7 @@ class FuzzIT extends ServerTestSupport {
         return sb.append('}').toString();
     }
 
-    record Call(String method, String path, byte[] body) {
+    record Call(String method, String path, byte[] body, Integer binaryHeader) {
     }
 
     List<Call> calls(int count, long seed) {
@@ -124,7 +124,19 @@ class FuzzIT extends ServerTestSupport {
                 default -> "/v2/models/" + m + version + "/ready";
             };
             boolean get = path.endsWith("/ready") || !(path.contains(":") || path.endsWith("/infer") || path.endsWith("/explain"));
-            calls.add(new Call(get ? "GET" : "POST", path, body));
+            Integer binaryHeader = null;
+            if (path.endsWith("/infer") && r.nextInt(4) == 0) {
+                // the binary tensor extension: a JSON header whose length may lie, then random tensor bytes
+                byte[] json = mutate(r, "{\"inputs\": [{\"name\": \"input_ids\", \"shape\": [1, 3], \"datatype\": \"INT64\","
+                        + " \"parameters\": {\"binary_data_size\": 24}}], \"parameters\": {\"binary_data_output\": true}}")
+                        .getBytes(StandardCharsets.UTF_8);
+                byte[] tail = new byte[r.nextInt(40)];
+                r.nextBytes(tail);
+                body = java.util.Arrays.copyOf(json, json.length + tail.length);
+                System.arraycopy(tail, 0, body, json.length, tail.length);
+                binaryHeader = r.nextInt(3) == 0 ? r.nextInt(body.length + 10) - 5 : json.length;
+            }
+            calls.add(new Call(get ? "GET" : "POST", path, body, binaryHeader));
         }
         return calls;
     }
@@ -141,6 +153,9 @@ class FuzzIT extends ServerTestSupport {
         HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(60));
         b = call.method().equals("GET") ? b.GET() : b.header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(call.body()));
+        if (call.binaryHeader() != null) {
+            b = b.header("Inference-Header-Content-Length", String.valueOf(call.binaryHeader()));
+        }
         HttpResponse<byte[]> response;
         try {
             response = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
@@ -153,9 +168,14 @@ class FuzzIT extends ServerTestSupport {
         if (status >= 500 && status != 503) {
             return status + " for " + call.method() + " " + call.path() + " " + new String(call.body(), StandardCharsets.UTF_8) + " -> " + text;
         }
+        byte[] jsonPart = response.body();
+        String headerLength = response.headers().firstValue("Inference-Header-Content-Length").orElse(null);
+        if (status == 200 && headerLength != null) {
+            jsonPart = java.util.Arrays.copyOf(response.body(), Integer.parseInt(headerLength));
+        }
         JsonNode json;
         try {
-            json = JSON.readTree(response.body());
+            json = JSON.readTree(jsonPart);
         } catch (RuntimeException e) {
             return "not JSON (" + status + ") for " + call.path() + ": " + text;
         }

@@ -7,7 +7,7 @@ import dev.igate.protocol.ServerBusyException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.annotation.Order;
-import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DataBufferUtils;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.HttpStatusCode;
@@ -67,8 +67,12 @@ public class ErrorResponses implements WebExceptionHandler {
         }
         response.setStatusCode(HttpStatusCode.valueOf(status));
         response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
-        DataBuffer buffer = response.bufferFactory().wrap(Json.error(message));
-        return response.writeWith(Mono.just(buffer));
+        byte[] body = Json.error(message);
+        // consume what is left of the request body first: an answer sent before it would leave those
+        // bytes on a kept-alive connection, where the client's next request would wait behind them
+        return exchange.getRequest().getBody().doOnNext(DataBufferUtils::release).then()
+                .onErrorResume(consumed -> Mono.empty())
+                .then(Mono.defer(() -> response.writeWith(Mono.just(response.bufferFactory().wrap(body)))));
     }
 
     private static String describe(HttpStatusCode code, ResponseStatusException e) {

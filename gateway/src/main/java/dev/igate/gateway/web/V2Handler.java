@@ -5,11 +5,14 @@ import dev.igate.gateway.model.VersionState;
 import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.v2.TextInputs;
 import dev.igate.protocol.v2.V2Codec;
 import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -27,6 +30,7 @@ import tools.jackson.databind.node.ObjectNode;
 public class V2Handler {
 
     static final String SERVER_NAME = "igate";
+    public static final String BINARY_HEADER = "Inference-Header-Content-Length";
     static final String SERVER_VERSION = "0.1.0";
 
     private final ModelRegistry registry;
@@ -49,7 +53,7 @@ public class V2Handler {
         ObjectNode n = Json.object();
         n.put("name", SERVER_NAME);
         n.put("version", SERVER_VERSION);
-        n.putArray("extensions").add("model_repository_readonly");
+        n.putArray("extensions").add("model_repository_readonly").add("binary_tensor_data");
         return JsonResponses.ok(Json.write(n));
     }
 
@@ -109,11 +113,39 @@ public class V2Handler {
     @PostMapping("/v2/models/{model}/versions/{version}/infer")
     public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model, @PathVariable String version,
                                               ServerHttpRequest request) {
+        // the header is checked after the body is read: answering before the body is consumed would
+        // leave its bytes on a kept-alive connection
         return bodies.read(request)
-                .map(bytes -> V2Codec.decodeInfer(model, version, bytes))
-                .flatMap(service::infer)
-                .map(response -> JsonResponses.ok(V2Codec.encodeInfer(response), response.version()))
+                .map(bytes -> V2Codec.decodeInfer(model, version, bytes, headerLength(request)))
+                .flatMap(r -> service.infer(r).map(response -> encode(r, response)))
                 .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
+    }
+
+    /** The binary tensor data extension's header, or -1 for a JSON-only body. */
+    static int headerLength(ServerHttpRequest request) {
+        String value = request.getHeaders().getFirst(BINARY_HEADER);
+        if (value == null) {
+            return -1;
+        }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new InvalidInputException(BINARY_HEADER + " must be a non-negative integer, was " + value);
+        }
+    }
+
+    static ResponseEntity<byte[]> encode(InferenceRequest request, InferenceResponse response) {
+        if (request.binaryOutputs().isEmpty()) {
+            return JsonResponses.ok(V2Codec.encodeInfer(response), response.version());
+        }
+        V2Codec.BinaryBody binary = V2Codec.encodeInferBinary(response, request);
+        return ResponseEntity.ok().contentType(MediaType.APPLICATION_OCTET_STREAM)
+                .header(BINARY_HEADER, String.valueOf(binary.headerLength()))
+                .header(JsonResponses.VERSION_HEADER, response.version()).body(binary.body());
     }
 
     @PostMapping("/v2/models/{model}/explain")

@@ -1,5 +1,6 @@
 package dev.igate.protocol.v2;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,7 +41,24 @@ public final class V2Codec {
      * @throws InvalidInputException for any malformed or inconsistent request
      */
     public static InferenceRequest decodeInfer(String model, String version, byte[] body) {
-        ObjectNode root = Json.parseObject(body);
+        return decodeInfer(model, version, body, -1);
+    }
+
+    /**
+     * Decodes an infer request that may use the binary tensor data extension: the first
+     * {@code headerLength} bytes are the JSON, the rest the binary data of the inputs that declare
+     * {@code binary_data_size}, in input order. A negative {@code headerLength} means JSON only.
+     *
+     * @throws InvalidInputException for any malformed or inconsistent request
+     */
+    public static InferenceRequest decodeInfer(String model, String version, byte[] body, int headerLength) {
+        if (headerLength > body.length) {
+            throw new InvalidInputException("Inference-Header-Content-Length " + headerLength + " exceeds the body's "
+                    + body.length + " bytes");
+        }
+        ObjectNode root = Json.parseObject(headerLength < 0 ? body : java.util.Arrays.copyOf(body, headerLength));
+        ByteBuffer binary = headerLength < 0 ? ByteBuffer.allocate(0)
+                : ByteBuffer.wrap(body, headerLength, body.length - headerLength).slice();
         String id = null;
         JsonNode idNode = root.get("id");
         if (idNode != null && !idNode.isNull()) {
@@ -56,13 +74,17 @@ public final class V2Codec {
         List<Tensor> inputs = new ArrayList<>();
         Set<String> names = new HashSet<>();
         for (JsonNode in : inputsNode) {
-            Tensor t = decodeTensor(in);
+            Tensor t = in.isObject() && in.path("parameters").has("binary_data_size") ? decodeBinaryTensor(in, binary) : decodeTensor(in);
             if (!names.add(t.name())) {
                 throw new InvalidInputException("Duplicate input name " + t.name());
             }
             inputs.add(t);
         }
+        if (binary.hasRemaining()) {
+            throw new InvalidInputException(binary.remaining() + " bytes of binary data follow the inputs' declared binary_data_size");
+        }
         List<String> outputs = new ArrayList<>();
+        Set<String> binaryOutputs = new HashSet<>();
         JsonNode outputsNode = root.get("outputs");
         if (outputsNode != null && !outputsNode.isNull()) {
             if (!outputsNode.isArray()) {
@@ -74,10 +96,89 @@ public final class V2Codec {
                     throw new InvalidInputException("Every requested output needs a string \"name\"");
                 }
                 outputs.add(n.stringValue());
+                if (Boolean.TRUE.equals(Json.parameters(out.get("parameters"), "Output").get("binary_data"))) {
+                    binaryOutputs.add(n.stringValue());
+                }
             }
         }
         Map<String, Object> parameters = Json.parameters(root.get("parameters"), "Request");
-        return new InferenceRequest(id, model, version, inputs, outputs, parameters);
+        if (Boolean.TRUE.equals(parameters.get("binary_data_output"))) {
+            binaryOutputs.add(InferenceRequest.ALL_OUTPUTS);
+        }
+        return new InferenceRequest(id, model, version, inputs, outputs, parameters, binaryOutputs);
+    }
+
+    private static Tensor decodeBinaryTensor(JsonNode in, ByteBuffer binary) {
+        JsonNode nameNode = in.get("name");
+        if (nameNode == null || !nameNode.isString() || nameNode.stringValue().isEmpty()) {
+            throw new InvalidInputException("Every input needs a non-empty string \"name\"");
+        }
+        String name = nameNode.stringValue();
+        JsonNode dt = in.get("datatype");
+        if (dt == null || !dt.isString()) {
+            throw new InvalidInputException("Input " + name + " needs a string \"datatype\"");
+        }
+        Datatype datatype = Datatype.parse(dt.stringValue());
+        if (in.has("data")) {
+            throw new InvalidInputException("Input " + name + " has both \"data\" and binary_data_size");
+        }
+        JsonNode size = in.path("parameters").get("binary_data_size");
+        if (!size.isIntegralNumber() || !size.canConvertToInt() || size.intValue() < 0) {
+            throw new InvalidInputException("Input " + name + " binary_data_size must be a non-negative integer");
+        }
+        if (size.intValue() > binary.remaining()) {
+            throw new InvalidInputException("Input " + name + " declares " + size.intValue() + " bytes of binary data but only "
+                    + binary.remaining() + " remain");
+        }
+        long[] shape = decodeShape(name, in.get("shape"), tools.jackson.databind.node.JsonNodeFactory.instance.arrayNode(), 0);
+        for (long d : shape) {
+            if (d < 0) {
+                throw new InvalidInputException("Input " + name + " needs an explicit shape for binary data");
+            }
+        }
+        long count = Tensor.elementCount(shape);
+        if (count > Integer.MAX_VALUE) {
+            throw new InvalidInputException("Input " + name + " has too many elements");
+        }
+        ByteBuffer bytes = binary.slice();
+        bytes.limit(size.intValue());
+        binary.position(binary.position() + size.intValue());
+        return new Tensor(name, datatype, shape, BinaryTensors.decode(name, datatype, (int) count, bytes));
+    }
+
+    /** An encoded response that uses the binary tensor data extension. */
+    public record BinaryBody(byte[] body, int headerLength) {
+    }
+
+    /**
+     * Encodes an infer response with the outputs the request asked for in binary after the JSON
+     * (their JSON entries carry {@code binary_data_size} and no data).
+     */
+    public static BinaryBody encodeInferBinary(InferenceResponse response, InferenceRequest request) {
+        ObjectNode root = Json.object();
+        root.put("model_name", response.model());
+        if (response.version() != null) {
+            root.put("model_version", response.version());
+        }
+        if (response.id() != null) {
+            root.put("id", response.id());
+        }
+        ArrayNode outputs = root.putArray("outputs");
+        java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+        for (Tensor t : response.outputs()) {
+            ObjectNode o = encodeTensor(t);
+            if (request.binary(t.name())) {
+                byte[] bytes = BinaryTensors.encode(t);
+                o.remove("data");
+                o.putObject("parameters").put("binary_data_size", bytes.length);
+                binary.writeBytes(bytes);
+            }
+            outputs.add(o);
+        }
+        byte[] json = Json.write(root);
+        byte[] body = java.util.Arrays.copyOf(json, json.length + binary.size());
+        System.arraycopy(binary.toByteArray(), 0, body, json.length, binary.size());
+        return new BinaryBody(body, json.length);
     }
 
     static Tensor decodeTensor(JsonNode in) {

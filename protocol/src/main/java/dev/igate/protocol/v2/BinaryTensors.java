@@ -1,0 +1,176 @@
+package dev.igate.protocol.v2;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import dev.igate.protocol.Datatype;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Tensor;
+
+/**
+ * The binary tensor data extension's element encoding: little-endian, row-major, BOOL as one
+ * byte, FP16 and BF16 as their 16 bits, and each BYTES element as a 4-byte length then its bytes.
+ */
+public final class BinaryTensors {
+
+    private BinaryTensors() {
+    }
+
+    /**
+     * Decodes {@code count} elements from exactly the bytes of {@code data}.
+     *
+     * @throws InvalidInputException when the byte count does not fit the shape and datatype
+     */
+    public static Object decode(String name, Datatype type, int count, ByteBuffer data) {
+        ByteBuffer b = data.slice().order(ByteOrder.LITTLE_ENDIAN);
+        int size = b.remaining();
+        if (type != Datatype.BYTES && (long) count * type.byteSize() != size) {
+            throw new InvalidInputException("Input " + name + " declares " + size + " bytes of binary data, but " + count
+                    + " " + type + " elements take " + (long) count * type.byteSize());
+        }
+        switch (type) {
+            case BOOL -> {
+                boolean[] a = new boolean[count];
+                for (int i = 0; i < count; i++) {
+                    a[i] = b.get(i) != 0;
+                }
+                return a;
+            }
+            case INT8, UINT8 -> {
+                byte[] a = new byte[count];
+                b.get(a);
+                return a;
+            }
+            case INT16, UINT16 -> {
+                short[] a = new short[count];
+                b.asShortBuffer().get(a);
+                return a;
+            }
+            case INT32, UINT32 -> {
+                int[] a = new int[count];
+                b.asIntBuffer().get(a);
+                return a;
+            }
+            case INT64, UINT64 -> {
+                long[] a = new long[count];
+                b.asLongBuffer().get(a);
+                return a;
+            }
+            case FP32 -> {
+                float[] a = new float[count];
+                b.asFloatBuffer().get(a);
+                return finite(name, a);
+            }
+            case FP64 -> {
+                double[] a = new double[count];
+                b.asDoubleBuffer().get(a);
+                for (double v : a) {
+                    if (!Double.isFinite(v)) {
+                        throw new InvalidInputException("Input " + name + " holds a non-finite number");
+                    }
+                }
+                return a;
+            }
+            case FP16, BF16 -> {
+                float[] a = new float[count];
+                for (int i = 0; i < count; i++) {
+                    short bits = b.getShort(2 * i);
+                    a[i] = type == Datatype.FP16 ? halfToFloat(bits) : Float.intBitsToFloat((bits & 0xFFFF) << 16);
+                }
+                return finite(name, a);
+            }
+            case BYTES -> {
+                byte[][] a = new byte[count][];
+                for (int i = 0; i < count; i++) {
+                    if (b.remaining() < 4) {
+                        throw new InvalidInputException("Input " + name + " has binary BYTES data shorter than its " + count + " elements");
+                    }
+                    int length = b.getInt();
+                    if (length < 0 || length > b.remaining()) {
+                        throw new InvalidInputException("Input " + name + " has a BYTES element of length " + length
+                                + " with " + b.remaining() + " bytes left");
+                    }
+                    a[i] = new byte[length];
+                    b.get(a[i]);
+                }
+                if (b.hasRemaining()) {
+                    throw new InvalidInputException("Input " + name + " has " + b.remaining() + " bytes after its " + count + " BYTES elements");
+                }
+                return a;
+            }
+            default -> throw new IllegalStateException(type.name());
+        }
+    }
+
+    private static float[] finite(String name, float[] a) {
+        for (float v : a) {
+            if (!Float.isFinite(v)) {
+                throw new InvalidInputException("Input " + name + " holds a non-finite number");
+            }
+        }
+        return a;
+    }
+
+    /** Encodes a tensor's elements. */
+    public static byte[] encode(Tensor t) {
+        Object a = t.data();
+        int n = t.size();
+        if (t.datatype() == Datatype.BYTES) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ByteBuffer length = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+            for (byte[] element : t.bytes()) {
+                length.clear();
+                out.writeBytes(length.putInt(element.length).array());
+                out.writeBytes(element);
+            }
+            return out.toByteArray();
+        }
+        ByteBuffer b = ByteBuffer.allocate(n * t.datatype().byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        switch (t.datatype()) {
+            case BOOL -> { for (boolean v : (boolean[]) a) { b.put((byte) (v ? 1 : 0)); } }
+            case INT8, UINT8 -> b.put((byte[]) a);
+            case INT16, UINT16 -> b.asShortBuffer().put((short[]) a);
+            case INT32, UINT32 -> b.asIntBuffer().put((int[]) a);
+            case INT64, UINT64 -> b.asLongBuffer().put((long[]) a);
+            case FP32 -> b.asFloatBuffer().put((float[]) a);
+            case FP64 -> b.asDoubleBuffer().put((double[]) a);
+            case FP16 -> { for (float v : (float[]) a) { b.putShort(floatToHalf(v)); } }
+            case BF16 -> { for (float v : (float[]) a) { b.putShort((short) (Float.floatToIntBits(v) >>> 16)); } }
+            default -> throw new IllegalStateException(t.datatype().name());
+        }
+        return b.array();
+    }
+
+    static float halfToFloat(short half) {
+        int h = half & 0xFFFF;
+        int sign = (h & 0x8000) << 16;
+        int exponent = (h >>> 10) & 0x1F;
+        int mantissa = h & 0x3FF;
+        if (exponent == 0) {
+            return Float.intBitsToFloat(sign) + (sign != 0 ? -1 : 1) * mantissa * 0x1p-24f;
+        }
+        if (exponent == 31) {
+            return Float.intBitsToFloat(sign | 0x7F800000 | (mantissa << 13));
+        }
+        return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+    }
+
+    static short floatToHalf(float value) {
+        int f = Float.floatToIntBits(value);
+        int sign = (f >>> 16) & 0x8000;
+        int exponent = ((f >>> 23) & 0xFF) - 112;
+        int mantissa = f & 0x7FFFFF;
+        if (exponent <= 0) {
+            return (short) sign;
+        }
+        if (exponent >= 31) {
+            return (short) (sign | 0x7C00);
+        }
+        int rounded = (exponent << 10) | (mantissa >>> 13);
+        if ((mantissa & 0x1000) != 0) {
+            rounded++;
+        }
+        return (short) (sign | rounded);
+    }
+}
