@@ -39,7 +39,7 @@ class FuzzIT extends ServerTestSupport {
     @LocalServerPort
     int port;
 
-    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     String mutate(Random r, String body) {
         StringBuilder sb = new StringBuilder(body);
