@@ -6,7 +6,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.http.MediaType;
 
 /**
@@ -14,16 +13,7 @@ import org.springframework.http.MediaType;
  * infer mirrored to an address where nothing listens. Callers get only the primary's answers and
  * are never affected by the shadow; agreement and failures are counted.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "spring.cloud.gateway.server.webflux.routes[0].id=shadowed-predict",
-        "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v1/models/BERTSeqClassification/versions/1:predict",
-        "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/v1/models/BERTSeqClassification:predict",
-        "spring.cloud.gateway.server.webflux.routes[0].filters[0]=Revision=stable",
-        "spring.cloud.gateway.server.webflux.routes[0].filters[1]=Shadow=forward:/v1/models/BERTSeqClassification/versions/2:predict, 100",
-        "spring.cloud.gateway.server.webflux.routes[1].id=shadow-down",
-        "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
-        "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
-        "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100"})
+@ShadowRoutesTest
 class ShadowIT extends ServerTestSupport {
 
     double counter(String route, String outcome) {

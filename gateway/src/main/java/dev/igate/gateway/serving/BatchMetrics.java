@@ -16,8 +16,8 @@ import io.micrometer.core.instrument.Timer;
  * The batcher's metrics for one model version (tags {@code model_name}, {@code model_version}):
  * batch-size distribution, queue wait, run time, queue depth, rejected / timed-out / cancelled
  * counts, and Triton's counters ({@code nv_inference_count} rows, {@code nv_inference_exec_count}
- * runs: average batch = count / exec_count; {@code nv_inference_queue_duration_us}). Prometheus
- * adds {@code _total} to counter names.
+ * runs: average batch = count / exec_count; {@code nv_inference_queue_duration_seconds}, Triton's
+ * microsecond counter in base units). Prometheus adds {@code _total} to counter names.
  */
 public final class BatchMetrics implements BatchListener {
 
@@ -49,7 +49,8 @@ public final class BatchMetrics implements BatchListener {
         inferences = Counter.builder("nv_inference_count").description("inferences (rows) run").tags(tags).register(registry);
         executions = Counter.builder("nv_inference_exec_count").description("model executions (batches) run").tags(tags)
                 .register(registry);
-        queueMicros = Counter.builder("nv_inference_queue_duration_us").description("cumulative queue wait in microseconds")
+        // Triton counts microseconds (nv_inference_queue_duration_us); Prometheus asks for base units
+        queueMicros = Counter.builder("nv_inference_queue_duration_seconds").description("cumulative queue wait in seconds")
                 .tags(tags).register(registry);
     }
 
@@ -70,7 +71,7 @@ public final class BatchMetrics implements BatchListener {
     @Override
     public void queued(long waitNanos) {
         queueWait.record(waitNanos, TimeUnit.NANOSECONDS);
-        queueMicros.increment(waitNanos / 1000.0);
+        queueMicros.increment(waitNanos / 1e9);
     }
 
     @Override

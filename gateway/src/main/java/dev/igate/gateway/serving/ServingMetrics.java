@@ -43,6 +43,7 @@ public class ServingMetrics {
 
     private Timer timer(String name, String model) {
         return Timer.builder(name)
+                .description(name.substring("request.".length()) + " stage time per request")
                 .tag("model_name", model)
                 .publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1))
@@ -53,6 +54,7 @@ public class ServingMetrics {
     /** Counts one answered request. */
     public void request(String model, String version, String endpoint, Throwable error) {
         Counter.builder(REQUESTS)
+                .description("answered requests by model, version, endpoint and outcome")
                 .tag("model_name", model == null ? "" : model)
                 .tag("model_version", version == null ? "" : version)
                 .tag("endpoint", endpoint)

@@ -1,0 +1,27 @@
+package dev.igate.gateway;
+
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
+
+import org.springframework.boot.test.context.SpringBootTest;
+
+/**
+ * A demo server whose routes shadow V1 predict on version 1 to version 2 (in process) and V2
+ * infer on version 1 to an address where nothing listens. Classes that share it share one context.
+ */
+@Target(ElementType.TYPE)
+@Retention(RetentionPolicy.RUNTIME)
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "spring.cloud.gateway.server.webflux.routes[0].id=shadowed-predict",
+        "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v1/models/BERTSeqClassification/versions/1:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/v1/models/BERTSeqClassification:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].filters[0]=Revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[0].filters[1]=Shadow=forward:/v1/models/BERTSeqClassification/versions/2:predict, 100",
+        "spring.cloud.gateway.server.webflux.routes[1].id=shadow-down",
+        "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100"})
+@interface ShadowRoutesTest {
+}
