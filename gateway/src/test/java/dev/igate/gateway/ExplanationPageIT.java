@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.openqa.selenium.By;
 import org.openqa.selenium.OutputType;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.TakesScreenshot;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.WebElement;
@@ -59,6 +60,8 @@ class ExplanationPageIT extends ServerTestSupport {
     @Test
     void typingASentenceShowsThePredictionAndColouredWords() throws Exception {
         WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+        // the page re-renders the words on every answer: elements read mid-render go stale
+        wait.ignoring(StaleElementReferenceException.class);
         browser.get("http://127.0.0.1:" + port + "/ui");
         wait.until(ExpectedConditions.numberOfElementsToBeMoreThan(By.cssSelector("#version option"), 0));
         assertThat(new Select(browser.findElement(By.id("model"))).getFirstSelectedOption().getText()).isEqualTo(MODEL);
@@ -82,7 +85,10 @@ class ExplanationPageIT extends ServerTestSupport {
         assertThat(Files.size(shot)).isGreaterThan(10_000);
 
         browser.findElement(By.id("merge")).click();
-        wait.until(d -> d.findElements(By.cssSelector("#words .word")).stream().anyMatch(w -> w.getText().equals("##ava")));
-        assertThat(browser.findElements(By.cssSelector("#words .word"))).extracting(WebElement::getText).contains("[CLS]", "bio");
+        List<String> tokens = wait.until(d -> {
+            List<String> texts = d.findElements(By.cssSelector("#words .word")).stream().map(WebElement::getText).toList();
+            return texts.contains("##ava") ? texts : null;
+        });
+        assertThat(tokens).contains("[CLS]", "bio", "##ava", "[SEP]");
     }
 }

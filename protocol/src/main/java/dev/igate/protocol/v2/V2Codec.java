@@ -109,16 +109,8 @@ public final class V2Codec {
     }
 
     private static Tensor decodeBinaryTensor(JsonNode in, ByteBuffer binary) {
-        JsonNode nameNode = in.get("name");
-        if (nameNode == null || !nameNode.isString() || nameNode.stringValue().isEmpty()) {
-            throw new InvalidInputException("Every input needs a non-empty string \"name\"");
-        }
-        String name = nameNode.stringValue();
-        JsonNode dt = in.get("datatype");
-        if (dt == null || !dt.isString()) {
-            throw new InvalidInputException("Input " + name + " needs a string \"datatype\"");
-        }
-        Datatype datatype = Datatype.parse(dt.stringValue());
+        String name = inputName(in);
+        Datatype datatype = inputDatatype(in, name);
         if (in.has("data")) {
             throw new InvalidInputException("Input " + name + " has both \"data\" and binary_data_size");
         }
@@ -185,16 +177,8 @@ public final class V2Codec {
         if (in == null || !in.isObject()) {
             throw new InvalidInputException("Every input must be a JSON object with name, shape, datatype and data");
         }
-        JsonNode nameNode = in.get("name");
-        if (nameNode == null || !nameNode.isString() || nameNode.stringValue().isEmpty()) {
-            throw new InvalidInputException("Every input needs a non-empty string \"name\"");
-        }
-        String name = nameNode.stringValue();
-        JsonNode dt = in.get("datatype");
-        if (dt == null || !dt.isString()) {
-            throw new InvalidInputException("Input " + name + " needs a string \"datatype\"");
-        }
-        Datatype datatype = Datatype.parse(dt.stringValue());
+        String name = inputName(in);
+        Datatype datatype = inputDatatype(in, name);
         JsonNode data = in.get("data");
         if (data == null || data.isNull()) {
             throw new InvalidInputException("Input " + name + " has no \"data\"");
@@ -216,6 +200,22 @@ public final class V2Codec {
                     + expected + " elements) but " + leaves.size() + " data elements");
         }
         return new Tensor(name, datatype, shape, elements(name, datatype, leaves));
+    }
+
+    private static String inputName(JsonNode in) {
+        JsonNode nameNode = in.get("name");
+        if (nameNode == null || !nameNode.isString() || nameNode.stringValue().isEmpty()) {
+            throw new InvalidInputException("Every input needs a non-empty string \"name\"");
+        }
+        return nameNode.stringValue();
+    }
+
+    private static Datatype inputDatatype(JsonNode in, String name) {
+        JsonNode dt = in.get("datatype");
+        if (dt == null || !dt.isString()) {
+            throw new InvalidInputException("Input " + name + " needs a string \"datatype\"");
+        }
+        return Datatype.parse(dt.stringValue());
     }
 
     private static long[] decodeShape(String name, JsonNode shapeNode, JsonNode data, int count) {
