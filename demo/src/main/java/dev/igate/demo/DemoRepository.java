@@ -21,6 +21,7 @@ import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.onnx.OnnxProtos;
 import dev.igate.protocol.Tensor;
+import dev.igate.transformer.LabelDecoder;
 import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
 import org.slf4j.Logger;
@@ -141,7 +142,7 @@ public final class DemoRepository {
                     ClassifierHead.LOGITS_OUTPUT, labels.size());
             correct = 0;
             for (int i = 0; i < test.size(); i++) {
-                correct += argmax(logits[i]) == labels.indexOf(test.get(i).label()) ? 1 : 0;
+                correct += LabelDecoder.argmax(logits[i]) == labels.indexOf(test.get(i).label()) ? 1 : 0;
             }
         }
         ObjectNode training = JSON.createObjectNode();
@@ -162,13 +163,8 @@ public final class DemoRepository {
         for (int from = 0; from < texts.size(); from += 32) {
             List<String> chunk = texts.subList(from, Math.min(texts.size(), from + 32));
             TokenBatch batch = tokenizer.encode(chunk);
-            long[] shape = {batch.rows(), batch.length()};
-            List<Tensor> feeds = new ArrayList<>();
-            feeds.add(Tensor.ofLongs("input_ids", shape, batch.inputIds()));
-            feeds.add(Tensor.ofLongs("attention_mask", shape, batch.attentionMask()));
-            if (model.hasInput("token_type_ids")) {
-                feeds.add(Tensor.ofLongs("token_type_ids", shape, batch.typeIds()));
-            }
+            List<Tensor> feeds = model.tokenFeeds(new long[] {batch.rows(), batch.length()}, batch.inputIds(),
+                    batch.attentionMask(), batch.typeIds());
             float[] out = model.run(feeds, List.of(output)).get(0).floats();
             for (int r = 0; r < chunk.size(); r++) {
                 float[] row = new float[width];
@@ -177,16 +173,6 @@ public final class DemoRepository {
             }
         }
         return rows;
-    }
-
-    private static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     private static ObjectNode settings() {

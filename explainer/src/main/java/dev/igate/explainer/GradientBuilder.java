@@ -224,11 +224,7 @@ public final class GradientBuilder {
         GradientBuilder b = new GradientBuilder(model, shapes, path.differentiable());
         long[] outShape = b.shapeOf(output);
         if (targets == null) {
-            Object[] dims = new Object[outShape.length];
-            for (int i = 0; i < dims.length; i++) {
-                dims[i] = "seed_dim_" + i;
-            }
-            b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, dims));
+            b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, symbolicDims("seed_dim_", outShape.length)));
             b.grads.computeIfAbsent(output, k -> new ArrayList<>()).add(seed);
         } else {
             if (outShape.length != 2) {
@@ -256,13 +252,16 @@ public final class GradientBuilder {
         }
         String name = gradName(wrt);
         b.graph.addNode(OnnxProtos.node("Identity", "/grad/output", List.of(total), List.of(name)));
-        long[] wrtShape = b.shapeOf(wrt);
-        Object[] wrtDims = new Object[wrtShape.length];
-        for (int i = 0; i < wrtDims.length; i++) {
-            wrtDims[i] = "grad_dim_" + i;
-        }
-        b.graph.addOutput(tensorValue(name, TensorProto.DataType.FLOAT, wrtDims));
+        b.graph.addOutput(tensorValue(name, TensorProto.DataType.FLOAT, symbolicDims("grad_dim_", b.shapeOf(wrt).length)));
         return model.toBuilder().setGraph(b.graph).build();
+    }
+
+    private static Object[] symbolicDims(String prefix, int rank) {
+        Object[] dims = new Object[rank];
+        for (int i = 0; i < rank; i++) {
+            dims[i] = prefix + i;
+        }
+        return dims;
     }
 
     private String gradOf(String tensor) {

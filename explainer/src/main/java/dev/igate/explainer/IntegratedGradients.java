@@ -17,6 +17,7 @@ import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.onnx.OnnxProtos;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
+import dev.igate.transformer.LabelDecoder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -174,7 +175,7 @@ public final class IntegratedGradients implements AutoCloseable {
         int classes = endLogits.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
         float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        int t = target >= 0 ? target : argmax(fx);
+        int t = target >= 0 ? target : LabelDecoder.argmax(fx);
         if (t >= classes) {
             throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
         }
@@ -333,16 +334,6 @@ public final class IntegratedGradients implements AutoCloseable {
             }
         }
         return f;
-    }
-
-    static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     @Override

@@ -87,7 +87,7 @@ public final class TextExplainer implements AutoCloseable {
             importances[i] = norm > 0 ? raw[i] / norm : 0;
         }
         float[] probabilities = LabelDecoder.softmax(a.logits(), 0, a.logits().length);
-        int predicted = IntegratedGradients.argmax(a.logits());
+        int predicted = LabelDecoder.argmax(a.logits());
         return new Explanation(words, importances, a.delta(), labels.labels().get(a.target()), a.target(),
                 labels.labels().get(predicted), labels.labels(), probabilities, raw, options.method(), a.gradients(),
                 a.steps(), (System.nanoTime() - start) / 1e6);

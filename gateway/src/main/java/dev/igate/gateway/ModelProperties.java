@@ -62,12 +62,6 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         if (maxLength != null && (maxLength < 2 || maxLength > 8192)) {
             throw new IllegalArgumentException(prefix + ".max-length must be between 2 and 8192, was " + maxLength);
         }
-        if (concurrency != null && (concurrency < 1 || concurrency > 64)) {
-            throw new IllegalArgumentException(prefix + ".concurrency must be between 1 and 64, was " + concurrency);
-        }
-        if (queueCapacity != null && queueCapacity < 1) {
-            throw new IllegalArgumentException(prefix + ".queue-capacity must be positive, was " + queueCapacity);
-        }
         if (defaultVersion != null && !defaultVersion.matches("[0-9]{1,9}")) {
             throw new IllegalArgumentException(prefix + ".default-version must be a version number, was " + defaultVersion);
         }

@@ -159,6 +159,22 @@ public final class OnnxModel implements AutoCloseable {
     }
 
     /**
+     * The session inputs for padded token rows: input_ids, and attention_mask and token_type_ids
+     * when the model takes them (DistilBERT and RoBERTa exports have no token_type_ids).
+     */
+    public List<Tensor> tokenFeeds(long[] shape, long[] ids, long[] mask, long[] types) {
+        List<Tensor> feeds = new ArrayList<>(3);
+        feeds.add(Tensor.ofLongs("input_ids", shape, ids));
+        if (hasInput("attention_mask")) {
+            feeds.add(Tensor.ofLongs("attention_mask", shape, mask));
+        }
+        if (hasInput("token_type_ids")) {
+            feeds.add(Tensor.ofLongs("token_type_ids", shape, types));
+        }
+        return feeds;
+    }
+
+    /**
      * Runs the session. Blocking.
      *
      * @param feeds       one tensor per session input, in any order

@@ -39,15 +39,21 @@ public final class LabelDecoder {
         List<Prediction> out = new ArrayList<>(rows);
         for (int r = 0; r < rows; r++) {
             float[] p = softmax(logits, r * width, width);
-            int best = 0;
-            for (int j = 1; j < width; j++) {
-                if (p[j] > p[best]) {
-                    best = j;
-                }
-            }
+            int best = argmax(p);
             out.add(new Prediction(best, labels.get(best), p));
         }
         return out;
+    }
+
+    /** Index of the largest value (the first one on ties). */
+    public static int argmax(float[] values) {
+        int best = 0;
+        for (int i = 1; i < values.length; i++) {
+            if (values[i] > values[best]) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     /** Numerically stable softmax of {@code width} values starting at {@code offset}. */

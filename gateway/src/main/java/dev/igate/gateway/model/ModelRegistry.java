@@ -164,11 +164,12 @@ public class ModelRegistry implements SmartLifecycle {
             }
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
                     new BatchMetrics(meters, name, version));
-            Gauge old = gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
-            if (old != null) {
-                meters.remove(old);
-                gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
+            // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
+            Gauge previous = gauges.remove(name + "/" + version);
+            if (previous != null) {
+                meters.remove(previous);
             }
+            gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
             try {
                 model.warmUp();
             } catch (RuntimeException e) {

@@ -94,11 +94,12 @@ public class CanaryGuard {
             return;
         }
         boolean changed = false;
+        Map<String, Map<String, Integer>> current = weights.effectiveWeights();
         for (Revision r : weights.revisions()) {
             if (model.equals(r.model())) {
-                changed |= weights.effectiveWeights().getOrDefault(r.group(), Map.of()).getOrDefault(r.routeId(), 0)
-                        != (AdminHandler.CANARY.equals(r.revision()) ? 0 : 100);
-                weights.override(r.routeId(), AdminHandler.CANARY.equals(r.revision()) ? 0 : 100);
+                int target = AdminHandler.CANARY.equals(r.revision()) ? 0 : 100;
+                changed |= current.getOrDefault(r.group(), Map.of()).getOrDefault(r.routeId(), 0) != target;
+                weights.override(r.routeId(), target);
             }
         }
         canary.clear();

@@ -7,7 +7,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.DoubleSupplier;
-import java.util.function.Predicate;
 
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.VersionState;
@@ -51,7 +50,6 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     private final Map<String, Integer> overrides = new ConcurrentHashMap<>();
     private volatile Map<String, List<Revision>> groups = Map.of();
     private volatile DoubleSupplier random = new Random()::nextDouble;
-    private volatile Predicate<Revision> available = r -> true;
 
     private final RouteHealth health;
 
@@ -59,7 +57,10 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         this.definitions = definitions;
         this.registry = registry;
         this.health = health;
-        this.available = r -> health.isUp(r.routeId()) && versionReady(r);
+    }
+
+    private boolean available(Revision r) {
+        return health.isUp(r.routeId()) && versionReady(r);
     }
 
     /** Replaces the random source, so tests can pick exact revisions. */
@@ -128,7 +129,7 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     }
 
     private int weight(Revision r) {
-        return available.test(r) ? overrides.getOrDefault(r.routeId(), r.weight()) : 0;
+        return available(r) ? overrides.getOrDefault(r.routeId(), r.weight()) : 0;
     }
 
     private boolean versionReady(Revision r) {

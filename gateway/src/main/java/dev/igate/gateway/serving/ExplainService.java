@@ -4,12 +4,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import dev.igate.explainer.ExplainOptions;
 import dev.igate.explainer.TextExplainer;
@@ -19,7 +14,6 @@ import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InvalidInputException;
-import dev.igate.protocol.ServerBusyException;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import jakarta.annotation.PreDestroy;
@@ -43,19 +37,14 @@ public class ExplainService {
     private final ModelRegistry registry;
     private final MeterRegistry meters;
     private final ExplainerProperties properties;
-    private final ThreadPoolExecutor pool;
+    private final BoundedPool pool;
 
     public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties) {
         this.registry = registry;
         this.meters = meters;
         this.properties = properties.explainer();
-        AtomicInteger n = new AtomicInteger();
-        this.pool = new ThreadPoolExecutor(this.properties.concurrency(), this.properties.concurrency(), 0, TimeUnit.MILLISECONDS,
-                new ArrayBlockingQueue<>(this.properties.queueCapacity()), r -> {
-                    Thread t = new Thread(r, "explain-" + n.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
+        this.pool = new BoundedPool("explain", this.properties.concurrency(), this.properties.queueCapacity(), "explanations",
+                Duration.ofSeconds(5));
     }
 
     /**
@@ -78,7 +67,7 @@ public class ExplainService {
                     ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),
                     options.gradients(), options.mergeSubwords(), properties.internalBatchSize())
                     : options;
-            return Mono.fromFuture(() -> submit(served, () -> run(served, texts, effective)));
+            return Mono.fromFuture(() -> pool.supply(() -> run(served, texts, effective)));
         });
     }
 
@@ -95,17 +84,8 @@ public class ExplainService {
         return new Result(served.name(), served.version(), out);
     }
 
-    private <T> CompletableFuture<T> submit(ServedModel served, java.util.function.Supplier<T> work) {
-        try {
-            return CompletableFuture.supplyAsync(work, pool);
-        } catch (RejectedExecutionException e) {
-            throw new ServerBusyException("The explainer has " + pool.getQueue().size()
-                    + " explanations queued, retry later", Duration.ofSeconds(5));
-        }
-    }
-
     @PreDestroy
     void shutdown() {
-        pool.shutdownNow();
+        pool.shutdown();
     }
 }

@@ -6,12 +6,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.LimitsProperties;
@@ -21,7 +16,6 @@ import dev.igate.protocol.Datatype;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
-import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.v2.TextInputs;
 import dev.igate.transformer.Prediction;
@@ -47,25 +41,20 @@ public class InferenceService {
 
     private final ModelRegistry registry;
     private final ServingMetrics metrics;
-    private final ThreadPoolExecutor preprocess;
+    private final BoundedPool preprocess;
     private final LimitsProperties limits;
 
     public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties) {
         this.registry = registry;
         this.metrics = metrics;
         this.limits = properties.limits();
-        int threads = Runtime.getRuntime().availableProcessors();
-        AtomicInteger n = new AtomicInteger();
-        this.preprocess = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(4096), r -> {
-            Thread t = new Thread(r, "preprocess-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this.preprocess = new BoundedPool("preprocess", Runtime.getRuntime().availableProcessors(), 4096, "tokenizations",
+                Duration.ofSeconds(1));
     }
 
     @PreDestroy
     void shutdown() {
-        preprocess.shutdownNow();
+        preprocess.shutdown();
     }
 
     /** Classifies texts with a model version (null = the model's default). */
@@ -105,24 +94,20 @@ public class InferenceService {
     }
 
     private CompletableFuture<TokenBatch> tokenize(ServedModel served, List<String> texts) {
-        try {
-            return CompletableFuture.supplyAsync(() -> {
-                long t0 = System.nanoTime();
-                TokenBatch batch = served.encoder().encode(texts);
-                metrics.preprocess(served.name(), System.nanoTime() - t0);
-                if (limits.strictLength()) {
-                    for (int i = 0; i < batch.rows(); i++) {
-                        if (batch.truncated()[i]) {
-                            throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
-                                    + " tokens (igate.limits.strict-length is on)");
-                        }
+        return preprocess.supply(() -> {
+            long t0 = System.nanoTime();
+            TokenBatch batch = served.encoder().encode(texts);
+            metrics.preprocess(served.name(), System.nanoTime() - t0);
+            if (limits.strictLength()) {
+                for (int i = 0; i < batch.rows(); i++) {
+                    if (batch.truncated()[i]) {
+                        throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
+                                + " tokens (igate.limits.strict-length is on)");
                     }
                 }
-                return batch;
-            }, preprocess);
-        } catch (RejectedExecutionException e) {
-            throw new ServerBusyException("The tokenizer has 4096 requests queued, retry later", Duration.ofSeconds(1));
-        }
+            }
+            return batch;
+        });
     }
 
     /** @throws InvalidInputException past {@code igate.limits.max-rows} */

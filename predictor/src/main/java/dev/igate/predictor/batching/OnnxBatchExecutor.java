@@ -66,15 +66,7 @@ public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
                 System.arraycopy(j.types()[i], 0, types, r * length, j.types()[i].length);
             }
         }
-        long[] shape = {rows, length};
-        List<Tensor> feeds = new ArrayList<>(3);
-        feeds.add(Tensor.ofLongs("input_ids", shape, ids));
-        if (model.hasInput("attention_mask")) {
-            feeds.add(Tensor.ofLongs("attention_mask", shape, mask));
-        }
-        if (model.hasInput("token_type_ids")) {
-            feeds.add(Tensor.ofLongs("token_type_ids", shape, types));
-        }
+        List<Tensor> feeds = model.tokenFeeds(new long[] {rows, length}, ids, mask, types);
         float[] logits = model.run(feeds, List.of(logitsOutput)).get(0).floats();
         int width = logits.length / rows;
         r = 0;
