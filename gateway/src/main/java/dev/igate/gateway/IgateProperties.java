@@ -24,6 +24,7 @@ import org.springframework.util.unit.DataSize;
  * @param predictorTimeout how long a call to the remote predictor may take
  * @param limits          per-request limits on rows, tensor elements and text length
  * @param rollback        thresholds of automatic canary rollback
+ * @param grpc            the V2 gRPC endpoint
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -36,7 +37,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               URI predictorUrl,
                               @DefaultValue("30s") Duration predictorTimeout,
                               LimitsProperties limits,
-                              RollbackProperties rollback) {
+                              RollbackProperties rollback,
+                              GrpcProperties grpc) {
 
     public static final String PREFIX = "igate";
 
@@ -53,6 +55,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         rollback = rollback == null ? RollbackProperties.DEFAULTS : rollback;
         limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
+        grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {
             defaults.overriddenBy(e.getValue()).validate(PREFIX + ".models." + e.getKey());

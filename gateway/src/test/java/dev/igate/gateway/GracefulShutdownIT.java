@@ -30,7 +30,7 @@ class GracefulShutdownIT {
         int port = SplitDeploymentIT.freePort();
         Path log = Files.createDirectories(Path.of("target", "graceful-shutdown")).resolve("server.log");
         Process server = new ProcessBuilder("java", "-Xmx512m", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
-                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false")
+                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false", "--igate.grpc.port=0")
                 .directory(SplitDeploymentIT.ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             SplitDeploymentIT.awaitReady(port);

@@ -15,7 +15,7 @@ import reactor.blockhound.BlockHound;
 /**
  * A real server on a random port serving the demo model, built once per build into
  * {@code target/test-models}. BlockHound is installed, so any blocking call on a Netty event
- * loop fails the request that made it.
+ * loop or a gRPC transport thread fails the request that made it.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 @AutoConfigureWebTestClient(timeout = "60s")
@@ -38,7 +38,10 @@ public abstract class ServerTestSupport {
                 .allowBlockingCallsInside("java.util.concurrent.ThreadPoolExecutor", "execute")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "submit")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "remove")
-                .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "queueDepth"));
+                .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "queueDepth")
+                // gRPC handlers run on grpc-netty's transport threads (grpc-default-worker-ELG-*, or
+                // grpc-nio-worker-ELG-* without epoll): they must never block either
+                .nonBlockingThreadPredicate(current -> current.or(t -> t.getName().contains("-worker-ELG-"))));
     }
 
     @Autowired

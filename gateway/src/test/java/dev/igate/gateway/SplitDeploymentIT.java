@@ -48,7 +48,8 @@ class SplitDeploymentIT {
 
     static Process start(String profile, Path log, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("java", "-Xmx512m", "-jar", JAR.toString(),
-                "--spring.profiles.active=" + profile, "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY));
+                "--spring.profiles.active=" + profile, "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY,
+                "--igate.grpc.port=0"));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).directory(ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         processes.add(p);

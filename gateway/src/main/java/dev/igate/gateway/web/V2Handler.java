@@ -29,9 +29,9 @@ import tools.jackson.databind.node.ObjectNode;
 @RestController
 public class V2Handler {
 
-    static final String SERVER_NAME = "igate";
+    public static final String SERVER_NAME = "igate";
     public static final String BINARY_HEADER = "Inference-Header-Content-Length";
-    static final String SERVER_VERSION = "0.1.0";
+    public static final String SERVER_VERSION = "0.1.0";
 
     private final ModelRegistry registry;
     private final InferenceService service;

@@ -1,0 +1,44 @@
+package dev.igate.gateway.grpc;
+
+import dev.igate.gateway.serving.ExplainService;
+import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.grpc.GrpcCodec;
+import dev.igate.grpc.v2.GRPCExplainServiceGrpc;
+import dev.igate.grpc.v2.ModelInferRequest;
+import dev.igate.grpc.v2.ModelInferResponse;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.v2.TextInputs;
+import io.grpc.stub.StreamObserver;
+import reactor.core.publisher.Mono;
+
+/**
+ * igate.GRPCExplainService: integrated-gradients explanations over gRPC (igate_explain.proto).
+ * The request is a ModelInfer request with one BYTES input of texts; the work runs on the
+ * explainer's own bounded pool, as REST explanations do.
+ */
+public class ExplainGrpcHandler extends GRPCExplainServiceGrpc.GRPCExplainServiceImplBase {
+
+    private final ExplainService explainer;
+    private final ServingMetrics metrics;
+
+    public ExplainGrpcHandler(ExplainService explainer, ServingMetrics metrics) {
+        this.explainer = explainer;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public void modelExplain(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
+        InferenceGrpcHandler.call(observer, "ModelExplain", metrics, request.getModelName(), request.getModelVersion(),
+                "grpc_explain", Mono.fromCallable(() -> GrpcCodec.decodeInfer(request)).flatMap(this::explain),
+                ModelInferResponse::getModelVersion);
+    }
+
+    private Mono<ModelInferResponse> explain(InferenceRequest r) {
+        if (r.inputs().size() != 1) {
+            throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());
+        }
+        return explainer.explain(r.model(), r.version(), TextInputs.texts(r.inputs().get(0)), r.parameters())
+                .map(result -> GrpcCodec.encodeExplain(r.id(), result.model(), result.version(), result.explanations()));
+    }
+}

@@ -1,0 +1,63 @@
+package dev.igate.gateway.grpc;
+
+import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.protocol.ForbiddenException;
+import dev.igate.protocol.InferenceException;
+import dev.igate.protocol.InferenceFailedException;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ModelNotFoundException;
+import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.NotImplementedException;
+import dev.igate.protocol.ServerBusyException;
+import dev.igate.protocol.UnauthorizedException;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place that maps the error hierarchy to gRPC status codes, as {@code ErrorResponses}
+ * maps it to HTTP: invalid input INVALID_ARGUMENT, unknown model NOT_FOUND, model not ready
+ * UNAVAILABLE, a full queue RESOURCE_EXHAUSTED (retry later), not implemented UNIMPLEMENTED,
+ * inference failure INTERNAL with its message, and anything unexpected INTERNAL with a generic one.
+ */
+final class GrpcStatus {
+
+    private static final Logger log = LoggerFactory.getLogger(GrpcStatus.class);
+
+    private GrpcStatus() {
+    }
+
+    static StatusRuntimeException of(Throwable error, String method) {
+        Throwable e = ErrorStatus.unwrap(error);
+        if (e instanceof StatusRuntimeException sre) {
+            return sre;
+        }
+        if (!(e instanceof InferenceException) || e instanceof InferenceFailedException) {
+            log.warn("gRPC {} failed", method, e);
+        } else {
+            log.debug("gRPC {}: {}", method, e.getMessage());
+        }
+        Status status;
+        if (e instanceof InvalidInputException) {
+            status = Status.INVALID_ARGUMENT;
+        } else if (e instanceof ModelNotFoundException) {
+            status = Status.NOT_FOUND;
+        } else if (e instanceof ServerBusyException) {
+            status = Status.RESOURCE_EXHAUSTED;
+        } else if (e instanceof ModelNotReadyException) {
+            status = Status.UNAVAILABLE;
+        } else if (e instanceof NotImplementedException) {
+            status = Status.UNIMPLEMENTED;
+        } else if (e instanceof UnauthorizedException) {
+            status = Status.UNAUTHENTICATED;
+        } else if (e instanceof ForbiddenException) {
+            status = Status.PERMISSION_DENIED;
+        } else if (e instanceof InferenceException) {
+            status = Status.INTERNAL;
+        } else {
+            return Status.INTERNAL.withDescription("Internal error").asRuntimeException();
+        }
+        return status.withDescription(e.getMessage()).asRuntimeException();
+    }
+}

@@ -1,0 +1,132 @@
+package dev.igate.gateway.grpc;
+
+import java.util.List;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.serving.InferenceService;
+import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.gateway.web.V2Handler;
+import dev.igate.grpc.GrpcCodec;
+import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
+import dev.igate.grpc.v2.ModelInferRequest;
+import dev.igate.grpc.v2.ModelInferResponse;
+import dev.igate.grpc.v2.ModelMetadataRequest;
+import dev.igate.grpc.v2.ModelMetadataResponse;
+import dev.igate.grpc.v2.ModelReadyRequest;
+import dev.igate.grpc.v2.ModelReadyResponse;
+import dev.igate.grpc.v2.ServerLiveRequest;
+import dev.igate.grpc.v2.ServerLiveResponse;
+import dev.igate.grpc.v2.ServerMetadataRequest;
+import dev.igate.grpc.v2.ServerMetadataResponse;
+import dev.igate.grpc.v2.ServerReadyRequest;
+import dev.igate.grpc.v2.ServerReadyResponse;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import reactor.core.Disposable;
+import reactor.core.Disposables;
+import reactor.core.publisher.Mono;
+
+/**
+ * inference.GRPCInferenceService: the V2 protocol over gRPC. Like {@link V2Handler} it only
+ * translates, here with {@link GrpcCodec}; ModelInfer goes through the same
+ * {@link InferenceService} as REST, so its rows join the same dynamic batcher. Calls run on the
+ * gRPC transport threads and never block them: the work is handed to the stage pools and the
+ * answer is sent when it completes. A cancelled call (client gone, deadline passed) leaves the
+ * batcher's queue.
+ */
+public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
+
+    /** gRPC reports the REST extensions plus the explain service. */
+    public static final List<String> EXTENSIONS = List.of("model_repository_readonly", "binary_tensor_data", "igate_explain");
+
+    private final ModelRegistry registry;
+    private final InferenceService service;
+    private final ServingMetrics metrics;
+
+    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics) {
+        this.registry = registry;
+        this.service = service;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public void serverLive(ServerLiveRequest request, StreamObserver<ServerLiveResponse> observer) {
+        unary(observer, "ServerLive", () -> ServerLiveResponse.newBuilder().setLive(true).build());
+    }
+
+    @Override
+    public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> observer) {
+        unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(registry.allReady()).build());
+    }
+
+    /** Ready or not ready for a model that exists; NOT_FOUND for one that does not, as REST answers 404. */
+    @Override
+    public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> observer) {
+        unary(observer, "ModelReady", () -> ModelReadyResponse.newBuilder()
+                .setReady(registry.state(request.getName(), emptyToNull(request.getVersion())).isReady()).build());
+    }
+
+    @Override
+    public void serverMetadata(ServerMetadataRequest request, StreamObserver<ServerMetadataResponse> observer) {
+        unary(observer, "ServerMetadata", () -> ServerMetadataResponse.newBuilder()
+                .setName(V2Handler.SERVER_NAME).setVersion(V2Handler.SERVER_VERSION).addAllExtensions(EXTENSIONS).build());
+    }
+
+    @Override
+    public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> observer) {
+        unary(observer, "ModelMetadata", () -> GrpcCodec.encodeMetadata(
+                registry.metadata(request.getName(), emptyToNull(request.getVersion()))));
+    }
+
+    /** Typed or raw tensors in; the answer mirrors the request (raw in, raw out) unless binary_data asks for raw. */
+    @Override
+    public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
+        call(observer, "ModelInfer", metrics, request.getModelName(), request.getModelVersion(), "grpc_infer",
+                Mono.fromCallable(() -> GrpcCodec.decodeInfer(request))
+                        .flatMap(r -> service.infer(r).map(response -> GrpcCodec.encodeInfer(response, !r.binaryOutputs().isEmpty()))),
+                ModelInferResponse::getModelVersion);
+    }
+
+    static String emptyToNull(String s) {
+        return s == null || s.isEmpty() ? null : s;
+    }
+
+    /** Answers a call that reads in-memory state only. */
+    static <T> void unary(StreamObserver<T> observer, String method, Supplier<T> answer) {
+        T value;
+        try {
+            value = answer.get();
+        } catch (RuntimeException e) {
+            observer.onError(GrpcStatus.of(e, method));
+            return;
+        }
+        observer.onNext(value);
+        observer.onCompleted();
+    }
+
+    /**
+     * Subscribes to the work of a call, answers when it completes, counts the answer in
+     * {@code igate_requests_total}, and drops the work if the client cancels.
+     */
+    static <T> void call(StreamObserver<T> observer, String method, ServingMetrics metrics, String model, String version,
+                         String endpoint, Mono<T> work, Function<T, String> servedVersion) {
+        // the cancel handler has to be set before the call method returns; a cancel that comes
+        // before the subscription exists disposes it as soon as it is set
+        Disposable.Swap subscription = Disposables.swap();
+        if (observer instanceof ServerCallStreamObserver<T> server) {
+            server.setOnCancelHandler(subscription::dispose);
+        }
+        subscription.update(work.subscribe(
+                value -> {
+                    metrics.request(model, servedVersion.apply(value), endpoint, null);
+                    observer.onNext(value);
+                    observer.onCompleted();
+                },
+                error -> {
+                    metrics.request(model, emptyToNull(version), endpoint, error);
+                    observer.onError(GrpcStatus.of(error, method));
+                }));
+    }
+}
