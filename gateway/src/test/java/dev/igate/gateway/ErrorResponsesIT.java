@@ -5,6 +5,18 @@ import java.nio.file.Path;
 
 import dev.igate.demo.DemoRepository;
 import dev.igate.demo.TinyClassifier;
+import dev.igate.gateway.grpc.GrpcServer;
+import dev.igate.grpc.GrpcCodec;
+import dev.igate.grpc.v2.GRPCExplainServiceGrpc;
+import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
+import dev.igate.grpc.v2.InferParameter;
+import dev.igate.grpc.v2.ModelInferRequest;
+import dev.igate.grpc.v2.ModelInferResponse;
+import dev.igate.grpc.v2.ModelMetadataRequest;
+import dev.igate.grpc.v2.ModelReadyRequest;
+import dev.igate.grpc.v2.ServerReadyRequest;
+import dev.igate.protocol.Tensor;
+import io.grpc.ManagedChannel;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -16,8 +28,9 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
 
 /**
- * Every error case answers {"error": ...} with its status, against a repository holding the demo
- * model and a model whose file is corrupt; the server keeps serving throughout.
+ * Every error case answers {"error": ...} with its status, and over gRPC the matching status
+ * code, against a repository holding the demo model and a model whose file is corrupt; the
+ * server keeps serving throughout.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.max-request-size=64KB", "igate.explainer.concurrency=1", "igate.explainer.queue-capacity=1"})
 @AutoConfigureWebTestClient(timeout = "60s")
@@ -28,6 +41,9 @@ class ErrorResponsesIT {
 
     @Autowired
     WebTestClient client;
+
+    @Autowired
+    GrpcServer grpc;
 
     @DynamicPropertySource
     static void repository(DynamicPropertyRegistry registry) throws Exception {
@@ -127,8 +143,7 @@ class ErrorResponsesIT {
         expectError(infer("/v2/models/%2e%2e/infer", ServerTestSupport.SEED), 404, "Invalid model name");
     }
 
-    @Test
-    void modelThatFailedToLoadIs503WithTheReasonAndNotReady() throws InterruptedException {
+    void awaitBrokenFailed() throws InterruptedException {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (client.get().uri("/v2/models/Broken/ready").exchange().returnResult(String.class).getStatus().value() == 200
                 || !client.get().uri("/actuator/health/readiness").exchange().returnResult(String.class)
@@ -138,6 +153,11 @@ class ErrorResponsesIT {
             }
             Thread.sleep(100);
         }
+    }
+
+    @Test
+    void modelThatFailedToLoadIs503WithTheReasonAndNotReady() throws InterruptedException {
+        awaitBrokenFailed();
         expectError(infer("/v2/models/Broken/infer", ServerTestSupport.SEED), 503, "Model Broken failed to load");
         client.get().uri("/v2/models/Broken/ready").exchange().expectStatus().isBadRequest()
                 .expectBody().jsonPath("$.ready").isEqualTo(false);
@@ -189,6 +209,107 @@ class ErrorResponsesIT {
         expectError(infer("/v1/models/Sinusoid:explain",
                         "{\"instances\": [\"a short text\"], \"parameters\": {\"gradients\": \"graph\"}}"),
                 400, "No gradient rule for operator Sin (node /activation/Sin)");
+    }
+
+    /** A blocking gRPC call's status code and description. */
+    static io.grpc.Status grpcStatus(Runnable call) {
+        try {
+            call.run();
+        } catch (io.grpc.StatusRuntimeException e) {
+            return e.getStatus();
+        }
+        throw new AssertionError("the gRPC call succeeded");
+    }
+
+    static void expectGrpc(io.grpc.Status status, io.grpc.Status.Code code, String messagePart) {
+        org.assertj.core.api.Assertions.assertThat(status.getCode()).as(String.valueOf(status)).isEqualTo(code);
+        org.assertj.core.api.Assertions.assertThat(status.getDescription()).contains(messagePart);
+    }
+
+    static ModelInferRequest.Builder grpcText(String model, String version, String text) {
+        Tensor t = Tensor.ofStrings("text", new long[] {1}, text);
+        return ModelInferRequest.newBuilder().setModelName(model).setModelVersion(version).addInputs(
+                GrpcIT.input(t).setContents(GrpcCodec.contents(t)));
+    }
+
+    @Test
+    void grpcErrorsMapToStatusCodesAndTheServerGoesOn() throws Exception {
+        ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub = GRPCInferenceServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            ServerTestSupport.awaitReady(client, "/v2/models/Sinusoid/ready");
+            // INVALID_ARGUMENT: the request itself is wrong
+            ModelInferRequest valid = grpcText(MODEL, "", ServerTestSupport.SEED_TEXT).build();
+            expectGrpc(grpcStatus(() -> stub.modelInfer(valid.toBuilder().setInputs(0, valid.getInputs(0).toBuilder()
+                    .setDatatype("STRING")).build())), io.grpc.Status.Code.INVALID_ARGUMENT, "Unknown datatype STRING");
+            expectGrpc(grpcStatus(() -> stub.modelInfer(valid.toBuilder().setInputs(0, valid.getInputs(0).toBuilder()
+                    .clearShape().addShape(3)).build())), io.grpc.Status.Code.INVALID_ARGUMENT, "3 elements by its shape but 1");
+            expectGrpc(grpcStatus(() -> stub.modelInfer(valid.toBuilder().addRawInputContents(com.google.protobuf.ByteString.EMPTY)
+                    .build())), io.grpc.Status.Code.INVALID_ARGUMENT, "one or the other");
+            Tensor floats = Tensor.ofFloats("x", new long[] {1}, new float[] {1f});
+            expectGrpc(grpcStatus(() -> stub.modelInfer(ModelInferRequest.newBuilder().setModelName("Sinusoid")
+                    .addInputs(GrpcIT.input(floats).setContents(GrpcCodec.contents(floats))).build())),
+                    io.grpc.Status.Code.INVALID_ARGUMENT, "Unknown input name x, expected one of");
+            expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "", "x").setModelName("").build())),
+                    io.grpc.Status.Code.INVALID_ARGUMENT, "model_name is required");
+            // NOT_FOUND: no such model or version, for every RPC that names one
+            expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText("NoSuchModel", "", "x").build())),
+                    io.grpc.Status.Code.NOT_FOUND, "Model NoSuchModel not found");
+            expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "7", "x").build())),
+                    io.grpc.Status.Code.NOT_FOUND, "has no version 7");
+            expectGrpc(grpcStatus(() -> stub.modelMetadata(ModelMetadataRequest.newBuilder().setName("NoSuchModel").build())),
+                    io.grpc.Status.Code.NOT_FOUND, "not found");
+            expectGrpc(grpcStatus(() -> stub.modelReady(ModelReadyRequest.newBuilder().setName(MODEL).setVersion("abc").build())),
+                    io.grpc.Status.Code.NOT_FOUND, "has no version abc");
+            // UNAVAILABLE: the model exists but cannot serve
+            awaitBrokenFailed();
+            expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText("Broken", "", "x").build())),
+                    io.grpc.Status.Code.UNAVAILABLE, "Model Broken failed to load");
+            org.assertj.core.api.Assertions.assertThat(stub.modelReady(ModelReadyRequest.newBuilder().setName("Broken").build())
+                    .getReady()).isFalse();
+            org.assertj.core.api.Assertions.assertThat(stub.serverReady(ServerReadyRequest.getDefaultInstance()).getReady()).isFalse();
+            // RESOURCE_EXHAUSTED: a message over igate.max-request-size (64KB here)
+            expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "", "x".repeat(70 * 1024)).build())),
+                    io.grpc.Status.Code.RESOURCE_EXHAUSTED, "");
+            // and the server goes on
+            org.assertj.core.api.Assertions.assertThat(GrpcCodec.decodeOutputs(stub.modelInfer(valid)).get(0).strings())
+                    .containsExactly("Pharma-Toxico");
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void fullExplainQueueIsResourceExhaustedOverGrpc() throws Exception {
+        ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            ModelInferRequest slow = grpcText(MODEL, "", ServerTestSupport.SEED_TEXT)
+                    .putParameters("gradients", InferParameter.newBuilder().setStringParam("blackbox").build())
+                    .putParameters("n_steps", InferParameter.newBuilder().setInt64Param(12).build()).build();
+            GRPCExplainServiceGrpc.GRPCExplainServiceFutureStub async = GRPCExplainServiceGrpc.newFutureStub(channel);
+            java.util.List<com.google.common.util.concurrent.ListenableFuture<ModelInferResponse>> calls = new java.util.ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                calls.add(async.withDeadlineAfter(2, java.util.concurrent.TimeUnit.MINUTES).modelExplain(slow));
+            }
+            java.util.List<io.grpc.Status.Code> codes = new java.util.ArrayList<>();
+            for (var call : calls) {
+                try {
+                    call.get(2, java.util.concurrent.TimeUnit.MINUTES);
+                    codes.add(io.grpc.Status.Code.OK);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    io.grpc.Status status = io.grpc.Status.fromThrowable(e.getCause());
+                    if (status.getCode() == io.grpc.Status.Code.RESOURCE_EXHAUSTED) {
+                        org.assertj.core.api.Assertions.assertThat(status.getDescription()).contains("retry later");
+                    }
+                    codes.add(status.getCode());
+                }
+            }
+            org.assertj.core.api.Assertions.assertThat(codes).contains(io.grpc.Status.Code.OK, io.grpc.Status.Code.RESOURCE_EXHAUSTED)
+                    .containsOnly(io.grpc.Status.Code.OK, io.grpc.Status.Code.RESOURCE_EXHAUSTED);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 
     @Test
