@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 WHAT="${1:-serving}"
 DURATION="${BENCH_DURATION:-10s}"
 PORT="${BENCH_PORT:-18080}"
+GRPC_PORT="${BENCH_GRPC_PORT:-18081}"
 
 mvn -q -B -DskipTests install
 mvn -q -B -pl benchmark dependency:build-classpath -Dmdep.outputFile="$PWD/benchmark/target/classpath.txt"
@@ -28,11 +29,16 @@ WORK="$(mktemp -d)"
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 printf '{"instances": ["%s"]}' "$SEED_TEXT" > "$WORK/v1.json"
 printf '%s' '{"id": "d3b15cad-50a2-4eaf-80ce-8b0a428bd298", "inputs": [{"name": "4b7c7d4a-51e4-43c8-af61-04639f6ef4bc", "shape": -1, "datatype": "BYTES", "data": "{\"text\":\"Risk assessment implications of site-specific oral relative bioavailability.\"}"}]}' > "$WORK/v2.json"
+# the same one-text request as V2 JSON, V2 binary (binary tensor data extension) and gRPC
+printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}]}' "$SEED_TEXT" > "$WORK/v2text.json"
+BIN_HEADER=$(printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": %d}}]}' $(( ${#SEED_TEXT} + 4 )))
+printf '%s' "$BIN_HEADER" > "$WORK/v2.bin"
+printf "\\x$(printf %02x ${#SEED_TEXT})\\x00\\x00\\x00%s" "$SEED_TEXT" >> "$WORK/v2.bin"
 V1="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:predict"
 V2="http://127.0.0.1:$PORT/v2/models/BERTSeqClassification/infer"
 
 start_server() { # extra args...
-  java -jar gateway/target/igate.jar --server.port="$PORT" "$@" > "$WORK/server.log" 2>&1 &
+  java -jar gateway/target/igate.jar --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" "$@" > "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 600); do
     curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null 2>&1 && return 0
@@ -42,8 +48,10 @@ start_server() { # extra args...
 }
 stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
 
-load() { # url body concurrency -> "rps p50_ms p99_ms errors"
-  hey -z "$DURATION" -c "$3" -m POST -T application/json -D "$2" "$1" > "$WORK/hey.txt"
+load() { # url body concurrency [hey options...] -> "rps p50_ms p99_ms errors"
+  local url=$1 body=$2 c=$3
+  shift 3
+  hey -z "$DURATION" -c "$c" -m POST -T application/json "$@" -D "$body" "$url" > "$WORK/hey.txt"
   awk '/Requests\/sec/ {rps=$2} /50% in/ {p50=$3*1000} /99% in/ {p99=$3*1000}
        /^\s*\[[0-9]+\]/ {gsub(/[\[\]]/,"",$1); if ($1 != "200") err += $2}
        END {printf "%.1f %.2f %.2f %d", rps, p50, p99, err+0}' "$WORK/hey.txt"
@@ -66,6 +74,14 @@ for c in 1 8 32 64; do
   done
 done
 PEAK=$(grep -v '^$' "$WORK/rss.txt" | sort -n | tail -1)
+echo "== protocols: one text per request over V2 JSON, V2 binary tensor data, gRPC typed contents and gRPC raw contents"
+"${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" 2 16 typed > /dev/null
+for c in 1 8 32; do
+  RESULT[json,$c]=$(load "$V2" "$WORK/v2text.json" "$c")
+  RESULT[binary,$c]=$(load "$V2" "$WORK/v2.bin" "$c" -T application/octet-stream -H "Inference-Header-Content-Length: ${#BIN_HEADER}")
+  RESULT[typed,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" typed)
+  RESULT[raw,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" raw)
+done
 AVG_BATCH=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
 stop_server
 
@@ -88,6 +104,17 @@ printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" concurrency "V1 req/s" "p50 m
 for c in 1 8 32 64; do
   read -r r1 a1 b1 e1 <<< "${RESULT[v1,$c]}"; read -r r2 a2 b2 e2 <<< "${RESULT[v2,$c]}"
   printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" "$c" "$r1" "$a1" "$b1" "$e1" "$r2" "$a2" "$b2" "$e2"
+done
+echo
+echo "== protocols (same server, one text per request; req/s, p50 ms, p99 ms)"
+printf "%-12s %22s %22s %22s %22s\n" concurrency "V2 REST JSON" "V2 REST binary" "gRPC typed" "gRPC raw"
+for c in 1 8 32; do
+  row=()
+  for p in json binary typed raw; do
+    read -r r a b e <<< "${RESULT[$p,$c]}"
+    row+=("$(printf '%s / %s / %s%s' "$r" "$a" "$b" "$([ "$e" = 0 ] || echo " ($e err)")")")
+  done
+  printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
 done
 read -r r32 _ _ _ <<< "${RESULT[v1,32]}"; read -r r1c p50c1 _ _ <<< "${RESULT[v1,1]}"; read -r roff _ _ _ <<< "$OFF"
 echo

@@ -29,7 +29,8 @@ import reactor.core.scheduler.Schedulers;
  * The application.yml that ships in the repository root — its 90/10 canary between versions 1
  * and 2 — with the admin API on: exact picks with injected randomness, the split within binomial
  * bounds with real randomness, promote and rollback at run time, sticky routing, and weight
- * groups that follow route additions and removals instead of going stale.
+ * groups that follow route additions and removals instead of going stale; gRPC calls without a
+ * version follow the same weights.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token",
@@ -41,6 +42,8 @@ class CanaryRoutingIT extends ServerTestSupport {
 
     @Autowired
     RevisionWeights weights;
+    @Autowired
+    dev.igate.gateway.grpc.GrpcServer grpc;
     @Autowired
     RouteDefinitionWriter writer;
     @Autowired
@@ -144,6 +147,45 @@ class CanaryRoutingIT extends ServerTestSupport {
                 .filter(r -> r.equals("canary/2")).count().block(Duration.ofMinutes(2));
         // Binomial(400, 0.1): mean 40, sd 6
         assertThat(canary).isBetween(13L, 67L);
+    }
+
+    @Test
+    void grpcCallsWithoutAVersionFollowTheWeightsOfTheV2Routes() throws InterruptedException {
+        io.grpc.ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            // given
+            var stub = dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            var explain = dev.igate.grpc.v2.GRPCExplainServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            dev.igate.grpc.v2.ModelInferRequest unversioned = GrpcIT.textRequest("", false, null, ServerTestSupport.SEED_TEXT);
+            // when / then: the same dice as REST
+            weights.setRandomSupplier(() -> 0.05);
+            assertThat(stub.modelInfer(unversioned).getModelVersion()).isEqualTo("1");
+            weights.setRandomSupplier(() -> 0.95);
+            assertThat(stub.modelInfer(unversioned).getModelVersion()).isEqualTo("2");
+            assertThat(explain.modelExplain(unversioned.toBuilder().putParameters("n_steps",
+                    dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(4).build()).build()).getModelVersion()).isEqualTo("2");
+            assertThat(stub.modelInfer(GrpcIT.textRequest("1", false, null, ServerTestSupport.SEED_TEXT)).getModelVersion())
+                    .as("an explicit version is not rerouted").isEqualTo("1");
+            // a rollback applies to gRPC at once
+            admin("/admin/models/" + MODEL + "/rollback", null).expectStatus().isOk();
+            assertThat(stub.modelInfer(unversioned).getModelVersion()).isEqualTo("1");
+            // sticky by x-session-id metadata, landing where REST's X-Session-Id lands
+            admin("/admin/models/" + MODEL + "/canary", "{\"percent\": 50}").expectStatus().isOk();
+            weights.setRandomSupplier(new java.util.Random()::nextDouble);
+            for (String user : List.of("user-1", "user-2", "user-3", "user-42", "user-77")) {
+                io.grpc.Metadata headers = new io.grpc.Metadata();
+                headers.put(io.grpc.Metadata.Key.of("x-session-id", io.grpc.Metadata.ASCII_STRING_MARSHALLER), user);
+                var sticky = stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+                String rest = client.post().uri(INFER).contentType(MediaType.APPLICATION_JSON)
+                        .header(RevisionWeights.STICKY_HEADER, user).bodyValue(ServerTestSupport.SEED).exchange()
+                        .expectStatus().isOk().returnResult(String.class).getResponseHeaders().getFirst("X-Model-Version");
+                for (int i = 0; i < 5; i++) {
+                    assertThat(sticky.modelInfer(unversioned).getModelVersion()).as(user).isEqualTo(rest);
+                }
+            }
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 
     RouteDefinition extraRoute(String id, String version, int weight) {

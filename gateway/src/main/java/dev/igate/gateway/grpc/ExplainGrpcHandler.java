@@ -1,5 +1,6 @@
 package dev.igate.gateway.grpc;
 
+import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.grpc.GrpcCodec;
@@ -15,22 +16,26 @@ import reactor.core.publisher.Mono;
 /**
  * igate.GRPCExplainService: integrated-gradients explanations over gRPC (igate_explain.proto).
  * The request is a ModelInfer request with one BYTES input of texts; the work runs on the
- * explainer's own bounded pool, as REST explanations do.
+ * explainer's own bounded pool, as REST explanations do. Without model_version the call follows
+ * the canary weights of the model's V2 explain routes.
  */
 public class ExplainGrpcHandler extends GRPCExplainServiceGrpc.GRPCExplainServiceImplBase {
 
     private final ExplainService explainer;
     private final ServingMetrics metrics;
+    private final RevisionWeights weights;
 
-    public ExplainGrpcHandler(ExplainService explainer, ServingMetrics metrics) {
+    public ExplainGrpcHandler(ExplainService explainer, ServingMetrics metrics, RevisionWeights weights) {
         this.explainer = explainer;
         this.metrics = metrics;
+        this.weights = weights;
     }
 
     @Override
     public void modelExplain(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
         InferenceGrpcHandler.call(observer, "ModelExplain", metrics, request.getModelName(), request.getModelVersion(),
-                "grpc_explain", Mono.fromCallable(() -> GrpcCodec.decodeInfer(request)).flatMap(this::explain),
+                "grpc_explain", Mono.fromCallable(() -> InferenceGrpcHandler.routed(GrpcCodec.decodeInfer(request), weights, "explain"))
+                        .flatMap(this::explain),
                 ModelInferResponse::getModelVersion);
     }
 

@@ -2,9 +2,11 @@ package dev.igate.gateway.grpc;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
+import io.grpc.ServerInterceptors;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -16,8 +18,9 @@ public class GrpcConfiguration {
 
     @Bean
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
-                          ExplainService explainer, ServingMetrics metrics) {
+                          ExplainService explainer, ServingMetrics metrics, RevisionWeights weights) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
-                new InferenceGrpcHandler(registry, inference, metrics), new ExplainGrpcHandler(explainer, metrics));
+                ServerInterceptors.intercept(new InferenceGrpcHandler(registry, inference, metrics, weights), new SessionIdInterceptor()),
+                ServerInterceptors.intercept(new ExplainGrpcHandler(explainer, metrics, weights), new SessionIdInterceptor()));
     }
 }

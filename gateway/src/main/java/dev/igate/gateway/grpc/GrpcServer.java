@@ -10,7 +10,7 @@ import dev.igate.gateway.GrpcProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.grpc.v2.GRPCExplainServiceGrpc;
 import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
-import io.grpc.BindableService;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -37,12 +37,12 @@ public class GrpcServer implements SmartLifecycle {
     private final GrpcProperties properties;
     private final int maxMessageSize;
     private final ModelRegistry registry;
-    private final BindableService[] services;
+    private final ServerServiceDefinition[] services;
     private final HealthStatusManager health = new HealthStatusManager();
     private volatile Server server;
     private volatile ScheduledExecutorService healthUpdates;
 
-    public GrpcServer(GrpcProperties properties, int maxMessageSize, ModelRegistry registry, BindableService... services) {
+    public GrpcServer(GrpcProperties properties, int maxMessageSize, ModelRegistry registry, ServerServiceDefinition... services) {
         this.properties = properties;
         this.maxMessageSize = maxMessageSize;
         this.registry = registry;
@@ -57,7 +57,7 @@ public class GrpcServer implements SmartLifecycle {
                 .directExecutor()
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
-        for (BindableService service : services) {
+        for (ServerServiceDefinition service : services) {
             builder.addService(service);
         }
         updateHealth();

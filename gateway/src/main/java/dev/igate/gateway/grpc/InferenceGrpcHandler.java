@@ -5,6 +5,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.gateway.web.V2Handler;
@@ -22,6 +23,7 @@ import dev.igate.grpc.v2.ServerMetadataRequest;
 import dev.igate.grpc.v2.ServerMetadataResponse;
 import dev.igate.grpc.v2.ServerReadyRequest;
 import dev.igate.grpc.v2.ServerReadyResponse;
+import dev.igate.protocol.InferenceRequest;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import reactor.core.Disposable;
@@ -44,11 +46,13 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     private final ModelRegistry registry;
     private final InferenceService service;
     private final ServingMetrics metrics;
+    private final RevisionWeights weights;
 
-    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics) {
+    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RevisionWeights weights) {
         this.registry = registry;
         this.service = service;
         this.metrics = metrics;
+        this.weights = weights;
     }
 
     @Override
@@ -80,13 +84,29 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
                 registry.metadata(request.getName(), emptyToNull(request.getVersion()))));
     }
 
-    /** Typed or raw tensors in; the answer mirrors the request (raw in, raw out) unless binary_data asks for raw. */
+    /**
+     * Typed or raw tensors in; the answer mirrors the request (raw in, raw out) unless binary_data
+     * asks for raw. Without model_version the call follows the model's canary weights.
+     */
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
         call(observer, "ModelInfer", metrics, request.getModelName(), request.getModelVersion(), "grpc_infer",
-                Mono.fromCallable(() -> GrpcCodec.decodeInfer(request))
+                Mono.fromCallable(() -> routed(GrpcCodec.decodeInfer(request), weights, "infer"))
                         .flatMap(r -> service.infer(r).map(response -> GrpcCodec.encodeInfer(response, !r.binaryOutputs().isEmpty()))),
                 ModelInferResponse::getModelVersion);
+    }
+
+    /**
+     * A request without a version gets the one the canary weights of the model's V2 {@code endpoint}
+     * routes choose, sticky by the call's {@code x-session-id} metadata as REST is by X-Session-Id.
+     */
+    static InferenceRequest routed(InferenceRequest r, RevisionWeights weights, String endpoint) {
+        if (r.version() != null) {
+            return r;
+        }
+        String version = weights.chooseVersion(r.model(), endpoint, SessionIdInterceptor.SESSION_ID.get());
+        return version == null ? r : new InferenceRequest(r.id(), r.model(), version, r.inputs(), r.requestedOutputs(),
+                r.parameters(), r.binaryOutputs());
     }
 
     static String emptyToNull(String s) {

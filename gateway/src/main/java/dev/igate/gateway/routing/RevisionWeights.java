@@ -162,6 +162,28 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         return chain.filter(exchange);
     }
 
+    /**
+     * The model version an unversioned call from outside the HTTP routes (gRPC) goes to: chosen
+     * with the weights, overrides, availability and stickiness of the group whose routes forward
+     * in process to the model's V2 {@code endpoint} ({@code infer} or {@code explain}). Null when
+     * the model has no such group; its default version serves then.
+     */
+    public String chooseVersion(String model, String endpoint, String sticky) {
+        for (Map.Entry<String, List<Revision>> e : groups.entrySet()) {
+            List<Revision> members = e.getValue();
+            if (!members.isEmpty() && members.stream().allMatch(r -> forwardsTo(r, model, endpoint))) {
+                String routeId = pick(e.getKey(), members, sticky);
+                return members.stream().filter(r -> r.routeId().equals(routeId)).map(Revision::version).findFirst().orElse(null);
+            }
+        }
+        return null;
+    }
+
+    private static boolean forwardsTo(Revision r, String model, String endpoint) {
+        return model.equals(r.model()) && r.version() != null && r.uri() != null && "forward".equals(r.uri().getScheme())
+                && ("/v2/models/" + model + "/versions/" + r.version() + "/" + endpoint).equals(r.uri().getSchemeSpecificPart());
+    }
+
     /** Chooses a route of the group in proportion to the effective weights; null when all are 0. */
     String pick(String group, List<Revision> members, String sticky) {
         int total = 0;

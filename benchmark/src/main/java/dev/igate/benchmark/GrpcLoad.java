@@ -1,0 +1,118 @@
+package dev.igate.benchmark;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import dev.igate.grpc.GrpcCodec;
+import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
+import dev.igate.grpc.v2.ModelInferRequest;
+import dev.igate.grpc.v2.ModelInferResponse;
+import dev.igate.protocol.Tensor;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.StreamObserver;
+
+/**
+ * A closed-loop gRPC load generator, what hey does for HTTP: {@code concurrency} ModelInfer calls
+ * in flight on one HTTP/2 connection for a fixed time, each answered call replaced at once. The
+ * request is the seed sentence as one BYTES element, typed ({@code bytes_contents}) or raw
+ * ({@code raw_input_contents}). Prints "requests/s p50_ms p99_ms errors" after a 2 s warm-up.
+ *
+ * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw}
+ */
+public final class GrpcLoad {
+
+    public static void main(String[] args) throws Exception {
+        int port = Integer.parseInt(args[0]);
+        double seconds = Double.parseDouble(args[1]);
+        int concurrency = Integer.parseInt(args[2]);
+        boolean raw = "raw".equals(args[3]);
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        try {
+            ModelInferRequest request = request(raw);
+            GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub = GRPCInferenceServiceGrpc.newStub(channel);
+            run(stub, request, concurrency, 2);
+            Result r = run(stub, request, concurrency, seconds);
+            System.out.printf(Locale.ROOT, "%.1f %.2f %.2f %d%n", r.count / seconds, r.percentile(0.5), r.percentile(0.99), r.errors);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    static ModelInferRequest request(boolean raw) {
+        Tensor text = Tensor.ofStrings("text", new long[] {1}, ExplainBenchmark.SEED);
+        ModelInferRequest.InferInputTensor.Builder input = ModelInferRequest.InferInputTensor.newBuilder()
+                .setName("text").setDatatype("BYTES").addShape(1);
+        ModelInferRequest.Builder b = ModelInferRequest.newBuilder().setModelName("BERTSeqClassification");
+        if (raw) {
+            b.addInputs(input).addRawInputContents(GrpcCodec.raw(text));
+        } else {
+            b.addInputs(input.setContents(GrpcCodec.contents(text)));
+        }
+        return b.build();
+    }
+
+    /** Latencies of the calls answered before the deadline, in a preallocated array. */
+    static final class Result {
+        final long[] nanos = new long[4_000_000];
+        final AtomicInteger recorded = new AtomicInteger();
+        int count;
+        int errors;
+
+        double percentile(double p) {
+            long[] sorted = Arrays.copyOf(nanos, Math.min(count, nanos.length));
+            Arrays.sort(sorted);
+            return sorted.length == 0 ? 0 : sorted[(int) Math.min(sorted.length - 1, Math.floor(p * sorted.length))] / 1e6;
+        }
+    }
+
+    static Result run(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, int concurrency,
+                      double seconds) throws InterruptedException {
+        Result result = new Result();
+        AtomicInteger errors = new AtomicInteger();
+        long deadline = System.nanoTime() + (long) (seconds * 1e9);
+        CountDownLatch done = new CountDownLatch(concurrency);
+        for (int i = 0; i < concurrency; i++) {
+            send(stub, request, deadline, result, errors, done);
+        }
+        done.await();
+        result.count = Math.min(result.recorded.get(), result.nanos.length);
+        result.errors = errors.get();
+        return result;
+    }
+
+    private static void send(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, long deadline,
+                             Result result, AtomicInteger errors, CountDownLatch done) {
+        long start = System.nanoTime();
+        if (start >= deadline) {
+            done.countDown();
+            return;
+        }
+        stub.withDeadlineAfter(30, TimeUnit.SECONDS).modelInfer(request, new StreamObserver<>() {
+            @Override
+            public void onNext(ModelInferResponse value) {
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                errors.incrementAndGet();
+                send(stub, request, deadline, result, errors, done);
+            }
+
+            @Override
+            public void onCompleted() {
+                long end = System.nanoTime();
+                if (end < deadline) {
+                    int i = result.recorded.getAndIncrement();
+                    if (i < result.nanos.length) {
+                        result.nanos[i] = end - start;
+                    }
+                }
+                send(stub, request, deadline, result, errors, done);
+            }
+        });
+    }
+}
