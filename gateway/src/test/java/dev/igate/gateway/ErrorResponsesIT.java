@@ -253,6 +253,9 @@ class ErrorResponsesIT {
                     io.grpc.Status.Code.INVALID_ARGUMENT, "Unknown input name x, expected one of");
             expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "", "x").setModelName("").build())),
                     io.grpc.Status.Code.INVALID_ARGUMENT, "model_name is required");
+            expectGrpc(grpcStatus(() -> io.grpc.stub.ClientCalls.blockingUnaryCall(channel, FuzzIT.RAW_MODEL_INFER,
+                    io.grpc.CallOptions.DEFAULT.withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS), new byte[] {0x0a, 0x7f, 1})),
+                    io.grpc.Status.Code.INVALID_ARGUMENT, "The request is not a valid inference.ModelInferRequest message");
             // NOT_FOUND: no such model or version, for every RPC that names one
             expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText("NoSuchModel", "", "x").build())),
                     io.grpc.Status.Code.NOT_FOUND, "Model NoSuchModel not found");

@@ -25,7 +25,8 @@ import tools.jackson.databind.json.JsonMapper;
  * Thousands of generated and mutated requests to every endpoint: random bytes, valid bodies
  * with mutations, structurally random V2 tensors, and hostile model and version names. No answer
  * may be a 5xx other than a 503 (busy or not ready), every body is JSON with an error or a
- * result, the server still answers a valid request afterwards, and the heap does not grow.
+ * result, the server still answers a valid request afterwards, and the heap does not grow. The
+ * same over gRPC: random ModelInfer messages and mutated message bytes get deliberate status codes.
  */
 class FuzzIT extends ServerTestSupport {
 
@@ -230,5 +231,143 @@ class FuzzIT extends ServerTestSupport {
                 .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
         client.get().uri("/v2/health/ready").exchange().expectStatus().isOk();
         assertThat(usedHeap() - heapBefore).as("heap growth over 3000 requests").isLessThan(256L * 1024 * 1024);
+    }
+
+    static final io.grpc.MethodDescriptor<byte[], byte[]> RAW_MODEL_INFER = io.grpc.MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+            .setFullMethodName(dev.igate.grpc.v2.GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName())
+            .setRequestMarshaller(BytesMarshaller.INSTANCE).setResponseMarshaller(BytesMarshaller.INSTANCE).build();
+
+    /** Sends bytes as they are, so the server parses them itself. */
+    enum BytesMarshaller implements io.grpc.MethodDescriptor.Marshaller<byte[]> {
+        INSTANCE;
+
+        @Override
+        public java.io.InputStream stream(byte[] value) {
+            return new java.io.ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(java.io.InputStream stream) {
+            try {
+                return stream.readAllBytes();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+    }
+
+    static dev.igate.grpc.v2.ModelInferRequest randomGrpcRequest(Random r) {
+        String[] models = {MODEL, MODEL, MODEL, "", "NoSuchModel", "../x", "💥", ".hidden"};
+        String[] versions = {"", "", "1", "2", "9", "abc", "../1"};
+        long[] dims = {-1, 0, 1, 1, 2, 3, 16, 1 << 20, Long.MAX_VALUE};
+        var b = dev.igate.grpc.v2.ModelInferRequest.newBuilder().setModelName(models[r.nextInt(models.length)])
+                .setModelVersion(versions[r.nextInt(versions.length)]).setId(r.nextBoolean() ? "" : "id-" + r.nextInt());
+        int inputs = r.nextInt(4);
+        boolean raw = r.nextInt(3) == 0;
+        for (int i = 0; i < inputs; i++) {
+            var in = dev.igate.grpc.v2.ModelInferRequest.InferInputTensor.newBuilder()
+                    .setName(NAMES[r.nextInt(NAMES.length)]).setDatatype(DATATYPES[r.nextInt(DATATYPES.length)]);
+            int rank = r.nextInt(4);
+            for (int d = 0; d < rank; d++) {
+                in.addShape(dims[r.nextInt(dims.length)]);
+            }
+            var c = dev.igate.grpc.v2.InferTensorContents.newBuilder();
+            int n = r.nextInt(20);
+            for (int k = 0; k < n; k++) {
+                switch (r.nextInt(8)) {
+                    case 0 -> c.addBoolContents(r.nextBoolean());
+                    case 1 -> c.addIntContents(r.nextInt());
+                    case 2 -> c.addInt64Contents(r.nextInt(30522));
+                    case 3 -> c.addUintContents(r.nextInt());
+                    case 4 -> c.addUint64Contents(r.nextLong());
+                    case 5 -> c.addFp32Contents(r.nextInt(10) == 0 ? Float.NaN : r.nextFloat());
+                    case 6 -> c.addFp64Contents(r.nextDouble());
+                    default -> c.addBytesContents(com.google.protobuf.ByteString.copyFromUtf8(r.nextBoolean() ? SEED_TEXT
+                            : VALUES[r.nextInt(VALUES.length)]));
+                }
+            }
+            if (!raw || r.nextInt(5) == 0) {
+                in.setContents(c);
+            }
+            b.addInputs(in);
+            if (raw) {
+                byte[] bytes = new byte[r.nextInt(40)];
+                r.nextBytes(bytes);
+                b.addRawInputContents(com.google.protobuf.ByteString.copyFrom(bytes));
+            }
+        }
+        if (r.nextInt(4) == 0) {
+            b.addOutputs(dev.igate.grpc.v2.ModelInferRequest.InferRequestedOutputTensor.newBuilder()
+                    .setName(r.nextBoolean() ? "logits" : NAMES[r.nextInt(NAMES.length)]));
+        }
+        if (r.nextInt(4) == 0) {
+            b.putParameters(r.nextBoolean() ? "binary_data_output" : "return_probabilities",
+                    r.nextBoolean() ? dev.igate.grpc.v2.InferParameter.newBuilder().setBoolParam(true).build()
+                            : dev.igate.grpc.v2.InferParameter.getDefaultInstance());
+        }
+        return b.build();
+    }
+
+    /** Null when the status is one the server answers on purpose, else the problem. */
+    static String grpcProblem(io.grpc.Status status, String what) {
+        String description = String.valueOf(status.getDescription());
+        if (description.contains("Exception") || description.contains("\tat ") || description.contains("/work/")) {
+            return "leaks internals: " + status + " for " + what;
+        }
+        return switch (status.getCode()) {
+            case OK, INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, RESOURCE_EXHAUSTED -> null;
+            default -> status + " for " + what;
+        };
+    }
+
+    @Test
+    void thousandsOfHostileGrpcCallsGetDeliberateStatusCodesAndTheServerKeepsServing(
+            @org.springframework.beans.factory.annotation.Autowired dev.igate.gateway.grpc.GrpcServer grpc) throws Exception {
+        io.grpc.ManagedChannel channel = GrpcClients.channel(grpc.port());
+        java.util.Map<io.grpc.Status.Code, Integer> codes = new java.util.concurrent.ConcurrentHashMap<>();
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            Random r = new Random(7);
+            byte[] valid = GrpcIT.textRequest("", false, null, SEED_TEXT).toByteArray();
+            List<Future<?>> futures = new ArrayList<>();
+            for (int i = 0; i < 2000; i++) {
+                byte[] message;
+                if (i % 4 == 3) {
+                    message = mutate(r, new String(valid, StandardCharsets.ISO_8859_1)).getBytes(StandardCharsets.ISO_8859_1);
+                } else {
+                    message = randomGrpcRequest(r).toByteArray();
+                }
+                futures.add(pool.submit(() -> {
+                    io.grpc.Status status;
+                    try {
+                        io.grpc.stub.ClientCalls.blockingUnaryCall(channel, RAW_MODEL_INFER,
+                                io.grpc.CallOptions.DEFAULT.withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS), message);
+                        status = io.grpc.Status.OK;
+                    } catch (io.grpc.StatusRuntimeException e) {
+                        status = e.getStatus();
+                    }
+                    codes.merge(status.getCode(), 1, Integer::sum);
+                    String problem = grpcProblem(status, java.util.HexFormat.of().formatHex(message));
+                    if (problem != null) {
+                        problems.add(problem);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+            System.out.println("gRPC fuzz status counts: " + codes);
+            assertThat(problems).isEmpty();
+            assertThat(codes).containsKeys(io.grpc.Status.Code.OK, io.grpc.Status.Code.INVALID_ARGUMENT, io.grpc.Status.Code.NOT_FOUND);
+            var stub = dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(dev.igate.grpc.GrpcCodec.decodeOutputs(stub.modelInfer(GrpcIT.textRequest("", false, null, SEED_TEXT)))
+                    .get(0).strings()).containsExactly("Pharma-Toxico");
+        } finally {
+            pool.shutdownNow();
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 }

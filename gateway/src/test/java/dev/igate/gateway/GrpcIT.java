@@ -276,6 +276,35 @@ class GrpcIT extends ServerTestSupport {
     }
 
     @Test
+    void serverReflectionListsTheServices() throws Exception {
+        // given
+        CompletableFuture<List<String>> services = new CompletableFuture<>();
+        io.grpc.stub.StreamObserver<io.grpc.reflection.v1.ServerReflectionRequest> requests =
+                io.grpc.reflection.v1.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(io.grpc.reflection.v1.ServerReflectionResponse value) {
+                        services.complete(value.getListServicesResponse().getServiceList().stream()
+                                .map(io.grpc.reflection.v1.ServiceResponse::getName).toList());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        services.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        // when
+        requests.onNext(io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+        // then
+        assertThat(services.get(10, TimeUnit.SECONDS)).contains("inference.GRPCInferenceService", "igate.GRPCExplainService",
+                "grpc.health.v1.Health");
+    }
+
+    @Test
     void standardHealthServiceReportsServing() {
         HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
 

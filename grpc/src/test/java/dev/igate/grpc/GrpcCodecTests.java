@@ -136,6 +136,8 @@ class GrpcCodecTests {
                 "another datatype");
         assertInvalid(request().addInputs(input(f).clearShape().addShape(-1).setContents(fp32)), "every dimension");
         assertInvalid(request().addInputs(input(f).setDatatype("FLOAT").setContents(fp32)), "Unknown datatype FLOAT");
+        assertInvalid(request().addInputs(input(f).clearShape().addShape(Long.MAX_VALUE).addShape(2).setContents(fp32)),
+                "more elements than a tensor can");
         assertInvalid(request().addInputs(input(f).setName("").setContents(fp32)), "non-empty name");
         assertInvalid(request().addInputs(input(f)).addRawInputContents(ByteString.copyFrom(new byte[7])), "elements take 8");
         assertInvalid(request().addInputs(input(EVERY_TYPE.get(5)).setContents(InferTensorContents.newBuilder()

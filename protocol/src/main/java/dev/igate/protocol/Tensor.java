@@ -45,14 +45,22 @@ public record Tensor(String name, Datatype datatype, long[] shape, Object data) 
         return new Tensor(name, Datatype.BYTES, shape, bytes);
     }
 
-    /** Number of elements a tensor of this shape holds: the product of its dimensions. */
+    /**
+     * Number of elements a tensor of this shape holds: the product of its dimensions.
+     *
+     * @throws InvalidInputException for a negative dimension or a product past {@code Long.MAX_VALUE}
+     */
     public static long elementCount(long[] shape) {
         long n = 1;
         for (long d : shape) {
             if (d < 0) {
                 throw new InvalidInputException("Shape " + Arrays.toString(shape) + " has a negative dimension");
             }
-            n = Math.multiplyExact(n, d);
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException overflow) {
+                throw new InvalidInputException("Shape " + Arrays.toString(shape) + " holds more elements than a tensor can");
+            }
         }
         return n;
     }

@@ -20,7 +20,9 @@ public class GrpcConfiguration {
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
                           ExplainService explainer, ServingMetrics metrics, RevisionWeights weights) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
-                ServerInterceptors.intercept(new InferenceGrpcHandler(registry, inference, metrics, weights), new SessionIdInterceptor()),
-                ServerInterceptors.intercept(new ExplainGrpcHandler(explainer, metrics, weights), new SessionIdInterceptor()));
+                InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
+                        new InferenceGrpcHandler(registry, inference, metrics, weights), new SessionIdInterceptor())),
+                InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
+                        new ExplainGrpcHandler(explainer, metrics, weights), new SessionIdInterceptor())));
     }
 }

@@ -245,7 +245,11 @@ public final class V2Codec {
             } else if (d < 0) {
                 throw new InvalidInputException("Input " + name + " has invalid dimension " + d + " in its shape");
             } else {
-                known = Math.multiplyExact(known, d);
+                try {
+                    known = Math.multiplyExact(known, d);
+                } catch (ArithmeticException overflow) {
+                    throw new InvalidInputException("Input " + name + " shape holds more elements than a tensor can");
+                }
             }
             shape[i] = d;
         }
