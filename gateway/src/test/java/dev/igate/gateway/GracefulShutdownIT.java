@@ -19,8 +19,8 @@ import dev.igate.demo.DemoRepository;
 import org.junit.jupiter.api.Test;
 
 /**
- * SIGTERM to a real server process with requests in flight and queued: every accepted request
- * is answered, new connections are refused, and the process exits 0.
+ * SIGTERM to a real server process with REST and gRPC requests in flight and queued: every
+ * accepted request is answered, new connections are refused, and the process exits 0.
  */
 class GracefulShutdownIT {
 
@@ -28,9 +28,10 @@ class GracefulShutdownIT {
     void sigtermLetsAcceptedRequestsFinishAndExitsZero() throws Exception {
         DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
         int port = SplitDeploymentIT.freePort();
+        int grpcPort = SplitDeploymentIT.freePort();
         Path log = Files.createDirectories(Path.of("target", "graceful-shutdown")).resolve("server.log");
         Process server = new ProcessBuilder("java", "-Xmx512m", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
-                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false", "--igate.grpc.port=0")
+                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false", "--igate.grpc.port=" + grpcPort)
                 .directory(SplitDeploymentIT.ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             SplitDeploymentIT.awaitReady(port);
@@ -47,6 +48,12 @@ class GracefulShutdownIT {
                                 + "/v2/models/BERTSeqClassification/versions/1/infer")).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString(slow)).build(), HttpResponse.BodyHandlers.ofString()));
             }
+            String[] texts = new String[96];
+            java.util.Arrays.fill(texts, longText);
+            io.grpc.ManagedChannel channel = GrpcClients.channel(grpcPort);
+            com.google.common.util.concurrent.ListenableFuture<dev.igate.grpc.v2.ModelInferResponse> grpcInFlight =
+                    dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newFutureStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES)
+                            .modelInfer(GrpcIT.textRequest("1", false, null, texts));
             Thread.sleep(500);
 
             server.destroy();
@@ -65,6 +72,8 @@ class GracefulShutdownIT {
                 assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
                 assertThat(r.body()).contains("\"shape\":[96]");
             }
+            assertThat(grpcInFlight.get(2, TimeUnit.MINUTES).getOutputs(0).getShapeList()).containsExactly(96L);
+            channel.shutdownNow();
             assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(server.exitValue()).isZero();
             assertThat(Files.readString(log)).contains("Commencing graceful shutdown").contains("Graceful shutdown complete");

@@ -94,23 +94,38 @@ public class GrpcServer implements SmartLifecycle {
 
     @Override
     public void stop() {
+        stop(() -> { });
+    }
+
+    /**
+     * Refuses new calls at once and lets the calls in flight finish, alongside the HTTP server's
+     * graceful shutdown, then tells Spring it is done.
+     */
+    @Override
+    public void stop(Runnable done) {
         Server s = server;
         if (s == null) {
+            done.run();
             return;
         }
         healthUpdates.shutdownNow();
         health.enterTerminalState();
         s.shutdown();
-        try {
-            if (!s.awaitTermination(properties.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
-                log.warn("gRPC calls still running after {}; cancelling them", properties.shutdownGrace());
+        Thread drain = new Thread(() -> {
+            try {
+                if (!s.awaitTermination(properties.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
+                    log.warn("gRPC calls still running after {}; cancelling them", properties.shutdownGrace());
+                    s.shutdownNow();
+                }
+            } catch (InterruptedException e) {
                 s.shutdownNow();
+                Thread.currentThread().interrupt();
+            } finally {
+                server = null;
+                done.run();
             }
-        } catch (InterruptedException e) {
-            s.shutdownNow();
-            Thread.currentThread().interrupt();
-        }
-        server = null;
+        }, "igate-grpc-drain");
+        drain.start();
     }
 
     @Override
@@ -118,9 +133,12 @@ public class GrpcServer implements SmartLifecycle {
         return server != null;
     }
 
-    /** With the web server: after the model registry has started, stopped before it closes. */
+    /**
+     * The phase of the web server's graceful shutdown: started after the model registry and the
+     * web server, drained together with HTTP, before the registry closes.
+     */
     @Override
     public int getPhase() {
-        return SmartLifecycle.DEFAULT_PHASE - 2048;
+        return SmartLifecycle.DEFAULT_PHASE - 1024;
     }
 }
