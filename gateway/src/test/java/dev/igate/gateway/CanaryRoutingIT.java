@@ -33,7 +33,7 @@ import reactor.core.scheduler.Schedulers;
  * version follow the same weights.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token",
+        "spring.config.additional-location=file:../application.yml", "igate.admin-token=test-token", "igate.grpc.port=0",
         "igate.rollback.min-requests=5"})
 class CanaryRoutingIT extends ServerTestSupport {
 
