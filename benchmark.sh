@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print numbers (results and machine details in BENCHMARKS.md).
-#   ./benchmark.sh serving   the server under load (hey) against the raw ONNX Runtime session
+#   ./benchmark.sh serving   the server under load (hey; gRPC with GrpcLoad) against the raw ONNX Runtime session
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +34,9 @@ printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": 
 BIN_HEADER=$(printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": %d}}]}' $(( ${#SEED_TEXT} + 4 )))
 printf '%s' "$BIN_HEADER" > "$WORK/v2.bin"
 printf "\\x$(printf %02x ${#SEED_TEXT})\\x00\\x00\\x00%s" "$SEED_TEXT" >> "$WORK/v2.bin"
+# raw token tensors (8 x 64 INT64, three inputs) as V2 JSON and as binary tensor data
+"${JAVA_BENCH[@]}" dev.igate.benchmark.TensorRequests "$WORK"
+TENSOR_HEADER=$(cat "$WORK/tensors.header-length")
 V1="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:predict"
 V2="http://127.0.0.1:$PORT/v2/models/BERTSeqClassification/infer"
 
@@ -82,6 +85,13 @@ for c in 1 8 32; do
   RESULT[typed,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" typed)
   RESULT[raw,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" raw)
 done
+echo "== protocols: 8 x 64 token tensors per request (three INT64 inputs) straight to the ONNX session"
+for c in 1 8; do
+  RESULT[tjson,$c]=$(load "$V2" "$WORK/tensors.json" "$c")
+  RESULT[tbinary,$c]=$(load "$V2" "$WORK/tensors.bin" "$c" -T application/octet-stream -H "Inference-Header-Content-Length: $TENSOR_HEADER")
+  RESULT[ttyped,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" typed tensors)
+  RESULT[traw,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" raw tensors)
+done
 AVG_BATCH=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
 stop_server
 
@@ -97,6 +107,7 @@ echo "$RAW_OUT" | grep -v '^RAW'
 RAW=$(echo "$RAW_OUT" | grep '^RAW')
 BATCH1_MS=$(echo "$RAW" | sed 's/.*batch1_ms=\([0-9.]*\).*/\1/')
 BEST=$(echo "$RAW" | sed 's/.*best_rps=\([0-9.]*\).*/\1/')
+TENSORS_MS=$(echo "$RAW" | sed 's/.*tensors_ms=\([0-9.]*\).*/\1/')
 
 echo
 echo "== end to end (hey -z $DURATION, default configuration), against raw best-batch throughput $BEST rows/s"
@@ -116,9 +127,23 @@ for c in 1 8 32; do
   done
   printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
 done
+echo
+echo "== protocols, 8 x 64 token tensors per request (same columns; raw ONNX Runtime runs one in $TENSORS_MS ms)"
+for c in 1 8; do
+  row=()
+  for p in tjson tbinary ttyped traw; do
+    read -r r a b e <<< "${RESULT[$p,$c]}"
+    row+=("$(printf '%s / %s / %s%s' "$r" "$a" "$b" "$([ "$e" = 0 ] || echo " ($e err)")")")
+  done
+  printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
+done
 read -r r32 _ _ _ <<< "${RESULT[v1,32]}"; read -r r1c p50c1 _ _ <<< "${RESULT[v1,1]}"; read -r roff _ _ _ <<< "$OFF"
 echo
 awk -v r="$r32" -v b="$BEST" 'BEGIN {printf "headline: V1 throughput at concurrency 32 / raw best-batch throughput = %.2f (goal >= 0.8)\n", r/b}'
+read -r g32 _ _ _ <<< "${RESULT[raw,32]}"; read -r j32 _ _ _ <<< "${RESULT[json,32]}"; read -r bin32 _ _ _ <<< "${RESULT[binary,32]}"
+awk -v g="$g32" -v j="$j32" -v n="$bin32" -v b="$BEST" 'BEGIN {printf "one text, concurrency 32, / raw best: V2 JSON %.2f, V2 binary %.2f, gRPC raw %.2f\n", j/b, n/b, g/b}'
+read -r tj _ _ _ <<< "${RESULT[tjson,1]}"; read -r tb _ _ _ <<< "${RESULT[tbinary,1]}"; read -r tg _ _ _ <<< "${RESULT[traw,1]}"
+awk -v j="$tj" -v n="$tb" -v g="$tg" -v m="$TENSORS_MS" 'BEGIN {printf "8 x 64 tensors, concurrency 1, / raw session (%.1f req/s): V2 JSON %.2f, V2 binary %.2f, gRPC raw %.2f\n", 1000/m, j*m/1000, n*m/1000, g*m/1000}'
 awk -v p="$p50c1" -v m="$BATCH1_MS" 'BEGIN {printf "p50 at concurrency 1 minus raw batch-1 run time = %.2f ms (goal <= 1.5 ms; raw batch-1 %.2f ms)\n", p-m, m}'
 awk -v r="$r32" -v o="$roff" 'BEGIN {printf "batching on / off at concurrency 32 = %.1f / %.1f req/s = %.2fx (goal >= 2x)\n", r, o, r/o}'
 echo "average batch size over the run (nv_inference_count / nv_inference_exec_count): $AVG_BATCH"

@@ -18,10 +18,11 @@ import io.grpc.stub.StreamObserver;
 /**
  * A closed-loop gRPC load generator, what hey does for HTTP: {@code concurrency} ModelInfer calls
  * in flight on one HTTP/2 connection for a fixed time, each answered call replaced at once. The
- * request is the seed sentence as one BYTES element, typed ({@code bytes_contents}) or raw
- * ({@code raw_input_contents}). Prints "requests/s p50_ms p99_ms errors" after a 2 s warm-up.
+ * request is the seed sentence as one BYTES element, or with {@code tensors} the token tensors
+ * of {@link TensorRequests}, typed ({@code contents}) or raw ({@code raw_input_contents}). Prints
+ * "requests/s p50_ms p99_ms errors" after a 2 s warm-up.
  *
- * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw}
+ * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw [text|tensors]}
  */
 public final class GrpcLoad {
 
@@ -30,9 +31,11 @@ public final class GrpcLoad {
         double seconds = Double.parseDouble(args[1]);
         int concurrency = Integer.parseInt(args[2]);
         boolean raw = "raw".equals(args[3]);
+        boolean tensors = args.length > 4 && "tensors".equals(args[4]);
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
         try {
-            ModelInferRequest request = request(raw);
+            ModelInferRequest request = request(raw, tensors ? TensorRequests.inputs()
+                    : java.util.List.of(Tensor.ofStrings("text", new long[] {1}, ExplainBenchmark.SEED)));
             GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub = GRPCInferenceServiceGrpc.newStub(channel);
             run(stub, request, concurrency, 2);
             Result r = run(stub, request, concurrency, seconds);
@@ -42,15 +45,17 @@ public final class GrpcLoad {
         }
     }
 
-    static ModelInferRequest request(boolean raw) {
-        Tensor text = Tensor.ofStrings("text", new long[] {1}, ExplainBenchmark.SEED);
-        ModelInferRequest.InferInputTensor.Builder input = ModelInferRequest.InferInputTensor.newBuilder()
-                .setName("text").setDatatype("BYTES").addShape(1);
+    static ModelInferRequest request(boolean raw, java.util.List<Tensor> inputs) {
         ModelInferRequest.Builder b = ModelInferRequest.newBuilder().setModelName("BERTSeqClassification");
-        if (raw) {
-            b.addInputs(input).addRawInputContents(GrpcCodec.raw(text));
-        } else {
-            b.addInputs(input.setContents(GrpcCodec.contents(text)));
+        for (Tensor t : inputs) {
+            ModelInferRequest.InferInputTensor.Builder input = ModelInferRequest.InferInputTensor.newBuilder()
+                    .setName(t.name()).setDatatype(t.datatype().name());
+            Arrays.stream(t.shape()).forEach(input::addShape);
+            if (raw) {
+                b.addInputs(input).addRawInputContents(GrpcCodec.raw(t));
+            } else {
+                b.addInputs(input.setContents(GrpcCodec.contents(t)));
+            }
         }
         return b.build();
     }

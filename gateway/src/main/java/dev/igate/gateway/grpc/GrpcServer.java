@@ -11,7 +11,12 @@ import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.grpc.v2.GRPCExplainServiceGrpc;
 import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.Metadata;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -41,6 +46,7 @@ public class GrpcServer implements SmartLifecycle {
     private final HealthStatusManager health = new HealthStatusManager();
     private volatile Server server;
     private volatile ScheduledExecutorService healthUpdates;
+    private volatile boolean terminal;
 
     public GrpcServer(GrpcProperties properties, int maxMessageSize, ModelRegistry registry, ServerServiceDefinition... services) {
         this.properties = properties;
@@ -55,7 +61,15 @@ public class GrpcServer implements SmartLifecycle {
                 .maxInboundMessageSize(maxMessageSize)
                 // handlers only translate and hand work to the stage pools, so they run on the transport threads
                 .directExecutor()
-                .addService(health.getHealthService())
+                // a Check reads the registry at the call; Watch streams follow the half-second updates
+                .addService(ServerInterceptors.intercept(health.getHealthService(), new ServerInterceptor() {
+                    @Override
+                    public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
+                                                                       ServerCallHandler<Q, A> next) {
+                        updateHealth();
+                        return next.startCall(call, headers);
+                    }
+                }))
                 .addService(ProtoReflectionServiceV1.newInstance());
         for (ServerServiceDefinition service : services) {
             builder.addService(service);
@@ -77,6 +91,9 @@ public class GrpcServer implements SmartLifecycle {
     }
 
     private void updateHealth() {
+        if (terminal) {
+            return;
+        }
         ServingStatus status = registry.allReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
         for (String service : SERVICES) {
             health.setStatus(service, status);
@@ -109,6 +126,7 @@ public class GrpcServer implements SmartLifecycle {
             return;
         }
         healthUpdates.shutdownNow();
+        terminal = true;
         health.enterTerminalState();
         s.shutdown();
         Thread drain = new Thread(() -> {
