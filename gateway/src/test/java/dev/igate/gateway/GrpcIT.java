@@ -316,6 +316,22 @@ class GrpcIT extends ServerTestSupport {
     }
 
     @Test
+    void aStoppedAndRestartedServerServesAndReportsHealthAgain() throws Exception {
+        // given: Spring's test framework stops idle contexts and starts them again, as an operator may
+        grpc.stop();
+        grpc.start();
+        channel.shutdownNow();
+        connect();
+        // when
+        HealthCheckResponse.ServingStatus status = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+                .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+        // then
+        assertThat(status).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        assertThat(GrpcCodec.decodeOutputs(stub.modelInfer(textRequest("1", false, null, SEED_TEXT))).get(0).strings())
+                .containsExactly("Pharma-Toxico");
+    }
+
+    @Test
     void aDeadlineThatPassesCancelsTheCallAndTheServerGoesOn() throws Exception {
         // given: a call of 256 long texts that takes seconds on 2 cores
         String[] texts = new String[256];

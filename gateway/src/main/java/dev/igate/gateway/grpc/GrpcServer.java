@@ -43,7 +43,7 @@ public class GrpcServer implements SmartLifecycle {
     private final int maxMessageSize;
     private final ModelRegistry registry;
     private final ServerServiceDefinition[] services;
-    private final HealthStatusManager health = new HealthStatusManager();
+    private volatile HealthStatusManager health;
     private volatile Server server;
     private volatile ScheduledExecutorService healthUpdates;
     private volatile boolean terminal;
@@ -55,8 +55,12 @@ public class GrpcServer implements SmartLifecycle {
         this.services = services;
     }
 
+    /** Starts serving; also after a stop, as Spring's test framework pauses and resumes idle contexts. */
     @Override
     public void start() {
+        // a stopped manager stays NOT_SERVING for good, so every start gets a fresh one
+        health = new HealthStatusManager();
+        terminal = false;
         NettyServerBuilder builder = NettyServerBuilder.forPort(properties.port())
                 .maxInboundMessageSize(maxMessageSize)
                 // handlers only translate and hand work to the stage pools, so they run on the transport threads
@@ -139,7 +143,9 @@ public class GrpcServer implements SmartLifecycle {
                 s.shutdownNow();
                 Thread.currentThread().interrupt();
             } finally {
-                server = null;
+                if (server == s) {
+                    server = null;
+                }
                 done.run();
             }
         }, "igate-grpc-drain");
