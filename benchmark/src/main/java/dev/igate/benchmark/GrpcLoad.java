@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import dev.igate.grpc.GrpcCodec;
 import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
 import dev.igate.grpc.v2.ModelInferRequest;
-import dev.igate.grpc.v2.ModelInferResponse;
+import dev.igate.grpc.v2.ServerLiveRequest;
 import dev.igate.protocol.Tensor;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -20,9 +20,10 @@ import io.grpc.stub.StreamObserver;
  * in flight on one HTTP/2 connection for a fixed time, each answered call replaced at once. The
  * request is the seed sentence as one BYTES element, or with {@code tensors} the token tensors
  * of {@link TensorRequests}, typed ({@code contents}) or raw ({@code raw_input_contents}). Prints
- * "requests/s p50_ms p99_ms errors" after a 2 s warm-up.
+ * "requests/s p50_ms p99_ms errors" after a 2 s warm-up. With {@code live} it calls ServerLive
+ * instead: the floor of this client and the transport, to compare with hey on GET /v2/health/live.
  *
- * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw [text|tensors]}
+ * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw [text|tensors|live]}
  */
 public final class GrpcLoad {
 
@@ -32,13 +33,16 @@ public final class GrpcLoad {
         int concurrency = Integer.parseInt(args[2]);
         boolean raw = "raw".equals(args[3]);
         boolean tensors = args.length > 4 && "tensors".equals(args[4]);
-        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        boolean live = args.length > 4 && "live".equals(args[4]);
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext()
+                // callbacks only send the next call: no hand-off to a client thread pool
+                .directExecutor().build();
         try {
             ModelInferRequest request = request(raw, tensors ? TensorRequests.inputs()
                     : java.util.List.of(Tensor.ofStrings("text", new long[] {1}, ExplainBenchmark.SEED)));
             GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub = GRPCInferenceServiceGrpc.newStub(channel);
-            run(stub, request, concurrency, 2);
-            Result r = run(stub, request, concurrency, seconds);
+            run(stub, request, live, concurrency, 2);
+            Result r = run(stub, request, live, concurrency, seconds);
             System.out.printf(Locale.ROOT, "%.1f %.2f %.2f %d%n", r.count / seconds, r.percentile(0.5), r.percentile(0.99), r.errors);
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -74,14 +78,14 @@ public final class GrpcLoad {
         }
     }
 
-    static Result run(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, int concurrency,
-                      double seconds) throws InterruptedException {
+    static Result run(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, boolean live,
+                      int concurrency, double seconds) throws InterruptedException {
         Result result = new Result();
         AtomicInteger errors = new AtomicInteger();
         long deadline = System.nanoTime() + (long) (seconds * 1e9);
         CountDownLatch done = new CountDownLatch(concurrency);
         for (int i = 0; i < concurrency; i++) {
-            send(stub, request, deadline, result, errors, done);
+            send(stub, request, live, deadline, result, errors, done);
         }
         done.await();
         result.count = Math.min(result.recorded.get(), result.nanos.length);
@@ -89,22 +93,22 @@ public final class GrpcLoad {
         return result;
     }
 
-    private static void send(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, long deadline,
-                             Result result, AtomicInteger errors, CountDownLatch done) {
+    private static void send(GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub, ModelInferRequest request, boolean live,
+                             long deadline, Result result, AtomicInteger errors, CountDownLatch done) {
         long start = System.nanoTime();
         if (start >= deadline) {
             done.countDown();
             return;
         }
-        stub.withDeadlineAfter(30, TimeUnit.SECONDS).modelInfer(request, new StreamObserver<>() {
+        StreamObserver<Object> answer = new StreamObserver<>() {
             @Override
-            public void onNext(ModelInferResponse value) {
+            public void onNext(Object value) {
             }
 
             @Override
             public void onError(Throwable t) {
                 errors.incrementAndGet();
-                send(stub, request, deadline, result, errors, done);
+                send(stub, request, live, deadline, result, errors, done);
             }
 
             @Override
@@ -116,8 +120,19 @@ public final class GrpcLoad {
                         result.nanos[i] = end - start;
                     }
                 }
-                send(stub, request, deadline, result, errors, done);
+                send(stub, request, live, deadline, result, errors, done);
             }
-        });
+        };
+        GRPCInferenceServiceGrpc.GRPCInferenceServiceStub call = stub.withDeadlineAfter(30, TimeUnit.SECONDS);
+        if (live) {
+            call.serverLive(ServerLiveRequest.getDefaultInstance(), cast(answer));
+        } else {
+            call.modelInfer(request, cast(answer));
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> StreamObserver<T> cast(StreamObserver<Object> observer) {
+        return (StreamObserver<T>) (StreamObserver<?>) observer;
     }
 }
