@@ -78,20 +78,31 @@ for c in 1 8 32 64; do
 done
 PEAK=$(grep -v '^$' "$WORK/rss.txt" | sort -n | tail -1)
 echo "== protocols: one text per request over V2 JSON, V2 binary tensor data, gRPC typed contents and gRPC raw contents"
-"${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" 2 16 typed > /dev/null
+grpc_load() { # typed|raw text|tensors concurrencies... -> sets RESULT[<prefix><mode>,c] (one warmed client JVM for all)
+  local mode=$1 what=$2 prefix=$3
+  shift 3
+  local list
+  list=$(IFS=,; echo "$*")
+  mapfile -t lines < <("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$list" "$mode" "$what")
+  local i=0
+  for c in "$@"; do RESULT[$prefix$mode,$c]=${lines[$i]}; i=$((i + 1)); done
+}
 for c in 1 8 32; do
   RESULT[json,$c]=$(load "$V2" "$WORK/v2text.json" "$c")
   RESULT[binary,$c]=$(load "$V2" "$WORK/v2.bin" "$c" -T application/octet-stream -H "Inference-Header-Content-Length: ${#BIN_HEADER}")
-  RESULT[typed,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" typed)
-  RESULT[raw,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" raw)
 done
+grpc_load typed text "" 1 8 32
+grpc_load raw text "" 1 8 32
 echo "== protocols: 8 x 64 token tensors per request (three INT64 inputs) straight to the ONNX session"
 for c in 1 8; do
   RESULT[tjson,$c]=$(load "$V2" "$WORK/tensors.json" "$c")
   RESULT[tbinary,$c]=$(load "$V2" "$WORK/tensors.bin" "$c" -T application/octet-stream -H "Inference-Header-Content-Length: $TENSOR_HEADER")
-  RESULT[ttyped,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" typed tensors)
-  RESULT[traw,$c]=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" "${DURATION%s}" "$c" raw tensors)
 done
+grpc_load typed tensors t 1 8
+grpc_load raw tensors t 1 8
+echo "== transport floor at concurrency 1: GET /v2/health/live (hey) and ServerLive (GrpcLoad)"
+FLOOR_HTTP=$(hey -z 5s -c 1 "http://127.0.0.1:$PORT/v2/health/live" | awk '/50% in/ {printf "%.2f", $3*1000}')
+FLOOR_GRPC=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" 5 1 typed live | awk '{print $2}')
 AVG_BATCH=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
 stop_server
 
@@ -147,4 +158,5 @@ awk -v j="$tj" -v n="$tb" -v g="$tg" -v m="$TENSORS_MS" 'BEGIN {printf "8 x 64 t
 awk -v p="$p50c1" -v m="$BATCH1_MS" 'BEGIN {printf "p50 at concurrency 1 minus raw batch-1 run time = %.2f ms (goal <= 1.5 ms; raw batch-1 %.2f ms)\n", p-m, m}'
 awk -v r="$r32" -v o="$roff" 'BEGIN {printf "batching on / off at concurrency 32 = %.1f / %.1f req/s = %.2fx (goal >= 2x)\n", r, o, r/o}'
 echo "average batch size over the run (nv_inference_count / nv_inference_exec_count): $AVG_BATCH"
+echo "transport floor, p50 at concurrency 1: HTTP GET /v2/health/live $FLOOR_HTTP ms, gRPC ServerLive $FLOOR_GRPC ms"
 echo "server resident memory under load: peak $PEAK MiB (goal <= 1024 MiB, both demo versions loaded)"

@@ -20,17 +20,17 @@ import io.grpc.stub.StreamObserver;
  * in flight on one HTTP/2 connection for a fixed time, each answered call replaced at once. The
  * request is the seed sentence as one BYTES element, or with {@code tensors} the token tensors
  * of {@link TensorRequests}, typed ({@code contents}) or raw ({@code raw_input_contents}). Prints
- * "requests/s p50_ms p99_ms errors" after a 2 s warm-up. With {@code live} it calls ServerLive
+ * "requests/s p50_ms p99_ms errors" for each concurrency, in order, after a 5 s warm-up. With {@code live} it calls ServerLive
  * instead: the floor of this client and the transport, to compare with hey on GET /v2/health/live.
  *
- * <p>Usage: {@code GrpcLoad port seconds concurrency typed|raw [text|tensors|live]}
+ * <p>Usage: {@code GrpcLoad port seconds concurrency[,concurrency...] typed|raw [text|tensors|live]}
  */
 public final class GrpcLoad {
 
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(args[0]);
         double seconds = Double.parseDouble(args[1]);
-        int concurrency = Integer.parseInt(args[2]);
+        int[] concurrencies = Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray();
         boolean raw = "raw".equals(args[3]);
         boolean tensors = args.length > 4 && "tensors".equals(args[4]);
         boolean live = args.length > 4 && "live".equals(args[4]);
@@ -41,9 +41,12 @@ public final class GrpcLoad {
             ModelInferRequest request = request(raw, tensors ? TensorRequests.inputs()
                     : java.util.List.of(Tensor.ofStrings("text", new long[] {1}, ExplainBenchmark.SEED)));
             GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub = GRPCInferenceServiceGrpc.newStub(channel);
-            run(stub, request, live, concurrency, 2);
-            Result r = run(stub, request, live, concurrency, seconds);
-            System.out.printf(Locale.ROOT, "%.1f %.2f %.2f %d%n", r.count / seconds, r.percentile(0.5), r.percentile(0.99), r.errors);
+            // one JVM for every concurrency, warmed first: a cold client's JIT would take CPU from the server
+            run(stub, request, live, 16, 5);
+            for (int concurrency : concurrencies) {
+                Result r = run(stub, request, live, concurrency, seconds);
+                System.out.printf(Locale.ROOT, "%.1f %.2f %.2f %d%n", r.count / seconds, r.percentile(0.5), r.percentile(0.99), r.errors);
+            }
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
