@@ -304,6 +304,9 @@ class ErrorResponsesIT {
                     io.grpc.Status status = io.grpc.Status.fromThrowable(e.getCause());
                     if (status.getCode() == io.grpc.Status.Code.RESOURCE_EXHAUSTED) {
                         org.assertj.core.api.Assertions.assertThat(status.getDescription()).contains("retry later");
+                        io.grpc.Metadata trailers = io.grpc.Status.trailersFromThrowable(e.getCause());
+                        org.assertj.core.api.Assertions.assertThat(trailers.get(io.grpc.Metadata.Key.of("grpc-retry-pushback-ms",
+                                io.grpc.Metadata.ASCII_STRING_MARSHALLER))).isEqualTo("5000");
                     }
                     codes.add(status.getCode());
                 }

@@ -10,6 +10,7 @@ import dev.igate.protocol.ModelNotReadyException;
 import dev.igate.protocol.NotImplementedException;
 import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.UnauthorizedException;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import org.slf4j.Logger;
@@ -18,12 +19,14 @@ import org.slf4j.LoggerFactory;
 /**
  * The one place that maps the error hierarchy to gRPC status codes, as {@code ErrorResponses}
  * maps it to HTTP: invalid input INVALID_ARGUMENT, unknown model NOT_FOUND, model not ready
- * UNAVAILABLE, a full queue RESOURCE_EXHAUSTED (retry later), not implemented UNIMPLEMENTED,
+ * UNAVAILABLE, a full queue RESOURCE_EXHAUSTED (with the wait in the grpc-retry-pushback-ms
+ * trailer, as REST sends Retry-After), not implemented UNIMPLEMENTED,
  * inference failure INTERNAL with its message, and anything unexpected INTERNAL with a generic one.
  */
 final class GrpcStatus {
 
     private static final Logger log = LoggerFactory.getLogger(GrpcStatus.class);
+    static final Metadata.Key<String> RETRY_PUSHBACK = Metadata.Key.of("grpc-retry-pushback-ms", Metadata.ASCII_STRING_MARSHALLER);
 
     private GrpcStatus() {
     }
@@ -57,6 +60,12 @@ final class GrpcStatus {
             status = Status.INTERNAL;
         } else {
             return Status.INTERNAL.withDescription("Internal error").asRuntimeException();
+        }
+        if (e instanceof ServerBusyException busy && busy.retryAfter() != null) {
+            // gRPC's form of Retry-After: grpc-java and grpc-go clients with a retry policy wait this long
+            Metadata trailers = new Metadata();
+            trailers.put(RETRY_PUSHBACK, String.valueOf(Math.max(1, busy.retryAfter().toMillis())));
+            return status.withDescription(e.getMessage()).asRuntimeException(trailers);
         }
         return status.withDescription(e.getMessage()).asRuntimeException();
     }
