@@ -161,7 +161,10 @@ class CanaryRoutingIT extends ServerTestSupport {
             weights.setRandomSupplier(() -> 0.05);
             assertThat(stub.modelInfer(unversioned).getModelVersion()).isEqualTo("1");
             weights.setRandomSupplier(() -> 0.95);
+            double canaryBefore = revisionCount("bert-v2-infer", "canary");
             assertThat(stub.modelInfer(unversioned).getModelVersion()).isEqualTo("2");
+            assertThat(revisionCount("bert-v2-infer", "canary")).as("the gRPC call counts for the canary revision")
+                    .isEqualTo(canaryBefore + 1);
             assertThat(explain.modelExplain(unversioned.toBuilder().putParameters("n_steps",
                     dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(4).build()).build()).getModelVersion()).isEqualTo("2");
             assertThat(stub.modelInfer(GrpcIT.textRequest("1", false, null, ServerTestSupport.SEED_TEXT)).getModelVersion())
@@ -186,6 +189,13 @@ class CanaryRoutingIT extends ServerTestSupport {
         } finally {
             channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
         }
+    }
+
+    double revisionCount(String group, String revision) {
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^igate_revision_requests_seconds_count\\{[^}]*group=\"" + group
+                + "\",outcome=\"success\",revision=\"" + revision + "\"[^}]*} (\\S+)$").matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
 
     RouteDefinition extraRoute(String id, String version, int weight) {

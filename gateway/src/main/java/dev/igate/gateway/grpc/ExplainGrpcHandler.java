@@ -1,5 +1,6 @@
 package dev.igate.gateway.grpc;
 
+import dev.igate.gateway.routing.RevisionMetrics;
 import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.ServingMetrics;
@@ -24,24 +25,26 @@ public class ExplainGrpcHandler extends GRPCExplainServiceGrpc.GRPCExplainServic
     private final ExplainService explainer;
     private final ServingMetrics metrics;
     private final RevisionWeights weights;
+    private final RevisionMetrics revisions;
 
-    public ExplainGrpcHandler(ExplainService explainer, ServingMetrics metrics, RevisionWeights weights) {
+    public ExplainGrpcHandler(ExplainService explainer, ServingMetrics metrics, RevisionWeights weights, RevisionMetrics revisions) {
         this.explainer = explainer;
         this.metrics = metrics;
         this.weights = weights;
+        this.revisions = revisions;
     }
 
     @Override
     public void modelExplain(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
         InferenceGrpcHandler.call(observer, "ModelExplain", metrics, request.getModelName(), request.getModelVersion(),
-                "grpc_explain", Mono.fromCallable(() -> InferenceGrpcHandler.routed(GrpcCodec.decodeInfer(request), weights, "explain"))
-                        .flatMap(this::explain),
+                "grpc_explain", Mono.fromCallable(() -> InferenceGrpcHandler.Routed.of(GrpcCodec.decodeInfer(request), weights, "explain"))
+                        .flatMap(routed -> revisions.recorded(routed.revision(), explain(routed.request()))),
                 ModelInferResponse::getModelVersion);
     }
 
     private Mono<ModelInferResponse> explain(InferenceRequest r) {
         if (r.inputs().size() != 1) {
-            throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());
+            return Mono.error(new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size()));
         }
         return explainer.explain(r.model(), r.version(), TextInputs.texts(r.inputs().get(0)), r.parameters())
                 .map(result -> GrpcCodec.encodeExplain(r.id(), result.model(), result.version(), result.explanations()));

@@ -2,6 +2,7 @@ package dev.igate.gateway.grpc;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.routing.RevisionMetrics;
 import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
@@ -18,11 +19,12 @@ public class GrpcConfiguration {
 
     @Bean
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
-                          ExplainService explainer, ServingMetrics metrics, RevisionWeights weights) {
+                          ExplainService explainer, ServingMetrics metrics, RevisionWeights weights,
+                          RevisionMetrics revisions) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new InferenceGrpcHandler(registry, inference, metrics, weights), new SessionIdInterceptor())),
+                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions), new SessionIdInterceptor())),
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new ExplainGrpcHandler(explainer, metrics, weights), new SessionIdInterceptor())));
+                        new ExplainGrpcHandler(explainer, metrics, weights, revisions), new SessionIdInterceptor())));
     }
 }

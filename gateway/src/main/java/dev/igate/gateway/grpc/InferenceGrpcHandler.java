@@ -5,6 +5,8 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.routing.Revision;
+import dev.igate.gateway.routing.RevisionMetrics;
 import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
@@ -47,12 +49,15 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     private final InferenceService service;
     private final ServingMetrics metrics;
     private final RevisionWeights weights;
+    private final RevisionMetrics revisions;
 
-    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RevisionWeights weights) {
+    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RevisionWeights weights,
+                                RevisionMetrics revisions) {
         this.registry = registry;
         this.service = service;
         this.metrics = metrics;
         this.weights = weights;
+        this.revisions = revisions;
     }
 
     @Override
@@ -91,22 +96,32 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
         call(observer, "ModelInfer", metrics, request.getModelName(), request.getModelVersion(), "grpc_infer",
-                Mono.fromCallable(() -> routed(GrpcCodec.decodeInfer(request), weights, "infer"))
-                        .flatMap(r -> service.infer(r).map(response -> GrpcCodec.encodeInfer(response, !r.binaryOutputs().isEmpty()))),
+                Mono.fromCallable(() -> Routed.of(GrpcCodec.decodeInfer(request), weights, "infer"))
+                        .flatMap(routed -> revisions.recorded(routed.revision(), service.infer(routed.request())
+                                .map(response -> GrpcCodec.encodeInfer(response, !routed.request().binaryOutputs().isEmpty())))),
                 ModelInferResponse::getModelVersion);
     }
 
     /**
-     * A request without a version gets the one the canary weights of the model's V2 {@code endpoint}
-     * routes choose, sticky by the call's {@code x-session-id} metadata as REST is by X-Session-Id.
+     * A request and the revision the canary weights chose for it (null when it named a version
+     * or the model has no weighted V2 routes).
      */
-    static InferenceRequest routed(InferenceRequest r, RevisionWeights weights, String endpoint) {
-        if (r.version() != null) {
-            return r;
+    record Routed(InferenceRequest request, Revision revision) {
+
+        /**
+         * A request without a version gets the one the canary weights of the model's V2
+         * {@code endpoint} routes choose, sticky by the call's {@code x-session-id} metadata as REST
+         * is by X-Session-Id; the call then counts for that revision in its metrics and in the
+         * automatic-rollback judgement.
+         */
+        static Routed of(InferenceRequest r, RevisionWeights weights, String endpoint) {
+            Revision revision = r.version() == null ? weights.choose(r.model(), endpoint, SessionIdInterceptor.SESSION_ID.get()) : null;
+            if (revision == null) {
+                return new Routed(r, null);
+            }
+            return new Routed(new InferenceRequest(r.id(), r.model(), revision.version(), r.inputs(), r.requestedOutputs(),
+                    r.parameters(), r.binaryOutputs()), revision);
         }
-        String version = weights.chooseVersion(r.model(), endpoint, SessionIdInterceptor.SESSION_ID.get());
-        return version == null ? r : new InferenceRequest(r.id(), r.model(), version, r.inputs(), r.requestedOutputs(),
-                r.parameters(), r.binaryOutputs());
     }
 
     static String emptyToNull(String s) {

@@ -12,6 +12,8 @@ import java.net.URI;
  * @param model    the model it serves (metadata {@code model}), or null
  * @param version  the in-process model version it forwards to (metadata {@code version}), or null for remote revisions
  * @param uri      the route's target: {@code forward:...} in process, {@code http(s)://...} remote
+ * @param autoRollback whether the route's metadata puts it under automatic rollback ({@code auto-rollback: true})
  */
-public record Revision(String routeId, String group, int weight, String revision, String model, String version, URI uri) {
+public record Revision(String routeId, String group, int weight, String revision, String model, String version, URI uri,
+                       boolean autoRollback) {
 }

@@ -1,11 +1,7 @@
 package dev.igate.gateway.routing;
 
-import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import org.springframework.cloud.gateway.filter.GatewayFilter;
 import org.springframework.cloud.gateway.filter.factory.AbstractGatewayFilterFactory;
 import org.springframework.cloud.gateway.route.Route;
@@ -23,17 +19,14 @@ import org.springframework.stereotype.Component;
 public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<RevisionGatewayFilterFactory.Config> {
 
     public static final String HEADER = "X-Revision";
-    public static final String METRIC = "igate.revision.requests";
 
-    private final MeterRegistry meters;
+    private final RevisionMetrics metrics;
     private final RouteHealth health;
-    private final CanaryGuard guard;
 
-    public RevisionGatewayFilterFactory(MeterRegistry meters, RouteHealth health, @org.springframework.context.annotation.Lazy CanaryGuard guard) {
+    public RevisionGatewayFilterFactory(RevisionMetrics metrics, RouteHealth health) {
         super(Config.class);
-        this.meters = meters;
+        this.metrics = metrics;
         this.health = health;
-        this.guard = guard;
     }
 
     /** @param name revision name, e.g. stable or canary */
@@ -58,17 +51,10 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
                 }
             }).doFinally(signal -> {
                 HttpStatusCode status = exchange.getResponse().getStatusCode();
-                int code = status == null ? 200 : status.value();
-                String outcome = code < 400 ? "success" : code < 500 ? "client_error" : "server_error";
-                if (route != null) {
-                    Object model = route.getMetadata().get("model");
-                    guard.record(model == null ? null : String.valueOf(model), config.name(),
-                            "true".equals(String.valueOf(route.getMetadata().get("auto-rollback"))), System.nanoTime() - start, code);
-                }
-                Timer.builder(METRIC).tag("group", group).tag("revision", config.name()).tag("outcome", outcome)
-                        .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
-                        .maximumExpectedValue(Duration.ofSeconds(30))
-                        .register(meters).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                Object model = route == null ? null : route.getMetadata().get("model");
+                boolean autoRollback = route != null && "true".equals(String.valueOf(route.getMetadata().get("auto-rollback")));
+                metrics.record(group, config.name(), model == null ? null : String.valueOf(model), autoRollback,
+                        System.nanoTime() - start, status == null ? 200 : status.value());
             });
         };
     }

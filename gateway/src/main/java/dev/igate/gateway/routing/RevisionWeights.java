@@ -97,7 +97,8 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
                 next.computeIfAbsent(group, g -> new ArrayList<>()).add(new Revision(route.getId(), group,
                         Integer.parseInt(weight), String.valueOf(meta.getOrDefault("revision", route.getId())),
                         meta.get("model") == null ? null : String.valueOf(meta.get("model")),
-                        meta.get("version") == null ? null : String.valueOf(meta.get("version")), route.getUri()));
+                        meta.get("version") == null ? null : String.valueOf(meta.get("version")), route.getUri(),
+                        "true".equals(String.valueOf(meta.get("auto-rollback")))));
             });
         }
         groups = Map.copyOf(next);
@@ -163,17 +164,17 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     }
 
     /**
-     * The model version an unversioned call from outside the HTTP routes (gRPC) goes to: chosen
-     * with the weights, overrides, availability and stickiness of the group whose routes forward
-     * in process to the model's V2 {@code endpoint} ({@code infer} or {@code explain}). Null when
-     * the model has no such group; its default version serves then.
+     * The revision an unversioned call from outside the HTTP routes (gRPC) goes to: chosen with
+     * the weights, overrides, availability and stickiness of the group whose routes forward in
+     * process to the model's V2 {@code endpoint} ({@code infer} or {@code explain}). Null when the
+     * model has no such group; its default version serves then.
      */
-    public String chooseVersion(String model, String endpoint, String sticky) {
+    public Revision choose(String model, String endpoint, String sticky) {
         for (Map.Entry<String, List<Revision>> e : groups.entrySet()) {
             List<Revision> members = e.getValue();
             if (!members.isEmpty() && members.stream().allMatch(r -> forwardsTo(r, model, endpoint))) {
                 String routeId = pick(e.getKey(), members, sticky);
-                return members.stream().filter(r -> r.routeId().equals(routeId)).map(Revision::version).findFirst().orElse(null);
+                return members.stream().filter(r -> r.routeId().equals(routeId)).findFirst().orElse(null);
             }
         }
         return null;

@@ -1,0 +1,61 @@
+package dev.igate.gateway.routing;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.protocol.InferenceException;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import org.springframework.context.annotation.Lazy;
+import org.springframework.stereotype.Component;
+import reactor.core.publisher.Mono;
+
+/**
+ * Records one answered call of a revision, whichever protocol carried it: the
+ * {@code igate_revision_requests_seconds} timer by weight group, revision and outcome, and the
+ * sample {@link CanaryGuard} judges automatic rollback on. REST calls are recorded by the
+ * {@code Revision=} filter, gRPC calls that the weights routed by {@link #recorded}.
+ */
+@Component
+public class RevisionMetrics {
+
+    public static final String METRIC = "igate.revision.requests";
+
+    private final MeterRegistry meters;
+    private final CanaryGuard guard;
+
+    public RevisionMetrics(MeterRegistry meters, @Lazy CanaryGuard guard) {
+        this.meters = meters;
+        this.guard = guard;
+    }
+
+    /**
+     * @param status the answer's HTTP status, or the HTTP status of the error a gRPC call ended with
+     */
+    public void record(String group, String revision, String model, boolean autoRollback, long nanos, int status) {
+        String outcome = status < 400 ? "success" : status < 500 ? "client_error" : "server_error";
+        guard.record(model, revision, autoRollback, nanos, status);
+        Timer.builder(METRIC).tag("group", group).tag("revision", revision).tag("outcome", outcome)
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(30))
+                .register(meters).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when null). */
+    public <T> Mono<T> recorded(Revision revision, Mono<T> work) {
+        if (revision == null) {
+            return work;
+        }
+        return Mono.defer(() -> {
+            long start = System.nanoTime();
+            return work.doOnSuccess(v -> record(revision, System.nanoTime() - start, 200))
+                    .doOnError(e -> record(revision, System.nanoTime() - start,
+                            ErrorStatus.unwrap(e) instanceof InferenceException ie ? ie.status() : 500));
+        });
+    }
+
+    private void record(Revision r, long nanos, int status) {
+        record(r.group(), r.revision(), r.model(), r.autoRollback(), nanos, status);
+    }
+}
