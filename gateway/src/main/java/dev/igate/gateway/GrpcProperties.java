@@ -10,12 +10,14 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  *
  * @param enabled       serve gRPC at all
  * @param port          its own port (KServe and Triton put gRPC beside HTTP); 0 picks a free one
- * @param shutdownGrace how long calls in flight may finish when the server stops
+ * @param shutdownGrace how long calls in flight may finish when the server stops; keep it below
+ *                      {@code spring.lifecycle.timeout-per-shutdown-phase} (30 s), after which Spring
+ *                      goes on to close the models
  */
 public record GrpcProperties(@DefaultValue("true") boolean enabled, @DefaultValue("8081") int port,
-                             @DefaultValue("30s") Duration shutdownGrace) {
+                             @DefaultValue("25s") Duration shutdownGrace) {
 
-    public static final GrpcProperties DEFAULTS = new GrpcProperties(true, 8081, Duration.ofSeconds(30));
+    public static final GrpcProperties DEFAULTS = new GrpcProperties(true, 8081, Duration.ofSeconds(25));
 
     public GrpcProperties {
         if (port < 0 || port > 65535) {

@@ -272,9 +272,20 @@ class ErrorResponsesIT {
             org.assertj.core.api.Assertions.assertThat(stub.modelReady(ModelReadyRequest.newBuilder().setName("Broken").build())
                     .getReady()).isFalse();
             org.assertj.core.api.Assertions.assertThat(stub.serverReady(ServerReadyRequest.getDefaultInstance()).getReady()).isFalse();
-            // RESOURCE_EXHAUSTED: a message over igate.max-request-size (64KB here)
+            // RESOURCE_EXHAUSTED: a message over igate.max-request-size (64KB here), also when it arrives compressed
             expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "", "x".repeat(70 * 1024)).build())),
                     io.grpc.Status.Code.RESOURCE_EXHAUSTED, "");
+            expectGrpc(grpcStatus(() -> stub.withCompression("gzip").modelInfer(grpcText(MODEL, "", "x".repeat(70 * 1024)).build())),
+                    io.grpc.Status.Code.RESOURCE_EXHAUSTED, "");
+            // descriptions stay short whatever the client sent
+            io.grpc.Status longName = grpcStatus(() -> stub.modelInfer(valid.toBuilder().setInputs(0, valid.getInputs(0).toBuilder()
+                    .setDatatype("D".repeat(40_000))).build()));
+            expectGrpc(longName, io.grpc.Status.Code.INVALID_ARGUMENT, "Unknown datatype DDD");
+            org.assertj.core.api.Assertions.assertThat(longName.getDescription().length()).isLessThanOrEqualTo(1025);
+            // names the server does not have are not kept as metric tags
+            String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+            org.assertj.core.api.Assertions.assertThat(metrics).doesNotContain("NoSuchModel")
+                    .containsPattern("igate_requests_total\\{[^}]*endpoint=\"grpc_infer\",model_name=\"unknown\"");
             // and the server goes on
             org.assertj.core.api.Assertions.assertThat(GrpcCodec.decodeOutputs(stub.modelInfer(valid)).get(0).strings())
                     .containsExactly("Pharma-Toxico");

@@ -317,8 +317,36 @@ class GrpcIT extends ServerTestSupport {
 
     @Test
     void aStoppedAndRestartedServerServesAndReportsHealthAgain() throws Exception {
-        // given: Spring's test framework stops idle contexts and starts them again, as an operator may
+        // given: a health Watch stream is open
+        CompletableFuture<Status> watchEnded = new CompletableFuture<>();
+        List<HealthCheckResponse.ServingStatus> watched = java.util.Collections.synchronizedList(new ArrayList<>());
+        HealthGrpc.newStub(channel).watch(HealthCheckRequest.getDefaultInstance(), new io.grpc.stub.StreamObserver<>() {
+            @Override
+            public void onNext(HealthCheckResponse value) {
+                watched.add(value.getStatus());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                watchEnded.complete(Status.fromThrowable(t));
+            }
+
+            @Override
+            public void onCompleted() {
+                watchEnded.complete(Status.OK);
+            }
+        });
+        for (int i = 0; i < 100 && watched.isEmpty(); i++) {
+            Thread.sleep(50);
+        }
+        // when: stopped and started again, as Spring's test framework does with idle contexts
+        long stopStart = System.nanoTime();
         grpc.stop();
+        long stopMillis = (System.nanoTime() - stopStart) / 1_000_000;
+        // then: watchers hear NOT_SERVING and their streams end, so they do not hold the drain for the whole grace
+        assertThat(watchEnded.get(10, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+        assertThat(watched).containsExactly(HealthCheckResponse.ServingStatus.SERVING, HealthCheckResponse.ServingStatus.NOT_SERVING);
+        assertThat(stopMillis).as("stop with an open Watch stream, ms").isLessThan(10_000);
         grpc.start();
         channel.shutdownNow();
         connect();

@@ -36,8 +36,9 @@ import dev.igate.protocol.v2.V2Codec;
  */
 public final class GrpcCodec {
 
-    /** Request or output parameter: answer with raw contents (also implied by raw inputs). */
+    /** Output parameter: answer with raw contents (raw inputs imply it too). */
     public static final String BINARY_DATA = "binary_data";
+    /** Request parameter: answer every output with raw contents. */
     public static final String BINARY_DATA_OUTPUT = "binary_data_output";
 
     private GrpcCodec() {
@@ -210,7 +211,7 @@ public final class GrpcCodec {
             case UINT64 -> {
                 long[] a = new long[n];
                 for (int i = 0; i < n; i++) {
-                    // a uint64 above 2^63 - 1 reads as negative here; the tensor holds signed longs, as REST's does
+                    // Java reads a uint64 above 2^63 - 1 as negative: rejected, as tensors hold signed longs (REST alike)
                     a[i] = ranged(name, type, c.getUint64Contents(i), 0, Long.MAX_VALUE);
                 }
                 return a;

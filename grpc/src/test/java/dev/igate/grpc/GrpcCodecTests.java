@@ -138,6 +138,11 @@ class GrpcCodecTests {
         assertInvalid(request().addInputs(input(f).setDatatype("FLOAT").setContents(fp32)), "Unknown datatype FLOAT");
         assertInvalid(request().addInputs(input(f).clearShape().addShape(Long.MAX_VALUE).addShape(2).setContents(fp32)),
                 "more elements than a tensor can");
+        // a few bytes cannot declare two billion BYTES elements (checked before anything is allocated)
+        assertInvalid(request().addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("t").setDatatype("BYTES")
+                .addShape(2_000_000_000L)).addRawInputContents(ByteString.copyFrom(new byte[8])), "too few for 2000000000 elements");
+        Tensor big = new Tensor("u", Datatype.UINT64, new long[] {1}, new long[] {-1L});
+        assertInvalid(request().addInputs(input(big)).addRawInputContents(GrpcCodec.raw(big)), "18446744073709551615 is out of range");
         assertInvalid(request().addInputs(input(f).setName("").setContents(fp32)), "non-empty name");
         assertInvalid(request().addInputs(input(f)).addRawInputContents(ByteString.copyFrom(new byte[7])), "elements take 8");
         assertInvalid(request().addInputs(input(EVERY_TYPE.get(5)).setContents(InferTensorContents.newBuilder()

@@ -2,6 +2,9 @@ package dev.igate.gateway.grpc;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -10,14 +13,17 @@ import dev.igate.gateway.GrpcProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.grpc.v2.GRPCExplainServiceGrpc;
 import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
-import io.grpc.ServerServiceDefinition;
+import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -31,8 +37,10 @@ import org.springframework.context.SmartLifecycle;
  * server as a whole and for each service by name) and server reflection, so that grpcurl and
  * similar tools can list and call the services without the .proto files.
  *
- * <p>Starts after the model registry and stops before it: on stop, health turns NOT_SERVING,
- * new calls are refused, and calls in flight get {@code igate.grpc.shutdown-grace} to finish.
+ * <p>Starts after the model registry and stops before it: on stop, health turns NOT_SERVING and
+ * health Watch streams end, new calls are refused, and calls in flight get
+ * {@code igate.grpc.shutdown-grace} to finish. It can start again after a stop (Spring's test
+ * framework pauses and resumes idle contexts).
  */
 public class GrpcServer implements SmartLifecycle {
 
@@ -43,10 +51,13 @@ public class GrpcServer implements SmartLifecycle {
     private final int maxMessageSize;
     private final ModelRegistry registry;
     private final ServerServiceDefinition[] services;
-    private volatile HealthStatusManager health;
-    private volatile Server server;
-    private volatile ScheduledExecutorService healthUpdates;
-    private volatile boolean terminal;
+    private final Object lifecycle = new Object();
+    /** Open health Watch calls: they never end on their own, so stop ends them. */
+    private final Set<ServerCall<?, ?>> watches = ConcurrentHashMap.newKeySet();
+    private volatile boolean running;
+    private Server server;
+    private HealthStatusManager health;
+    private ScheduledExecutorService healthUpdates;
 
     public GrpcServer(GrpcProperties properties, int maxMessageSize, ModelRegistry registry, ServerServiceDefinition... services) {
         this.properties = properties;
@@ -55,67 +66,75 @@ public class GrpcServer implements SmartLifecycle {
         this.services = services;
     }
 
-    /** Starts serving; also after a stop, as Spring's test framework pauses and resumes idle contexts. */
     @Override
     public void start() {
-        // a stopped manager stays NOT_SERVING for good, so every start gets a fresh one
-        health = new HealthStatusManager();
-        terminal = false;
-        NettyServerBuilder builder = NettyServerBuilder.forPort(properties.port())
-                .maxInboundMessageSize(maxMessageSize)
-                // handlers only translate and hand work to the stage pools, so they run on the transport threads
-                .directExecutor()
-                // a Check reads the registry at the call; Watch streams follow the half-second updates
-                .addService(ServerInterceptors.intercept(health.getHealthService(), new ServerInterceptor() {
-                    @Override
-                    public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
-                                                                       ServerCallHandler<Q, A> next) {
-                        updateHealth();
-                        return next.startCall(call, headers);
-                    }
-                }))
-                .addService(ProtoReflectionServiceV1.newInstance());
-        for (ServerServiceDefinition service : services) {
-            builder.addService(service);
+        synchronized (lifecycle) {
+            if (running) {
+                return;
+            }
+            // a stopped manager stays NOT_SERVING for good, so every start gets a fresh one
+            HealthStatusManager manager = new HealthStatusManager();
+            NettyServerBuilder builder = NettyServerBuilder.forPort(properties.port())
+                    .maxInboundMessageSize(maxMessageSize)
+                    // handlers only translate and hand work to the stage pools, so they run on the transport threads
+                    .directExecutor()
+                    .addService(ServerInterceptors.intercept(manager.getHealthService(), new HealthCalls(manager)))
+                    .addService(ProtoReflectionServiceV1.newInstance());
+            for (ServerServiceDefinition service : services) {
+                builder.addService(service);
+            }
+            updateHealth(manager);
+            try {
+                server = builder.build().start();
+            } catch (IOException e) {
+                throw new UncheckedIOException("Cannot serve gRPC on port " + properties.port() + " (igate.grpc.port)", e);
+            }
+            health = manager;
+            healthUpdates = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "igate-grpc-health");
+                t.setDaemon(true);
+                return t;
+            });
+            // models load, reload and unload at run time; Watch streams follow within half a second
+            healthUpdates.scheduleWithFixedDelay(() -> updateHealth(manager), 500, 500, TimeUnit.MILLISECONDS);
+            running = true;
+            log.info("gRPC (V2 inference, explain, health, reflection) on port {}", server.getPort());
         }
-        updateHealth();
-        try {
-            server = builder.build().start();
-        } catch (IOException e) {
-            throw new UncheckedIOException("Cannot serve gRPC on port " + properties.port() + " (igate.grpc.port)", e);
-        }
-        healthUpdates = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "igate-grpc-health");
-            t.setDaemon(true);
-            return t;
-        });
-        // models load, reload and unload at run time; health follows within half a second
-        healthUpdates.scheduleWithFixedDelay(this::updateHealth, 500, 500, TimeUnit.MILLISECONDS);
-        log.info("gRPC (V2 inference, explain, health, reflection) on port {}", server.getPort());
     }
 
-    private void updateHealth() {
-        if (terminal) {
-            return;
-        }
-        ServingStatus status = registry.allReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
-        for (String service : SERVICES) {
-            health.setStatus(service, status);
+    private void updateHealth(HealthStatusManager manager) {
+        try {
+            ServingStatus status = registry.allReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+            for (String service : SERVICES) {
+                // ignored once the manager has entered its terminal state
+                manager.setStatus(service, status);
+            }
+        } catch (RuntimeException e) {
+            // a failure must not end the scheduled updates for good
+            log.warn("Could not update gRPC health", e);
         }
     }
 
     /** The port gRPC listens on, once started (the chosen one when configured as 0). */
     public int port() {
-        Server s = server;
-        if (s == null) {
-            throw new IllegalStateException("The gRPC server is not running");
+        synchronized (lifecycle) {
+            if (!running) {
+                throw new IllegalStateException("The gRPC server is not running");
+            }
+            return server.getPort();
         }
-        return s.getPort();
     }
 
+    /** Stops as {@link #stop(Runnable)} does, and returns when the server has terminated. */
     @Override
     public void stop() {
-        stop(() -> { });
+        CountDownLatch done = new CountDownLatch(1);
+        stop(done::countDown);
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**
@@ -124,28 +143,34 @@ public class GrpcServer implements SmartLifecycle {
      */
     @Override
     public void stop(Runnable done) {
-        Server s = server;
-        if (s == null) {
-            done.run();
-            return;
+        Server s;
+        synchronized (lifecycle) {
+            if (!running) {
+                done.run();
+                return;
+            }
+            running = false;
+            s = server;
+            healthUpdates.shutdownNow();
+            health.enterTerminalState();
+            s.shutdown();
+            // the terminal NOT_SERVING has been sent to every watcher; their streams would hold the drain open
+            for (ServerCall<?, ?> watch : watches) {
+                watch.close(Status.UNAVAILABLE.withDescription("The server is shutting down"), new Metadata());
+            }
+            watches.clear();
         }
-        healthUpdates.shutdownNow();
-        terminal = true;
-        health.enterTerminalState();
-        s.shutdown();
         Thread drain = new Thread(() -> {
             try {
                 if (!s.awaitTermination(properties.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
                     log.warn("gRPC calls still running after {}; cancelling them", properties.shutdownGrace());
                     s.shutdownNow();
+                    s.awaitTermination(2, TimeUnit.SECONDS);
                 }
             } catch (InterruptedException e) {
                 s.shutdownNow();
                 Thread.currentThread().interrupt();
             } finally {
-                if (server == s) {
-                    server = null;
-                }
                 done.run();
             }
         }, "igate-grpc-drain");
@@ -154,7 +179,7 @@ public class GrpcServer implements SmartLifecycle {
 
     @Override
     public boolean isRunning() {
-        return server != null;
+        return running;
     }
 
     /**
@@ -164,5 +189,37 @@ public class GrpcServer implements SmartLifecycle {
     @Override
     public int getPhase() {
         return SmartLifecycle.DEFAULT_PHASE - 1024;
+    }
+
+    /** Brings Check answers up to date at the call, and keeps track of open Watch streams. */
+    private final class HealthCalls implements ServerInterceptor {
+
+        private final HealthStatusManager manager;
+
+        HealthCalls(HealthStatusManager manager) {
+            this.manager = manager;
+        }
+
+        @Override
+        public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+            updateHealth(manager);
+            if (!call.getMethodDescriptor().getFullMethodName().equals(HealthGrpc.getWatchMethod().getFullMethodName())) {
+                return next.startCall(call, headers);
+            }
+            watches.add(call);
+            return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
+                @Override
+                public void onCancel() {
+                    watches.remove(call);
+                    super.onCancel();
+                }
+
+                @Override
+                public void onComplete() {
+                    watches.remove(call);
+                    super.onComplete();
+                }
+            };
+        }
     }
 }

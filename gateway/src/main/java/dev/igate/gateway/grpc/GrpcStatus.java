@@ -26,6 +26,7 @@ import org.slf4j.LoggerFactory;
 final class GrpcStatus {
 
     private static final Logger log = LoggerFactory.getLogger(GrpcStatus.class);
+    static final int MAX_DESCRIPTION = 1024;
     static final Metadata.Key<String> RETRY_PUSHBACK = Metadata.Key.of("grpc-retry-pushback-ms", Metadata.ASCII_STRING_MARSHALLER);
 
     private GrpcStatus() {
@@ -65,8 +66,18 @@ final class GrpcStatus {
             // gRPC's form of Retry-After: grpc-java and grpc-go clients with a retry policy wait this long
             Metadata trailers = new Metadata();
             trailers.put(RETRY_PUSHBACK, String.valueOf(Math.max(1, busy.retryAfter().toMillis())));
-            return status.withDescription(e.getMessage()).asRuntimeException(trailers);
+            return status.withDescription(bounded(e.getMessage())).asRuntimeException(trailers);
         }
-        return status.withDescription(e.getMessage()).asRuntimeException();
+        return status.withDescription(bounded(e.getMessage())).asRuntimeException();
+    }
+
+    /**
+     * A description short enough for any client's header limits: messages quote names the client
+     * sent, which over gRPC may be megabytes long, and a description over the client's limit
+     * arrives as a reset stream instead of the status.
+     */
+    static String bounded(String description) {
+        return description == null || description.length() <= MAX_DESCRIPTION ? description
+                : description.substring(0, MAX_DESCRIPTION) + "…";
     }
 }

@@ -153,7 +153,8 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
         if (observer instanceof ServerCallStreamObserver<T> server) {
             server.setOnCancelHandler(subscription::dispose);
         }
-        subscription.update(work.subscribe(
+        // every stage answers with a value or an error; should one ever complete empty, the call must still end
+        subscription.update(work.switchIfEmpty(Mono.error(() -> new IllegalStateException(method + " produced no answer"))).subscribe(
                 value -> {
                     metrics.request(model, servedVersion.apply(value), endpoint, null);
                     observer.onNext(value);

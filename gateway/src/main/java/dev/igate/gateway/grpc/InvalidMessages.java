@@ -1,8 +1,10 @@
 package dev.igate.gateway.grpc;
 
 import java.io.InputStream;
+import java.util.List;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.UnknownFieldSet;
 import io.grpc.ForwardingServerCallListener;
@@ -25,13 +27,16 @@ import io.grpc.StatusRuntimeException;
  * which lets any client fill the log.
  *
  * <p>The request marshaller of every method is wrapped: a message that fails to parse becomes an
- * empty message of the method's type carrying the parse error in an unknown field no client
- * schema uses, and an interceptor answers that marker before the handler sees it.
+ * empty message of the method's type carrying the status in unknown fields no client schema
+ * uses, and an interceptor answers that marker before the handler sees it. The same path keeps
+ * RESOURCE_EXHAUSTED for a compressed message that inflates past the size limit, which grpc-java
+ * would also turn into UNKNOWN.
  */
 final class InvalidMessages {
 
-    /** The largest field number protobuf allows; no message of the V2 protocol uses it. */
+    /** The largest field number protobuf allows, and the one below it; no message of the V2 protocol uses them. */
     static final int MARKER_FIELD = 536_870_911;
+    static final int CODE_FIELD = 536_870_910;
 
     private InvalidMessages() {
     }
@@ -77,10 +82,18 @@ final class InvalidMessages {
                 return delegate.parse(stream);
             } catch (StatusRuntimeException e) {
                 Message prototype = (Message) delegate.getMessagePrototype();
-                String reason = e.getCause() != null ? e.getCause().getMessage() : e.getStatus().getDescription();
-                String problem = "The request is not a valid " + prototype.getDescriptorForType().getFullName() + " message: " + reason;
-                return (Q) prototype.toBuilder().setUnknownFields(UnknownFieldSet.newBuilder().addField(MARKER_FIELD,
-                        UnknownFieldSet.Field.newBuilder().addLengthDelimited(ByteString.copyFromUtf8(problem)).build()).build()).build();
+                // a parse failure is the client's malformed message; any other failure while reading (a
+                // compressed message over the size limit: RESOURCE_EXHAUSTED) keeps its own status
+                Status status = e.getStatus().getCode() == Status.Code.INTERNAL && e.getCause() instanceof InvalidProtocolBufferException
+                        ? Status.INVALID_ARGUMENT.withDescription("The request is not a valid "
+                        + prototype.getDescriptorForType().getFullName() + " message: " + e.getCause().getMessage())
+                        : e.getStatus();
+                return (Q) prototype.toBuilder().setUnknownFields(UnknownFieldSet.newBuilder()
+                        .addField(MARKER_FIELD, UnknownFieldSet.Field.newBuilder()
+                                .addLengthDelimited(ByteString.copyFromUtf8(String.valueOf(GrpcStatus.bounded(status.getDescription()))))
+                                .build())
+                        .addField(CODE_FIELD, UnknownFieldSet.Field.newBuilder().addVarint(status.getCode().value()).build())
+                        .build()).build();
             }
         }
 
@@ -105,10 +118,16 @@ final class InvalidMessages {
 
                 @Override
                 public void onMessage(Q message) {
+                    if (rejected) {
+                        // a second message in the same call (a unary call asks for two to detect it): already closed
+                        return;
+                    }
                     UnknownFieldSet.Field marker = message instanceof Message m ? m.getUnknownFields().getField(MARKER_FIELD) : null;
                     if (marker != null && !marker.getLengthDelimitedList().isEmpty()) {
                         rejected = true;
-                        call.close(Status.INVALID_ARGUMENT.withDescription(marker.getLengthDelimitedList().get(0).toStringUtf8()),
+                        List<Long> codes = ((Message) message).getUnknownFields().getField(CODE_FIELD).getVarintList();
+                        Status status = codes.isEmpty() ? Status.INVALID_ARGUMENT : Status.fromCodeValue(codes.get(0).intValue());
+                        call.close(status.withDescription(GrpcStatus.bounded(marker.getLengthDelimitedList().get(0).toStringUtf8())),
                                 new Metadata());
                         return;
                     }

@@ -291,6 +291,12 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /** Versions of a model, in numeric order. */
+    /** Whether the model (and the version, when not null) exists; never throws, for any name. */
+    public boolean knows(String name, String version) {
+        Entry entry = name == null ? null : entries.get(name);
+        return entry != null && (version == null || entry.versions().containsKey(version));
+    }
+
     public List<String> versions(String name) {
         return entry(name).versions().keySet().stream().sorted((a, b) -> Long.compare(Long.parseLong(a), Long.parseLong(b))).toList();
     }

@@ -3,6 +3,7 @@ package dev.igate.gateway.serving;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
+import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.protocol.InferenceException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -23,10 +24,15 @@ public class ServingMetrics {
     public static final String POSTPROCESS = "request.postprocess";
     public static final String REQUESTS = "igate.requests";
 
-    private final MeterRegistry registry;
+    /** The tag of a model or version name the server does not have. */
+    public static final String UNKNOWN = "unknown";
 
-    public ServingMetrics(MeterRegistry registry) {
+    private final MeterRegistry registry;
+    private final ModelRegistry models;
+
+    public ServingMetrics(MeterRegistry registry, ModelRegistry models) {
         this.registry = registry;
+        this.models = models;
     }
 
     public void preprocess(String model, long nanos) {
@@ -51,12 +57,16 @@ public class ServingMetrics {
                 .register(registry);
     }
 
-    /** Counts one answered request. */
+    /**
+     * Counts one answered request. Names the server does not have are counted as {@link #UNKNOWN}:
+     * clients choose them, and every distinct tag value would be a meter kept for good.
+     */
     public void request(String model, String version, String endpoint, Throwable error) {
+        boolean knownModel = model != null && models.knows(model, null);
         Counter.builder(REQUESTS)
                 .description("answered requests by model, version, endpoint and outcome")
-                .tag("model_name", model == null ? "" : model)
-                .tag("model_version", version == null ? "" : version)
+                .tag("model_name", model == null ? "" : knownModel ? model : UNKNOWN)
+                .tag("model_version", version == null ? "" : knownModel && models.knows(model, version) ? version : UNKNOWN)
                 .tag("endpoint", endpoint)
                 .tag("outcome", outcome(error))
                 .register(registry)

@@ -55,6 +55,15 @@ public final class BinaryTensors {
             case INT64, UINT64 -> {
                 long[] a = new long[count];
                 b.asLongBuffer().get(a);
+                if (type == Datatype.UINT64) {
+                    for (long v : a) {
+                        if (v < 0) {
+                            // tensors hold signed longs, as JSON and typed gRPC contents do: above 2^63 - 1 is out of range
+                            throw new InvalidInputException("Input " + name + " value " + Long.toUnsignedString(v)
+                                    + " is out of range for UINT64");
+                        }
+                    }
+                }
                 return a;
             }
             case FP32 -> {
@@ -81,6 +90,12 @@ public final class BinaryTensors {
                 return finite(name, a);
             }
             case BYTES -> {
+                // every element carries at least its 4-byte length: checked before allocating, so a
+                // huge shape over a few bytes cannot ask for gigabytes
+                if ((long) count * 4 > size) {
+                    throw new InvalidInputException("Input " + name + " has " + size + " bytes of BYTES data, too few for "
+                            + count + " elements of at least 4 bytes each");
+                }
                 byte[][] a = new byte[count][];
                 for (int i = 0; i < count; i++) {
                     if (b.remaining() < 4) {
