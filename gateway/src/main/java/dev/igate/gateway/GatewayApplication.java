@@ -17,7 +17,14 @@ public class GatewayApplication {
         // within spring.lifecycle.timeout-per-shutdown-phase, then the process exits 0, not 143
         Signal.handle(new Signal("TERM"), signal -> {
             Thread shutdown = new Thread(() -> {
-                context.close();
+                try {
+                    context.close();
+                } catch (Throwable e) {
+                    // a close that failed half-way leaves the context active: Spring's own shutdown hook
+                    // would wait for it for minutes, so stop the JVM now, with a failure status
+                    e.printStackTrace();
+                    Runtime.getRuntime().halt(1);
+                }
                 System.exit(0);
             }, "sigterm");
             // non-daemon: once the server stops accepting, its keep-alive thread ends, and this thread

@@ -25,6 +25,9 @@ import org.springframework.util.unit.DataSize;
  * @param limits          per-request limits on rows, tensor elements and text length
  * @param rollback        thresholds of automatic canary rollback
  * @param grpc            the V2 gRPC endpoint
+ * @param deviceRuns      ONNX Runtime runs in flight at once per device (the CPU, each GPU) across all models and
+ *                        versions; 0 for no limit. Each session's thread pool already uses every core, so
+ *                        overlapping runs of two versions (stable and canary) only slow each other down
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -38,7 +41,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("30s") Duration predictorTimeout,
                               LimitsProperties limits,
                               RollbackProperties rollback,
-                              GrpcProperties grpc) {
+                              GrpcProperties grpc,
+                              @DefaultValue("1") int deviceRuns) {
 
     public static final String PREFIX = "igate";
 
@@ -56,6 +60,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
+        if (deviceRuns < 0 || deviceRuns > 64) {
+            throw new IllegalArgumentException(PREFIX + ".device-runs must be between 0 (no limit) and 64, was " + deviceRuns);
+        }
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {
             defaults.overriddenBy(e.getValue()).validate(PREFIX + ".models." + e.getKey());

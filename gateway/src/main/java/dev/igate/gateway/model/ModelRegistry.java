@@ -11,9 +11,12 @@ import dev.igate.demo.DemoRepository;
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.ModelProperties;
 import dev.igate.gateway.serving.BatchMetrics;
+import dev.igate.predictor.ExecutionProvider;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
+import dev.igate.predictor.OnnxModel;
+import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.gateway.remote.RemotePredictor;
 import dev.igate.protocol.Datatype;
 import dev.igate.protocol.ModelMetadata;
@@ -45,6 +48,8 @@ public class ModelRegistry implements SmartLifecycle {
     private final IgateProperties properties;
     private final ModelRepository repository;
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+    /** One gate per device, shared by every version's batcher on it (igate.device-runs). */
+    private final Map<String, DeviceGate> gates = new ConcurrentHashMap<>();
     private volatile boolean scanned;
     private volatile String scanFailure;
     private volatile boolean running;
@@ -163,7 +168,7 @@ public class ModelRegistry implements SmartLifecycle {
                 return VersionState.ready(model);
             }
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
-                    new BatchMetrics(meters, name, version));
+                    new BatchMetrics(meters, name, version), onnx -> gate(onnx, props));
             // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
             Gauge previous = gauges.remove(name + "/" + version);
             if (previous != null) {
@@ -291,6 +296,12 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /** Versions of a model, in numeric order. */
+    private DeviceGate gate(OnnxModel onnx, ModelProperties props) {
+        String device = onnx.provider() == ExecutionProvider.CPU ? "cpu"
+                : props.sessionSettings().device().startsWith("cuda:") ? props.sessionSettings().device() : "cuda:0";
+        return gates.computeIfAbsent(device, d -> new DeviceGate(properties.deviceRuns()));
+    }
+
     /** Whether the model (and the version, when not null) exists; never throws, for any name. */
     public boolean knows(String name, String version) {
         Entry entry = name == null ? null : entries.get(name);

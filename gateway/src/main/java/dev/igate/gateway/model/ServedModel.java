@@ -20,6 +20,7 @@ import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.BatchListener;
 import dev.igate.predictor.batching.BatchingSettings;
+import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.predictor.batching.DynamicBatcher;
 import dev.igate.predictor.batching.OnnxBatchExecutor;
 import dev.igate.predictor.batching.TensorJob;
@@ -59,7 +60,7 @@ public final class ServedModel implements AutoCloseable {
 
     private ServedModel(String name, String version, OnnxModel onnx, TextEncoder encoder, LabelDecoder labels,
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
-                        RemotePredictor remote) {
+                        RemotePredictor remote, DeviceGate gate) {
         this.remote = remote;
         this.directory = directory;
         this.settings = settings;
@@ -78,7 +79,7 @@ public final class ServedModel implements AutoCloseable {
                     .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
             this.executor = new OnnxBatchExecutor(onnx, logitsOutput, encoder == null ? 0 : encoder.padId());
             this.batchesTensors = executor.batchesTensors();
-            this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener);
+            this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener, gate);
         }
     }
 
@@ -88,7 +89,8 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength, BatchListener listener) throws ModelLoadException {
+                            int maxLength, BatchListener listener, java.util.function.Function<OnnxModel, DeviceGate> gates)
+            throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
         OnnxModel onnx = OnnxModel.load(dir.resolve(ModelRepository.MODEL_FILE), props.sessionSettings());
@@ -101,7 +103,7 @@ public final class ServedModel implements AutoCloseable {
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
             return new ServedModel(name, version, onnx, encoder, labels, props.batchingSettings(), listener,
-                    dir, props.sessionSettings(), null);
+                    dir, props.sessionSettings(), null, gates.apply(onnx));
         } catch (IOException | RuntimeException e) {
             onnx.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
@@ -226,7 +228,7 @@ public final class ServedModel implements AutoCloseable {
         try {
             int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
             return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), new LabelDecoder(config.labels()),
-                    props.batchingSettings(), BatchListener.NONE, dir, props.sessionSettings(), remote);
+                    props.batchingSettings(), BatchListener.NONE, dir, props.sessionSettings(), remote, DeviceGate.UNLIMITED);
         } catch (IOException | RuntimeException e) {
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }

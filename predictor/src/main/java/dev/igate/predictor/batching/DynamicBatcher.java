@@ -53,9 +53,20 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private final List<Thread> workers = new ArrayList<>();
     private volatile boolean running = true;
     private final AtomicInteger runningBatches = new AtomicInteger();
+    private final DeviceGate gate;
     private int lastBatchRows;
 
     public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener) {
+        this(name, settings, executor, listener, DeviceGate.UNLIMITED);
+    }
+
+    /**
+     * @param gate shared with the batchers of other sessions on the same device: a worker holds it
+     *             while it forms and runs a batch, so jobs queue up while another session runs
+     */
+    public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener,
+                          DeviceGate gate) {
+        this.gate = gate;
         this.name = name;
         this.settings = settings;
         this.executor = executor;
@@ -146,26 +157,44 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
 
     private void work() {
         while (running) {
-            List<J> batch;
             try {
-                batch = nextBatch();
+                awaitJob();
+                // the batch is formed only once the device is ours: what queued while another session ran goes with it
+                gate.acquire();
             } catch (InterruptedException e) {
                 return;
             }
-            if (batch != null) {
-                run(batch);
+            try {
+                List<J> batch = nextBatch();
+                if (batch != null) {
+                    run(batch);
+                }
+            } catch (InterruptedException e) {
+                return;
+            } finally {
+                gate.release();
             }
         }
     }
 
+    /** Blocks until a job is queued or the batcher closes. */
+    private void awaitJob() throws InterruptedException {
+        lock.lockInterruptibly();
+        try {
+            while (queue.isEmpty() && running) {
+                arrived.await();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The next batch, or null when the queue emptied meanwhile; never waits for a first job (the gate may be held). */
     private List<J> nextBatch() throws InterruptedException {
         lock.lockInterruptibly();
         try {
-            while (queue.isEmpty()) {
-                if (!running) {
-                    return null;
-                }
-                arrived.await();
+            if (queue.isEmpty()) {
+                return null;
             }
             J first = queue.getFirst();
             boolean underLoad = queue.size() > 1 || lastBatchRows > 1;

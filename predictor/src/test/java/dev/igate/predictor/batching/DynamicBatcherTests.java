@@ -303,4 +303,61 @@ class DynamicBatcherTests {
         assertThat(first.get(5, TimeUnit.SECONDS)).hasSize(1);
         assertThatThrownBy(() -> batcher.submit(job(1, 1))).isInstanceOf(ModelNotReadyException.class);
     }
+
+    @Test
+    void batchersSharingADeviceGateNeverRunAtOnceAndWhatQueuesMeanwhileGoesAsOneBatch() throws Exception {
+        // given: two batchers (two versions of a model) behind one gate, the first held in a run
+        batcher(32, Duration.ZERO, 100, Duration.ofSeconds(10));
+        batcher.close();
+        DeviceGate device = new DeviceGate(1);
+        AtomicInteger inFlight = new AtomicInteger();
+        AtomicInteger mostInFlight = new AtomicInteger();
+        List<Integer> otherRows = new CopyOnWriteArrayList<>();
+        OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
+        CountDownLatch hold = new CountDownLatch(1);
+        CountDownLatch holding = new CountDownLatch(1);
+        BatchExecutor<BatchJob<?>> held = batch -> {
+            mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            holding.countDown();
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            onnx.execute(batch);
+            inFlight.decrementAndGet();
+        };
+        BatchExecutor<BatchJob<?>> counted = batch -> {
+            mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            otherRows.add(batch.stream().mapToInt(BatchJob::rows).sum());
+            onnx.execute(batch);
+            inFlight.decrementAndGet();
+        };
+        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10), 1);
+        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device);
+        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, counted, BatchListener.NONE, device);
+        try {
+            CompletableFuture<List<Tensor>> first = stable.submit(job(1, 0));
+            assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
+            // when: the other version gets jobs while the device is busy
+            List<CompletableFuture<List<Tensor>>> waiting = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                waiting.add(canary.submit(job(1, i)));
+            }
+            Thread.sleep(100);
+            assertThat(otherRows).as("nothing runs while the device is held").isEmpty();
+            hold.countDown();
+            // then: they run after it, together, and every caller gets its own answer
+            first.get(5, TimeUnit.SECONDS);
+            for (int i = 0; i < waiting.size(); i++) {
+                assertThat(waiting.get(i).get(5, TimeUnit.SECONDS).get(0).floats()).containsExactly(alone(job(1, i)));
+            }
+            assertThat(otherRows).containsExactly(5);
+            assertThat(mostInFlight.get()).isEqualTo(1);
+        } finally {
+            hold.countDown();
+            stable.close();
+            canary.close();
+        }
+    }
 }
