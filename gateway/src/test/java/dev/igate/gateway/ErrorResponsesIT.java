@@ -253,6 +253,11 @@ class ErrorResponsesIT {
                     io.grpc.Status.Code.INVALID_ARGUMENT, "Unknown input name x, expected one of");
             expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText(MODEL, "", "x").setModelName("").build())),
                     io.grpc.Status.Code.INVALID_ARGUMENT, "model_name is required");
+            // a huge declared shape is refused by the element limit before anything is allocated
+            expectGrpc(grpcStatus(() -> stub.modelInfer(ModelInferRequest.newBuilder().setModelName(MODEL)
+                    .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("t").setDatatype("BYTES").addShape(2_000_000_000L))
+                    .addRawInputContents(com.google.protobuf.ByteString.copyFrom(new byte[8])).build())),
+                    io.grpc.Status.Code.INVALID_ARGUMENT, "more than the limit of 4194304 (igate.limits.max-elements)");
             expectGrpc(grpcStatus(() -> io.grpc.stub.ClientCalls.blockingUnaryCall(channel, FuzzIT.RAW_MODEL_INFER,
                     io.grpc.CallOptions.DEFAULT.withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS), new byte[] {0x0a, 0x7f, 1})),
                     io.grpc.Status.Code.INVALID_ARGUMENT, "The request is not a valid inference.ModelInferRequest message");

@@ -95,6 +95,23 @@ public final class GrpcCodec {
     }
 
     /**
+     * The elements the inputs' shapes declare, summed without decoding any data (saturating at
+     * {@code Long.MAX_VALUE}; negative dimensions count as 0 here and are rejected when decoded):
+     * lets a server refuse an oversized request before it allocates the tensors.
+     */
+    public static long declaredElements(ModelInferRequest request) {
+        long total = 0;
+        for (ModelInferRequest.InferInputTensor in : request.getInputsList()) {
+            long n = 1;
+            for (long d : in.getShapeList()) {
+                n = d <= 0 ? 0 : n > Long.MAX_VALUE / d ? Long.MAX_VALUE : n * d;
+            }
+            total = total > Long.MAX_VALUE - n ? Long.MAX_VALUE : total + n;
+        }
+        return total;
+    }
+
+    /**
      * Decodes one tensor from typed contents, or from its raw bytes when {@code raw} is not null.
      *
      * @throws InvalidInputException when the shape, datatype and data disagree

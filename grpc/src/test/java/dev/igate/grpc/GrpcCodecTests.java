@@ -101,6 +101,19 @@ class GrpcCodecTests {
     }
 
     @Test
+    void declaredElementsAddUpShapesWithoutDecodingAndSaturate() {
+        ModelInferRequest r = request()
+                .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("a").setDatatype("BYTES").addShape(3).addShape(4))
+                .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("b").setDatatype("FP32").addShape(5))
+                .build();
+        assertThat(GrpcCodec.declaredElements(r)).isEqualTo(17);
+        assertThat(GrpcCodec.declaredElements(r.toBuilder().addInputs(ModelInferRequest.InferInputTensor.newBuilder()
+                .setName("c").addShape(Long.MAX_VALUE).addShape(3)).build())).isEqualTo(Long.MAX_VALUE);
+        assertThat(GrpcCodec.declaredElements(r.toBuilder().addInputs(ModelInferRequest.InferInputTensor.newBuilder()
+                .setName("d").addShape(-1).addShape(3)).build())).isEqualTo(17);
+    }
+
+    @Test
     void parametersKeepTheirKinds() {
         // given
         ModelInferRequest r = request().addInputs(input(EVERY_TYPE.get(0)).setContents(GrpcCodec.contents(EVERY_TYPE.get(0))))

@@ -96,7 +96,11 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
         call(observer, "ModelInfer", metrics, request.getModelName(), request.getModelVersion(), "grpc_infer",
-                Mono.fromCallable(() -> Routed.of(GrpcCodec.decodeInfer(request), weights, "infer"))
+                Mono.fromCallable(() -> {
+                            // refused before the tensors are allocated, not after
+                            service.checkElements(GrpcCodec.declaredElements(request));
+                            return Routed.of(GrpcCodec.decodeInfer(request), weights, "infer");
+                        })
                         .flatMap(routed -> revisions.recorded(routed.revision(), service.infer(routed.request())
                                 .map(response -> GrpcCodec.encodeInfer(response, !routed.request().binaryOutputs().isEmpty())))),
                 ModelInferResponse::getModelVersion);

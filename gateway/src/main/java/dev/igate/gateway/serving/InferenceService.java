@@ -118,6 +118,14 @@ public class InferenceService {
         }
     }
 
+    /** @throws InvalidInputException past {@code igate.limits.max-elements} */
+    public void checkElements(long elements) {
+        if (elements > limits.maxElements()) {
+            throw new InvalidInputException("The request holds " + elements + " tensor elements, more than the limit of "
+                    + limits.maxElements() + " (igate.limits.max-elements)");
+        }
+    }
+
     private static float[] flatten(float[][] rows) {
         int width = rows.length == 0 ? 0 : rows[0].length;
         float[] out = new float[rows.length * width];
@@ -142,10 +150,7 @@ public class InferenceService {
                     checkRows(t.shape()[0]);
                 }
             }
-            if (elements > limits.maxElements()) {
-                throw new InvalidInputException("The request holds " + elements + " tensor elements, more than the limit of "
-                        + limits.maxElements() + " (igate.limits.max-elements)");
-            }
+            checkElements(elements);
             if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
                 return inferText(request, served);
             }
