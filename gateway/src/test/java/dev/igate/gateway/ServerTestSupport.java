@@ -62,7 +62,20 @@ public abstract class ServerTestSupport {
     public static void awaitReady(WebTestClient client, String path) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
         while (System.nanoTime() < deadline) {
-            int status = client.get().uri(path).exchange().returnResult(byte[].class).getStatus().value();
+            int status;
+            try {
+                status = client.get().uri(path).exchange().returnResult(byte[].class).getStatus().value();
+            } catch (IllegalStateException noAnswer) {
+                // seen once in a full run, after FuzzIT's REST half: keep what the threads were doing for diagnosis
+                System.err.println("No answer to GET " + path + "; threads:");
+                Thread.getAllStackTraces().forEach((thread, stack) -> {
+                    System.err.println("\"" + thread.getName() + "\" " + thread.getState());
+                    for (StackTraceElement frame : stack) {
+                        System.err.println("\tat " + frame);
+                    }
+                });
+                throw noAnswer;
+            }
             if (status == 200) {
                 return;
             }

@@ -295,10 +295,9 @@ public class ModelRegistry implements SmartLifecycle {
         return entry;
     }
 
-    /** Versions of a model, in numeric order. */
+    /** The gate of the device a session runs on, shared by every version there. */
     private DeviceGate gate(OnnxModel onnx, ModelProperties props) {
-        String device = onnx.provider() == ExecutionProvider.CPU ? "cpu"
-                : props.sessionSettings().device().startsWith("cuda:") ? props.sessionSettings().device() : "cuda:0";
+        String device = onnx.provider() == ExecutionProvider.CPU ? "cpu" : "cuda:" + props.sessionSettings().cudaDeviceId();
         return gates.computeIfAbsent(device, d -> new DeviceGate(properties.deviceRuns()));
     }
 
@@ -308,6 +307,7 @@ public class ModelRegistry implements SmartLifecycle {
         return entry != null && (version == null || entry.versions().containsKey(version));
     }
 
+    /** Versions of a model, in numeric order. */
     public List<String> versions(String name) {
         return entry(name).versions().keySet().stream().sorted((a, b) -> Long.compare(Long.parseLong(a), Long.parseLong(b))).toList();
     }

@@ -24,10 +24,9 @@ public final class DeviceGate {
         this.permits = runs == 0 ? null : new Semaphore(runs, true);
     }
 
-    void acquire() throws InterruptedException {
-        if (permits != null) {
-            permits.acquire();
-        }
+    /** Waits at most {@code timeout} for a turn; true when the caller now holds one. */
+    boolean tryAcquire(long timeout, java.util.concurrent.TimeUnit unit) throws InterruptedException {
+        return permits == null || permits.tryAcquire(timeout, unit);
     }
 
     void release() {

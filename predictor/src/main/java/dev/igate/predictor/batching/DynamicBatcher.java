@@ -115,7 +115,8 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             }
             job.enqueuedNanos = System.nanoTime();
             queue.addLast(typed);
-            arrived.signal();
+            // idle workers and a worker waiting for companions share the condition: wake them all (few)
+            arrived.signalAll();
         } finally {
             lock.unlock();
         }
@@ -159,18 +160,23 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         while (running) {
             try {
                 awaitJob();
-                // the batch is formed only once the device is ours: what queued while another session ran goes with it
-                gate.acquire();
+                if (!running) {
+                    return;
+                }
+                // companions are awaited before the device is taken: waiting must not keep other versions off it
+                awaitCompanions();
+                // the batch is formed once the device is ours: what queued while another session ran goes with it
+                if (!acquireGate()) {
+                    return;
+                }
             } catch (InterruptedException e) {
                 return;
             }
             try {
-                List<J> batch = nextBatch();
+                List<J> batch = takeBatch();
                 if (batch != null) {
                     run(batch);
                 }
-            } catch (InterruptedException e) {
-                return;
             } finally {
                 gate.release();
             }
@@ -189,28 +195,49 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         }
     }
 
-    /** The next batch, or null when the queue emptied meanwhile; never waits for a first job (the gate may be held). */
-    private List<J> nextBatch() throws InterruptedException {
+    /**
+     * Under load, waits until the oldest request's companions fill a batch or it has waited
+     * {@code max-latency}; a lone request after a lone batch goes at once. Takes nothing.
+     */
+    private void awaitCompanions() throws InterruptedException {
         lock.lockInterruptibly();
+        try {
+            boolean underLoad = queue.size() > 1 || lastBatchRows > 1;
+            if (!underLoad || maxLatencyNanos == 0) {
+                return;
+            }
+            while (running && !queue.isEmpty()) {
+                // the head may change meanwhile (expired, cancelled, taken by a sibling worker): judge the current one
+                J first = queue.getFirst();
+                long remaining = first.enqueuedNanos + maxLatencyNanos - System.nanoTime();
+                if (compatibleRows(first) >= settings.maxBatchSize() || remaining <= 0) {
+                    return;
+                }
+                arrived.awaitNanos(remaining);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Takes the device gate, or gives up once the batcher closes (a closing batcher must not wait its turn). */
+    private boolean acquireGate() throws InterruptedException {
+        while (!gate.tryAcquire(50, TimeUnit.MILLISECONDS)) {
+            if (!running) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The oldest request and the queued ones that can share its run, up to max-batch-size rows; null when none is left. */
+    private List<J> takeBatch() {
+        lock.lock();
         try {
             if (queue.isEmpty()) {
                 return null;
             }
             J first = queue.getFirst();
-            boolean underLoad = queue.size() > 1 || lastBatchRows > 1;
-            if (underLoad && maxLatencyNanos > 0) {
-                long deadline = first.enqueuedNanos + maxLatencyNanos;
-                while (compatibleRows(first) < settings.maxBatchSize()) {
-                    long remaining = deadline - System.nanoTime();
-                    if (remaining <= 0) {
-                        break;
-                    }
-                    arrived.awaitNanos(remaining);
-                    if (queue.isEmpty() || queue.getFirst() != first) {
-                        return null;
-                    }
-                }
-            }
             List<J> batch = new ArrayList<>();
             int rows = 0;
             long now = System.nanoTime();

@@ -307,8 +307,6 @@ class DynamicBatcherTests {
     @Test
     void batchersSharingADeviceGateNeverRunAtOnceAndWhatQueuesMeanwhileGoesAsOneBatch() throws Exception {
         // given: two batchers (two versions of a model) behind one gate, the first held in a run
-        batcher(32, Duration.ZERO, 100, Duration.ofSeconds(10));
-        batcher.close();
         DeviceGate device = new DeviceGate(1);
         AtomicInteger inFlight = new AtomicInteger();
         AtomicInteger mostInFlight = new AtomicInteger();
@@ -354,6 +352,42 @@ class DynamicBatcherTests {
             }
             assertThat(otherRows).containsExactly(5);
             assertThat(mostInFlight.get()).isEqualTo(1);
+        } finally {
+            hold.countDown();
+            stable.close();
+            canary.close();
+        }
+    }
+
+    @Test
+    void aBatcherWaitingForTheDeviceClosesWithoutWaitingItsTurn() throws Exception {
+        // given: one version holds the device; the other has a job waiting for it
+        DeviceGate device = new DeviceGate(1);
+        CountDownLatch hold = new CountDownLatch(1);
+        CountDownLatch holding = new CountDownLatch(1);
+        OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
+        BatchExecutor<BatchJob<?>> held = batch -> {
+            holding.countDown();
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            onnx.execute(batch);
+        };
+        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10), 1);
+        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device);
+        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, onnx, BatchListener.NONE, device);
+        try {
+            stable.submit(job(1, 0));
+            assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
+            CompletableFuture<List<Tensor>> waiting = canary.submit(job(1, 1));
+            Thread.sleep(100);
+            // when
+            CompletableFuture<Void> closed = CompletableFuture.runAsync(canary::close);
+            // then: the close does not wait for the other version's run, and the waiting job is answered
+            closed.get(5, TimeUnit.SECONDS);
+            assertThatThrownBy(() -> waiting.get(5, TimeUnit.SECONDS)).hasCauseInstanceOf(ModelNotReadyException.class);
         } finally {
             hold.countDown();
             stable.close();
