@@ -128,26 +128,24 @@ for c in 1 8 32 64; do
   printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" "$c" "$r1" "$a1" "$b1" "$e1" "$r2" "$a2" "$b2" "$e2"
 done
 echo
+protocol_rows() { # result-key prefix, concurrencies... -> one row per concurrency: "req/s / p50 / p99" per protocol
+  local prefix=$1
+  shift
+  for c in "$@"; do
+    row=()
+    for p in json binary typed raw; do
+      read -r r a b e <<< "${RESULT[$prefix$p,$c]}"
+      row+=("$(printf '%s / %s / %s%s' "$r" "$a" "$b" "$([ "$e" = 0 ] || echo " ($e err)")")")
+    done
+    printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
+  done
+}
 echo "== protocols (same server, one text per request; req/s, p50 ms, p99 ms)"
 printf "%-12s %22s %22s %22s %22s\n" concurrency "V2 REST JSON" "V2 REST binary" "gRPC typed" "gRPC raw"
-for c in 1 8 32; do
-  row=()
-  for p in json binary typed raw; do
-    read -r r a b e <<< "${RESULT[$p,$c]}"
-    row+=("$(printf '%s / %s / %s%s' "$r" "$a" "$b" "$([ "$e" = 0 ] || echo " ($e err)")")")
-  done
-  printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
-done
+protocol_rows "" 1 8 32
 echo
 echo "== protocols, 8 x 64 token tensors per request (same columns; raw ONNX Runtime runs one in $TENSORS_MS ms)"
-for c in 1 8; do
-  row=()
-  for p in tjson tbinary ttyped traw; do
-    read -r r a b e <<< "${RESULT[$p,$c]}"
-    row+=("$(printf '%s / %s / %s%s' "$r" "$a" "$b" "$([ "$e" = 0 ] || echo " ($e err)")")")
-  done
-  printf "%-12s %22s %22s %22s %22s\n" "$c" "${row[@]}"
-done
+protocol_rows t 1 8
 read -r r32 _ _ _ <<< "${RESULT[v1,32]}"; read -r r1c p50c1 _ _ <<< "${RESULT[v1,1]}"; read -r roff _ _ _ <<< "$OFF"
 echo
 awk -v r="$r32" -v b="$BEST" 'BEGIN {printf "headline: V1 throughput at concurrency 32 / raw best-batch throughput = %.2f (goal >= 0.8)\n", r/b}'

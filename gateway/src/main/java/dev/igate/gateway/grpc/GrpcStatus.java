@@ -62,13 +62,12 @@ final class GrpcStatus {
         } else {
             return Status.INTERNAL.withDescription("Internal error").asRuntimeException();
         }
+        Metadata trailers = new Metadata();
         if (e instanceof ServerBusyException busy && busy.retryAfter() != null) {
             // gRPC's form of Retry-After: grpc-java and grpc-go clients with a retry policy wait this long
-            Metadata trailers = new Metadata();
             trailers.put(RETRY_PUSHBACK, String.valueOf(Math.max(1, busy.retryAfter().toMillis())));
-            return status.withDescription(bounded(e.getMessage())).asRuntimeException(trailers);
         }
-        return status.withDescription(bounded(e.getMessage())).asRuntimeException();
+        return status.withDescription(bounded(e.getMessage())).asRuntimeException(trailers);
     }
 
     /**

@@ -4,7 +4,6 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 import dev.igate.gateway.serving.ErrorStatus;
-import dev.igate.protocol.InferenceException;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import org.springframework.context.annotation.Lazy;
@@ -34,7 +33,7 @@ public class RevisionMetrics {
      * @param status the answer's HTTP status, or the HTTP status of the error a gRPC call ended with
      */
     public void record(String group, String revision, String model, boolean autoRollback, long nanos, int status) {
-        String outcome = status < 400 ? "success" : status < 500 ? "client_error" : "server_error";
+        String outcome = ErrorStatus.outcome(status);
         guard.record(model, revision, autoRollback, nanos, status);
         Timer.builder(METRIC).tag("group", group).tag("revision", revision).tag("outcome", outcome)
                 .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
@@ -50,8 +49,7 @@ public class RevisionMetrics {
         return Mono.defer(() -> {
             long start = System.nanoTime();
             return work.doOnSuccess(v -> record(revision, System.nanoTime() - start, 200))
-                    .doOnError(e -> record(revision, System.nanoTime() - start,
-                            ErrorStatus.unwrap(e) instanceof InferenceException ie ? ie.status() : 500));
+                    .doOnError(e -> record(revision, System.nanoTime() - start, ErrorStatus.httpStatus(e)));
         });
     }
 

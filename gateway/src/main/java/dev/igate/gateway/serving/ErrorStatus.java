@@ -3,7 +3,9 @@ package dev.igate.gateway.serving;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 
-/** Unwraps the wrappers that futures put around the error a stage threw. */
+import dev.igate.protocol.InferenceException;
+
+/** Unwraps the wrappers that futures put around the error a stage threw, and reads its status. */
 public final class ErrorStatus {
 
     private ErrorStatus() {
@@ -15,5 +17,15 @@ public final class ErrorStatus {
             t = t.getCause();
         }
         return t;
+    }
+
+    /** The HTTP status an error is answered with: its own for the project's errors, 500 for anything else. */
+    public static int httpStatus(Throwable e) {
+        return unwrap(e) instanceof InferenceException ie ? ie.status() : 500;
+    }
+
+    /** The {@code outcome} tag of an answer with this HTTP status: success, client_error or server_error. */
+    public static String outcome(int status) {
+        return status < 400 ? "success" : status < 500 ? "client_error" : "server_error";
     }
 }

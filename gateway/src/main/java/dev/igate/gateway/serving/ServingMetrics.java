@@ -74,11 +74,6 @@ public class ServingMetrics {
     }
 
     static String outcome(Throwable error) {
-        if (error == null) {
-            return "success";
-        }
-        Throwable e = ErrorStatus.unwrap(error);
-        int status = e instanceof InferenceException ie ? ie.status() : 500;
-        return status < 500 ? "client_error" : "server_error";
+        return ErrorStatus.outcome(error == null ? 200 : ErrorStatus.httpStatus(error));
     }
 }

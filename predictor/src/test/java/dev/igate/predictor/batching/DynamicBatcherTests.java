@@ -304,6 +304,19 @@ class DynamicBatcherTests {
         assertThatThrownBy(() -> batcher.submit(job(1, 1))).isInstanceOf(ModelNotReadyException.class);
     }
 
+    /** Runs {@code then} once {@code hold} opens, after telling {@code holding} that a run has started. */
+    static BatchExecutor<BatchJob<?>> heldUntil(CountDownLatch holding, CountDownLatch hold, BatchExecutor<BatchJob<?>> then) {
+        return batch -> {
+            holding.countDown();
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            then.execute(batch);
+        };
+    }
+
     @Test
     void batchersSharingADeviceGateNeverRunAtOnceAndWhatQueuesMeanwhileGoesAsOneBatch() throws Exception {
         // given: two batchers (two versions of a model) behind one gate, the first held in a run
@@ -314,15 +327,10 @@ class DynamicBatcherTests {
         OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
         CountDownLatch hold = new CountDownLatch(1);
         CountDownLatch holding = new CountDownLatch(1);
+        BatchExecutor<BatchJob<?>> holdingRun = heldUntil(holding, hold, onnx);
         BatchExecutor<BatchJob<?>> held = batch -> {
             mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
-            holding.countDown();
-            try {
-                hold.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            onnx.execute(batch);
+            holdingRun.execute(batch);
             inFlight.decrementAndGet();
         };
         BatchExecutor<BatchJob<?>> counted = batch -> {
@@ -366,15 +374,7 @@ class DynamicBatcherTests {
         CountDownLatch hold = new CountDownLatch(1);
         CountDownLatch holding = new CountDownLatch(1);
         OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
-        BatchExecutor<BatchJob<?>> held = batch -> {
-            holding.countDown();
-            try {
-                hold.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            onnx.execute(batch);
-        };
+        BatchExecutor<BatchJob<?>> held = heldUntil(holding, hold, onnx);
         BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10), 1);
         DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device);
         DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, onnx, BatchListener.NONE, device);

@@ -147,14 +147,7 @@ public final class V2Codec {
      * (their JSON entries carry {@code binary_data_size} and no data).
      */
     public static BinaryBody encodeInferBinary(InferenceResponse response, InferenceRequest request) {
-        ObjectNode root = Json.object();
-        root.put("model_name", response.model());
-        if (response.version() != null) {
-            root.put("model_version", response.version());
-        }
-        if (response.id() != null) {
-            root.put("id", response.id());
-        }
+        ObjectNode root = responseRoot(response);
         ArrayNode outputs = root.putArray("outputs");
         java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
         for (Tensor t : response.outputs()) {
@@ -409,22 +402,33 @@ public final class V2Codec {
 
     /** Encodes an infer response with flat data arrays. */
     public static byte[] encodeInfer(InferenceResponse response) {
-        ObjectNode root = Json.object();
-        root.put("model_name", response.model());
-        if (response.version() != null) {
-            root.put("model_version", response.version());
-        }
-        if (response.id() != null) {
-            root.put("id", response.id());
-        }
-        if (!response.parameters().isEmpty()) {
-            root.set("parameters", Json.toNode(response.parameters()));
-        }
+        ObjectNode root = responseRoot(response);
         ArrayNode outputs = root.putArray("outputs");
         for (Tensor t : response.outputs()) {
             outputs.add(encodeTensor(t));
         }
         return Json.write(root);
+    }
+
+    /** What every infer answer starts with: model_name, model_version, id and parameters when present. */
+    private static ObjectNode responseRoot(InferenceResponse response) {
+        ObjectNode root = responseRoot(response.id(), response.model(), response.version());
+        if (!response.parameters().isEmpty()) {
+            root.set("parameters", Json.toNode(response.parameters()));
+        }
+        return root;
+    }
+
+    private static ObjectNode responseRoot(String id, String model, String version) {
+        ObjectNode root = Json.object();
+        root.put("model_name", model);
+        if (version != null) {
+            root.put("model_version", version);
+        }
+        if (id != null) {
+            root.put("id", id);
+        }
+        return root;
     }
 
     public static ObjectNode encodeTensor(Tensor t) {
@@ -488,14 +492,7 @@ public final class V2Codec {
      * {@code explain} whose data holds an object per text with words, importances and delta.
      */
     public static byte[] encodeExplain(String id, String model, String version, List<Explanation> explanations) {
-        ObjectNode root = Json.object();
-        root.put("model_name", model);
-        if (version != null) {
-            root.put("model_version", version);
-        }
-        if (id != null) {
-            root.put("id", id);
-        }
+        ObjectNode root = responseRoot(id, model, version);
         ObjectNode out = root.putArray("outputs").addObject();
         out.put("name", "explain");
         out.put("datatype", "BYTES");
