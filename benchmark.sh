@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks that print numbers (results and machine details in BENCHMARKS.md).
-#   ./benchmark.sh serving   the server under load (hey; gRPC with GrpcLoad) against the raw ONNX Runtime session
+#   ./benchmark.sh serving   the server under load (hey and wrk; gRPC with GrpcLoad) against the best raw ONNX Runtime
+#                            layout measured in the same run (RawLayouts), for the seed sentence, a ~128-token text
+#                            and a mixed-length workload
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,9 +21,9 @@ if [ "$WHAT" = "explain" ]; then
 fi
 [ "$WHAT" = "serving" ] || { echo "unknown benchmark $WHAT (expected: serving, explain)" >&2; exit 2; }
 
-if ! command -v hey >/dev/null; then
-  echo "installing hey (Debian package) ..."
-  (apt-get update -qq && apt-get install -y -qq hey) >/dev/null
+if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
+  echo "installing hey and wrk (Debian packages) ..."
+  (apt-get update -qq && apt-get install -y -qq hey wrk) >/dev/null
 fi
 
 SEED_TEXT="Risk assessment implications of site-specific oral relative bioavailability."
@@ -37,6 +39,8 @@ printf "\\x$(printf %02x ${#SEED_TEXT})\\x00\\x00\\x00%s" "$SEED_TEXT" >> "$WORK
 # raw token tensors (8 x 64 INT64, three inputs) as V2 JSON and as binary tensor data
 "${JAVA_BENCH[@]}" dev.igate.benchmark.TensorRequests "$WORK"
 TENSOR_HEADER=$(cat "$WORK/tensors.header-length")
+# the ~128-token text (v1-long.json, v2-long.json) and the mixed workload, one body per line (v1-mix.lines, v2-mix.lines)
+"${JAVA_BENCH[@]}" dev.igate.benchmark.WorkloadBodies "$WORK"
 V1="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:predict"
 V2="http://127.0.0.1:$PORT/v2/models/BERTSeqClassification/infer"
 
@@ -56,27 +60,43 @@ load() { # url body concurrency [hey options...] -> "rps p50_ms p99_ms errors"
   shift 3
   hey -z "$DURATION" -c "$c" -m POST -T application/json "$@" -D "$body" "$url" > "$WORK/hey.txt"
   awk '/Requests\/sec/ {rps=$2} /50% in/ {p50=$3*1000} /99% in/ {p99=$3*1000}
-       /^\s*\[[0-9]+\]/ {gsub(/[\[\]]/,"",$1); if ($1 != "200") err += $2}
+       /Status code distribution/ {sec="status"} /Error distribution/ {sec="error"}
+       sec == "status" && /^\s*\[[0-9]+\]/ {code=$1; gsub(/[\[\]]/,"",code); if (code != "200") err += $2}
+       sec == "error" && /^\s*\[[0-9]+\]/ {n=$1; gsub(/[\[\]]/,"",n); err += n}
        END {printf "%.1f %.2f %.2f %d", rps, p50, p99, err+0}' "$WORK/hey.txt"
 }
+load_mix() { # url bodies-file concurrency -> "rps p50_ms p99_ms errors" (wrk: each request the next text of the mix)
+  local url=$1 bodies=$2 c=$3
+  MIX_BODIES="$bodies" wrk -t "$(( c < 2 ? 1 : 2 ))" -c "$c" -d "$DURATION" --latency -s benchmark/mix.lua "$url" > "$WORK/wrk.txt"
+  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+       /Requests\/sec/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)}
+       /Non-2xx or 3xx responses/ {err+=$5} /Socket errors/ {err+=0}
+       END {printf "%.1f %.2f %.2f %d", rps, p50, p99, err+0}' "$WORK/wrk.txt"
+}
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$SERVER/status"; }
+sample_rss() { ( while kill -0 "$SERVER" 2>/dev/null; do rss_mb >> "$WORK/rss.txt"; echo >> "$WORK/rss.txt"; sleep 0.5; done ) & SAMPLER=$!; }
 
-echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load generator on the same machine"
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== the load generators (hey, wrk, GrpcLoad) run on the same machine as the server and take part of its cores"
 start_server
-echo "== warm-up"
-hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
-hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v2.json" "$V2" > /dev/null
+grep -E "Device cpu|ready on" "$WORK/server.log" | sed 's/.*ModelRegistry *: /   /'
+echo "== warm-up (JIT): 4,000 seed requests per protocol, the long text and the mix"
+hey -n 4000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+hey -n 4000 -c 16 -m POST -T application/json -D "$WORK/v2.json" "$V2" > /dev/null
+hey -n 400 -c 16 -m POST -T application/json -D "$WORK/v1-long.json" "$V1" > /dev/null
+MIX_BODIES="$WORK/v2-mix.lines" wrk -t 2 -c 16 -d 5s -s benchmark/mix.lua "$V2" > /dev/null
 declare -A RESULT
-PEAK=0
+sample_rss
 for c in 1 8 32 64; do
-  for api in v1 v2; do
-    url=$V1; [ "$api" = v2 ] && url=$V2
-    ( while kill -0 "$SERVER" 2>/dev/null; do rss_mb >> "$WORK/rss.txt"; echo >> "$WORK/rss.txt"; sleep 0.5; done ) & SAMPLER=$!
-    RESULT[$api,$c]=$(load "$url" "$WORK/$api.json" "$c")
-    kill $SAMPLER 2>/dev/null || true
-  done
+  RESULT[v1,$c]=$(load "$V1" "$WORK/v1.json" "$c")
+  RESULT[v2,$c]=$(load "$V2" "$WORK/v2.json" "$c")
 done
-PEAK=$(grep -v '^$' "$WORK/rss.txt" | sort -n | tail -1)
+for c in 1 32; do
+  RESULT[v1long,$c]=$(load "$V1" "$WORK/v1-long.json" "$c")
+  RESULT[v2long,$c]=$(load "$V2" "$WORK/v2-long.json" "$c")
+  RESULT[v1mix,$c]=$(load_mix "$V1" "$WORK/v1-mix.lines" "$c")
+  RESULT[v2mix,$c]=$(load_mix "$V2" "$WORK/v2-mix.lines" "$c")
+done
 echo "== protocols: one text per request over V2 JSON, V2 binary tensor data, gRPC typed contents and gRPC raw contents"
 grpc_load() { # typed|raw text|tensors concurrencies... -> sets RESULT[<prefix><mode>,c] (one warmed client JVM for all)
   local mode=$1 what=$2 prefix=$3
@@ -100,32 +120,49 @@ for c in 1 8; do
 done
 grpc_load typed tensors t 1 8
 grpc_load raw tensors t 1 8
+kill $SAMPLER 2>/dev/null || true
+PEAK=$(grep -v '^$' "$WORK/rss.txt" | sort -n | tail -1)
 echo "== transport floor at concurrency 1: GET /v2/health/live (hey) and ServerLive (GrpcLoad)"
 FLOOR_HTTP=$(hey -z 5s -c 1 "http://127.0.0.1:$PORT/v2/health/live" | awk '/50% in/ {printf "%.2f", $3*1000}')
 FLOOR_GRPC=$("${JAVA_BENCH[@]}" dev.igate.benchmark.GrpcLoad "$GRPC_PORT" 5 1 typed live | awk '{print $2}')
-AVG_BATCH=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
+METRICS=$(curl -s "http://127.0.0.1:$PORT/actuator/prometheus")
+AVG_BATCH=$(echo "$METRICS" | awk '/^nv_inference_count_total/ {n+=$2} /^nv_inference_exec_count_total/ {e+=$2} END {if (e>0) printf "%.2f", n/e}')
+RUNS_BY_INSTANCE=$(echo "$METRICS" | awk -F'[{}]' '/^igate_instance_runs_total/ {split($2, l, ","); for (i in l) if (l[i] ~ /^instance=/) {gsub(/instance=|"/, "", l[i]); n[l[i]] += $3}} END {for (k in n) printf "%s=%d ", k, n[k]}')
+PEAK_RUNS=$(echo "$METRICS" | awk '/^igate_device_runs_peak/ {print $2}')
 stop_server
 
 echo "== batching off (max-batch-size 1), concurrency 32"
 start_server --igate.defaults.max-batch-size=1 --igate.models.BERTSeqClassification.max-batch-size=1
-hey -n 1000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
 OFF=$(load "$V1" "$WORK/v1.json" 32)
 stop_server
 
-echo "== raw ONNX Runtime, same model and tokenized sentence"
-RAW_OUT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.RawOnnxBenchmark models/BERTSeqClassification/1 3)
+echo "== raw ONNX Runtime layouts, same model and texts, the server stopped (every layout that uses all $(nproc) cores)"
+RAW_OUT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}")
 echo "$RAW_OUT" | grep -v '^RAW'
-RAW=$(echo "$RAW_OUT" | grep '^RAW')
-BATCH1_MS=$(echo "$RAW" | sed 's/.*batch1_ms=\([0-9.]*\).*/\1/')
-BEST=$(echo "$RAW" | sed 's/.*best_rps=\([0-9.]*\).*/\1/')
-TENSORS_MS=$(echo "$RAW" | sed 's/.*tensors_ms=\([0-9.]*\).*/\1/')
+raw() { # workload field
+  echo "$RAW_OUT" | grep "^RAW workload=$1 " | sed "s/.* $2=\([^ ]*\).*/\1/"
+}
+TENSORS_MS=$(echo "$RAW_OUT" | grep '^RAW tensors' | sed 's/.*tensors_ms=\([0-9.]*\).*/\1/')
 
+row() { # key concurrency -> "req/s p50 p99 errors" fields
+  echo "${RESULT[$1,$2]}"
+}
 echo
-echo "== end to end (hey -z $DURATION, default configuration), against raw best-batch throughput $BEST rows/s"
+echo "== end to end, seed sentence (16 tokens; hey -z $DURATION, default configuration with the shipped 90/10 canary)"
 printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" concurrency "V1 req/s" "p50 ms" "p99 ms" "errors" "V2 req/s" "p50 ms" "p99 ms" "errors"
 for c in 1 8 32 64; do
-  read -r r1 a1 b1 e1 <<< "${RESULT[v1,$c]}"; read -r r2 a2 b2 e2 <<< "${RESULT[v2,$c]}"
+  read -r r1 a1 b1 e1 <<< "$(row v1 "$c")"; read -r r2 a2 b2 e2 <<< "$(row v2 "$c")"
   printf "%-12s %10s %9s %9s %7s %10s %9s %9s %7s\n" "$c" "$r1" "$a1" "$b1" "$e1" "$r2" "$a2" "$b2" "$e2"
+done
+echo
+echo "== end to end, ~128-token text (hey) and the mix of 8-128 tokens (wrk), same columns"
+printf "%-18s %10s %9s %9s %7s %10s %9s %9s %7s\n" "workload, conc." "V1 req/s" "p50 ms" "p99 ms" "errors" "V2 req/s" "p50 ms" "p99 ms" "errors"
+for w in long mix; do
+  for c in 1 32; do
+    read -r r1 a1 b1 e1 <<< "$(row "v1$w" "$c")"; read -r r2 a2 b2 e2 <<< "$(row "v2$w" "$c")"
+    printf "%-18s %10s %9s %9s %7s %10s %9s %9s %7s\n" "$w, $c" "$r1" "$a1" "$b1" "$e1" "$r2" "$a2" "$b2" "$e2"
+  done
 done
 echo
 protocol_rows() { # result-key prefix, concurrencies... -> one row per concurrency: "req/s / p50 / p99" per protocol
@@ -146,15 +183,30 @@ protocol_rows "" 1 8 32
 echo
 echo "== protocols, 8 x 64 token tensors per request (same columns; raw ONNX Runtime runs one in $TENSORS_MS ms)"
 protocol_rows t 1 8
-read -r r32 _ _ _ <<< "${RESULT[v1,32]}"; read -r r1c p50c1 _ _ <<< "${RESULT[v1,1]}"; read -r roff _ _ _ <<< "$OFF"
 echo
-awk -v r="$r32" -v b="$BEST" 'BEGIN {printf "headline: V1 throughput at concurrency 32 / raw best-batch throughput = %.2f (goal >= 0.8)\n", r/b}'
-read -r g32 _ _ _ <<< "${RESULT[raw,32]}"; read -r j32 _ _ _ <<< "${RESULT[json,32]}"; read -r bin32 _ _ _ <<< "${RESULT[binary,32]}"
-awk -v g="$g32" -v j="$j32" -v n="$bin32" -v b="$BEST" 'BEGIN {printf "one text, concurrency 32, / raw best: V2 JSON %.2f, V2 binary %.2f, gRPC raw %.2f\n", j/b, n/b, g/b}'
+echo "== goals (issue 12), ratios within this run"
+for w in seed long mix; do
+  key=v1; [ "$w" = seed ] || key="v1$w"
+  read -r v1r _ _ _ <<< "$(row "$key" 32)"
+  key=v2; [ "$w" = seed ] || key="v2$w"
+  read -r v2r _ _ _ <<< "$(row "$key" 32)"
+  awk -v w="$w" -v a="$v1r" -v b="$v2r" -v raw="$(raw "$w" best_rps)" -v l="$(raw "$w" best_layout)" -v bb="$(raw "$w" best_batch)" \
+    'BEGIN {printf "%-5s concurrency 32 / best raw layout (%s, batch %s, %.1f rows/s): V1 %.2f, V2 %.2f (goal >= 0.75)\n", w, l, bb, raw, a/raw, b/raw}'
+done
+read -r _ p50c1 _ _ <<< "$(row v1 1)"; read -r _ p50v2 _ _ <<< "$(row v2 1)"
+awk -v p="$p50c1" -v q="$p50v2" -v m="$(raw seed batch1_ms)" -v l="$(raw seed batch1_layout)" \
+  'BEGIN {printf "p50 at concurrency 1 minus the best raw batch-1 run (%s, %.2f ms): V1 %+.2f ms, V2 %+.2f ms (goal <= +1.0 ms)\n", l, m, p-m, q-m}'
+read -r _ p50l _ _ <<< "$(row v1long 1)"
+awk -v p="$p50l" -v m="$(raw long batch1_ms)" 'BEGIN {printf "  the same for the ~128-token text: V1 p50 %.2f ms, raw batch-1 %.2f ms, %+.2f ms\n", p, m, p-m}'
+read -r j32 _ _ _ <<< "${RESULT[json,32]}"; read -r bin32 _ _ _ <<< "${RESULT[binary,32]}"; read -r g32 _ _ _ <<< "${RESULT[raw,32]}"
+awk -v j="$j32" -v n="$bin32" -v g="$g32" 'BEGIN {printf "one text, concurrency 32, against V2 JSON: V2 binary %.2f, gRPC raw %.2f (goal >= 0.95)\n", n/j, g/j}'
 read -r tj _ _ _ <<< "${RESULT[tjson,1]}"; read -r tb _ _ _ <<< "${RESULT[tbinary,1]}"; read -r tg _ _ _ <<< "${RESULT[traw,1]}"
 awk -v j="$tj" -v n="$tb" -v g="$tg" -v m="$TENSORS_MS" 'BEGIN {printf "8 x 64 tensors, concurrency 1, / raw session (%.1f req/s): V2 JSON %.2f, V2 binary %.2f, gRPC raw %.2f\n", 1000/m, j*m/1000, n*m/1000, g*m/1000}'
-awk -v p="$p50c1" -v m="$BATCH1_MS" 'BEGIN {printf "p50 at concurrency 1 minus raw batch-1 run time = %.2f ms (goal <= 1.5 ms; raw batch-1 %.2f ms)\n", p-m, m}'
-awk -v r="$r32" -v o="$roff" 'BEGIN {printf "batching on / off at concurrency 32 = %.1f / %.1f req/s = %.2fx (goal >= 2x)\n", r, o, r/o}'
-echo "average batch size over the run (nv_inference_count / nv_inference_exec_count): $AVG_BATCH"
+read -r r32 _ _ _ <<< "$(row v1 32)"; read -r roff _ _ _ <<< "$OFF"
+awk -v r="$r32" -v o="$roff" 'BEGIN {printf "batching on / off at concurrency 32 = %.1f / %.1f req/s = %.2fx\n", r, o, r/o}'
+ERRORS=0
+for k in "${!RESULT[@]}"; do read -r _ _ _ e <<< "${RESULT[$k]}"; ERRORS=$((ERRORS + ${e:-0})); done
+echo "non-200 answers over every load above: $ERRORS (goal 0)"
+echo "server resident memory under load: peak $PEAK MiB (goal <= 1024 MiB, both demo versions and all instances loaded)"
+echo "average batch over the run (nv_inference_count / nv_inference_exec_count): $AVG_BATCH; runs per instance: $RUNS_BY_INSTANCE; most runs at once: $PEAK_RUNS"
 echo "transport floor, p50 at concurrency 1: HTTP GET /v2/health/live $FLOOR_HTTP ms, gRPC ServerLive $FLOOR_GRPC ms"
-echo "server resident memory under load: peak $PEAK MiB (goal <= 1024 MiB, both demo versions loaded)"

@@ -4,16 +4,26 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Function;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.igate.predictor.InstanceLayout;
+import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
+import dev.igate.predictor.batching.InstanceJob;
+import dev.igate.predictor.batching.InstanceScheduler;
+import dev.igate.predictor.batching.Placement;
 import dev.igate.predictor.onnx.OnnxProtos;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
@@ -29,6 +39,11 @@ import org.slf4j.LoggerFactory;
  * Runtime on the predictor's execution provider ({@code graph}), or, when the model has an
  * operator without a gradient rule or the caller asks for it, from central finite differences
  * of forward passes ({@code blackbox}). All methods block; thread-safe.
+ *
+ * <p>The gradient (and forward) graph is opened once per instance of the model version's layout,
+ * and an explanation's path points are cut into pieces that run as {@link InstanceJob}s on the
+ * version's scheduler: they take their turn on the device beside predictions, and run on as many
+ * instances at once as are free.
  */
 public final class IntegratedGradients implements AutoCloseable {
 
@@ -37,6 +52,12 @@ public final class IntegratedGradients implements AutoCloseable {
     public static final String TARGETS = "targets";
     /** Step of the central differences, along the token's (x − x′) direction. */
     static final double FINITE_DIFFERENCE_STEP = 1e-2;
+    /**
+     * Padded tokens per piece of an explanation when the request names no internal batch size: small
+     * enough that predictions queued meanwhile wait one piece, not the whole explanation, and big
+     * enough to run at full speed (measured on the demo model, BENCHMARKS.md).
+     */
+    static final int PIECE_TOKENS = 1024;
 
     private static final Logger log = LoggerFactory.getLogger(IntegratedGradients.class);
 
@@ -44,16 +65,18 @@ public final class IntegratedGradients implements AutoCloseable {
     private final String output;
     private final Path modelFile;
     private final SessionSettings settings;
-    private final OnnxModel gradient;
+    private final InstanceLayout layout;
+    private final ModelInstances gradient;
     private final String gradientUnavailable;
-    private volatile OnnxModel forward;
+    private volatile ModelInstances forward;
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
-                                OnnxModel gradient, String gradientUnavailable) {
+                                InstanceLayout layout, ModelInstances gradient, String gradientUnavailable) {
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
         this.settings = settings;
+        this.layout = layout;
         this.gradient = gradient;
         this.gradientUnavailable = gradientUnavailable;
     }
@@ -67,26 +90,42 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public static IntegratedGradients prepare(Path modelFile, String output, SessionSettings settings)
             throws IOException, GradientUnavailableException, ModelLoadException {
+        int threads = settings.intraOpThreads() > 0 ? settings.intraOpThreads() : Runtime.getRuntime().availableProcessors();
+        return prepare(modelFile, output, settings, new InstanceLayout(1, threads, 0, false));
+    }
+
+    /**
+     * Prepares a model for the instances of a layout: one gradient session per instance (or one
+     * shared, as the layout says); the solo session has no counterpart here. Blocking.
+     *
+     * @throws GradientUnavailableException when the model has no word-embedding lookup to attribute to
+     * @throws ModelLoadException           when ONNX Runtime rejects the rewritten model
+     */
+    public static IntegratedGradients prepare(Path modelFile, String output, SessionSettings settings, InstanceLayout layout)
+            throws IOException, GradientUnavailableException, ModelLoadException {
         long start = System.nanoTime();
+        InstanceLayout instances = new InstanceLayout(layout.instances(), layout.threads(), 0, layout.shared());
         ModelProto model;
         try (InputStream in = Files.newInputStream(modelFile)) {
             model = OnnxProtos.parse(in);
         }
         EmbeddingGraph graph = EmbeddingGraph.of(model);
-        OnnxModel gradient = null;
+        ModelInstances gradient = null;
         String unavailable = null;
         try {
             GradientBuilder.Path path = GradientBuilder.activePath(graph.model().getGraph(), EmbeddingGraph.INPUTS_EMBEDS, output);
             var shapes = ShapeProbe.shapes(graph.model(), path.probed(), sampleInputs(graph));
             ModelProto gm = GradientBuilder.buildForTargets(graph.model(), EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes);
-            gradient = OnnxModel.load(gm.toByteArray(), settings, "gradient graph of " + modelFile.getFileName());
+            byte[] bytes = gm.toByteArray();
+            gradient = ModelInstances.open(instances, settings,
+                    s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
         } catch (GradientUnavailableException e) {
             unavailable = e.getMessage();
             log.info("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);
         }
         log.info("Integrated gradients ready for {} in {} ms ({})", modelFile.getParent().getParent().getFileName() + "/" + modelFile.getParent().getFileName(),
                 (System.nanoTime() - start) / 1_000_000, gradient != null ? "gradient graph" : "black-box only");
-        return new IntegratedGradients(graph, output, modelFile, settings, gradient, unavailable);
+        return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable);
     }
 
     /** Sample inputs with every variable dimension above one (batch 2, sequence 5) for the shape probe. */
@@ -153,6 +192,22 @@ public final class IntegratedGradients implements AutoCloseable {
      * @param internalBatch rows per ONNX Runtime run, or 0 to size by sequence length
      */
     public Attribution attribute(Sample sample, int target, Quadrature quadrature, String gradients, int internalBatch) {
+        return attribute(sample, target, quadrature, gradients, internalBatch, InstanceScheduler.CALLER_THREAD);
+    }
+
+    /**
+     * Attributes a class logit to the sample's word embeddings, running the pieces on the model
+     * version's instances through {@code scheduler}, as many at once as the layout has instances.
+     *
+     * @param target        class index, or -1 for the predicted class
+     * @param quadrature    path points and weights
+     * @param gradients     {@link #GRAPH}, {@link #BLACKBOX}, or null for the graph when it exists
+     * @param internalBatch rows per ONNX Runtime run, or 0 to size by sequence length and instances
+     * @param scheduler     where the pieces run (the version's batcher)
+     * @throws dev.igate.protocol.ServerBusyException when the version's queue is full
+     */
+    public Attribution attribute(Sample sample, int target, Quadrature quadrature, String gradients, int internalBatch,
+                                 InstanceScheduler scheduler) {
         String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
         if (method.equals(GRAPH) && gradient == null) {
             throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
@@ -166,12 +221,25 @@ public final class IntegratedGradients implements AutoCloseable {
         if (sample.baselineIds() != null) {
             graph.lookup(sample.baselineIds(), baseline, 0);
         }
-        int rowsPerRun = internalBatch > 0 ? internalBatch : Math.max(1, 4096 / seq);
+        int points = quadrature.alphas().length;
+        int[] pieces = pieces(method.equals(GRAPH) ? points : 2 * points * seq, internalBatch, seq);
 
-        float[] ends = new float[2 * width];
-        System.arraycopy(x, 0, ends, 0, width);
-        System.arraycopy(baseline, 0, ends, width, width);
-        float[] endLogits = logits(method, sample, ends, 2);
+        // F(x) and F(baseline), on two instances at once when there are two
+        float[] endLogits;
+        if (layout.instances() > 1) {
+            CompletableFuture<float[]> fx = scheduler.submit(new InstanceJob<>(1, at -> logits(method, at, sample, x, 1)));
+            CompletableFuture<float[]> fb = scheduler.submit(new InstanceJob<>(1, at -> logits(method, at, sample, baseline, 1)));
+            float[] a = join(fx);
+            float[] b = join(fb);
+            endLogits = new float[a.length + b.length];
+            System.arraycopy(a, 0, endLogits, 0, a.length);
+            System.arraycopy(b, 0, endLogits, a.length, b.length);
+        } else {
+            float[] ends = new float[2 * width];
+            System.arraycopy(x, 0, ends, 0, width);
+            System.arraycopy(baseline, 0, ends, width, width);
+            endLogits = join(scheduler.submit(new InstanceJob<>(2, at -> logits(method, at, sample, ends, 2))));
+        }
         int classes = endLogits.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
         float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
@@ -182,10 +250,10 @@ public final class IntegratedGradients implements AutoCloseable {
         double[] scores;
         long rows;
         if (method.equals(GRAPH)) {
-            scores = graphScores(sample, x, baseline, t, quadrature, rowsPerRun);
+            scores = graphScores(sample, x, baseline, t, quadrature, pieces, scheduler);
             rows = quadrature.alphas().length + 2L;
         } else {
-            scores = blackboxScores(sample, x, baseline, t, quadrature, rowsPerRun);
+            scores = blackboxScores(sample, x, baseline, t, quadrature, pieces, scheduler);
             rows = 2L * quadrature.alphas().length * seq + 2;
         }
         double sum = 0;
@@ -196,14 +264,92 @@ public final class IntegratedGradients implements AutoCloseable {
         return new Attribution(scores, delta, t, fx, fb, method, quadrature.alphas().length, rows);
     }
 
-    private double[] graphScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int rowsPerRun) {
+    /**
+     * Where the pieces of {@code total} rows start, with {@code total} appended: with an internal
+     * batch size, pieces of that many rows; else as few pieces as keep each at most
+     * {@link #PIECE_TOKENS} padded tokens, rounded up to a multiple of the instances, and of
+     * equal size within a row, so that every instance gets the same share.
+     */
+    int[] pieces(int total, int internalBatch, int seq) {
+        int count;
+        if (internalBatch > 0) {
+            count = (total + internalBatch - 1) / internalBatch;
+        } else {
+            int maxRows = Math.max(1, PIECE_TOKENS / seq);
+            int k = layout.instances();
+            count = (total + maxRows - 1) / maxRows;
+            count = Math.min(total, (count + k - 1) / k * k);
+        }
+        int[] bounds = new int[count + 1];
+        for (int i = 0; i < count; i++) {
+            bounds[i + 1] = internalBatch > 0 ? Math.min(total, bounds[i] + internalBatch)
+                    : bounds[i] + total / count + (i < total % count ? 1 : 0);
+        }
+        return bounds;
+    }
+
+    /**
+     * Runs pieces through the scheduler, at most one per instance in flight, and hands each result
+     * to {@code sink} in order on the calling thread. A piece is submitted only when one returns,
+     * so predictions queued meanwhile go before the next piece.
+     */
+    private <R> void runPieces(int[] bounds, InstanceScheduler scheduler, PieceMaker<R> piece, PieceSink<R> sink) {
+        Deque<CompletableFuture<R>> inFlight = new ArrayDeque<>();
+        Deque<Integer> started = new ArrayDeque<>();
+        try {
+            for (int i = 0; i + 1 < bounds.length; i++) {
+                if (inFlight.size() >= layout.instances()) {
+                    int done = started.poll();
+                    sink.accept(bounds[done], bounds[done + 1] - bounds[done], join(inFlight.poll()));
+                }
+                inFlight.add(scheduler.submit(piece.make(bounds[i], bounds[i + 1] - bounds[i])));
+                started.add(i);
+            }
+            while (!inFlight.isEmpty()) {
+                int done = started.poll();
+                sink.accept(bounds[done], bounds[done + 1] - bounds[done], join(inFlight.poll()));
+            }
+        } finally {
+            // an explanation that failed takes its queued pieces with it
+            inFlight.forEach(f -> f.cancel(false));
+        }
+    }
+
+    /** Makes the job of the piece of {@code rows} rows starting at row {@code from}. */
+    @FunctionalInterface
+    private interface PieceMaker<R> {
+        InstanceJob<R> make(int from, int rows);
+    }
+
+    /** Receives a piece's result: its first row, its rows, and what it returned. */
+    @FunctionalInterface
+    private interface PieceSink<R> {
+        void accept(int from, int rows, R result);
+    }
+
+    /** The value of a piece, or the exception it failed with (not wrapped). */
+    private static <R> R join(CompletableFuture<R> future) {
+        try {
+            return future.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
+    }
+
+    private double[] graphScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
+                                 InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         int width = seq * hidden;
         double[] averaged = new double[width];
         int steps = q.alphas().length;
-        for (int from = 0; from < steps; from += rowsPerRun) {
-            int rows = Math.min(rowsPerRun, steps - from);
+        runPieces(pieces, scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
                 float alpha = (float) q.alphas()[from + r];
@@ -211,18 +357,15 @@ public final class IntegratedGradients implements AutoCloseable {
                     points[r * width + j] = baseline[j] + alpha * (x[j] - baseline[j]);
                 }
             }
-            long[] targets = new long[rows];
-            java.util.Arrays.fill(targets, target);
-            List<Tensor> feeds = feeds(gradient, sample, points, rows);
-            feeds.add(Tensor.ofLongs(TARGETS, new long[] {rows}, targets));
-            float[] grads = gradient.run(feeds, List.of(GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS))).get(0).floats();
+            return new InstanceJob<>(rows, at -> gradients(at, sample, points, rows, target));
+        }, (from, rows, grads) -> {
             for (int r = 0; r < rows; r++) {
                 double w = q.weights()[from + r];
                 for (int j = 0; j < width; j++) {
                     averaged[j] += w * grads[r * width + j];
                 }
             }
-        }
+        });
         double[] scores = new double[seq];
         for (int i = 0; i < seq; i++) {
             double s = 0;
@@ -235,17 +378,16 @@ public final class IntegratedGradients implements AutoCloseable {
         return scores;
     }
 
-    private double[] blackboxScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int rowsPerRun) {
+    private double[] blackboxScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
+                                    InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         int width = seq * hidden;
         int steps = q.alphas().length;
         double h = FINITE_DIFFERENCE_STEP;
         // rows: for each step k and token i, the point moved by +h and -h along token i's (x - x') direction
-        int total = steps * seq * 2;
         double[] scores = new double[seq];
-        for (int from = 0; from < total; from += rowsPerRun) {
-            int rows = Math.min(rowsPerRun, total - from);
+        runPieces(pieces, scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
                 int index = from + r;
@@ -262,7 +404,8 @@ public final class IntegratedGradients implements AutoCloseable {
                     points[o + j] = (float) (baseline[j] + (alpha + sign * h) * (x[j] - baseline[j]));
                 }
             }
-            float[] logits = logits(BLACKBOX, sample, points, rows);
+            return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
+        }, (from, rows, logits) -> {
             int classes = logits.length / rows;
             for (int r = 0; r < rows; r++) {
                 int index = from + r;
@@ -271,28 +414,45 @@ public final class IntegratedGradients implements AutoCloseable {
                 double sign = index % 2 == 0 ? 1 : -1;
                 scores[token] += sign * q.weights()[k] * logits[r * classes + target] / (2 * h);
             }
-        }
+        });
         return scores;
     }
 
-    /** Logits for rows of embeddings. */
-    float[] logits(String method, Sample sample, float[] embeds, int rows) {
+    /** Logits for rows of embeddings, on the instance {@code at}. */
+    float[] logits(String method, Placement at, Sample sample, float[] embeds, int rows) {
         if (method.equals(GRAPH)) {
-            List<Tensor> feeds = feeds(gradient, sample, embeds, rows);
+            OnnxModel session = on(gradient, at);
+            List<Tensor> feeds = feeds(session, sample, embeds, rows);
             feeds.add(Tensor.ofLongs(TARGETS, new long[] {rows}, new long[rows]));
-            return gradient.run(feeds, List.of(output)).get(0).floats();
+            return session.run(feeds, List.of(output)).get(0).floats();
         }
-        OnnxModel f = forwardSession();
+        OnnxModel f = on(forwardSessions(), at);
         return f.run(feeds(f, sample, embeds, rows), List.of(output)).get(0).floats();
     }
 
-    /** Gradients of the target logit at rows of embeddings, from the gradient graph (for tests and benchmarks). */
-    float[] gradients(Sample sample, float[] embeds, int rows, int target) {
-        List<Tensor> feeds = feeds(gradient, sample, embeds, rows);
+    /** Logits on the first instance (for tests). */
+    float[] logits(String method, Sample sample, float[] embeds, int rows) {
+        return logits(method, new Placement(0), sample, embeds, rows);
+    }
+
+    /** Gradients of the target logit at rows of embeddings, from the gradient graph on the instance {@code at}. */
+    float[] gradients(Placement at, Sample sample, float[] embeds, int rows, int target) {
+        OnnxModel session = on(gradient, at);
+        List<Tensor> feeds = feeds(session, sample, embeds, rows);
         long[] targets = new long[rows];
         java.util.Arrays.fill(targets, target);
         feeds.add(Tensor.ofLongs(TARGETS, new long[] {rows}, targets));
-        return gradient.run(feeds, List.of(GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS))).get(0).floats();
+        return session.run(feeds, List.of(GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS))).get(0).floats();
+    }
+
+    /** Gradients on the first instance (for tests and benchmarks). */
+    float[] gradients(Sample sample, float[] embeds, int rows, int target) {
+        return gradients(new Placement(0), sample, embeds, rows, target);
+    }
+
+    /** The session of an instance; pieces never run on the solo placement, but would use instance 0. */
+    private static OnnxModel on(ModelInstances sessions, Placement at) {
+        return sessions.instance(Math.max(0, at.instance()) % sessions.count());
     }
 
     private List<Tensor> feeds(OnnxModel session, Sample sample, float[] embeds, int rows) {
@@ -318,14 +478,16 @@ public final class IntegratedGradients implements AutoCloseable {
         return feeds;
     }
 
-    private OnnxModel forwardSession() {
-        OnnxModel f = forward;
+    private ModelInstances forwardSessions() {
+        ModelInstances f = forward;
         if (f == null) {
             synchronized (this) {
                 f = forward;
                 if (f == null) {
                     try {
-                        f = OnnxModel.load(graph.model().toByteArray(), settings, "forward graph of " + modelFile.getFileName());
+                        byte[] bytes = graph.model().toByteArray();
+                        f = ModelInstances.open(layout, settings,
+                                s -> OnnxModel.load(bytes, s, "forward graph of " + modelFile.getFileName()));
                     } catch (ModelLoadException e) {
                         throw new IllegalStateException("forward graph could not be loaded: " + e.getMessage(), e);
                     }

@@ -3,6 +3,7 @@ package dev.igate.explainer;
 import java.util.ArrayList;
 import java.util.List;
 
+import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.transformer.LabelDecoder;
@@ -12,18 +13,21 @@ import dev.igate.transformer.TokenBatch;
 /**
  * Explains a text classifier's prediction for one text: tokenizes it, runs
  * {@link IntegratedGradients} against the [CLS] + [PAD]… + [SEP] (or zero) baseline, and turns
- * per-token attributions into normalised word importances. Blocking; thread-safe.
+ * per-token attributions into normalised word importances. The model runs go through the version's
+ * scheduler, so they share the device's instances with predictions. Blocking; thread-safe.
  */
 public final class TextExplainer implements AutoCloseable {
 
     private final IntegratedGradients ig;
     private final TextEncoder encoder;
     private final LabelDecoder labels;
+    private final InstanceScheduler scheduler;
 
-    public TextExplainer(IntegratedGradients ig, TextEncoder encoder, LabelDecoder labels) {
+    public TextExplainer(IntegratedGradients ig, TextEncoder encoder, LabelDecoder labels, InstanceScheduler scheduler) {
         this.ig = ig;
         this.encoder = encoder;
         this.labels = labels;
+        this.scheduler = scheduler;
     }
 
     public IntegratedGradients integratedGradients() {
@@ -54,7 +58,7 @@ public final class TextExplainer implements AutoCloseable {
         }
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
         Attribution a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
-                options.internalBatchSize());
+                options.internalBatchSize(), scheduler);
 
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();

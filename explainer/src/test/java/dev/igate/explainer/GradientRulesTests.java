@@ -57,6 +57,13 @@ class GradientRulesTests {
                 .node("Pow", List.of("x", "p"), "out").check("x");
         new GradientCheck(11).input("x", POSITIVE, 2, 3).initializer(floats("p", new long[0], new float[] {0.5f}))
                 .node("Pow", List.of("x", "p"), "out").check("x");
+        // exponents 1 and 3 take the short rule and the general one; signed inputs for the integer exponents
+        new GradientCheck(11).input("x", GradientCheck.Values.SIGNED, 2, 3).initializer(floats("p", new long[0], new float[] {1f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
+        new GradientCheck(11).input("x", GradientCheck.Values.SIGNED, 2, 3).initializer(floats("p", new long[0], new float[] {2f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
+        new GradientCheck(11).input("x", POSITIVE, 2, 3).initializer(floats("p", new long[0], new float[] {3f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
     }
 
     @Test

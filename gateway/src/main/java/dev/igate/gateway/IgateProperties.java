@@ -25,9 +25,10 @@ import org.springframework.util.unit.DataSize;
  * @param limits          per-request limits on rows, tensor elements and text length
  * @param rollback        thresholds of automatic canary rollback
  * @param grpc            the V2 gRPC endpoint
- * @param deviceRuns      ONNX Runtime runs in flight at once per device (the CPU, each GPU) across all models and
- *                        versions; 0 for no limit. Each session's thread pool already uses every core, so
- *                        overlapping runs of two versions (stable and canary) only slow each other down
+ * @param deviceRuns      how much of each device (the CPU, each GPU) ONNX Runtime runs may hold at once, across all
+ *                        models and versions: {@code auto} = on a CPU its cores, a run taking its intra-op threads
+ *                        (so runs never ask for more threads than there are cores); on a GPU one run. A number N
+ *                        allows N runs at once whatever their threads; 0 for no limit
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -42,7 +43,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               LimitsProperties limits,
                               RollbackProperties rollback,
                               GrpcProperties grpc,
-                              @DefaultValue("1") int deviceRuns) {
+                              @DefaultValue("auto") String deviceRuns) {
 
     public static final String PREFIX = "igate";
 
@@ -60,13 +61,19 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
-        if (deviceRuns < 0 || deviceRuns > 64) {
-            throw new IllegalArgumentException(PREFIX + ".device-runs must be between 0 (no limit) and 64, was " + deviceRuns);
+        deviceRuns = deviceRuns == null ? "auto" : deviceRuns.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!deviceRuns.equals("auto") && (!deviceRuns.matches("[0-9]{1,2}") || Integer.parseInt(deviceRuns) > 64)) {
+            throw new IllegalArgumentException(PREFIX + ".device-runs must be auto, or between 0 (no limit) and 64, was " + deviceRuns);
         }
         models = models == null ? Map.of() : Map.copyOf(models);
         for (Map.Entry<String, ModelProperties> e : models.entrySet()) {
             defaults.overriddenBy(e.getValue()).validate(PREFIX + ".models." + e.getKey());
         }
+    }
+
+    /** {@code device-runs} as a number, or null for {@code auto}. */
+    public Integer deviceRunLimit() {
+        return deviceRuns.equals("auto") ? null : Integer.valueOf(deviceRuns);
     }
 
     /** The effective settings of one model: its overrides on top of the defaults. */

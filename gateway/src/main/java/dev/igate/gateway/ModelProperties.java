@@ -1,34 +1,45 @@
 package dev.igate.gateway;
 
 import java.time.Duration;
+import java.util.Locale;
 
+import dev.igate.predictor.ExecutionProvider;
+import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.batching.BatchingSettings;
 
 /**
  * Settings of one model; a null field means "inherit" (from {@code igate.defaults}, then from
- * the model's model-settings.json, then from the built-in default).
+ * the model's model-settings.json, then from the built-in default). Counts that may be
+ * {@code auto} are chosen for the device when the model loads (see {@link InstanceLayout#resolve}).
  *
  * @param defaultVersion    version answering requests that name none
  * @param maxLength         tokens per text; longer texts are truncated
  * @param device            {@code auto}, {@code cpu} or {@code cuda:N}
- * @param intraOpThreads    ONNX Runtime intra-op threads (0 = its choice)
+ * @param instances         runs of each version in flight at once (Triton's instance_group count); {@code auto}
+ *                          = one per core on a CPU, 1 on a GPU
+ * @param intraOpThreads    ONNX Runtime intra-op threads per instance; {@code auto} (or 0) = cores / instances
+ * @param soloThreads       threads of the solo session, which runs a lone request on an idle device; {@code auto}
+ *                          = every core when an instance has fewer, 0 = no solo session
  * @param interOpThreads    ONNX Runtime inter-op threads (0 = its choice)
  * @param optimizationLevel {@code none}, {@code basic}, {@code extended} or {@code all}
- * @param concurrency       inference runs in flight per model version (KServe's containerConcurrency)
  * @param queueCapacity     requests waiting per model version before 503
  * @param maxBatchSize      most rows in one ONNX Runtime run; 1 turns batching off
+ * @param maxBatchTokens    most padded tokens in one run of texts; {@code auto} = 512 on a CPU, no limit on a GPU
  * @param maxLatency        longest a request waits for companions before its batch goes
  * @param timeout           longest a request waits in the queue before it is answered 503 and dropped
- * @param allowSpinning     let ONNX Runtime's idle threads spin (faster single runs, but they starve other threads on few cores)
+ * @param allowSpinning     let the instances' intra-op threads spin within a run (the solo session always does)
  */
-public record ModelProperties(String defaultVersion, Integer maxLength, String device, Integer intraOpThreads,
-                              Integer interOpThreads, String optimizationLevel, Integer concurrency,
-                              Integer queueCapacity, Integer maxBatchSize, Duration maxLatency, Duration timeout,
-                              Boolean allowSpinning) {
+public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
+                              String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
+                              Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
+                              Duration timeout, Boolean allowSpinning) {
 
-    static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", 0, 1, "all", 1, 1024, 32,
-            Duration.ofMillis(3), Duration.ofSeconds(30), false);
+    /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
+    public static final int CPU_BATCH_TOKENS = 512;
+
+    static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), false);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -36,11 +47,11 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
             return this;
         }
         return new ModelProperties(pick(other.defaultVersion, defaultVersion), pick(other.maxLength, maxLength),
-                pick(other.device, device), pick(other.intraOpThreads, intraOpThreads),
-                pick(other.interOpThreads, interOpThreads), pick(other.optimizationLevel, optimizationLevel),
-                pick(other.concurrency, concurrency), pick(other.queueCapacity, queueCapacity),
-                pick(other.maxBatchSize, maxBatchSize), pick(other.maxLatency, maxLatency), pick(other.timeout, timeout),
-                pick(other.allowSpinning, allowSpinning));
+                pick(other.device, device), pick(other.instances, instances), pick(other.intraOpThreads, intraOpThreads),
+                pick(other.soloThreads, soloThreads), pick(other.interOpThreads, interOpThreads),
+                pick(other.optimizationLevel, optimizationLevel), pick(other.queueCapacity, queueCapacity),
+                pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
+                pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.allowSpinning, allowSpinning));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -55,9 +66,10 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
     void validate(String prefix) {
         try {
             sessionSettings();
-            batchingSettings();
+            batchingSettings(ExecutionProvider.CPU);
+            layout(ExecutionProvider.CPU, 1);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(prefix + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(prefix + "." + e.getMessage(), e);
         }
         if (maxLength != null && (maxLength < 2 || maxLength > 8192)) {
             throw new IllegalArgumentException(prefix + ".max-length must be between 2 and 8192, was " + maxLength);
@@ -67,12 +79,46 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         }
     }
 
-    public BatchingSettings batchingSettings() {
-        return new BatchingSettings(maxBatchSize, maxLatency, queueCapacity, timeout, concurrency);
+    /** Batching on a device: {@code max-batch-tokens: auto} is 512 on a CPU and no limit on a GPU. */
+    public BatchingSettings batchingSettings(ExecutionProvider provider) {
+        Integer tokens = count("max-batch-tokens", maxBatchTokens, 0, Integer.MAX_VALUE, false);
+        int maxTokens = tokens != null ? tokens : provider == ExecutionProvider.CPU ? CPU_BATCH_TOKENS : 0;
+        return new BatchingSettings(maxBatchSize, maxTokens, maxLatency, queueCapacity, timeout);
     }
 
+    /** The instance layout on a device with {@code cores} cores, the {@code auto} counts chosen for it. */
+    public InstanceLayout layout(ExecutionProvider provider, int cores) {
+        return InstanceLayout.resolve(provider, cores, count("instances", instances, 1, 64, false),
+                count("intra-op-threads", intraOpThreads, 1, 1024, true), count("solo-threads", soloThreads, 0, 1024, false));
+    }
+
+    /**
+     * Session options; the intra-op thread count here is a placeholder that {@link #layout} decides
+     * per session.
+     */
     public SessionSettings sessionSettings() {
-        return new SessionSettings(device, intraOpThreads == null ? 0 : intraOpThreads,
-                interOpThreads == null ? 0 : interOpThreads, optimizationLevel, Boolean.TRUE.equals(allowSpinning));
+        return new SessionSettings(device, 1, interOpThreads == null ? 0 : interOpThreads, optimizationLevel,
+                Boolean.TRUE.equals(allowSpinning));
+    }
+
+    /** A count that may be {@code auto} (null); with {@code zeroIsAuto}, 0 means auto too. */
+    private static Integer count(String key, String value, int min, int max, boolean zeroIsAuto) {
+        String v = value == null ? "auto" : value.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("auto")) {
+            return null;
+        }
+        int n;
+        try {
+            n = Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + " must be auto or a number, was " + value);
+        }
+        if (zeroIsAuto && n == 0) {
+            return null;
+        }
+        if (n < min || n > max) {
+            throw new IllegalArgumentException(key + " must be auto or between " + min + " and " + max + ", was " + value);
+        }
+        return n;
     }
 }

@@ -19,14 +19,15 @@ import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * Batching off (max-batch-size 1), a queue of 4 and a 500 ms queue timeout: overload answers
+ * Batching off (max-batch-size 1), one instance, a queue of 4 and a 500 ms queue timeout: overload answers
  * fast 503s with Retry-After, every request gets exactly one answer, queued requests time out
  * or are cancelled without running, and answers equal the batched server's.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "igate.models.BERTSeqClassification.max-batch-size=1",
         "igate.models.BERTSeqClassification.queue-capacity=4",
-        "igate.models.BERTSeqClassification.timeout=500ms"})
+        "igate.models.BERTSeqClassification.timeout=500ms",
+        "igate.models.BERTSeqClassification.instances=1"})
 class QueueLimitsIT extends ServerTestSupport {
 
     @LocalServerPort

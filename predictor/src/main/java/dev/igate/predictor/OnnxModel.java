@@ -105,12 +105,27 @@ public final class OnnxModel implements AutoCloseable {
             if (!settings.allowSpinning()) {
                 options.addConfigEntry("session.intra_op.allow_spinning", "0");
                 options.addConfigEntry("session.inter_op.allow_spinning", "0");
+            } else {
+                // spin between the operators of a run, not after it: an idle session must leave the cores to others
+                options.addConfigEntry("session.force_spinning_stop", "1");
             }
             ExecutionProvider provider = chooseProvider(settings, options, what);
             return new OnnxModel(env, opener.open(env, options), provider);
         } catch (OrtException e) {
             throw new ModelLoadException("ONNX Runtime could not load " + what + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The execution provider sessions with these settings would run on, without opening one: CUDA
+     * when it is asked for or {@code auto} finds it in this build, else CPU.
+     */
+    public static ExecutionProvider providerFor(SessionSettings settings) {
+        if (settings.device().equals("cpu")) {
+            return ExecutionProvider.CPU;
+        }
+        return settings.device().startsWith("cuda") || OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA)
+                ? ExecutionProvider.CUDA : ExecutionProvider.CPU;
     }
 
     private static ExecutionProvider chooseProvider(SessionSettings settings, OrtSession.SessionOptions options,

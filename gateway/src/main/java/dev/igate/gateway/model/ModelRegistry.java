@@ -12,6 +12,8 @@ import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.ModelProperties;
 import dev.igate.gateway.serving.BatchMetrics;
 import dev.igate.predictor.ExecutionProvider;
+import dev.igate.predictor.InstanceLayout;
+import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
@@ -168,7 +170,7 @@ public class ModelRegistry implements SmartLifecycle {
                 return VersionState.ready(model);
             }
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
-                    new BatchMetrics(meters, name, version), onnx -> gate(onnx, props));
+                    new BatchMetrics(meters, name, version), this::share);
             // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
             Gauge previous = gauges.remove(name + "/" + version);
             if (previous != null) {
@@ -185,8 +187,9 @@ public class ModelRegistry implements SmartLifecycle {
                 log.warn("Model {} version {}: warm-up with zero tensors failed ({}); serving anyway",
                         name, version, e.getMessage());
             }
-            log.info("Model {} version {} ready on {} in {} ms{}", name, version, model.onnx().provider().ortName(),
-                    (System.nanoTime() - start) / 1_000_000, model.acceptsText() ? " (text classifier)" : " (tensors only)");
+            log.info("Model {} version {} ready on {} in {} ms{}: {}; {}", name, version, model.onnx().provider().ortName(),
+                    (System.nanoTime() - start) / 1_000_000, model.acceptsText() ? " (text classifier)" : " (tensors only)",
+                    model.sessions().layout().describe(), describeBatching(model));
             return VersionState.ready(model);
         } catch (ModelLoadException | RuntimeException e) {
             log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
@@ -295,10 +298,36 @@ public class ModelRegistry implements SmartLifecycle {
         return entry;
     }
 
-    /** The gate of the device a session runs on, shared by every version there. */
-    private DeviceGate gate(OnnxModel onnx, ModelProperties props) {
-        String device = onnx.provider() == ExecutionProvider.CPU ? "cpu" : "cuda:" + props.sessionSettings().cudaDeviceId();
-        return gates.computeIfAbsent(device, d -> new DeviceGate(properties.deviceRuns()));
+    /**
+     * The gate of the device a version's sessions run on, shared by every version there, and how
+     * much of it one run takes. With {@code device-runs: auto} a CPU's gate holds its cores and a
+     * run takes its intra-op threads; a GPU's holds one run. A number N holds N runs of any size.
+     */
+    private DeviceShare share(ExecutionProvider provider, SessionSettings settings, InstanceLayout layout) {
+        String device = provider == ExecutionProvider.CPU ? "cpu" : "cuda:" + settings.cudaDeviceId();
+        Integer limit = properties.deviceRunLimit();
+        DeviceGate gate = gates.computeIfAbsent(device, d -> {
+            int cores = Runtime.getRuntime().availableProcessors();
+            DeviceGate g = new DeviceGate(limit != null ? limit : provider == ExecutionProvider.CPU ? cores : 1);
+            Gauge.builder("igate.device.runs.in.flight", g, DeviceGate::runsInFlight)
+                    .description("ONNX Runtime runs holding the device's gate").tag("device", d).register(meters);
+            Gauge.builder("igate.device.runs.peak", g, DeviceGate::peakRunsInFlight)
+                    .description("most ONNX Runtime runs that held the device's gate at once since start").tag("device", d)
+                    .register(meters);
+            log.info("Device {}: {}", d, limit != null ? (limit == 0 ? "no limit on runs at once (device-runs: 0)"
+                    : limit + " runs at once (device-runs: " + limit + ")")
+                    : provider == ExecutionProvider.CPU ? cores + " threads of runs at once, one per core (device-runs: auto)"
+                    : "one run at once (device-runs: auto)");
+            return g;
+        });
+        int units = limit == null && provider == ExecutionProvider.CPU ? Math.min(layout.threads(), gate.capacity()) : 1;
+        return new DeviceShare(gate, units);
+    }
+
+    private static String describeBatching(ServedModel model) {
+        var b = model.batching();
+        return "batches of up to " + b.maxBatchSize() + " rows" + (b.maxBatchTokens() > 0 ? " and " + b.maxBatchTokens() + " tokens" : "")
+                + ", max-latency " + b.maxLatency().toMillis() + " ms";
     }
 
     /** Whether the model (and the version, when not null) exists; never throws, for any name. */
@@ -365,6 +394,10 @@ public class ModelRegistry implements SmartLifecycle {
         parameters.put("execution_provider", model.onnx().provider().ortName());
         parameters.put("text_input", model.acceptsText());
         parameters.put("max_batch_size", model.batching().maxBatchSize());
+        parameters.put("max_batch_tokens", model.batching().maxBatchTokens());
+        parameters.put("instances", model.sessions().layout().instances());
+        parameters.put("intra_op_threads", model.sessions().layout().threads());
+        parameters.put("solo_threads", model.sessions().layout().soloThreads());
         parameters.put("max_latency_ms", model.batching().maxLatency().toNanos() / 1e6);
         if (model.encoder() != null) {
             parameters.put("max_length", model.encoder().maxLength());

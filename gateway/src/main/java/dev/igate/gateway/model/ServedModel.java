@@ -12,7 +12,10 @@ import dev.igate.explainer.IntegratedGradients;
 import dev.igate.explainer.TextExplainer;
 import dev.igate.gateway.ModelProperties;
 import dev.igate.gateway.remote.RemotePredictor;
+import dev.igate.predictor.ExecutionProvider;
+import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.ModelConfig;
+import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
@@ -23,6 +26,7 @@ import dev.igate.predictor.batching.BatchingSettings;
 import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.predictor.batching.DynamicBatcher;
 import dev.igate.predictor.batching.OnnxBatchExecutor;
+import dev.igate.predictor.batching.Placement;
 import dev.igate.predictor.batching.TensorJob;
 import dev.igate.predictor.batching.TokenJob;
 import dev.igate.protocol.InvalidInputException;
@@ -35,9 +39,10 @@ import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
 
 /**
- * One loaded model version: its ONNX Runtime session, its tokenizer and labels when it is a text
- * classifier, and the dynamic batcher whose worker threads run it. Inference for this version
- * runs on the batcher's threads only, never on the caller's.
+ * One loaded model version: its ONNX Runtime sessions (the instances of its layout and the solo
+ * session), its tokenizer and labels when it is a text classifier, and the dynamic batcher whose
+ * worker threads, one per instance, run it. Inference for this version runs on the batcher's
+ * threads only, never on the caller's.
  */
 public final class ServedModel implements AutoCloseable {
 
@@ -45,6 +50,7 @@ public final class ServedModel implements AutoCloseable {
 
     private final String name;
     private final String version;
+    private final ModelInstances sessions;
     private final OnnxModel onnx;
     private final TextEncoder encoder;
     private final LabelDecoder labels;
@@ -58,15 +64,16 @@ public final class ServedModel implements AutoCloseable {
     private TextExplainer explainer;
     private String explainerUnavailable;
 
-    private ServedModel(String name, String version, OnnxModel onnx, TextEncoder encoder, LabelDecoder labels,
+    private ServedModel(String name, String version, ModelInstances sessions, TextEncoder encoder, LabelDecoder labels,
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
-                        RemotePredictor remote, DeviceGate gate) {
+                        RemotePredictor remote, DeviceShare device) {
         this.remote = remote;
         this.directory = directory;
         this.settings = settings;
         this.name = name;
         this.version = version;
-        this.onnx = onnx;
+        this.sessions = sessions;
+        this.onnx = sessions == null ? null : sessions.first();
         this.encoder = encoder;
         this.labels = labels;
         if (remote != null) {
@@ -77,9 +84,10 @@ public final class ServedModel implements AutoCloseable {
         } else {
             this.logitsOutput = onnx.outputs().stream().map(TensorMetadata::name)
                     .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
-            this.executor = new OnnxBatchExecutor(onnx, logitsOutput, encoder == null ? 0 : encoder.padId());
+            this.executor = new OnnxBatchExecutor(sessions, logitsOutput, encoder == null ? 0 : encoder.padId());
             this.batchesTensors = executor.batchesTensors();
-            this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener, gate);
+            this.batcher = new DynamicBatcher<>(name + "-v" + version, batching, executor, listener, device.gate(),
+                    device.runUnits());
         }
     }
 
@@ -89,11 +97,15 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength, BatchListener listener, java.util.function.Function<OnnxModel, DeviceGate> gates)
-            throws ModelLoadException {
+                            int maxLength, BatchListener listener, DeviceShares devices) throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
-        OnnxModel onnx = OnnxModel.load(dir.resolve(ModelRepository.MODEL_FILE), props.sessionSettings());
+        SessionSettings base = props.sessionSettings();
+        ExecutionProvider provider = OnnxModel.providerFor(base);
+        InstanceLayout layout = props.layout(provider, Runtime.getRuntime().availableProcessors());
+        Path file = dir.resolve(ModelRepository.MODEL_FILE);
+        ModelInstances sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s));
+        OnnxModel onnx = sessions.first();
         TextEncoder encoder = null;
         try {
             Path tokenizer = dir.resolve(ModelRepository.TOKENIZER_FILE);
@@ -102,10 +114,10 @@ public final class ServedModel implements AutoCloseable {
                 encoder = TextEncoder.load(tokenizer, limit);
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
-            return new ServedModel(name, version, onnx, encoder, labels, props.batchingSettings(), listener,
-                    dir, props.sessionSettings(), null, gates.apply(onnx));
+            return new ServedModel(name, version, sessions, encoder, labels, props.batchingSettings(onnx.provider()), listener,
+                    dir, base, null, devices.share(onnx.provider(), base, layout));
         } catch (IOException | RuntimeException e) {
-            onnx.close();
+            sessions.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }
     }
@@ -118,8 +130,14 @@ public final class ServedModel implements AutoCloseable {
         return version;
     }
 
+    /** Any one of the version's sessions, for its inputs, outputs and provider. */
     public OnnxModel onnx() {
         return onnx;
+    }
+
+    /** The version's sessions and their layout; null when the model runs on a remote predictor. */
+    public ModelInstances sessions() {
+        return sessions;
     }
 
     /** Whether texts can be sent: the model has a tokenizer and labels. */
@@ -188,15 +206,25 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /**
-     * Runs one inference so that the first client does not pay for lazy initialisation. Blocking.
-     * Text models classify a short sentence; tensor models get zeros, with 1 for every variable dimension.
+     * Runs one inference on every session (each instance, and the solo session) so that the first
+     * client does not pay for lazy initialisation. Blocking. Text models classify a short sentence;
+     * tensor models get zeros, with 1 for every variable dimension.
      */
     void warmUp() {
+        List<Placement> placements = new ArrayList<>();
+        for (int i = 0; i < sessions.count(); i++) {
+            placements.add(new Placement(i));
+        }
+        if (sessions.solo() != null) {
+            placements.add(Placement.SOLO);
+        }
         if (acceptsText()) {
             TokenBatch batch = encoder.encode(List.of("Warm-up sentence for the model."));
-            TokenJob job = new TokenJob(new long[][] {batch.ids(0)}, new long[][] {batch.mask(0)}, new long[][] {batch.types(0)});
-            executor.execute(List.of(job));
-            labels.decode(job.future().join()[0], 1);
+            for (Placement p : placements) {
+                TokenJob job = new TokenJob(new long[][] {batch.ids(0)}, new long[][] {batch.mask(0)}, new long[][] {batch.types(0)});
+                executor.execute(List.of(job), p);
+                labels.decode(job.future().join()[0], 1);
+            }
             return;
         }
         List<Tensor> zeros = new ArrayList<>();
@@ -208,7 +236,9 @@ public final class ServedModel implements AutoCloseable {
             int n = Math.toIntExact(Tensor.elementCount(shape));
             zeros.add(new Tensor(in.name(), in.datatype(), shape, zeroData(in, n)));
         }
-        onnx.run(zeros, List.of());
+        for (OnnxModel session : sessions.sessions()) {
+            session.run(zeros, List.of());
+        }
     }
 
     /**
@@ -228,7 +258,8 @@ public final class ServedModel implements AutoCloseable {
         try {
             int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
             return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), new LabelDecoder(config.labels()),
-                    props.batchingSettings(), BatchListener.NONE, dir, props.sessionSettings(), remote, DeviceGate.UNLIMITED);
+                    props.batchingSettings(ExecutionProvider.CPU), BatchListener.NONE, dir, props.sessionSettings(), remote,
+                    new DeviceShare(DeviceGate.UNLIMITED, 1));
         } catch (IOException | RuntimeException e) {
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }
@@ -265,8 +296,8 @@ public final class ServedModel implements AutoCloseable {
             } else {
                 try {
                     IntegratedGradients ig = IntegratedGradients.prepare(directory.resolve(ModelRepository.MODEL_FILE),
-                            logitsOutput, settings);
-                    explainer = new TextExplainer(ig, encoder, labels);
+                            logitsOutput, settings, sessions.layout());
+                    explainer = new TextExplainer(ig, encoder, labels, batcher);
                 } catch (IOException | GradientUnavailableException | ModelLoadException e) {
                     explainerUnavailable = "Model " + name + " cannot be explained: " + e.getMessage();
                 }
@@ -311,8 +342,8 @@ public final class ServedModel implements AutoCloseable {
         if (encoder != null) {
             encoder.close();
         }
-        if (onnx != null) {
-            onnx.close();
+        if (sessions != null) {
+            sessions.close();
         }
     }
 }

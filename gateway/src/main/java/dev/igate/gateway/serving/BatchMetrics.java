@@ -5,6 +5,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 import dev.igate.predictor.batching.BatchListener;
+import dev.igate.predictor.batching.Placement;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
@@ -17,7 +18,8 @@ import io.micrometer.core.instrument.Timer;
  * batch-size distribution, queue wait, run time, queue depth, rejected / timed-out / cancelled
  * counts, and Triton's counters ({@code nv_inference_count} rows, {@code nv_inference_exec_count}
  * runs: average batch = count / exec_count; {@code nv_inference_queue_duration_seconds}, Triton's
- * microsecond counter in base units). Prometheus adds {@code _total} to counter names.
+ * microsecond counter in base units), and runs per instance ({@code igate_instance_runs}, label
+ * {@code instance}: 0, 1, … or solo). Prometheus adds {@code _total} to counter names.
  */
 public final class BatchMetrics implements BatchListener {
 
@@ -30,9 +32,14 @@ public final class BatchMetrics implements BatchListener {
     private final Counter inferences;
     private final Counter executions;
     private final Counter queueMicros;
+    private final MeterRegistry registry;
+    private final Tags tags;
+    private final java.util.Map<String, Counter> instanceRuns = new java.util.concurrent.ConcurrentHashMap<>();
 
     public BatchMetrics(MeterRegistry registry, String model, String version) {
         Tags tags = Tags.of("model_name", model, "model_version", version);
+        this.registry = registry;
+        this.tags = tags;
         batchSize = DistributionSummary.builder("igate.batch.size").description("rows per ONNX Runtime run").tags(tags)
                 .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128).register(registry);
         queueWait = Timer.builder("igate.queue.wait").description("time a request waited for its batch").tags(tags)
@@ -61,7 +68,10 @@ public final class BatchMetrics implements BatchListener {
     }
 
     @Override
-    public void executed(int jobs, int rows, long runNanos) {
+    public void executed(int jobs, int rows, long runNanos, Placement placement) {
+        instanceRuns.computeIfAbsent(placement.label(), label -> Counter.builder("igate.instance.runs")
+                .description("ONNX Runtime runs per instance of the version (solo: the whole device)")
+                .tags(tags).tag("instance", label).register(registry)).increment();
         batchSize.record(rows);
         runTime.record(runNanos, TimeUnit.NANOSECONDS);
         inferences.increment(rows);

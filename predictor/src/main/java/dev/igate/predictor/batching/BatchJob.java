@@ -19,6 +19,8 @@ public abstract class BatchJob<R> {
     private final CompletableFuture<R> future = new CompletableFuture<>();
     volatile long enqueuedNanos;
     volatile long dequeuedNanos;
+    /** The queue timeout of this job, cancelled as soon as the job completes (so nothing keeps it reachable). */
+    volatile java.util.concurrent.Future<?> timeout;
 
     protected BatchJob(int rows, Object key) {
         if (rows < 1) {
@@ -39,6 +41,11 @@ public abstract class BatchJob<R> {
 
     public CompletableFuture<R> future() {
         return future;
+    }
+
+    /** Padded tokens per row when the job is token rows (its longest row), else 0: what max-batch-tokens counts. */
+    public int rowLength() {
+        return 0;
     }
 
     /** Nanoseconds the job waited in the queue (valid once it was taken into a batch). */

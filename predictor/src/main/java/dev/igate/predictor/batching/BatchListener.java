@@ -6,8 +6,8 @@ public interface BatchListener {
     BatchListener NONE = new BatchListener() {
     };
 
-    /** A batch ran: its jobs, its rows and how long the run took. */
-    default void executed(int jobs, int rows, long runNanos) {
+    /** A batch ran: its jobs, its rows, how long the run took and where it ran. */
+    default void executed(int jobs, int rows, long runNanos, Placement placement) {
     }
 
     /** A job waited this long before its batch started. */

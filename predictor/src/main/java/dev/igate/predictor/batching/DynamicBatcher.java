@@ -6,8 +6,8 @@ import java.util.Iterator;
 import java.util.LinkedList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -20,7 +20,16 @@ import dev.igate.protocol.ServerBusyException;
 
 /**
  * Dynamic batching for one model version: callers {@link #submit} jobs, dedicated worker
- * threads merge compatible queued jobs into one run of at most {@code maxBatchSize} rows.
+ * threads merge compatible queued jobs into one run of at most {@code maxBatchSize} rows (and
+ * {@code maxBatchTokens} padded tokens). There is one worker per instance of the version's
+ * layout, so as many batches run at once as the version has instances, each on its own session,
+ * as far as the device gate allows.
+ *
+ * <p>Where a batch runs: on the worker's instance, with the run's share of the device; or, when
+ * a single request is queued and the device is idle with nobody waiting for it, on the solo
+ * session with the whole device (a lone request gets all cores, load gets the throughput
+ * layout). When other instances are free as a batch is formed, it takes only its share of the
+ * queued rows, so the rest run beside it instead of after it.
  *
  * <p>When a batch goes: as soon as it is full, or when its oldest job has waited
  * {@code maxLatency}. A worker that finds a lone job and saw no concurrent load in its last
@@ -34,13 +43,18 @@ import dev.igate.protocol.ServerBusyException;
  *
  * @param <J> the job type
  */
-public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseable {
+public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseable, InstanceScheduler {
 
-    private static final ScheduledExecutorService TIMEOUTS = Executors.newSingleThreadScheduledExecutor(r -> {
+    private static final ScheduledThreadPoolExecutor TIMEOUTS = new ScheduledThreadPoolExecutor(1, r -> {
         Thread t = new Thread(r, "batcher-timeouts");
         t.setDaemon(true);
         return t;
     });
+
+    static {
+        // a completed job's timeout leaves the timer's queue at once, so it keeps nothing reachable
+        TIMEOUTS.setRemoveOnCancelPolicy(true);
+    }
 
     private final String name;
     private final BatchingSettings settings;
@@ -54,27 +68,34 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private volatile boolean running = true;
     private final AtomicInteger runningBatches = new AtomicInteger();
     private final DeviceGate gate;
+    private final int runUnits;
     private int lastBatchRows;
+    /** Workers that took a batch and run it; guarded by the lock. */
+    private int runningWorkers;
 
     public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener) {
-        this(name, settings, executor, listener, DeviceGate.UNLIMITED);
+        this(name, settings, executor, listener, DeviceGate.UNLIMITED, 1);
     }
 
     /**
-     * @param gate shared with the batchers of other sessions on the same device: a worker holds it
-     *             while it forms and runs a batch, so jobs queue up while another session runs
+     * @param gate     shared with the batchers of other sessions on the same device: a worker holds
+     *                 {@code runUnits} of it while it forms and runs a batch, so jobs queue up while
+     *                 the device is busy and go together
+     * @param runUnits the share of the gate one run on an instance takes (its intra-op threads on a CPU)
      */
     public DynamicBatcher(String name, BatchingSettings settings, BatchExecutor<J> executor, BatchListener listener,
-                          DeviceGate gate) {
+                          DeviceGate gate, int runUnits) {
         this.gate = gate;
+        this.runUnits = runUnits;
         this.name = name;
         this.settings = settings;
         this.executor = executor;
         this.listener = listener;
         this.maxLatencyNanos = settings.maxLatency().toNanos();
         ThreadFactory threads = daemonThreads("batch-" + name);
-        for (int i = 0; i < settings.concurrency(); i++) {
-            Thread t = threads.newThread(this::work);
+        for (int i = 0; i < executor.instances(); i++) {
+            int instance = i;
+            Thread t = threads.newThread(() -> work(instance));
             workers.add(t);
             t.start();
         }
@@ -83,7 +104,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private static ThreadFactory daemonThreads(String prefix) {
         AtomicInteger n = new AtomicInteger();
         return r -> {
-            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            Thread t = new Thread(r, prefix + "-" + n.getAndIncrement());
             t.setDaemon(true);
             return t;
         };
@@ -100,6 +121,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
      * @throws ServerBusyException   when the queue is full
      * @throws ModelNotReadyException when the batcher was closed
      */
+    @Override
     public <R> java.util.concurrent.CompletableFuture<R> submit(BatchJob<R> job) {
         @SuppressWarnings("unchecked")
         J typed = (J) job;
@@ -120,8 +142,10 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         } finally {
             lock.unlock();
         }
-        TIMEOUTS.schedule(() -> expire(typed), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        ScheduledFuture<?> timeout = TIMEOUTS.schedule(() -> expire(typed), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        job.timeout = timeout;
         job.future().whenComplete((r, e) -> {
+            timeout.cancel(false);
             if (e instanceof CancellationException && remove(typed)) {
                 listener.cancelled();
             }
@@ -156,8 +180,10 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         }
     }
 
-    private void work() {
+    private void work(int instance) {
+        Placement own = new Placement(instance);
         while (running) {
+            DeviceGate.Permit permit;
             try {
                 awaitJob();
                 if (!running) {
@@ -165,20 +191,26 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 }
                 // companions are awaited before the device is taken: waiting must not keep other versions off it
                 awaitCompanions();
-                // the batch is formed once the device is ours: what queued while another session ran goes with it
-                if (!acquireGate()) {
+                // the batch is formed once the device is ours: what queued while another run held it goes with it
+                permit = acquire();
+                if (permit == null) {
                     return;
                 }
             } catch (InterruptedException e) {
                 return;
             }
-            try {
-                List<J> batch = takeBatch();
+            try (permit) {
+                List<J> batch = takeBatch(permit);
                 if (batch != null) {
-                    run(batch);
+                    run(batch, permit.whole() ? Placement.SOLO : own);
                 }
             } finally {
-                gate.release();
+                lock.lock();
+                try {
+                    runningWorkers--;
+                } finally {
+                    lock.unlock();
+                }
             }
         }
     }
@@ -210,7 +242,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 // the head may change meanwhile (expired, cancelled, taken by a sibling worker): judge the current one
                 J first = queue.getFirst();
                 long remaining = first.enqueuedNanos + maxLatencyNanos - System.nanoTime();
-                if (compatibleRows(first) >= settings.maxBatchSize() || remaining <= 0) {
+                if (form(first, false).full() || remaining <= 0) {
                     return;
                 }
                 arrived.awaitNanos(remaining);
@@ -220,67 +252,134 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         }
     }
 
-    /** Takes the device gate, or gives up once the batcher closes (a closing batcher must not wait its turn). */
-    private boolean acquireGate() throws InterruptedException {
-        while (!gate.tryAcquire(50, TimeUnit.MILLISECONDS)) {
-            if (!running) {
-                return false;
+    /**
+     * The whole device when this batch would be all the work there is and the device is idle;
+     * else this instance's share, waiting in turn. Null once the batcher closes (a closing
+     * batcher must not wait its turn).
+     */
+    private DeviceGate.Permit acquire() throws InterruptedException {
+        if (soloCandidate()) {
+            DeviceGate.Permit whole = gate.tryAcquireIdle();
+            if (whole != null) {
+                return whole;
             }
         }
-        return true;
+        DeviceGate.Permit permit;
+        while ((permit = gate.tryAcquire(runUnits, 50, TimeUnit.MILLISECONDS)) == null) {
+            if (!running) {
+                return null;
+            }
+        }
+        return permit;
     }
 
-    /** The oldest request and the queued ones that can share its run, up to max-batch-size rows; null when none is left. */
-    private List<J> takeBatch() {
+    private boolean soloCandidate() {
         lock.lock();
         try {
             if (queue.isEmpty()) {
-                return null;
+                return false;
             }
             J first = queue.getFirst();
-            List<J> batch = new ArrayList<>();
-            int rows = 0;
-            long now = System.nanoTime();
-            for (Iterator<J> it = queue.iterator(); it.hasNext(); ) {
-                J job = it.next();
-                if (!job.key().equals(first.key())) {
-                    continue;
-                }
-                if (!batch.isEmpty() && rows + job.rows() > settings.maxBatchSize()) {
-                    break;
-                }
-                it.remove();
-                job.dequeuedNanos = now;
-                batch.add(job);
-                rows += job.rows();
+            return queue.size() == 1 && !(first instanceof InstanceJob) && executor.canRunSolo(first);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The oldest request and the queued ones that can share its run; null when none is left. With
+     * other instances free to run beside this one (workers not running a batch, with room on the
+     * device), it takes its share of the queued rows and wakes them for the rest. Counts this
+     * worker, and its permit, as running.
+     */
+    private List<J> takeBatch(DeviceGate.Permit permit) {
+        lock.lock();
+        try {
+            int others = workers.size() - 1 - runningWorkers;
+            runningWorkers++;
+            permit.running();
+            if (queue.isEmpty()) {
+                return null;
             }
-            lastBatchRows = rows;
+            int share = Integer.MAX_VALUE;
+            int room = gate.capacity() == 0 ? others : gate.unitsNotRunning() / Math.max(1, runUnits);
+            int free = permit.whole() ? 0 : Math.min(others, room);
+            if (free > 0) {
+                int queued = form(queue.getFirst(), false).jobs().stream().mapToInt(BatchJob::rows).sum();
+                share = Math.max(1, (queued + free) / (free + 1));
+            }
+            List<J> batch = form(queue.getFirst(), true, share).jobs();
+            lastBatchRows = batch.stream().mapToInt(BatchJob::rows).sum();
+            if (!queue.isEmpty()) {
+                arrived.signalAll();
+            }
             return batch;
         } finally {
             lock.unlock();
         }
     }
 
-    private int compatibleRows(J first) {
-        int rows = 0;
-        for (J job : queue) {
-            if (job.key().equals(first.key())) {
-                rows += job.rows();
-            }
-        }
-        return rows;
+    /**
+     * What a batch headed by {@code first} holds.
+     *
+     * @param jobs the jobs, in queue order
+     * @param full whether a limit stopped it (rows or tokens), so waiting longer adds nothing
+     */
+    private record Formed<J>(List<J> jobs, boolean full) {
     }
 
-    private void run(List<J> batch) {
+    /**
+     * Forms the batch headed by {@code first} from the queue, in queue order: jobs with its key,
+     * up to max-batch-size rows and max-batch-tokens padded tokens (a first job over a limit goes
+     * alone). Removes the jobs when {@code take}. Call with the lock held.
+     */
+    private Formed<J> form(J first, boolean take) {
+        return form(first, take, Integer.MAX_VALUE);
+    }
+
+    /** As {@link #form(BatchJob, boolean)}, stopping once the batch holds {@code share} rows. */
+    private Formed<J> form(J first, boolean take, int share) {
+        List<J> batch = new ArrayList<>();
+        int rows = 0;
+        int longest = 0;
+        boolean full = false;
+        long now = System.nanoTime();
+        for (Iterator<J> it = queue.iterator(); it.hasNext(); ) {
+            J job = it.next();
+            if (!job.key().equals(first.key())) {
+                continue;
+            }
+            if (rows >= share) {
+                break;
+            }
+            int length = Math.max(longest, job.rowLength());
+            boolean fits = rows + job.rows() <= settings.maxBatchSize()
+                    && (settings.maxBatchTokens() == 0 || length == 0 || (long) (rows + job.rows()) * length <= settings.maxBatchTokens());
+            if (!batch.isEmpty() && !fits) {
+                full = true;
+                break;
+            }
+            if (take) {
+                it.remove();
+                job.dequeuedNanos = now;
+            }
+            batch.add(job);
+            rows += job.rows();
+            longest = length;
+        }
+        return new Formed<>(batch, full || rows >= settings.maxBatchSize());
+    }
+
+    private void run(List<J> batch, Placement placement) {
         runningBatches.incrementAndGet();
         try {
-            runLive(batch);
+            runLive(batch, placement);
         } finally {
             runningBatches.decrementAndGet();
         }
     }
 
-    private void runLive(List<J> batch) {
+    private void runLive(List<J> batch, Placement placement) {
         List<J> live = new ArrayList<>(batch.size());
         for (J job : batch) {
             if (!job.future().isDone()) {
@@ -294,14 +393,18 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         int rows = live.stream().mapToInt(BatchJob::rows).sum();
         long start = System.nanoTime();
         try {
-            executor.execute(live);
+            if (live.get(0) instanceof InstanceJob<?> task) {
+                task.runOn(placement);
+            } else {
+                executor.execute(live, placement);
+            }
         } catch (RuntimeException | Error e) {
             for (J job : live) {
                 job.future().completeExceptionally(e instanceof dev.igate.protocol.InferenceException ? e
                         : new InferenceFailedException("Batch run failed: " + e.getMessage(), e));
             }
         } finally {
-            listener.executed(live.size(), rows, System.nanoTime() - start);
+            listener.executed(live.size(), rows, System.nanoTime() - start, placement);
             for (J job : live) {
                 if (!job.future().isDone()) {
                     job.future().completeExceptionally(new InferenceFailedException("Batch executor left a job unanswered", null));

@@ -5,30 +5,47 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
 
 /**
- * Runs batches on one ONNX Runtime session. Token jobs are padded to the longest row of the
+ * Runs batches on a model version's sessions, each on the instance (or solo session) the batcher
+ * chose. Token jobs are padded to the longest row of the
  * batch (pad id, mask 0) and each row's logits go back to its job; tensor jobs are concatenated
  * along the batch dimension and every output is split back by rows.
  */
 public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
 
-    private final OnnxModel model;
+    private final ModelInstances sessions;
     private final String logitsOutput;
     private final long padId;
 
-    public OnnxBatchExecutor(OnnxModel model, String logitsOutput, long padId) {
-        this.model = model;
+    public OnnxBatchExecutor(ModelInstances sessions, String logitsOutput, long padId) {
+        this.sessions = sessions;
         this.logitsOutput = logitsOutput;
         this.padId = padId;
     }
 
+    /** One session as the only instance. */
+    public OnnxBatchExecutor(OnnxModel model, String logitsOutput, long padId) {
+        this(ModelInstances.single(model), logitsOutput, padId);
+    }
+
+    @Override
+    public int instances() {
+        return sessions.count();
+    }
+
+    @Override
+    public boolean canRunSolo(BatchJob<?> first) {
+        return sessions.solo() != null;
+    }
+
     /** Whether tensor jobs can be batched: every input and output has a variable first dimension. */
     public boolean batchesTensors() {
-        for (List<TensorMetadata> list : List.of(model.inputs(), model.outputs())) {
+        for (List<TensorMetadata> list : List.of(sessions.first().inputs(), sessions.first().outputs())) {
             for (TensorMetadata t : list) {
                 if (t.shape().length == 0 || t.shape()[0] != -1) {
                     return false;
@@ -39,15 +56,16 @@ public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
     }
 
     @Override
-    public void execute(List<BatchJob<?>> batch) {
+    public void execute(List<BatchJob<?>> batch, Placement placement) {
+        OnnxModel session = placement.solo() ? sessions.solo() : sessions.instance(placement.instance());
         if (batch.get(0) instanceof TokenJob) {
-            runTokens(batch.stream().map(TokenJob.class::cast).toList());
+            runTokens(session, batch.stream().map(TokenJob.class::cast).toList());
         } else {
-            runTensors(batch.stream().map(TensorJob.class::cast).toList());
+            runTensors(session, batch.stream().map(TensorJob.class::cast).toList());
         }
     }
 
-    private void runTokens(List<TokenJob> jobs) {
+    private void runTokens(OnnxModel model, List<TokenJob> jobs) {
         int rows = 0;
         int length = 0;
         for (TokenJob j : jobs) {
@@ -79,7 +97,7 @@ public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
         }
     }
 
-    private void runTensors(List<TensorJob> jobs) {
+    private void runTensors(OnnxModel model, List<TensorJob> jobs) {
         if (jobs.size() == 1) {
             TensorJob j = jobs.get(0);
             j.future().complete(model.run(j.inputs(), j.outputs()));

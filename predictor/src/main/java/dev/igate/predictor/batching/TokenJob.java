@@ -14,12 +14,19 @@ public final class TokenJob extends BatchJob<float[][]> {
     private final long[][] ids;
     private final long[][] mask;
     private final long[][] types;
+    private final int longest;
 
     public TokenJob(long[][] ids, long[][] mask, long[][] types) {
         super(ids.length, new Bucket(bucket(longest(ids))));
         this.ids = ids;
         this.mask = mask;
         this.types = types;
+        this.longest = longest(ids);
+    }
+
+    @Override
+    public int rowLength() {
+        return longest;
     }
 
     static int longest(long[][] rows) {

@@ -63,7 +63,7 @@ class DynamicBatcherTests {
 
     DynamicBatcher<BatchJob<?>> batcher(int maxBatch, Duration maxLatency, int capacity, Duration timeout) {
         OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
-        BatchExecutor<BatchJob<?>> gated = batch -> {
+        BatchExecutor<BatchJob<?>> gated = (batch, where) -> {
             firstRunStarted.countDown();
             try {
                 gate.await();
@@ -71,11 +71,11 @@ class DynamicBatcherTests {
                 Thread.currentThread().interrupt();
             }
             executed.addAll(batch);
-            onnx.execute(batch);
+            onnx.execute(batch, where);
         };
         BatchListener listener = new BatchListener() {
             @Override
-            public void executed(int jobs, int rows, long runNanos) {
+            public void executed(int jobs, int rows, long runNanos, Placement placement) {
                 batchRows.add(rows);
             }
 
@@ -94,7 +94,7 @@ class DynamicBatcherTests {
                 cancelled.incrementAndGet();
             }
         };
-        batcher = new DynamicBatcher<>("linear", new BatchingSettings(maxBatch, maxLatency, capacity, timeout, 1), gated, listener);
+        batcher = new DynamicBatcher<>("linear", new BatchingSettings(maxBatch, maxLatency, capacity, timeout), gated, listener);
         return batcher;
     }
 
@@ -306,14 +306,14 @@ class DynamicBatcherTests {
 
     /** Runs {@code then} once {@code hold} opens, after telling {@code holding} that a run has started. */
     static BatchExecutor<BatchJob<?>> heldUntil(CountDownLatch holding, CountDownLatch hold, BatchExecutor<BatchJob<?>> then) {
-        return batch -> {
+        return (batch, where) -> {
             holding.countDown();
             try {
                 hold.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            then.execute(batch);
+            then.execute(batch, where);
         };
     }
 
@@ -328,20 +328,20 @@ class DynamicBatcherTests {
         CountDownLatch hold = new CountDownLatch(1);
         CountDownLatch holding = new CountDownLatch(1);
         BatchExecutor<BatchJob<?>> holdingRun = heldUntil(holding, hold, onnx);
-        BatchExecutor<BatchJob<?>> held = batch -> {
+        BatchExecutor<BatchJob<?>> held = (batch, where) -> {
             mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
-            holdingRun.execute(batch);
+            holdingRun.execute(batch, where);
             inFlight.decrementAndGet();
         };
-        BatchExecutor<BatchJob<?>> counted = batch -> {
+        BatchExecutor<BatchJob<?>> counted = (batch, where) -> {
             mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
             otherRows.add(batch.stream().mapToInt(BatchJob::rows).sum());
-            onnx.execute(batch);
+            onnx.execute(batch, where);
             inFlight.decrementAndGet();
         };
-        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10), 1);
-        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device);
-        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, counted, BatchListener.NONE, device);
+        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10));
+        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device, 1);
+        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, counted, BatchListener.NONE, device, 1);
         try {
             CompletableFuture<List<Tensor>> first = stable.submit(job(1, 0));
             assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
@@ -375,9 +375,9 @@ class DynamicBatcherTests {
         CountDownLatch holding = new CountDownLatch(1);
         OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
         BatchExecutor<BatchJob<?>> held = heldUntil(holding, hold, onnx);
-        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10), 1);
-        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device);
-        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, onnx, BatchListener.NONE, device);
+        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(10));
+        DynamicBatcher<BatchJob<?>> stable = new DynamicBatcher<>("stable", settings, held, BatchListener.NONE, device, 1);
+        DynamicBatcher<BatchJob<?>> canary = new DynamicBatcher<>("canary", settings, onnx, BatchListener.NONE, device, 1);
         try {
             stable.submit(job(1, 0));
             assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
