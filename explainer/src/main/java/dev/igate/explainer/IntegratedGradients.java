@@ -348,7 +348,6 @@ public final class IntegratedGradients implements AutoCloseable {
         int hidden = graph.hidden();
         int width = seq * hidden;
         double[] averaged = new double[width];
-        int steps = q.alphas().length;
         runPieces(pieces, scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
@@ -383,7 +382,6 @@ public final class IntegratedGradients implements AutoCloseable {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         int width = seq * hidden;
-        int steps = q.alphas().length;
         double h = FINITE_DIFFERENCE_STEP;
         // rows: for each step k and token i, the point moved by +h and -h along token i's (x - x') direction
         double[] scores = new double[seq];

@@ -84,7 +84,8 @@ public final class TextEncoder implements AutoCloseable {
         if (texts.isEmpty()) {
             throw new IllegalArgumentException("no texts to encode");
         }
-        Encoding[] encodings = tokenizer.batchEncode(texts);
+        // one text skips batchEncode's rayon pool: handing a sentence to a Rust worker thread costs more than encoding it
+        Encoding[] encodings = texts.size() == 1 ? new Encoding[] {tokenizer.encode(texts.get(0))} : tokenizer.batchEncode(texts);
         int rows = encodings.length;
         int length = 0;
         for (Encoding e : encodings) {

@@ -23,7 +23,7 @@ import dev.igate.transformer.TokenBatch;
 import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
 import reactor.core.publisher.Mono;
-import reactor.core.scheduler.Schedulers;
+import reactor.core.scheduler.Scheduler;
 
 /**
  * The data plane: takes an internal request, sends it through the model's stages — tokenizer
@@ -73,14 +73,18 @@ public class InferenceService {
         });
     }
 
-    /** Tokenizes on the preprocess pool, batches the rows with other callers', then decodes labels. */
+    /**
+     * Tokenizes (short texts where the request arrived, longer ones on the preprocess pool), batches
+     * the rows with other callers', then decodes labels where the request arrived. Call at subscription.
+     */
     private Mono<Classification> classifyWith(ServedModel served, List<String> texts) {
+        Scheduler answers = AnswerThreads.current();
         return Mono.fromFuture(() -> tokenize(served, texts))
                 .flatMap(batch -> {
                     long t0 = System.nanoTime();
                     return Mono.fromFuture(() -> served.logits(batch))
                             // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
-                            .publishOn(Schedulers.parallel())
+                            .publishOn(answers)
                             .map(rows -> {
                                 long t1 = System.nanoTime();
                                 metrics.predict(served.name(), t1 - t0);
@@ -93,21 +97,41 @@ public class InferenceService {
                 });
     }
 
+    /**
+     * Texts of at most this many characters in all are tokenized where the request arrived: about
+     * 30 µs of CPU for a sentence, less than handing it to the pool and waking a thread for it
+     * (JSON parsing of the body runs there too). Longer ones go to the preprocess pool.
+     */
+    static final int INLINE_TOKENIZE_CHARS = 1024;
+
     private CompletableFuture<TokenBatch> tokenize(ServedModel served, List<String> texts) {
-        return preprocess.supply(() -> {
-            long t0 = System.nanoTime();
-            TokenBatch batch = served.encoder().encode(texts);
-            metrics.preprocess(served.name(), System.nanoTime() - t0);
-            if (limits.strictLength()) {
-                for (int i = 0; i < batch.rows(); i++) {
-                    if (batch.truncated()[i]) {
-                        throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
-                                + " tokens (igate.limits.strict-length is on)");
-                    }
+        long chars = 0;
+        for (String t : texts) {
+            chars += t.length();
+        }
+        if (chars <= INLINE_TOKENIZE_CHARS) {
+            try {
+                return CompletableFuture.completedFuture(encode(served, texts));
+            } catch (RuntimeException e) {
+                return CompletableFuture.failedFuture(e);
+            }
+        }
+        return preprocess.supply(() -> encode(served, texts));
+    }
+
+    private TokenBatch encode(ServedModel served, List<String> texts) {
+        long t0 = System.nanoTime();
+        TokenBatch batch = served.encoder().encode(texts);
+        metrics.preprocess(served.name(), System.nanoTime() - t0);
+        if (limits.strictLength()) {
+            for (int i = 0; i < batch.rows(); i++) {
+                if (batch.truncated()[i]) {
+                    throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
+                            + " tokens (igate.limits.strict-length is on)");
                 }
             }
-            return batch;
-        });
+        }
+        return batch;
     }
 
     /** @throws InvalidInputException past {@code igate.limits.max-rows} */
@@ -155,8 +179,9 @@ public class InferenceService {
                 return inferText(request, served);
             }
             long t0 = System.nanoTime();
+            Scheduler answers = AnswerThreads.current();
             return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs()))
-                    .publishOn(Schedulers.parallel())
+                    .publishOn(answers)
                     .map(outputs -> {
                         metrics.predict(served.name(), System.nanoTime() - t0);
                         return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());

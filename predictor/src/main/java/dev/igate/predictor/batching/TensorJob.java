@@ -9,7 +9,8 @@ import dev.igate.protocol.Tensor;
 /**
  * Raw input tensors whose first dimension is the batch. Jobs share a run when they have the
  * same input names, datatypes and non-batch dimensions, and ask for the same outputs; a job the
- * session cannot batch (see {@link #soloKey}) runs on its own.
+ * session cannot batch (see {@link #soloKey}) runs on its own. Token rows sent as tensors (an
+ * {@code input_ids [rows, tokens]} input) count their tokens against max-batch-tokens as texts do.
  */
 public final class TensorJob extends BatchJob<List<Tensor>> {
 
@@ -17,14 +18,25 @@ public final class TensorJob extends BatchJob<List<Tensor>> {
     public record Signature(List<String> parts) {
     }
 
+    /** The input whose second dimension counts tokens per row, as BERT-style exports name it. */
+    public static final String TOKEN_INPUT = "input_ids";
+
     private final List<Tensor> inputs;
     private final List<String> outputs;
+    private final int rowLength;
 
     public TensorJob(List<Tensor> inputs, List<String> outputs, boolean batchable) {
         super(rows(inputs, batchable && sameBatchDimension(inputs)),
                 batchable && sameBatchDimension(inputs) ? signature(inputs, outputs) : soloKey());
         this.inputs = List.copyOf(inputs);
         this.outputs = List.copyOf(outputs);
+        this.rowLength = inputs.stream().filter(t -> t.name().equals(TOKEN_INPUT) && t.shape().length == 2)
+                .mapToInt(t -> (int) Math.min(Integer.MAX_VALUE, t.shape()[1])).findFirst().orElse(0);
+    }
+
+    @Override
+    public int rowLength() {
+        return rowLength;
     }
 
     /**

@@ -243,6 +243,34 @@ class InstanceSchedulingTests {
     }
 
     @Test
+    void tokenRowsSentAsTensorsCountTheirTokensToo() throws Exception {
+        // given: 512 tokens per run, and four requests of 4 x 100 token ids queued while the device is held
+        DeviceGate device = new DeviceGate(1);
+        BatchExecutor<BatchJob<?>> answering = (batch, where) -> {
+            batchRows.add(batch.stream().mapToInt(BatchJob::rows).sum());
+            batch.forEach(j -> ((TensorJob) j).future().complete(List.of()));
+        };
+        DynamicBatcher<BatchJob<?>> batcher = new DynamicBatcher<>("tensors", new BatchingSettings(32, 512, Duration.ZERO, 100,
+                Duration.ofSeconds(30)), answering, BatchListener.NONE, device, 1);
+        batchers.add(batcher);
+        List<CompletableFuture<List<Tensor>>> all = new ArrayList<>();
+        try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
+            for (int i = 0; i < 4; i++) {
+                long[] shape = {4, 100};
+                all.add(batcher.submit(new TensorJob(List.of(Tensor.ofLongs(TensorJob.TOKEN_INPUT, shape, new long[400]),
+                        Tensor.ofLongs("attention_mask", shape, new long[400])), List.of("logits"), true)));
+            }
+        }
+
+        for (CompletableFuture<List<Tensor>> f : all) {
+            f.get(10, TimeUnit.SECONDS);
+        }
+
+        // then: one request (400 tokens) per run: two would be 800
+        assertThat(batchRows).containsExactly(4, 4, 4, 4);
+    }
+
+    @Test
     void explanationPiecesAndPredictionsTakeTurnsInArrivalOrder() throws Exception {
         // given: the device held while pieces and predictions queue, interleaved
         DeviceGate device = new DeviceGate(1);
