@@ -111,6 +111,8 @@ for c in 1 8 32 64; do
   RESULT[v1,$c]=$(load "$V1" "$WORK/v1.json" "$c")
   RESULT[v2,$c]=$(load "$V2" "$WORK/v2.json" "$c")
 done
+# the same load on a versioned URL: no canary split and no gateway route (what the 90/10 canary costs)
+RESULT[v1direct,32]=$(load "http://127.0.0.1:$PORT/v1/models/BERTSeqClassification/versions/1:predict" "$WORK/v1.json" 32)
 for c in 1 32; do
   RESULT[v1long,$c]=$(load "$V1" "$WORK/v1-long.json" "$c")
   RESULT[v2long,$c]=$(load "$V2" "$WORK/v2-long.json" "$c")
@@ -225,6 +227,8 @@ for w in seed long mix; do
   awk -v w="$w" -v a="$v1r" -v b="$v2r" -v raw="$(raw "$w" best_rps)" -v l="$(raw "$w" best_layout)" -v bb="$(raw "$w" best_batch)" \
     'BEGIN {printf "%-5s concurrency 32 / best raw layout (%s, batch %s, %.1f rows/s): V1 %.2f, V2 %.2f (goal >= 0.75)\n", w, l, bb, raw, a/raw, b/raw}'
 done
+read -r d32 _ _ _ <<< "$(row v1direct 32)"
+awk -v d="$d32" -v raw="$(raw seed best_rps)" 'BEGIN {printf "  seed, V1 on the versioned URL (no canary split, no gateway route): %.1f req/s, %.2f of best raw\n", d, d/raw}'
 read -r _ p50c1 _ _ <<< "$(row v1 1)"; read -r _ p50v2 _ _ <<< "$(row v2 1)"
 awk -v p="$p50c1" -v q="$p50v2" -v m="$(raw seed batch1_ms)" -v l="$(raw seed batch1_layout)" \
   'BEGIN {printf "p50 at concurrency 1 minus the best raw batch-1 run (%s, %.2f ms): V1 %+.2f ms, V2 %+.2f ms (goal <= +1.0 ms)\n", l, m, p-m, q-m}'

@@ -94,7 +94,7 @@ public final class ExplainBenchmark {
         String longText = String.join(" ", Collections.nCopies(40, "Oral bioavailability of arsenic in soil."));
         List<InstanceLayout> layouts = new ArrayList<>(List.of(InstanceLayout.resolve(ExecutionProvider.CPU, cores, null, null, 0)));
         if (cores > 1) {
-            layouts.add(new InstanceLayout(cores, 1, 0, true));
+            layouts.add(new InstanceLayout(cores, 1, 0, false));
             layouts.add(new InstanceLayout(1, cores, 0, false));
         }
 
