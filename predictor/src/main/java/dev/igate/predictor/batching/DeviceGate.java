@@ -123,6 +123,11 @@ public final class DeviceGate {
         return capacity - unitsRunning.get();
     }
 
+    /** Threads waiting for a turn (about: a snapshot for tests and metrics). */
+    public int queuedWaiters() {
+        return permits == null ? 0 : permits.getQueueLength();
+    }
+
     /** Runs holding a permit now. */
     public int runsInFlight() {
         return inFlight.get();

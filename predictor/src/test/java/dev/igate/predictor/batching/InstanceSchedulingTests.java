@@ -190,6 +190,35 @@ class InstanceSchedulingTests {
     }
 
     @Test
+    void aBusyVersionDoesNotStarveAnotherOnTheSameDevice() throws Exception {
+        // given: one run at a time, and twenty one-row requests of version A queued before version B's one
+        DeviceGate device = new DeviceGate(1);
+        List<String> runs = new CopyOnWriteArrayList<>();
+        DynamicBatcher<BatchJob<?>> a = batcher("a", settings(1), device, () -> runs.add("a"));
+        DynamicBatcher<BatchJob<?>> b = batcher("b", settings(1), device, () -> runs.add("b"));
+        List<CompletableFuture<List<Tensor>>> all = new ArrayList<>();
+        CompletableFuture<List<Tensor>> lone;
+        try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
+            for (int i = 0; i < 20; i++) {
+                all.add(a.submit(DynamicBatcherTests.job(1, i)));
+            }
+            lone = b.submit(DynamicBatcherTests.job(1, 99));
+            // every worker of both versions (two each) is waiting for the device before it frees up
+            await().atMost(Duration.ofSeconds(5)).until(() -> device.queuedWaiters() == 4);
+        }
+
+        // when the device frees up
+        lone.get(10, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> f : all) {
+            f.get(10, TimeUnit.SECONDS);
+        }
+
+        // then: B's request ran after at most one run per worker of A already waiting (two instances), not after A's twenty
+        assertThat(runs.indexOf("b")).isBetween(0, 2);
+        assertThat(runs).hasSize(21);
+    }
+
+    @Test
     void queuedRowsAreSharedBetweenFreeInstances() throws Exception {
         // given: runs that last until two are in flight, and the device held by someone else while eight one-row requests queue
         DeviceGate device = new DeviceGate(2);
