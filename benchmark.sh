@@ -107,7 +107,11 @@ for round in $(seq 1 16); do
 done
 declare -A RESULT
 sample_rss
+# a paired raw reference measured a moment before the seed loads, the server idle (the VM's speed drifts within minutes)
+paired() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 2 seed probe | grep '^PAIRED'; }
+PAIRED1=$(paired)
 for c in 1 8 32 64; do
+  [ "$c" = 32 ] && PAIRED32=$(paired)
   RESULT[v1,$c]=$(load "$V1" "$WORK/v1.json" "$c")
   RESULT[v2,$c]=$(load "$V2" "$WORK/v2.json" "$c")
 done
@@ -227,11 +231,17 @@ for w in seed long mix; do
   awk -v w="$w" -v a="$v1r" -v b="$v2r" -v raw="$(raw "$w" best_rps)" -v l="$(raw "$w" best_layout)" -v bb="$(raw "$w" best_batch)" \
     'BEGIN {printf "%-5s concurrency 32 / best raw layout (%s, batch %s, %.1f rows/s): V1 %.2f, V2 %.2f (goal >= 0.75)\n", w, l, bb, raw, a/raw, b/raw}'
 done
+pf() { echo "$1" | sed "s/.* $2=\([^ ]*\).*/\1/"; }
+read -r v1r32 _ _ _ <<< "$(row v1 32)"; read -r v2r32 _ _ _ <<< "$(row v2 32)"
+awk -v a="$v1r32" -v b="$v2r32" -v raw="$(pf "$PAIRED32" best_rps)" \
+  'BEGIN {printf "  seed against the paired reference (one session, a caller per core, batch 16-32, measured just before: %.1f rows/s): V1 %.2f, V2 %.2f\n", raw, a/raw, b/raw}'
 read -r d32 _ _ _ <<< "$(row v1direct 32)"
 awk -v d="$d32" -v raw="$(raw seed best_rps)" 'BEGIN {printf "  seed, V1 on the versioned URL (no canary split, no gateway route): %.1f req/s, %.2f of best raw\n", d, d/raw}'
 read -r _ p50c1 _ _ <<< "$(row v1 1)"; read -r _ p50v2 _ _ <<< "$(row v2 1)"
 awk -v p="$p50c1" -v q="$p50v2" -v m="$(raw seed batch1_ms)" -v l="$(raw seed batch1_layout)" \
   'BEGIN {printf "p50 at concurrency 1 minus the best raw batch-1 run (%s, %.2f ms): V1 %+.2f ms, V2 %+.2f ms (goal <= +1.0 ms)\n", l, m, p-m, q-m}'
+awk -v p="$p50c1" -v q="$p50v2" -v m="$(pf "$PAIRED1" batch1_ms)" \
+  'BEGIN {printf "  against the paired batch-1 run (measured just before the concurrency-1 loads: %.2f ms): V1 %+.2f ms, V2 %+.2f ms\n", m, p-m, q-m}'
 read -r _ p50l _ _ <<< "$(row v1long 1)"
 awk -v p="$p50l" -v m="$(raw long batch1_ms)" 'BEGIN {printf "  the same for the ~128-token text: V1 p50 %.2f ms, raw batch-1 %.2f ms, %+.2f ms\n", p, m, p-m}'
 read -r j32 _ _ _ <<< "${RESULT[json,32]}"; read -r bin32 _ _ _ <<< "${RESULT[binary,32]}"; read -r g32 _ _ _ <<< "${RESULT[raw,32]}"

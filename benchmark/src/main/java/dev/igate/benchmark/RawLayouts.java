@@ -23,7 +23,11 @@ import dev.igate.transformer.TextEncoder;
  * rows/s and the fastest batch-1 run, the references {@code ./benchmark.sh serving} holds the
  * server against.
  *
- * <p>Usage: {@code RawLayouts <version dir> [seconds per point] [workloads, comma-separated]}.
+ * <p>Usage: {@code RawLayouts <version dir> [seconds per point] [workloads, comma-separated] [probe]}.
+ * With {@code probe} it measures only what the serving benchmark pairs with a load run a moment
+ * later (the VM's speed drifts by tens of percent within minutes): the lone batch-1 run on one
+ * session spanning every core with spinning, and the best of batch 16 and 32 on one session run by
+ * one caller per core, and prints a {@code PAIRED} line.
  */
 public final class RawLayouts {
 
@@ -95,6 +99,16 @@ public final class RawLayouts {
         double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 2;
         List<String> wanted = List.of((args.length > 2 ? args[2] : "seed,long,mix").split(","));
         int cores = Integer.getInteger("cores", Runtime.getRuntime().availableProcessors());
+        if (args.length > 3 && args[3].equals("probe")) {
+            try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
+                for (Workload w : Workload.all(encoder)) {
+                    if (wanted.contains(w.name())) {
+                        probe(dir, w, cores, seconds);
+                    }
+                }
+            }
+            return;
+        }
         try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
             for (Workload w : Workload.all(encoder)) {
                 if (wanted.contains(w.name())) {
@@ -103,6 +117,28 @@ public final class RawLayouts {
             }
         }
         tensorRequest(dir, cores, seconds);
+    }
+
+    /** The paired reference of one workload: the fastest lone run and the best-throughput layout's best batch. */
+    static void probe(Path dir, Workload w, int cores, double seconds) throws Exception {
+        List<OnnxModel> solo = open(dir, new Layout(1, cores, true, false));
+        double batch1;
+        try {
+            batch1 = batch1Millis(solo.get(0), w.batches(1), seconds);
+        } finally {
+            solo.forEach(OnnxModel::close);
+        }
+        Layout shared = new Layout(cores, 1, false, true);
+        List<OnnxModel> sessions = open(dir, shared);
+        double best = 0;
+        try {
+            for (int b : new int[] {16, 32}) {
+                best = Math.max(best, throughput(sessions, cores, w.batches(b), seconds));
+            }
+        } finally {
+            sessions.forEach(OnnxModel::close);
+        }
+        System.out.printf(Locale.ROOT, "PAIRED workload=%s batch1_ms=%.3f best_rps=%.1f%n", w.name(), batch1, best);
     }
 
     /**
