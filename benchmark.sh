@@ -94,12 +94,16 @@ jit_seconds() { # CPU seconds the server's JIT compiler threads have used
   done
   echo $((total / $(getconf CLK_TCK)))
 }
-echo "== warm-up until the JIT compiler is idle (C2 still compiling took 14% of the machine 8,000 requests in)"
+echo "== warm-up, concurrent and lone requests, until the JIT compiler is idle (C2 still compiling took 14% of the machine 8,000 requests in)"
 for round in $(seq 1 16); do
   before=$(jit_seconds)
   hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
   hey -n 2000 -c 16 -m POST -T application/json -D "$WORK/v2.json" "$V2" > /dev/null
   hey -n 200 -c 16 -m POST -T application/json -D "$WORK/v1-long.json" "$V1" > /dev/null
+  # lone requests take the solo session, a path the concurrent warm-up never runs (the first
+  # concurrency-1 run after it was 10-20% slower than the next)
+  hey -n 400 -c 1 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+  hey -n 400 -c 1 -m POST -T application/json -D "$WORK/v2.json" "$V2" > /dev/null
   MIX_BODIES="$WORK/v2-mix.lines" wrk -t 2 -c 16 -d 2s -s benchmark/mix.lua "$V2" > /dev/null
   after=$(jit_seconds)
   echo "   round $round: JIT compiler CPU ${before} s -> ${after} s"
