@@ -17,7 +17,6 @@ import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
-import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.gateway.remote.RemotePredictor;
 import dev.igate.protocol.Datatype;
