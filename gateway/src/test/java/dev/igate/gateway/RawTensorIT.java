@@ -72,4 +72,40 @@ class RawTensorIT extends ServerTestSupport {
 
         assertThat(out.get("shape").values()).extracting(JsonNode::intValue).containsExactly(2, 6);
     }
+
+    static String tokens(long... ids) {
+        long[] ones = new long[ids.length];
+        java.util.Arrays.fill(ones, 1);
+        return """
+                {"inputs": [
+                  {"name": "input_ids", "shape": [1, %d], "datatype": "INT64", "data": %s},
+                  {"name": "attention_mask", "shape": [1, %d], "datatype": "INT64", "data": %s},
+                  {"name": "token_type_ids", "shape": [1, %d], "datatype": "INT64", "data": %s}]}
+                """.formatted(ids.length, ints(ids), ids.length, ints(ones), ids.length, ints(new long[ids.length]));
+    }
+
+    @Test
+    void anIdPastTheVocabularyIsA400NamingIt() {
+        client.post().uri("/v2/models/{m}/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(tokens(101, 99_999, 102))
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .isEqualTo("Input input_ids holds the token id 99999 at element 1, outside the model's vocabulary of 30522 (ids 0 to 30521)");
+    }
+
+    @Test
+    void aBadRequestAmongConcurrentGoodOnesFailsNoneOfThem() {
+        // six clients send good token tensors while a seventh sends an id past the vocabulary; their rows share batches
+        java.util.List<Integer> statuses = reactor.core.publisher.Flux.range(0, 140)
+                .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> client.post().uri("/v2/models/{m}/infer", MODEL)
+                                .contentType(MediaType.APPLICATION_JSON)
+                                .bodyValue(i % 7 == 6 ? tokens(101, 99_999, 102) : tokens(101, 2609 + i % 7, 102))
+                                .exchange().returnResult(String.class).getStatus().value())
+                        .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()), 7)
+                .collectList().block(java.time.Duration.ofMinutes(1));
+
+        assertThat(statuses).hasSize(140);
+        for (int i = 0; i < statuses.size(); i++) {
+            assertThat(statuses.get(i)).as("request %d", i).isIn(200, 400);
+        }
+        assertThat(statuses.stream().filter(s -> s == 200).count()).isEqualTo(120);
+    }
 }

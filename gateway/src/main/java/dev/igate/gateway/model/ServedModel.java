@@ -20,6 +20,7 @@ import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
+import dev.igate.predictor.TokenVocabulary;
 import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.BatchListener;
 import dev.igate.predictor.batching.BatchingSettings;
@@ -61,12 +62,14 @@ public final class ServedModel implements AutoCloseable {
     private final RemotePredictor remote;
     private final Path directory;
     private final SessionSettings settings;
+    private final TokenVocabulary vocabulary;
     private TextExplainer explainer;
     private String explainerUnavailable;
 
     private ServedModel(String name, String version, ModelInstances sessions, TextEncoder encoder, LabelDecoder labels,
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
-                        RemotePredictor remote, DeviceShare device) {
+                        RemotePredictor remote, DeviceShare device, TokenVocabulary vocabulary) {
+        this.vocabulary = vocabulary;
         this.remote = remote;
         this.directory = directory;
         this.settings = settings;
@@ -114,8 +117,9 @@ public final class ServedModel implements AutoCloseable {
                 encoder = TextEncoder.load(tokenizer, limit);
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
+            TokenVocabulary vocabulary = onnx.hasInput("input_ids") ? TokenVocabulary.of(file) : TokenVocabulary.UNKNOWN;
             return new ServedModel(name, version, sessions, encoder, labels, props.batchingSettings(onnx.provider()), listener,
-                    dir, base, null, devices.share(onnx.provider(), base, layout));
+                    dir, base, null, devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException e) {
             sessions.close();
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
@@ -202,6 +206,7 @@ public final class ServedModel implements AutoCloseable {
             return remote.infer(name, version, inputs, outputs);
         }
         onnx.validate(inputs, outputs);
+        vocabulary.check(inputs);
         return batcher.submit(new TensorJob(inputs, outputs, batchesTensors));
     }
 
@@ -259,7 +264,7 @@ public final class ServedModel implements AutoCloseable {
             int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
             return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), new LabelDecoder(config.labels()),
                     props.batchingSettings(ExecutionProvider.CPU), BatchListener.NONE, dir, props.sessionSettings(), remote,
-                    new DeviceShare(DeviceGate.UNLIMITED, 1));
+                    new DeviceShare(DeviceGate.UNLIMITED, 1), TokenVocabulary.UNKNOWN);
         } catch (IOException | RuntimeException e) {
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }

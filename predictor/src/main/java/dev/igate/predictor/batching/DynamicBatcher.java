@@ -398,11 +398,14 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             } else {
                 executor.execute(live, placement);
             }
-        } catch (RuntimeException | Error e) {
-            for (J job : live) {
-                job.future().completeExceptionally(e instanceof dev.igate.protocol.InferenceException ? e
-                        : new InferenceFailedException("Batch run failed: " + e.getMessage(), e));
+        } catch (RuntimeException e) {
+            if (live.size() == 1) {
+                fail(live.get(0), e);
+            } else {
+                isolate(live, placement);
             }
+        } catch (Error e) {
+            live.forEach(job -> fail(job, e));
         } finally {
             listener.executed(live.size(), rows, System.nanoTime() - start, placement);
             for (J job : live) {
@@ -411,6 +414,28 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 }
             }
         }
+    }
+
+    /**
+     * A batch of several jobs failed: runs each unanswered job alone, so that only a job that fails
+     * on its own fails (one client's bad input must not fail the requests that shared its batch).
+     */
+    private void isolate(List<J> failed, Placement placement) {
+        for (J job : failed) {
+            if (job.future().isDone()) {
+                continue;
+            }
+            try {
+                executor.execute(List.of(job), placement);
+            } catch (RuntimeException e) {
+                fail(job, e);
+            }
+        }
+    }
+
+    private static void fail(BatchJob<?> job, Throwable e) {
+        job.future().completeExceptionally(e instanceof dev.igate.protocol.InferenceException ? e
+                : new InferenceFailedException("Batch run failed: " + e.getMessage(), e));
     }
 
     /**

@@ -300,6 +300,44 @@ class InstanceSchedulingTests {
     }
 
     @Test
+    void aJobThatFailsItsBatchFailsAloneAndTheOthersGetTheirAnswers() throws Exception {
+        // given: an embedding model that ONNX Runtime refuses to run on an id past its table, six good jobs and a bad one
+        try (OnnxModel embedding = OnnxModel.load(dev.igate.predictor.TokenVocabularyTests.embeddingModel(false).toByteArray(),
+                new SessionSettings("cpu", 1, 1, "all"), "embedding")) {
+            DeviceGate device = new DeviceGate(1);
+            DynamicBatcher<BatchJob<?>> batcher = new DynamicBatcher<>("embedding", settings(32),
+                    new OnnxBatchExecutor(embedding, "logits", 0), BatchListener.NONE, device, 1);
+            batchers.add(batcher);
+            List<CompletableFuture<float[][]>> good = new ArrayList<>();
+            CompletableFuture<float[][]> bad;
+            try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
+                for (int i = 0; i < 3; i++) {
+                    good.add(batcher.submit(tokens(1, 2 + i, 3)));
+                }
+                bad = batcher.submit(tokens(1, 99_999, 3));
+                for (int i = 0; i < 3; i++) {
+                    good.add(batcher.submit(tokens(7, 8, 9 + i)));
+                }
+            }
+
+            // then: only the bad job fails; each good one gets what it gets alone
+            assertThatThrownBy(() -> bad.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(dev.igate.protocol.InferenceFailedException.class);
+            for (CompletableFuture<float[][]> f : good) {
+                assertThat(f.get(10, TimeUnit.SECONDS)).hasDimensions(1, 2);
+            }
+            // ids 1, 2, 3 sum the table's rows (0.02 i, 0.02 i + 0.01)
+            assertThat(good.get(0).get()[0]).containsExactly(new float[] {0.12f, 0.15f}, org.assertj.core.data.Offset.offset(1e-6f));
+        }
+    }
+
+    static TokenJob tokens(long... ids) {
+        long[][] row = {ids};
+        long[][] ones = {new long[ids.length]};
+        java.util.Arrays.fill(ones[0], 1);
+        return new TokenJob(row, ones, new long[][] {new long[ids.length]});
+    }
+
+    @Test
     void explanationPiecesAndPredictionsTakeTurnsInArrivalOrder() throws Exception {
         // given: the device held while pieces and predictions queue, interleaved
         DeviceGate device = new DeviceGate(1);
