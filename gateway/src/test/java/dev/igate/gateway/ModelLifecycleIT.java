@@ -1,11 +1,16 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import dev.igate.demo.TinyClassifier;
@@ -69,16 +74,51 @@ class ModelLifecycleIT {
     @Test
     void reloadingUnderLoadFailsNoRequest() throws Exception {
         ServerTestSupport.awaitReady(client, "/v2/models/Tiny/ready");
+        AtomicInteger answered = new AtomicInteger();
         Mono<List<Integer>> load = Flux.range(0, 300)
                 .flatMap(i -> Mono.fromCallable(() -> predict("Tiny").returnResult(String.class).getStatus().value())
+                        .doOnNext(s -> answered.incrementAndGet())
                         .subscribeOn(Schedulers.boundedElastic()), 8)
                 .collectList();
         var statuses = load.toFuture();
 
-        Thread.sleep(100);
+        await().atMost(Duration.ofSeconds(30)).until(() -> answered.get() >= 20);
+        int before = answered.get();
         admin("/admin/models/Tiny/load").expectStatus().isOk().expectBody().jsonPath("$.Tiny.1").isEqualTo("READY");
+        int after = answered.get();
 
         assertThat(statuses.get()).hasSize(300).containsOnly(200);
+        assertThat(before).as("requests answered before the reload began").isPositive();
+        assertThat(after).as("requests still to answer when the reload ended: the two overlapped").isLessThan(300);
+    }
+
+    @Test
+    void unloadingUnderPredictAndExplainLoadAnswersEveryRequestCleanly() throws Exception {
+        // given: a model under predictions and explanations from several clients
+        TinyClassifier.write(REPOSITORY.resolve("Busy").resolve("1"), "Tanh", 4);
+        admin("/admin/models/Busy/load").expectStatus().isOk();
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Integer> statuses = new CopyOnWriteArrayList<>();
+        Flux<Integer> predictions = Flux.range(0, 6).flatMap(i -> Mono.fromCallable(() -> predict("Busy").returnResult(String.class)
+                .getStatus().value()).repeat(() -> !stop.get()).subscribeOn(Schedulers.boundedElastic()), 6);
+        Flux<Integer> explanations = Flux.range(0, 2).flatMap(i -> Mono.fromCallable(() -> client.post()
+                .uri("/v1/models/Busy:explain").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"a somewhat longer text to explain with many steps\"], \"parameters\": {\"n_steps\": 200}}")
+                .exchange().returnResult(String.class).getStatus().value()).repeat(() -> !stop.get())
+                .subscribeOn(Schedulers.boundedElastic()), 2);
+        var done = Flux.merge(predictions, explanations).doOnNext(statuses::add).then().toFuture();
+        await().atMost(Duration.ofSeconds(30)).until(() -> statuses.stream().filter(s -> s == 200).count() >= 30);
+
+        // when: it is unloaded while work is in flight
+        admin("/admin/models/Busy/unload").expectStatus().isOk();
+        stop.set(true);
+        done.get(1, java.util.concurrent.TimeUnit.MINUTES);
+
+        // then: every request got an answer: served, or the unloaded model's 404/503; never a 500; the others serve on
+        assertThat(statuses).isNotEmpty().allSatisfy(s -> assertThat(s).isIn(200, 404, 503));
+        predict("Busy").expectStatus().isNotFound();
+        ServerTestSupport.awaitReady(client, "/v2/models/Tiny/ready");
+        predict("Tiny").expectStatus().isOk();
     }
 
     @Test

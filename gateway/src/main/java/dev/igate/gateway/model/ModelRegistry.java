@@ -224,6 +224,13 @@ public class ModelRegistry implements SmartLifecycle {
         if (old != null) {
             log.info("Model {} unloaded", name);
             retire(old);
+            // the queue-depth gauges read the closed versions: an unloaded model has none
+            for (String version : old.versions().keySet()) {
+                Gauge gauge = gauges.remove(name + "/" + version);
+                if (gauge != null) {
+                    meters.remove(gauge);
+                }
+            }
         }
     }
 

@@ -63,6 +63,7 @@ public final class ServedModel implements AutoCloseable {
     private final Path directory;
     private final SessionSettings settings;
     private final TokenVocabulary vocabulary;
+    private final InFlight inFlight;
     private TextExplainer explainer;
     private String explainerUnavailable;
 
@@ -70,6 +71,7 @@ public final class ServedModel implements AutoCloseable {
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
                         RemotePredictor remote, DeviceShare device, TokenVocabulary vocabulary) {
         this.vocabulary = vocabulary;
+        this.inFlight = new InFlight("Model " + name + " version " + version);
         this.remote = remote;
         this.directory = directory;
         this.settings = settings;
@@ -161,6 +163,41 @@ public final class ServedModel implements AutoCloseable {
         return logitsOutput;
     }
 
+    /** Work on this version in flight, held until the work ends (see {@link #lease()}). */
+    public interface Lease extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Takes a share of this version for work that touches it (its tokenizer, explainer or
+     * sessions): the version is closed only when every lease has ended. Close it when the work ends.
+     *
+     * @throws dev.igate.protocol.ModelNotReadyException when the version was unloaded
+     */
+    public Lease lease() {
+        return inFlight.acquire()::close;
+    }
+
+    /** Work in flight on this version: tokenizations, queued and running jobs, explanations. */
+    public int inFlight() {
+        return inFlight.count();
+    }
+
+    /** Holds a lease until the job's future completes. */
+    private <R> CompletableFuture<R> leased(java.util.function.Supplier<CompletableFuture<R>> submit) {
+        Lease lease = lease();
+        CompletableFuture<R> future;
+        try {
+            future = submit.get();
+        } catch (RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+        future.whenComplete((r, e) -> lease.close());
+        return future;
+    }
+
     /**
      * Classifies tokenized texts: queues their rows for the next batch of this version.
      *
@@ -191,7 +228,7 @@ public final class ServedModel implements AutoCloseable {
             mask[r] = batch.mask(r);
             types[r] = batch.types(r);
         }
-        return batcher.submit(new TokenJob(ids, mask, types));
+        return leased(() -> batcher.submit(new TokenJob(ids, mask, types)));
     }
 
     /**
@@ -207,7 +244,7 @@ public final class ServedModel implements AutoCloseable {
         }
         onnx.validate(inputs, outputs);
         vocabulary.check(inputs);
-        return batcher.submit(new TensorJob(inputs, outputs, batchesTensors));
+        return leased(() -> batcher.submit(new TensorJob(inputs, outputs, batchesTensors)));
     }
 
     /**
@@ -324,13 +361,19 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /**
-     * Lets queued and running work finish (up to {@code limit}), then closes. Callers that resolved
-     * this version before it was replaced still get their answers. Blocking.
+     * Retires this version: lets every piece of work in flight finish (tokenizations, queued and
+     * running batches, explanations; up to {@code limit}), refuses new work, answers whatever is
+     * still queued past the limit with 503, waits for what still runs, then closes the sessions and
+     * the tokenizer. Callers that resolved this version before it was replaced get their answers.
+     * Blocking.
      */
     public void drainAndClose(java.time.Duration limit) {
+        inFlight.drainThenClose(limit);
         if (batcher != null) {
-            batcher.awaitIdle(limit);
+            batcher.close();
         }
+        // explanations still running fail at their next piece once the batcher is closed, and end
+        inFlight.awaitNone();
         close();
     }
 

@@ -73,10 +73,13 @@ public class ExplainService {
 
     private Result run(ServedModel served, List<String> texts, ExplainOptions options) {
         long start = System.nanoTime();
-        TextExplainer explainer = served.explainer();
         List<Explanation> out = new ArrayList<>(texts.size());
-        for (String text : texts) {
-            out.add(explainer.explain(text, options));
+        // the version is not closed under an explanation: its tokenizer and gradient sessions are in use
+        try (ServedModel.Lease lease = served.lease()) {
+            TextExplainer explainer = served.explainer();
+            for (String text : texts) {
+                out.add(explainer.explain(text, options));
+            }
         }
         Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(10)).maximumExpectedValue(Duration.ofMinutes(5))

@@ -74,26 +74,21 @@ public class InferenceService {
     }
 
     /**
-     * Tokenizes (short texts where the request arrived, longer ones on the preprocess pool), batches
-     * the rows with other callers', then decodes labels where the request arrived. Call at subscription.
+     * Tokenizes (short texts where the request arrived, longer ones on the preprocess pool) and
+     * queues the rows with other callers', then decodes labels where the request arrived. Call at
+     * subscription.
      */
     private Mono<Classification> classifyWith(ServedModel served, List<String> texts) {
         Scheduler answers = AnswerThreads.current();
-        return Mono.fromFuture(() -> tokenize(served, texts))
-                .flatMap(batch -> {
-                    long t0 = System.nanoTime();
-                    return Mono.fromFuture(() -> served.logits(batch))
-                            // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
-                            .publishOn(answers)
-                            .map(rows -> {
-                                long t1 = System.nanoTime();
-                                metrics.predict(served.name(), t1 - t0);
-                                float[] logits = flatten(rows);
-                                List<Prediction> predictions = served.labels().decode(logits, rows.length);
-                                metrics.postprocess(served.name(), System.nanoTime() - t1);
-                                return new Classification(served.name(), served.version(), served.labels().labels(),
-                                        predictions, logits);
-                            });
+        return Mono.fromFuture(() -> tokenizeAndQueue(served, texts))
+                // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
+                .publishOn(answers)
+                .map(rows -> {
+                    long t1 = System.nanoTime();
+                    float[] logits = flatten(rows);
+                    List<Prediction> predictions = served.labels().decode(logits, rows.length);
+                    metrics.postprocess(served.name(), System.nanoTime() - t1);
+                    return new Classification(served.name(), served.version(), served.labels().labels(), predictions, logits);
                 });
     }
 
@@ -104,19 +99,46 @@ public class InferenceService {
      */
     static final int INLINE_TOKENIZE_CHARS = 1024;
 
-    private CompletableFuture<TokenBatch> tokenize(ServedModel served, List<String> texts) {
+    private CompletableFuture<float[][]> tokenizeAndQueue(ServedModel served, List<String> texts) {
         long chars = 0;
         for (String t : texts) {
             chars += t.length();
         }
         if (chars <= INLINE_TOKENIZE_CHARS) {
             try {
-                return CompletableFuture.completedFuture(encode(served, texts));
+                return queue(served, texts);
             } catch (RuntimeException e) {
                 return CompletableFuture.failedFuture(e);
             }
         }
-        return preprocess.supply(() -> encode(served, texts));
+        CompletableFuture<CompletableFuture<float[][]>> queueing = preprocess.supply(() -> queue(served, texts));
+        CompletableFuture<float[][]> answer = queueing.thenCompose(job -> job);
+        // a client that goes away cancels the answer: cancel the queued job too, so it never runs
+        answer.whenComplete((rows, e) -> {
+            if (answer.isCancelled()) {
+                queueing.thenAccept(job -> job.cancel(false));
+            }
+        });
+        return answer;
+    }
+
+    /**
+     * Tokenizes and queues in one step under a lease on the version, so the version cannot be
+     * closed between the two (the queued job holds its own lease until it is answered).
+     */
+    private CompletableFuture<float[][]> queue(ServedModel served, List<String> texts) {
+        try (ServedModel.Lease lease = served.lease()) {
+            TokenBatch batch = encode(served, texts);
+            long queued = System.nanoTime();
+            // the job's own future, so that cancelling it (the client went away) takes it out of the queue
+            CompletableFuture<float[][]> job = served.logits(batch);
+            job.whenComplete((rows, e) -> {
+                if (e == null) {
+                    metrics.predict(served.name(), System.nanoTime() - queued);
+                }
+            });
+            return job;
+        }
     }
 
     private TokenBatch encode(ServedModel served, List<String> texts) {
