@@ -94,6 +94,18 @@ public final class DeviceGate {
         return granted(n, false);
     }
 
+    /**
+     * Waits for {@code units} (at most the capacity) in arrival order, keeping its place in the
+     * queue however long it waits.
+     */
+    Permit acquire(int units) throws InterruptedException {
+        int n = Math.max(1, Math.min(units, capacity));
+        if (permits != null) {
+            permits.acquire(n);
+        }
+        return granted(n, false);
+    }
+
     /** The whole device, at once and only if no run holds any of it and nobody waits; else null. */
     Permit tryAcquireIdle() {
         if (permits == null) {

@@ -65,8 +65,9 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private final Condition arrived = lock.newCondition();
     private final LinkedList<J> queue = new LinkedList<>();
     private final List<Thread> workers = new ArrayList<>();
+    /** Workers waiting for their turn on the device (guarded by the lock). */
+    private final java.util.Set<Thread> waitingForDevice = new java.util.HashSet<>();
     private volatile boolean running = true;
-    private final AtomicInteger runningBatches = new AtomicInteger();
     private final DeviceGate gate;
     private final int runUnits;
     private int lastBatchRows;
@@ -264,13 +265,31 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 return whole;
             }
         }
-        DeviceGate.Permit permit;
-        while ((permit = gate.tryAcquire(runUnits, 50, TimeUnit.MILLISECONDS)) == null) {
+        Thread self = Thread.currentThread();
+        lock.lock();
+        try {
             if (!running) {
                 return null;
             }
+            waitingForDevice.add(self);
+        } finally {
+            lock.unlock();
         }
-        return permit;
+        try {
+            // one wait in the gate's queue, so the turn is kept; close() interrupts it
+            return gate.acquire(runUnits);
+        } catch (InterruptedException e) {
+            return null;
+        } finally {
+            lock.lock();
+            try {
+                waitingForDevice.remove(self);
+                // an interrupt meant for the wait must not reach the run that follows it
+                Thread.interrupted();
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     private boolean soloCandidate() {
@@ -371,15 +390,6 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     }
 
     private void run(List<J> batch, Placement placement) {
-        runningBatches.incrementAndGet();
-        try {
-            runLive(batch, placement);
-        } finally {
-            runningBatches.decrementAndGet();
-        }
-    }
-
-    private void runLive(List<J> batch, Placement placement) {
         List<J> live = new ArrayList<>(batch.size());
         for (J job : batch) {
             if (!job.future().isDone()) {
@@ -438,32 +448,6 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 : new InferenceFailedException("Batch run failed: " + e.getMessage(), e));
     }
 
-    /**
-     * Waits until nothing has been queued or running for 200 ms in a row, or {@code limit} has
-     * passed: the way to let a replaced version finish its work before {@link #close()}. Blocking.
-     */
-    public void awaitIdle(Duration limit) {
-        long deadline = System.nanoTime() + limit.toNanos();
-        long idleSince = -1;
-        while (System.nanoTime() < deadline) {
-            boolean idle = queueDepth() == 0 && runningBatches.get() == 0;
-            long now = System.nanoTime();
-            if (!idle) {
-                idleSince = -1;
-            } else if (idleSince < 0) {
-                idleSince = now;
-            } else if (now - idleSince >= 200_000_000L) {
-                return;
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-    }
-
     /** Stops the workers after their current batch; queued jobs are answered with 503. */
     @Override
     public void close() {
@@ -474,6 +458,10 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             left = new ArrayList<>(queue);
             queue.clear();
             arrived.signalAll();
+            // a closing batcher must not wait its turn on a device another version holds
+            for (Thread waiting : waitingForDevice) {
+                waiting.interrupt();
+            }
         } finally {
             lock.unlock();
         }

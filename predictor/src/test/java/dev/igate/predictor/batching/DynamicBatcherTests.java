@@ -2,6 +2,7 @@ package dev.igate.predictor.batching;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -99,10 +100,8 @@ class DynamicBatcherTests {
     }
 
     /** Batch sizes once {@code count} runs were reported (the listener hears of a run just after its jobs are answered). */
-    List<Integer> batches(int count) throws InterruptedException {
-        for (int i = 0; i < 500 && batchRows.size() < count; i++) {
-            Thread.sleep(10);
-        }
+    List<Integer> batches(int count) {
+        await().atMost(Duration.ofSeconds(5)).until(() -> batchRows.size() >= count);
         return List.copyOf(batchRows);
     }
 
@@ -279,9 +278,7 @@ class DynamicBatcherTests {
             }
             assertThat(executed).hasSize(400).doesNotHaveDuplicates();
             int total = jobs.stream().mapToInt(TensorJob::rows).sum();
-            for (int i = 0; i < 500 && batchRows.stream().mapToInt(Integer::intValue).sum() < total; i++) {
-                Thread.sleep(10);
-            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> batchRows.stream().mapToInt(Integer::intValue).sum() >= total);
             assertThat(batchRows.stream().mapToInt(Integer::intValue).sum()).isEqualTo(total);
         } finally {
             callers.shutdownNow();
@@ -350,7 +347,7 @@ class DynamicBatcherTests {
             for (int i = 0; i < 5; i++) {
                 waiting.add(canary.submit(job(1, i)));
             }
-            Thread.sleep(100);
+            await().atMost(Duration.ofSeconds(5)).until(() -> device.queuedWaiters() == 1);
             assertThat(otherRows).as("nothing runs while the device is held").isEmpty();
             hold.countDown();
             // then: they run after it, together, and every caller gets its own answer
@@ -382,7 +379,7 @@ class DynamicBatcherTests {
             stable.submit(job(1, 0));
             assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
             CompletableFuture<List<Tensor>> waiting = canary.submit(job(1, 1));
-            Thread.sleep(100);
+            await().atMost(Duration.ofSeconds(5)).until(() -> device.queuedWaiters() == 1);
             // when
             CompletableFuture<Void> closed = CompletableFuture.runAsync(canary::close);
             // then: the close does not wait for the other version's run, and the waiting job is answered
@@ -392,6 +389,42 @@ class DynamicBatcherTests {
             hold.countDown();
             stable.close();
             canary.close();
+        }
+    }
+
+    @Test
+    void aBatcherWaitingForTheDeviceKeepsItsTurnAheadOfLaterArrivals() throws Exception {
+        // given: the device held by one run; version A starts waiting for it, then version B
+        DeviceGate device = new DeviceGate(1);
+        List<String> order = new CopyOnWriteArrayList<>();
+        OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
+        BatchExecutor<BatchJob<?>> a = (batch, where) -> {
+            order.add("a");
+            onnx.execute(batch, where);
+        };
+        BatchExecutor<BatchJob<?>> b = (batch, where) -> {
+            order.add("b");
+            onnx.execute(batch, where);
+        };
+        BatchingSettings settings = new BatchingSettings(32, Duration.ZERO, 100, Duration.ofSeconds(30));
+        DynamicBatcher<BatchJob<?>> first = new DynamicBatcher<>("a", settings, a, BatchListener.NONE, device, 1);
+        DynamicBatcher<BatchJob<?>> second = new DynamicBatcher<>("b", settings, b, BatchListener.NONE, device, 1);
+        try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
+            CompletableFuture<List<Tensor>> early = first.submit(job(1, 1));
+            await().atMost(Duration.ofSeconds(5)).until(() -> device.queuedWaiters() == 1);
+            CompletableFuture<List<Tensor>> late = second.submit(job(1, 2));
+            await().atMost(Duration.ofSeconds(5)).until(() -> device.queuedWaiters() == 2);
+            // however long the device stays held, the queue keeps both in arrival order
+            assertThat(early).isNotDone();
+            assertThat(late).isNotDone();
+            held.close();
+            // then: the one that waited first runs first
+            early.get(5, TimeUnit.SECONDS);
+            late.get(5, TimeUnit.SECONDS);
+            assertThat(order).containsExactly("a", "b");
+        } finally {
+            first.close();
+            second.close();
         }
     }
 }
