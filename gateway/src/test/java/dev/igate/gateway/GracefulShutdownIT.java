@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -20,7 +21,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * SIGTERM to a real server process with REST and gRPC requests in flight and queued: every
- * accepted request is answered, new connections are refused, and the process exits 0.
+ * accepted request is answered, readiness goes at once, and the process exits 0.
  */
 class GracefulShutdownIT {
 
@@ -42,31 +43,33 @@ class GracefulShutdownIT {
                 data.append(i == 0 ? "" : ",").append('"').append(longText).append('"');
             }
             String slow = "{\"inputs\": [{\"name\": \"t\", \"shape\": [96], \"datatype\": \"BYTES\", \"data\": [" + data + "]}]}";
-            List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
-            for (int i = 0; i < 3; i++) {
-                inFlight.add(http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
-                                + "/v2/models/BERTSeqClassification/versions/1/infer")).header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(slow)).build(), HttpResponse.BodyHandlers.ofString()));
-            }
+            // the gRPC call first: once it runs, the three REST calls queue behind it
             String[] texts = new String[96];
             java.util.Arrays.fill(texts, longText);
             io.grpc.ManagedChannel channel = GrpcClients.channel(grpcPort);
             com.google.common.util.concurrent.ListenableFuture<dev.igate.grpc.v2.ModelInferResponse> grpcInFlight =
                     dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newFutureStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES)
                             .modelInfer(GrpcIT.textRequest("1", false, null, texts));
-            Thread.sleep(500);
+            await().atMost(Duration.ofMinutes(1)).until(() -> metric(port, "igate_device_runs_in_flight") >= 1);
+            List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                inFlight.add(http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                                + "/v2/models/BERTSeqClassification/versions/1/infer")).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(slow)).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            // in flight: the three calls and the scrape that counts them (their uri is not known yet while they run)
+            await().atMost(Duration.ofMinutes(1)).until(() -> metric(port, "http_server_requests_active_seconds_count{") >= 4);
 
             server.destroy();
 
-            // readiness is gone at once: the server takes no new connections while it drains
-            Thread.sleep(300);
-            boolean stillReady;
-            try {
-                stillReady = SplitDeploymentIT.get(port, "/v2/health/ready").statusCode() == 200;
-            } catch (java.io.IOException refused) {
-                stillReady = false;
-            }
-            assertThat(stillReady).as("ready after SIGTERM").isFalse();
+            // readiness goes as the drain starts: the server takes no new connections while it drains
+            await().atMost(Duration.ofSeconds(5)).until(() -> {
+                try {
+                    return SplitDeploymentIT.get(port, "/v2/health/ready").statusCode() != 200;
+                } catch (java.io.IOException refused) {
+                    return true;
+                }
+            });
             for (CompletableFuture<HttpResponse<String>> f : inFlight) {
                 HttpResponse<String> r = f.get(2, TimeUnit.MINUTES);
                 assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
@@ -80,5 +83,16 @@ class GracefulShutdownIT {
         } finally {
             server.destroyForcibly();
         }
+    }
+
+    /** The sum of a metric's samples whose line contains every filter (0 when none), from /actuator/prometheus. */
+    static double metric(int port, String name, String... filters) throws Exception {
+        double sum = 0;
+        for (String line : SplitDeploymentIT.get(port, "/actuator/prometheus").body().split("\n")) {
+            if (line.startsWith(name) && java.util.Arrays.stream(filters).allMatch(line::contains)) {
+                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return sum;
     }
 }

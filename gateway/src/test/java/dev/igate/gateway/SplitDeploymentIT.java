@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.File;
 import java.io.IOException;
@@ -14,6 +15,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import dev.igate.demo.DemoRepository;
 import org.junit.jupiter.api.AfterAll;
@@ -23,8 +30,10 @@ import org.junit.jupiter.api.Test;
 /**
  * Gateway, transformer and predictor as three JVMs on loopback ports, started from the packaged
  * jar with the profiles the README documents: the seed request goes gateway → transformer
- * (tokenizer) → predictor (ONNX Runtime) and back; a canary whose process is down gets no
- * share; a stage that goes down answers 503 quickly.
+ * (tokenizer) → predictor (ONNX Runtime) and back. A fourth JVM, a whole server, is the canary
+ * taking half the predictions: killed with SIGKILL mid-load, it costs no request (the calls it
+ * fails go to the stable revision) and gets no share afterwards; a stage that goes down answers
+ * 503 quickly.
  */
 @org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.MethodName.class)
 class SplitDeploymentIT {
@@ -32,13 +41,15 @@ class SplitDeploymentIT {
     static final Path JAR = Path.of("target", "igate.jar").toAbsolutePath();
     static final File ROOT = new File("..").getAbsoluteFile();
     static final List<Process> processes = new ArrayList<>();
-    static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
     static int predictor;
     static int transformer;
     static int gateway;
-    static int deadCanary;
+    static int canary;
     static Process predictorProcess;
     static Process transformerProcess;
+    static Process canaryProcess;
 
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
@@ -62,18 +73,25 @@ class SplitDeploymentIT {
         predictor = freePort();
         transformer = freePort();
         gateway = freePort();
-        deadCanary = freePort();
+        canary = freePort();
         Path logs = Files.createDirectories(Path.of("target", "split-deployment"));
         predictorProcess = start("predictor", logs.resolve("predictor.log"), "--server.port=" + predictor);
         transformerProcess = start("transformer", logs.resolve("transformer.log"), "--server.port=" + transformer,
                 "--igate.predictor-url=http://127.0.0.1:" + predictor);
+        // the canary: a whole server (tokenizer and model in one process), the default profile
+        canaryProcess = start("default", logs.resolve("canary.log"), "--server.port=" + canary);
         start("gateway", logs.resolve("gateway.log"), "--server.port=" + gateway,
                 "--igate.model-repository=" + logs.resolve("no-models").toAbsolutePath(),
                 "--TRANSFORMER_URL=http://127.0.0.1:" + transformer, "--PREDICTOR_URL=http://127.0.0.1:" + predictor,
-                "--CANARY_URL=http://127.0.0.1:" + deadCanary, "--CANARY_STABLE_WEIGHT=50", "--CANARY_WEIGHT=50");
-        for (int port : new int[] {predictor, transformer, gateway}) {
+                "--CANARY_URL=http://127.0.0.1:" + canary, "--CANARY_STABLE_WEIGHT=50", "--CANARY_WEIGHT=50");
+        for (int port : new int[] {predictor, transformer, canary, gateway}) {
             awaitReady(port);
         }
+    }
+
+    static void awaitReady(int port) {
+        await().alias("process on port " + port + " ready").atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(250))
+                .ignoreExceptions().until(() -> get(port, "/v2/health/ready").statusCode() == 200);
     }
 
     @AfterAll
@@ -88,21 +106,6 @@ class SplitDeploymentIT {
         }
     }
 
-    static void awaitReady(int port) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
-        while (System.nanoTime() < deadline) {
-            try {
-                if (get(port, "/v2/health/ready").statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException notYet) {
-                // still starting
-            }
-            Thread.sleep(250);
-        }
-        throw new AssertionError("process on port " + port + " never became ready");
-    }
-
     static HttpResponse<String> get(int port, String path) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10)).build(),
                 HttpResponse.BodyHandlers.ofString());
@@ -115,9 +118,53 @@ class SplitDeploymentIT {
     }
 
     @Test
+    void canaryKilledWithSigkillMidLoadCostsNoRequest() throws Exception {
+        // given: eight closed-loop clients, half their calls served by the canary
+        AtomicInteger answered = new AtomicInteger();
+        AtomicInteger byCanary = new AtomicInteger();
+        List<String> failures = new CopyOnWriteArrayList<>();
+        AtomicBoolean stop = new AtomicBoolean();
+        ExecutorService clients = Executors.newFixedThreadPool(8);
+        for (int c = 0; c < 8; c++) {
+            clients.submit(() -> {
+                while (!stop.get()) {
+                    try {
+                        HttpResponse<String> r = post(gateway, "/v2/models/BERTSeqClassification/infer", ServerTestSupport.SEED);
+                        if (r.statusCode() == 200 && r.body().contains("\"data\":[\"Pharma-Toxico\"]")) {
+                            answered.incrementAndGet();
+                            if (r.headers().firstValue("X-Revision").orElse("").equals("canary")) {
+                                byCanary.incrementAndGet();
+                            }
+                        } else {
+                            failures.add(r.statusCode() + " " + r.body());
+                        }
+                    } catch (Exception e) {
+                        failures.add(e.toString());
+                    }
+                }
+            });
+        }
+        try {
+            await().atMost(Duration.ofMinutes(2)).until(() -> byCanary.get() >= 20 || !failures.isEmpty());
+            // when: the canary dies mid-load, without a chance to drain
+            canaryProcess.destroyForcibly();
+            canaryProcess.waitFor();
+            int atKill = answered.get();
+            await().atMost(Duration.ofMinutes(2)).until(() -> answered.get() >= atKill + 200 || failures.size() > 10);
+        } finally {
+            stop.set(true);
+            clients.shutdown();
+            clients.awaitTermination(1, TimeUnit.MINUTES);
+        }
+
+        // then: every call was answered; those the canary failed went to the stable revision
+        assertThat(failures).isEmpty();
+        assertThat(get(gateway, "/actuator/prometheus").body())
+                .containsPattern("igate_revision_retries_total\\{[^}]*from=\"canary\"[^}]*to=\"stable\"[^}]*} [1-9]");
+    }
+
+    @Test
     void seedRequestTravelsGatewayTransformerPredictorAndBackWhileTheDeadCanaryGetsNoShare() throws Exception {
-        // the gateway's health check marks the dead canary down within a few seconds
-        Thread.sleep(3000);
         for (int i = 0; i < 10; i++) {
             HttpResponse<String> r = post(gateway, "/v2/models/BERTSeqClassification/infer", ServerTestSupport.SEED);
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
@@ -154,6 +201,6 @@ class SplitDeploymentIT {
         transformerProcess.waitFor();
         HttpResponse<String> noTransformer = post(gateway, "/v2/models/BERTSeqClassification/infer", ServerTestSupport.SEED);
         assertThat(noTransformer.statusCode()).isEqualTo(503);
-        assertThat(noTransformer.body()).contains("\"error\":");
+        assertThat(noTransformer.body()).isEqualTo("{\"error\":\"Upstream revision stable unavailable\"}");
     }
 }

@@ -1,19 +1,40 @@
 package dev.igate.gateway.routing;
 
 import java.util.List;
+import java.util.Optional;
 
+import dev.igate.gateway.serving.ErrorStatus;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.cloud.gateway.filter.GatewayFilter;
+import org.springframework.cloud.gateway.filter.GatewayFilterChain;
 import org.springframework.cloud.gateway.filter.factory.AbstractGatewayFilterFactory;
 import org.springframework.cloud.gateway.route.Route;
+import org.springframework.cloud.gateway.route.RouteLocator;
 import org.springframework.cloud.gateway.support.ServerWebExchangeUtils;
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DataBufferUtils;
 import org.springframework.http.HttpStatusCode;
+import org.springframework.http.server.reactive.ServerHttpRequestDecorator;
 import org.springframework.stereotype.Component;
+import org.springframework.util.unit.DataSize;
+import org.springframework.web.server.ServerWebExchange;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 
 /**
  * {@code Revision=canary}: names the revision a route serves. Every answer carries it in the
  * {@code X-Revision} header, and {@code igate_revision_requests_seconds} (a timer: count, sum and
  * buckets) is tagged with the route's weight group, revision and outcome, so stable and canary
  * compare side by side.
+ *
+ * <p>A remote revision (an http URI) that fails before answering — connection refused or broken,
+ * or an answer of 502 or 503 — costs the caller nothing while another revision of its weight
+ * group can serve: the call (predictions are idempotent; its body is kept for this) goes once
+ * more, to that revision. The failure still counts against the revision that failed, for
+ * {@link CanaryGuard}; {@code igate_revision_retries_total} counts the calls moved.
  */
 @Component
 public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<RevisionGatewayFilterFactory.Config> {
@@ -22,11 +43,21 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
 
     private final RevisionMetrics metrics;
     private final RouteHealth health;
+    private final RevisionWeights weights;
+    private final ObjectProvider<RouteLocator> routes;
+    private final MeterRegistry meters;
+    private final int maxBody;
 
-    public RevisionGatewayFilterFactory(RevisionMetrics metrics, RouteHealth health) {
+    public RevisionGatewayFilterFactory(RevisionMetrics metrics, RouteHealth health, RevisionWeights weights,
+                                        ObjectProvider<RouteLocator> routes, MeterRegistry meters,
+                                        @Value("${spring.codec.max-in-memory-size:8MB}") DataSize maxBody) {
         super(Config.class);
         this.metrics = metrics;
         this.health = health;
+        this.weights = weights;
+        this.routes = routes;
+        this.meters = meters;
+        this.maxBody = (int) Math.min(Integer.MAX_VALUE, maxBody.toBytes());
     }
 
     /** @param name revision name, e.g. stable or canary */
@@ -41,21 +72,93 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
     @Override
     public GatewayFilter apply(Config config) {
         return (exchange, chain) -> {
-            long start = System.nanoTime();
-            exchange.getResponse().getHeaders().set(HEADER, config.name());
             Route route = exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR);
-            String group = route == null ? "" : String.valueOf(route.getMetadata().getOrDefault("group", route.getId()));
-            return chain.filter(exchange).doOnError(e -> {
-                if (route != null) {
-                    health.connectionFailed(route.getId(), e);
-                }
-            }).doFinally(signal -> {
-                HttpStatusCode status = exchange.getResponse().getStatusCode();
-                Object model = route == null ? null : route.getMetadata().get("model");
-                boolean autoRollback = route != null && "true".equals(String.valueOf(route.getMetadata().get("auto-rollback")));
-                metrics.record(group, config.name(), model == null ? null : String.valueOf(model), autoRollback,
-                        System.nanoTime() - start, status == null ? 200 : status.value());
-            });
+            if (route == null || !remote(route) || !weights.hasAlternatives(route.getId())) {
+                return attempt(exchange, chain, route, config.name(), false);
+            }
+            return replayable(exchange).flatMap(ex -> attempt(ex, chain, route, config.name(), true));
         };
+    }
+
+    private static boolean remote(Route route) {
+        String scheme = route.getUri().getScheme();
+        return "http".equals(scheme) || "https".equals(scheme);
+    }
+
+    /** The exchange with its body read once and kept, so that it can be sent twice (up to the body limit: 413 past it). */
+    private Mono<ServerWebExchange> replayable(ServerWebExchange exchange) {
+        return DataBufferUtils.join(exchange.getRequest().getBody(), maxBody)
+                .map(joined -> {
+                    byte[] bytes = new byte[joined.readableByteCount()];
+                    joined.read(bytes);
+                    DataBufferUtils.release(joined);
+                    return bytes;
+                })
+                .defaultIfEmpty(new byte[0])
+                .map(bytes -> exchange.mutate().request(new ServerHttpRequestDecorator(exchange.getRequest()) {
+                    @Override
+                    public Flux<DataBuffer> getBody() {
+                        return bytes.length == 0 ? Flux.empty()
+                                : Flux.defer(() -> Flux.just(exchange.getResponse().bufferFactory().wrap(bytes)));
+                    }
+                }).build());
+    }
+
+    private Mono<Void> attempt(ServerWebExchange exchange, GatewayFilterChain chain, Route route, String revision,
+                               boolean mayRetry) {
+        long start = System.nanoTime();
+        exchange.getResponse().getHeaders().set(HEADER, revision);
+        return chain.filter(exchange)
+                .thenReturn(Optional.<Throwable>empty())
+                .onErrorResume(e -> Mono.just(Optional.of(e)))
+                .flatMap(error -> {
+                    UpstreamFailure failure = error.map(UpstreamFailure::of).orElse(null);
+                    int status = error.isPresent() ? (failure != null ? failure.status() : ErrorStatus.httpStatus(error.get())) : status(exchange);
+                    if (route != null) {
+                        error.ifPresent(e -> health.connectionFailed(route.getId(), e));
+                        record(route, revision, System.nanoTime() - start, status);
+                    }
+                    boolean noAnswer = error.isPresent() ? failure != null && failure.retryable() : status == 502 || status == 503;
+                    if (mayRetry && noAnswer && !exchange.getResponse().isCommitted()) {
+                        return retry(exchange, chain, route, revision, error);
+                    }
+                    return error.map(Mono::<Void>error).orElse(Mono.empty());
+                });
+    }
+
+    /** Sends the call to another revision of the group, or ends it as the first attempt did when none can serve. */
+    private Mono<Void> retry(ServerWebExchange exchange, GatewayFilterChain chain, Route failed, String failedRevision,
+                             Optional<Throwable> error) {
+        Revision other = weights.alternative(failed.getId());
+        Mono<Route> next = other == null ? Mono.empty()
+                : routes.getObject().getRoutes().filter(r -> r.getId().equals(other.routeId())).next();
+        return next.map(Optional::of).defaultIfEmpty(Optional.empty()).flatMap(found -> {
+            if (found.isEmpty()) {
+                return error.map(Mono::<Void>error).orElse(Mono.empty());
+            }
+            Route route = found.get();
+            // forget the failed attempt: its upstream connection, the headers it copied, the routed mark
+            ServerWebExchangeUtils.reset(exchange);
+            exchange.getAttributes().put(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR, route);
+            Counter.builder("igate.revision.retries").description("Calls a remote revision failed to answer, sent to another revision of its group")
+                    .tag("group", group(route)).tag("from", failedRevision).tag("to", other.revision())
+                    .register(meters).increment();
+            return attempt(exchange, chain, route, other.revision(), false);
+        });
+    }
+
+    private static int status(ServerWebExchange exchange) {
+        HttpStatusCode status = exchange.getResponse().getStatusCode();
+        return status == null ? 200 : status.value();
+    }
+
+    private static String group(Route route) {
+        return String.valueOf(route.getMetadata().getOrDefault("group", route.getId()));
+    }
+
+    private void record(Route route, String revision, long nanos, int status) {
+        Object model = route.getMetadata().get("model");
+        boolean autoRollback = "true".equals(String.valueOf(route.getMetadata().get("auto-rollback")));
+        metrics.record(group(route), revision, model == null ? null : String.valueOf(model), autoRollback, nanos, status);
     }
 }

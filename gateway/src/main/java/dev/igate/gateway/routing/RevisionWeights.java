@@ -129,6 +129,42 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         overrides.put(routeId, weight);
     }
 
+    /** Whether the route shares a weight group with other revisions (a call to it could go elsewhere). */
+    public boolean hasAlternatives(String routeId) {
+        List<Revision> members = groupOf(routeId);
+        return members != null && members.size() > 1;
+    }
+
+    /**
+     * The revision a call that {@code routeId} failed to answer goes to instead: of the other
+     * revisions of its group that can serve now, the one with the highest effective weight; null
+     * when none can.
+     */
+    public Revision alternative(String routeId) {
+        List<Revision> members = groupOf(routeId);
+        Revision best = null;
+        int bestWeight = 0;
+        for (Revision r : members == null ? List.<Revision>of() : members) {
+            int w = r.routeId().equals(routeId) ? 0 : weight(r);
+            if (w > bestWeight) {
+                best = r;
+                bestWeight = w;
+            }
+        }
+        return best;
+    }
+
+    private List<Revision> groupOf(String routeId) {
+        for (List<Revision> members : groups.values()) {
+            for (Revision r : members) {
+                if (r.routeId().equals(routeId)) {
+                    return members;
+                }
+            }
+        }
+        return null;
+    }
+
     private int weight(Revision r) {
         return available(r) ? overrides.getOrDefault(r.routeId(), r.weight()) : 0;
     }

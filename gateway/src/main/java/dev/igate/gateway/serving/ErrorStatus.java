@@ -4,6 +4,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 
 import dev.igate.protocol.InferenceException;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.web.server.ResponseStatusException;
 
 /** Unwraps the wrappers that futures put around the error a stage threw, and reads its status. */
 public final class ErrorStatus {
@@ -19,9 +21,22 @@ public final class ErrorStatus {
         return t;
     }
 
-    /** The HTTP status an error is answered with: its own for the project's errors, 500 for anything else. */
+    /**
+     * The HTTP status an error is answered with: its own for the project's errors and for status
+     * exceptions, 413 for a body past the limit, 500 for anything else.
+     */
     public static int httpStatus(Throwable e) {
-        return unwrap(e) instanceof InferenceException ie ? ie.status() : 500;
+        Throwable t = unwrap(e);
+        if (t instanceof InferenceException ie) {
+            return ie.status();
+        }
+        if (t instanceof ResponseStatusException rse) {
+            return rse.getStatusCode().value();
+        }
+        if (t instanceof DataBufferLimitException || t.getCause() instanceof DataBufferLimitException) {
+            return 413;
+        }
+        return 500;
     }
 
     /** The {@code outcome} tag of an answer with this HTTP status: success, client_error or server_error. */

@@ -1,5 +1,7 @@
 package dev.igate.gateway.web;
 
+import dev.igate.gateway.routing.RevisionGatewayFilterFactory;
+import dev.igate.gateway.routing.UpstreamFailure;
 import dev.igate.gateway.serving.ErrorStatus;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.Json;
@@ -49,13 +51,16 @@ public class ErrorResponses implements WebExceptionHandler {
         } else if (e instanceof DataBufferLimitException || e.getCause() instanceof DataBufferLimitException) {
             status = HttpStatus.CONTENT_TOO_LARGE.value();
             message = "Request body is too large";
-        } else if (dev.igate.gateway.routing.RouteHealth.causedByConnection(e)
-                || e instanceof java.util.concurrent.TimeoutException
-                || e.getClass().getName().contains("ReadTimeoutException")) {
-            status = HttpStatus.SERVICE_UNAVAILABLE.value();
-            message = "Upstream service unavailable: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
-            response.getHeaders().set("Retry-After", "1");
-            log.debug("{} {}: {}", exchange.getRequest().getMethod(), exchange.getRequest().getPath(), message);
+        } else if (UpstreamFailure.of(e) != null) {
+            // a remote revision failed before answering (and no other revision could take the call)
+            UpstreamFailure failure = UpstreamFailure.of(e);
+            status = failure.status();
+            String revision = response.getHeaders().getFirst(RevisionGatewayFilterFactory.HEADER);
+            message = "Upstream " + (revision == null ? "service" : "revision " + revision) + " " + failure.description();
+            if (failure != UpstreamFailure.TIMED_OUT) {
+                response.getHeaders().set("Retry-After", "1");
+            }
+            log.debug("{} {}: {} ({})", exchange.getRequest().getMethod(), exchange.getRequest().getPath(), message, e.toString());
         } else if (e instanceof ResponseStatusException rse) {
             status = rse.getStatusCode().value();
             message = describe(rse.getStatusCode(), rse);
