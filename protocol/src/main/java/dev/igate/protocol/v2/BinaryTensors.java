@@ -151,10 +151,23 @@ public final class BinaryTensors {
             case FP32 -> b.asFloatBuffer().put((float[]) a);
             case FP64 -> b.asDoubleBuffer().put((double[]) a);
             case FP16 -> { for (float v : (float[]) a) { b.putShort(floatToHalf(v)); } }
-            case BF16 -> { for (float v : (float[]) a) { b.putShort((short) (Float.floatToIntBits(v) >>> 16)); } }
+            case BF16 -> { for (float v : (float[]) a) { b.putShort(floatToBfloat16(v)); } }
             default -> throw new IllegalStateException(t.datatype().name());
         }
         return b.array();
+    }
+
+    /**
+     * The nearest bfloat16 (a float's top 16 bits), ties to even, as ONNX Runtime and PyTorch
+     * round, where cutting off the low bits would round toward zero. NaN stays NaN.
+     */
+    static short floatToBfloat16(float value) {
+        int f = Float.floatToRawIntBits(value);
+        if ((f & 0x7FFFFFFF) > 0x7F800000) {
+            return (short) ((f >>> 16) | 0x0040);
+        }
+        // a carry out of the mantissa moves up the exponent, and past the largest finite value gives infinity
+        return (short) ((f + 0x7FFF + ((f >>> 16) & 1)) >>> 16);
     }
 
     /** An IEEE 754 binary16 value, exactly: every half, subnormals included, is a float; NaN stays NaN. */
