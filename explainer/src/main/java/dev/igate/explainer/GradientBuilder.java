@@ -65,9 +65,11 @@ public final class GradientBuilder {
     private final Map<String, List<String>> grads = new HashMap<>();
 
     private final Set<String> differentiable;
+    private final Map<String, TensorProto.DataType> types;
 
-    private GradientBuilder(ModelProto model, Map<String, long[]> shapes, Set<String> differentiable) {
-        this.differentiable = differentiable;
+    private GradientBuilder(ModelProto model, Map<String, long[]> shapes, Path path) {
+        this.differentiable = path.differentiable();
+        this.types = path.probed();
         this.graph = model.getGraph().toBuilder();
         this.w = new GraphWriter(graph, opset(model));
         this.shapes = shapes;
@@ -105,9 +107,10 @@ public final class GradientBuilder {
      *
      * @param nodes          nodes on it, in graph order
      * @param differentiable float tensors on it that a gradient flows through
-     * @param probed         float tensors whose shapes the rules need: data inputs and outputs of the nodes
+     * @param probed         tensors whose shapes the rules need (data inputs and outputs of the nodes), each
+     *                       with its element type, which its gradient has too
      */
-    record Path(List<NodeProto> nodes, Set<String> differentiable, Set<String> probed) {
+    record Path(List<NodeProto> nodes, Set<String> differentiable, Map<String, TensorProto.DataType> probed) {
     }
 
     /**
@@ -120,16 +123,23 @@ public final class GradientBuilder {
         graph.getInitializerList().forEach(t -> constants.add(t.getName()));
         graph.getNodeList().stream().filter(n -> n.getOpType().equals("Constant")).forEach(n -> constants.add(n.getOutput(0)));
         Set<String> differentiable = new HashSet<>(Set.of(wrt));
+        Map<String, TensorProto.DataType> types = new HashMap<>(Map.of(wrt, declaredType(graph, wrt)));
         for (NodeProto n : graph.getNodeList()) {
-            if (carriesGradient(n) && dataInputs(n).stream().anyMatch(differentiable::contains)) {
-                differentiable.add(n.getOutput(0));
+            if (carriesGradient(n)) {
+                String from = firstOf(dataInputs(n), differentiable);
+                if (from != null) {
+                    differentiable.add(n.getOutput(0));
+                    // an operator with a rule gives its output its data inputs' type, except Cast
+                    types.put(n.getOutput(0), n.getOpType().equals("Cast")
+                            ? TensorProto.DataType.forNumber((int) attrInt(n, "to", 0)) : types.get(from));
+                }
             }
         }
         if (!differentiable.contains(output)) {
             throw new GradientUnavailableException("Output " + output + " does not depend on " + wrt);
         }
         Set<String> needed = new HashSet<>(Set.of(output));
-        Set<String> probed = new HashSet<>();
+        Map<String, TensorProto.DataType> probed = new HashMap<>();
         List<NodeProto> active = new ArrayList<>();
         List<NodeProto> nodes = graph.getNodeList();
         for (int i = nodes.size() - 1; i >= 0; i--) {
@@ -140,13 +150,16 @@ public final class GradientBuilder {
                             + " (node " + n.getName() + ")");
                 }
                 active.add(0, n);
-                probed.add(n.getOutput(0));
+                probed.put(n.getOutput(0), types.get(n.getOutput(0)));
+                // the operators with rules bind all their data inputs to one type, so an operand that
+                // carries no gradient has the type of one that does
+                TensorProto.DataType operands = types.get(firstOf(dataInputs(n), differentiable));
                 for (String in : dataInputs(n)) {
                     if (differentiable.contains(in)) {
                         needed.add(in);
                     }
                     if (!constants.contains(in)) {
-                        probed.add(in);
+                        probed.put(in, types.getOrDefault(in, operands));
                     }
                 }
             }
@@ -154,6 +167,18 @@ public final class GradientBuilder {
         Set<String> onPath = new HashSet<>(needed);
         onPath.retainAll(differentiable);
         return new Path(active, onPath, probed);
+    }
+
+    /** The element type a graph input declares, FLOAT when it declares none. */
+    private static TensorProto.DataType declaredType(GraphProto graph, String input) {
+        return graph.getInputList().stream().filter(i -> i.getName().equals(input))
+                .map(i -> TensorProto.DataType.forNumber(i.getType().getTensorType().getElemType()))
+                .filter(t -> t != null && t != TensorProto.DataType.UNDEFINED)
+                .findFirst().orElse(TensorProto.DataType.FLOAT);
+    }
+
+    private static String firstOf(List<String> tensors, Set<String> among) {
+        return tensors.stream().filter(among::contains).findFirst().orElse(null);
     }
 
     private static boolean carriesGradient(NodeProto n) {
@@ -221,7 +246,7 @@ public final class GradientBuilder {
                                     Map<String, long[]> shapes) throws GradientUnavailableException {
         Path path = activePath(model.getGraph(), wrt, output);
         List<NodeProto> active = path.nodes();
-        GradientBuilder b = new GradientBuilder(model, shapes, path.differentiable());
+        GradientBuilder b = new GradientBuilder(model, shapes, path);
         long[] outShape = b.shapeOf(output);
         if (targets == null) {
             b.graph.addInput(tensorValue(seed, TensorProto.DataType.FLOAT, symbolicDims("seed_dim_", outShape.length)));
@@ -252,7 +277,7 @@ public final class GradientBuilder {
         }
         String name = gradName(wrt);
         b.graph.addNode(OnnxProtos.node("Identity", "/grad/output", List.of(total), List.of(name)));
-        b.graph.addOutput(tensorValue(name, TensorProto.DataType.FLOAT, symbolicDims("grad_dim_", b.shapeOf(wrt).length)));
+        b.graph.addOutput(tensorValue(name, b.types.get(wrt), symbolicDims("grad_dim_", b.shapeOf(wrt).length)));
         return model.toBuilder().setGraph(b.graph).build();
     }
 
@@ -303,7 +328,12 @@ public final class GradientBuilder {
         List<String> in = n.getInputList();
         String y = n.getOutput(0);
         switch (op) {
-            case "Identity", "Dropout", "Cast" -> accumulate(in.get(0), g);
+            case "Identity", "Dropout" -> accumulate(in.get(0), g);
+            case "Cast" -> {
+                // a gradient has its tensor's type: cast back, or the rules before this node mix types
+                TensorProto.DataType from = types.get(in.get(0));
+                accumulate(in.get(0), from == types.get(y) ? g : w.op("Cast", g, intAttr("to", from.getNumber())));
+            }
             case "Add", "Sum" -> {
                 for (String x : in) {
                     give(x, () -> unbroadcast(g, x, y));

@@ -95,7 +95,9 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /**
      * Prepares a model for the instances of a layout: one gradient session per instance (or one
-     * shared, as the layout says); the solo session has no counterpart here. Blocking.
+     * shared, as the layout says); the solo session has no counterpart here. Without a gradient
+     * graph, because an operator has no rule or ONNX Runtime rejects the graph built, explanations
+     * use the black-box method. Blocking.
      *
      * @throws GradientUnavailableException when the model has no word-embedding lookup to attribute to
      * @throws ModelLoadException           when ONNX Runtime rejects the rewritten model
@@ -116,8 +118,15 @@ public final class IntegratedGradients implements AutoCloseable {
             var shapes = ShapeProbe.shapes(graph.model(), path.probed(), sampleInputs(graph));
             ModelProto gm = GradientBuilder.buildForTargets(graph.model(), EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes);
             byte[] bytes = gm.toByteArray();
-            gradient = ModelInstances.open(instances, settings,
-                    s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
+            try {
+                gradient = ModelInstances.open(instances, settings,
+                        s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
+            } catch (ModelLoadException e) {
+                // a rule that does not fit the model (e.g. a FLOAT constant beside DOUBLE tensors) must cost
+                // only the faster method, not the model's explanations
+                unavailable = "ONNX Runtime rejected the gradient graph: " + e.getMessage();
+                log.warn("{}: {}; explanations use the black-box method", modelFile, unavailable);
+            }
         } catch (GradientUnavailableException e) {
             unavailable = e.getMessage();
             log.info("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);

@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -27,22 +26,26 @@ final class ShapeProbe {
     private ShapeProbe() {
     }
 
-    static Map<String, long[]> shapes(ModelProto model, Set<String> tensors, List<Tensor> sampleInputs)
+    /**
+     * @param tensors the tensors to measure, each with its element type, which the probe model
+     *                declares for it as an output
+     */
+    static Map<String, long[]> shapes(ModelProto model, Map<String, TensorProto.DataType> tensors, List<Tensor> sampleInputs)
             throws GradientUnavailableException {
         GraphProto.Builder g = model.getGraph().toBuilder();
         List<String> existing = new ArrayList<>();
         g.getOutputList().forEach(o -> existing.add(o.getName()));
         List<String> names = new ArrayList<>();
-        for (String t : tensors) {
-            names.add(t);
-            if (!existing.contains(t) && g.getInputList().stream().noneMatch(i -> i.getName().equals(t))) {
-                g.addOutput(tensorValueOfAnyShape(t, TensorProto.DataType.FLOAT));
+        for (Map.Entry<String, TensorProto.DataType> t : tensors.entrySet()) {
+            names.add(t.getKey());
+            if (!existing.contains(t.getKey()) && g.getInputList().stream().noneMatch(i -> i.getName().equals(t.getKey()))) {
+                g.addOutput(tensorValueOfAnyShape(t.getKey(), t.getValue()));
             }
         }
         byte[] probe = model.toBuilder().setGraph(g).build().toByteArray();
         Map<String, long[]> shapes = new HashMap<>();
         for (Tensor in : sampleInputs) {
-            if (tensors.contains(in.name())) {
+            if (tensors.containsKey(in.name())) {
                 shapes.put(in.name(), in.shape());
             }
         }

@@ -1,10 +1,16 @@
 package dev.igate.explainer;
 
+import static dev.igate.predictor.onnx.OnnxProtos.intAttr;
+import static dev.igate.predictor.onnx.OnnxProtos.node;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.igate.demo.TinyClassifier;
 import dev.igate.predictor.SessionSettings;
 import org.junit.jupiter.api.Test;
@@ -21,6 +27,21 @@ class TinyClassifierExplainerTests {
     IntegratedGradients prepare(String activation) throws Exception {
         TinyClassifier.write(dir.resolve(activation), activation, 3);
         return IntegratedGradients.prepare(dir.resolve(activation).resolve("model.onnx"), "logits", CPU);
+    }
+
+    /** The tiny classifier with its activation computed in DOUBLE: Cast, the activation, Cast back to FLOAT. */
+    IntegratedGradients prepareInDouble(String activation) throws Exception {
+        ModelProto model = TinyClassifier.model(activation, 3);
+        GraphProto.Builder g = model.getGraph().toBuilder();
+        int at = g.getNodeList().indexOf(g.getNodeList().stream().filter(n -> n.getOpType().equals(activation)).findFirst().orElseThrow());
+        g.removeNode(at);
+        g.addNode(at, node("Cast", "/activation/Cast", List.of("embedded"), List.of("wide"), intAttr("to", TensorProto.DataType.DOUBLE_VALUE)));
+        g.addNode(at + 1, node(activation, "/activation/" + activation, List.of("wide"), List.of("wide_activated")));
+        g.addNode(at + 2, node("Cast", "/activation/Cast_1", List.of("wide_activated"), List.of("activated"),
+                intAttr("to", TensorProto.DataType.FLOAT_VALUE)));
+        Path file = dir.resolve("double-" + activation + ".onnx");
+        Files.write(file, model.toBuilder().setGraph(g).build().toByteArray());
+        return IntegratedGradients.prepare(file, "logits", CPU);
     }
 
     static IntegratedGradients.Sample sample() {
@@ -53,6 +74,33 @@ class TinyClassifierExplainerTests {
             assertThat(graph.gradients()).isEqualTo("graph");
             assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
             assertThat(Math.abs(graph.delta())).isLessThan(0.05 * Math.abs(graph.logits()[2] - graph.baselineLogits()[2]));
+        }
+    }
+
+    @Test
+    void gradientGraphRunsThroughADoubleSectionOfTheModel() throws Exception {
+        try (IntegratedGradients ig = prepareInDouble("Exp")) {
+            assertThat(ig.gradientUnavailableReason()).isNull();
+
+            Attribution graph = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), IntegratedGradients.GRAPH, 0);
+            Attribution blackbox = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30),
+                    IntegratedGradients.BLACKBOX, 0);
+
+            assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
+        }
+    }
+
+    @Test
+    void aGradientGraphOnnxRuntimeRejectsFallsBackToTheBlackBoxMethod() throws Exception {
+        // Tanh's rule writes a FLOAT constant, which cannot meet its DOUBLE output
+        try (IntegratedGradients ig = prepareInDouble("Tanh")) {
+            assertThat(ig.hasGradientGraph()).isFalse();
+            assertThat(ig.gradientUnavailableReason()).startsWith("ONNX Runtime rejected the gradient graph");
+
+            Attribution a = ig.attribute(sample(), -1, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+
+            assertThat(a.gradients()).isEqualTo("blackbox");
+            assertThat(a.scores()).hasSize(6);
         }
     }
 

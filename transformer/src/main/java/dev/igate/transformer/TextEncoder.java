@@ -109,15 +109,32 @@ public final class TextEncoder implements AutoCloseable {
             tokens[i] = e.getTokens();
             truncated[i] = e.exceedMaxLength();
             CharSpan[] spans = e.getCharTokenSpans();
+            int[] utf16 = utf16Indices(texts.get(i));
             starts[i] = new int[n];
             ends[i] = new int[n];
             for (int j = 0; j < n; j++) {
                 CharSpan span = spans != null && j < spans.length ? spans[j] : null;
-                starts[i][j] = span == null ? -1 : span.getStart();
-                ends[i][j] = span == null ? -1 : span.getEnd();
+                starts[i][j] = span == null ? -1 : utf16[span.getStart()];
+                ends[i][j] = span == null ? -1 : utf16[span.getEnd()];
             }
         }
         return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends);
+    }
+
+    /**
+     * The String index of each code point of {@code text}, and of its end: DJL's character spans
+     * count code points (Rust chars), so an emoji or other character outside the Basic
+     * Multilingual Plane, two Java chars, would shift every later span by one.
+     */
+    private static int[] utf16Indices(String text) {
+        int[] indices = new int[text.codePointCount(0, text.length()) + 1];
+        int index = 0;
+        for (int c = 0; c < indices.length - 1; c++) {
+            indices[c] = index;
+            index = text.offsetByCodePoints(index, 1);
+        }
+        indices[indices.length - 1] = text.length();
+        return indices;
     }
 
     @Override

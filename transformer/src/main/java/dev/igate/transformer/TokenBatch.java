@@ -12,8 +12,8 @@ package dev.igate.transformer;
  * @param wordIds       per row, the word index of each token, -1 for special and padding tokens
  * @param tokens        per row, the token strings
  * @param truncated     per row, whether the text was cut at the maximum length
- * @param charStarts    per row, each token's first character in the text, -1 for special tokens
- * @param charEnds      per row, each token's end character (exclusive), -1 for special tokens
+ * @param charStarts    per row, each token's start in the text as a String (UTF-16) index, -1 for special tokens
+ * @param charEnds      per row, each token's end (exclusive) as a String (UTF-16) index, -1 for special tokens
  */
 public record TokenBatch(int rows, int length, long[] inputIds, long[] attentionMask, long[] typeIds,
                          long[][] wordIds, String[][] tokens, boolean[] truncated, int[][] charStarts, int[][] charEnds) {

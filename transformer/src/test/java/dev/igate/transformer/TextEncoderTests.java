@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
@@ -72,5 +73,21 @@ class TextEncoderTests {
 
         assertThat(batch.tokens()[0]).containsExactly("[CLS]", "bio", "##ava", "##ila", "##bility", "[SEP]");
         assertThat(batch.wordIds()[0]).containsExactly(-1, 0, 0, 0, 0, -1);
+    }
+
+    @Test
+    void characterSpansAreStringIndicesAfterCharactersOutsideTheBasicPlane() {
+        // each emoji is one code point, which DJL counts as one character, but two Java chars
+        String text = "I \uD83D\uDE00 love it \uD83D\uDE00 so much";
+
+        TokenBatch batch = encoder.encode(List.of(text));
+
+        List<String> spans = new ArrayList<>();
+        for (int j = 0; j < batch.tokens()[0].length; j++) {
+            if (batch.charStarts()[0][j] >= 0) {
+                spans.add(text.substring(batch.charStarts()[0][j], batch.charEnds()[0][j]));
+            }
+        }
+        assertThat(spans).containsExactly("I", "\uD83D\uDE00", "love", "it", "\uD83D\uDE00", "so", "much");
     }
 }
