@@ -4,6 +4,8 @@
 #                            layout measured in the same run (RawLayouts), for the seed sentence, a ~128-token text
 #                            and a mixed-length workload
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
+#   ./benchmark.sh overload  open-loop load (OpenLoop) at twice the measured capacity for 30 s: every request
+#                            answered 200 or 503 + Retry-After, goodput, and accepted p50 against max-queue-wait
 set -euo pipefail
 cd "$(dirname "$0")"
 WHAT="${1:-serving}"
@@ -19,7 +21,7 @@ JAVA_BENCH=(java -Dorg.slf4j.simpleLogger.log.ai.djl=error -Dorg.slf4j.simpleLog
 if [ "$WHAT" = "explain" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.ExplainBenchmark models
 fi
-[ "$WHAT" = "serving" ] || { echo "unknown benchmark $WHAT (expected: serving, explain)" >&2; exit 2; }
+[ "$WHAT" = "serving" ] || [ "$WHAT" = "overload" ] || { echo "unknown benchmark $WHAT (expected: serving, explain, overload)" >&2; exit 2; }
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -109,6 +111,34 @@ for round in $(seq 1 16); do
   echo "   round $round: JIT compiler CPU ${before} s -> ${after} s"
   [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
 done
+if [ "$WHAT" = "overload" ]; then
+  echo "== capacity: closed loop, seed sentence, V1, concurrency 32 (hey -z $DURATION)"
+  read -r CAPACITY _ _ _ <<< "$(load "$V1" "$WORK/v1.json" 32)"
+  echo "   $CAPACITY req/s"
+  RATE=$(awk -v c="$CAPACITY" 'BEGIN {printf "%.0f", 2 * c}')
+  echo "== open loop at twice that, $RATE req/s for ${OVERLOAD_SECONDS:-30} s (OpenLoop; max-queue-wait: $(grep -o 'max-queue-wait: *[^ ]*' application.yml | head -1))"
+  server_view() { # sums of the server's own timers for V1 predictions: 200s, 503s, queue waits
+    curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '
+      /^http_server_requests_seconds_(count|sum)\{.*status="200".*predict/ {split($1, a, "{"); v[a[1] "_200"] += $2}
+      /^http_server_requests_seconds_(count|sum)\{.*status="503".*predict/ {split($1, a, "{"); v[a[1] "_503"] += $2}
+      /^igate_queue_wait_seconds_(count|sum)\{/ {split($1, a, "{"); v[a[1]] += $2}
+      END {for (k in v) print k, v[k]}' | sort
+  }
+  server_view > "$WORK/before.txt"
+  OUT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.OpenLoop "$V1" "$WORK/v1.json" "$RATE" "${OVERLOAD_SECONDS:-30}")
+  echo "$OUT"
+  server_view > "$WORK/after.txt"
+  join "$WORK/before.txt" "$WORK/after.txt" | awk '{d[$1] = $3 - $2}
+    END {printf "   the server'"'"'s own timers (from the request'"'"'s first byte read): 200 mean %.0f ms, 503 mean %.0f ms, queue wait mean %.0f ms\n",
+         1000 * d["http_server_requests_seconds_sum_200"] / d["http_server_requests_seconds_count_200"],
+         1000 * d["http_server_requests_seconds_sum_503"] / (d["http_server_requests_seconds_count_503"] + 1e-9),
+         1000 * d["igate_queue_wait_seconds_sum"] / d["igate_queue_wait_seconds_count"]}'
+  echo "$OUT" | awk -v c="$CAPACITY" '{for (i = 2; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
+    END {printf "   goodput %.2f of capacity; accepted p50 %.0f ms, p99 %.0f ms; 503s %d (without Retry-After %d), other %d, errors %d, unanswered %d\n",
+         v["goodput"] / c, v["ok_p50_ms"], v["ok_p99_ms"], v["busy"], v["busy_without_retry_after"], v["other"], v["errors"], v["unanswered"]}'
+  stop_server
+  exit 0
+fi
 declare -A RESULT
 sample_rss
 # a paired raw reference measured a moment before the seed loads, the server idle (the VM's speed drifts within minutes)

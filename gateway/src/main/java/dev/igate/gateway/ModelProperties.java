@@ -28,18 +28,20 @@ import dev.igate.predictor.batching.BatchingSettings;
  * @param maxBatchTokens    most padded tokens in one run of texts; {@code auto} = 512 on a CPU, no limit on a GPU
  * @param maxLatency        longest a request waits for companions before its batch goes
  * @param timeout           longest a request waits in the queue before it is answered 503 and dropped
+ * @param maxQueueWait      longest a new request is expected to wait in the queue (queued tokens over the measured
+ *                          rate); past it, 503 + Retry-After at once; 0 = no limit
  * @param allowSpinning     let the instances' intra-op threads spin within a run (the solo session always does)
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
-                              Duration timeout, Boolean allowSpinning) {
+                              Duration timeout, Duration maxQueueWait, Boolean allowSpinning) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), false);
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -51,7 +53,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.soloThreads, soloThreads), pick(other.interOpThreads, interOpThreads),
                 pick(other.optimizationLevel, optimizationLevel), pick(other.queueCapacity, queueCapacity),
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
-                pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.allowSpinning, allowSpinning));
+                pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
+                pick(other.allowSpinning, allowSpinning));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -83,7 +86,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
     public BatchingSettings batchingSettings(ExecutionProvider provider) {
         Integer tokens = count("max-batch-tokens", maxBatchTokens, 0, Integer.MAX_VALUE, false);
         int maxTokens = tokens != null ? tokens : provider == ExecutionProvider.CPU ? CPU_BATCH_TOKENS : 0;
-        return new BatchingSettings(maxBatchSize, maxTokens, maxLatency, queueCapacity, timeout);
+        return new BatchingSettings(maxBatchSize, maxTokens, maxLatency, queueCapacity, timeout, maxQueueWait);
     }
 
     /** The instance layout on a device with {@code cores} cores, the {@code auto} counts chosen for it. */

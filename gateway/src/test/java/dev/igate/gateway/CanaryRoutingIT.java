@@ -212,10 +212,7 @@ class CanaryRoutingIT extends ServerTestSupport {
 
     void refreshAndAwait(java.util.function.Predicate<Map<String, Integer>> until) throws InterruptedException {
         events.publishEvent(new RefreshRoutesEvent(this));
-        for (int i = 0; i < 100 && !until.test(weights.effectiveWeights().get("bert-v1-predict")); i++) {
-            Thread.sleep(50);
-        }
-        assertThat(until.test(weights.effectiveWeights().get("bert-v1-predict"))).isTrue();
+        await().atMost(java.time.Duration.ofSeconds(5)).until(() -> until.test(weights.effectiveWeights().get("bert-v1-predict")));
     }
 
     @Test
@@ -266,9 +263,7 @@ class CanaryRoutingIT extends ServerTestSupport {
             writer.save(Mono.just(stable)).block();
             writer.save(Mono.just(canary)).block();
             events.publishEvent(new RefreshRoutesEvent(this));
-            for (int i = 0; i < 100 && !weights.effectiveWeights().containsKey("guarded"); i++) {
-                Thread.sleep(50);
-            }
+            await().atMost(java.time.Duration.ofSeconds(5)).until(() -> weights.effectiveWeights().containsKey("guarded"));
             assertThat(weights.effectiveWeights().get("guarded")).containsEntry("guarded-canary", 50);
 
             // each revision holds half of [0, 1), in the order the group lists them

@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,12 +35,9 @@ class DashboardIT extends ServerTestSupport {
                 .exchange().expectStatus().isOk();
         client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"instances\": [\"short\"], \"parameters\": {\"n_steps\": 4}}").exchange().expectStatus().isOk();
-        String metrics = "";
-        for (int i = 0; i < 100 && !(metrics.contains("igate_shadow_latency_seconds_bucket{") && metrics.contains("outcome=\"agree\"")); i++) {
-            Thread.sleep(100);
-            metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
-        }
-        return metrics;
+        return await().atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody(),
+                        m -> m.contains("igate_shadow_latency_seconds_bucket{") && m.contains("outcome=\"agree\""));
     }
 
     static Set<String> dashboardMetrics() throws Exception {

@@ -1,5 +1,7 @@
 package dev.igate.gateway;
 
+import static org.awaitility.Awaitility.await;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -144,15 +146,10 @@ class ErrorResponsesIT {
     }
 
     void awaitBrokenFailed() throws InterruptedException {
-        long deadline = System.nanoTime() + 60_000_000_000L;
-        while (client.get().uri("/v2/models/Broken/ready").exchange().returnResult(String.class).getStatus().value() == 200
-                || !client.get().uri("/actuator/health/readiness").exchange().returnResult(String.class)
-                .getResponseBody().collectList().block().toString().contains("FAILED")) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("Broken model never reported FAILED");
-            }
-            Thread.sleep(100);
-        }
+        await().alias("Broken model reported FAILED").atMost(java.time.Duration.ofSeconds(60))
+                .until(() -> client.get().uri("/v2/models/Broken/ready").exchange().returnResult(String.class).getStatus().value() != 200
+                        && client.get().uri("/actuator/health/readiness").exchange().returnResult(String.class)
+                        .getResponseBody().collectList().block().toString().contains("FAILED"));
     }
 
     @Test
@@ -163,6 +160,13 @@ class ErrorResponsesIT {
                 .expectBody().jsonPath("$.ready").isEqualTo(false);
         client.get().uri("/actuator/health/readiness").exchange().expectStatus().isEqualTo(503);
         client.get().uri("/v2/health/ready").exchange().expectStatus().isBadRequest();
+        // the reason names the file within the repository, never where the server keeps it
+        String root = REPOSITORY.toAbsolutePath().toString();
+        String answer = client.post().uri("/v2/models/Broken/infer").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(ServerTestSupport.SEED).exchange().expectBody(String.class).returnResult().getResponseBody();
+        String health = client.get().uri("/actuator/health/readiness").exchange().expectBody(String.class).returnResult().getResponseBody();
+        org.assertj.core.api.Assertions.assertThat(answer).contains("Broken").doesNotContain(root);
+        org.assertj.core.api.Assertions.assertThat(health).contains("FAILED").doesNotContain(root);
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
@@ -336,9 +337,7 @@ class GrpcIT extends ServerTestSupport {
                 watchEnded.complete(Status.OK);
             }
         });
-        for (int i = 0; i < 100 && watched.isEmpty(); i++) {
-            Thread.sleep(50);
-        }
+        await().atMost(java.time.Duration.ofSeconds(5)).until(() -> !watched.isEmpty());
         // when: stopped and started again, as Spring's test framework does with idle contexts
         long stopStart = System.nanoTime();
         grpc.stop();

@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -48,11 +49,9 @@ class QueueLimitsIT extends ServerTestSupport {
         CompletableFuture<Integer> done = Mono.fromCallable(() -> client.post().uri("/v2/models/{m}/infer", MODEL)
                         .contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange().returnResult(String.class).getStatus().value())
                 .subscribeOn(Schedulers.boundedElastic()).toFuture();
-        try {
-            Thread.sleep(300);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        // running: the device holds its run (or, on a fast machine, it has already answered)
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> done.isDone() || metrics().matches("(?s).*igate_device_runs_in_flight\\{[^}]*} [1-9].*"));
         return done;
     }
 
@@ -133,11 +132,7 @@ class QueueLimitsIT extends ServerTestSupport {
         }
 
         assertThat(big.get()).isEqualTo(200);
-        String metrics = "";
-        for (int i = 0; i < 50 && !metrics.matches("(?s).*igate_requests_cancelled_total\\{[^}]*model_version=\"1\"} [1-9].*"); i++) {
-            Thread.sleep(100);
-            metrics = metrics();
-        }
-        assertThat(metrics).containsPattern("igate_requests_cancelled_total\\{[^}]*model_version=\"1\"} [1-9]");
+        await().atMost(Duration.ofSeconds(10))
+                .untilAsserted(() -> assertThat(metrics()).containsPattern("igate_requests_cancelled_total\\{[^}]*model_version=\"1\"} [1-9]"));
     }
 }

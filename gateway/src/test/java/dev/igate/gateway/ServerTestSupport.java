@@ -1,5 +1,7 @@
 package dev.igate.gateway;
 
+import static org.awaitility.Awaitility.await;
+
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -59,12 +61,10 @@ public abstract class ServerTestSupport {
         awaitReady(client, "/v2/models/" + MODEL + "/versions/2/ready");
     }
 
-    public static void awaitReady(WebTestClient client, String path) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
-        while (System.nanoTime() < deadline) {
-            int status;
+    public static void awaitReady(WebTestClient client, String path) {
+        await().alias(path + " ready").atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200)).until(() -> {
             try {
-                status = client.get().uri(path).exchange().returnResult(byte[].class).getStatus().value();
+                return client.get().uri(path).exchange().returnResult(byte[].class).getStatus().value() == 200;
             } catch (IllegalStateException noAnswer) {
                 // seen once in a full run, after FuzzIT's REST half: keep what the threads were doing for diagnosis
                 System.err.println("No answer to GET " + path + "; threads:");
@@ -76,11 +76,6 @@ public abstract class ServerTestSupport {
                 });
                 throw noAnswer;
             }
-            if (status == 200) {
-                return;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError(path + " did not become ready");
+        });
     }
 }

@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -24,11 +25,7 @@ class ShadowIT extends ServerTestSupport {
     }
 
     double awaitCounter(String route, String outcome, double atLeast) throws InterruptedException {
-        double value = 0;
-        for (int i = 0; i < 100 && (value = counter(route, outcome)) < atLeast; i++) {
-            Thread.sleep(100);
-        }
-        return value;
+        return await().atMost(java.time.Duration.ofSeconds(10)).until(() -> counter(route, outcome), v -> v >= atLeast);
     }
 
     @Test

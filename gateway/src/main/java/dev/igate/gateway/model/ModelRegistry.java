@@ -53,12 +53,14 @@ public class ModelRegistry implements SmartLifecycle {
     private final Map<String, DeviceGate> gates = new ConcurrentHashMap<>();
     private volatile boolean scanned;
     private volatile String scanFailure;
+    /** Held while a model's versions load or its entry is replaced (start-up, reload, unload): blocking, never on an event loop. */
+    private final Object loads = new Object();
     private volatile boolean running;
     private Thread loader;
 
     private final MeterRegistry meters;
     private final RemotePredictor remote;
-    private final Map<String, Gauge> gauges = new ConcurrentHashMap<>();
+    private final Map<String, List<Gauge>> gauges = new ConcurrentHashMap<>();
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
@@ -119,10 +121,17 @@ public class ModelRegistry implements SmartLifecycle {
                 if (!running) {
                     return;
                 }
-                loadVersions(entries.get(name));
+                // one load of a model at a time: an admin reload or unload meanwhile has replaced or
+                // removed this entry, and loading it now would leak what it loads
+                synchronized (loads) {
+                    Entry entry = entries.get(name);
+                    if (entry != null && entry.versions().values().stream().allMatch(v -> v == VersionState.LOADING)) {
+                        loadVersions(entry);
+                    }
+                }
             }
         } catch (IOException | ModelLoadException | RuntimeException e) {
-            scanFailure = e.getMessage();
+            scanFailure = PublicReasons.of(String.valueOf(e.getMessage()), repository.root());
             scanned = true;
             log.warn("Model repository {} could not be prepared", repository.root(), e);
         }
@@ -171,11 +180,9 @@ public class ModelRegistry implements SmartLifecycle {
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
                     new BatchMetrics(meters, name, version), this::share);
             // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
-            Gauge previous = gauges.remove(name + "/" + version);
-            if (previous != null) {
-                meters.remove(previous);
-            }
-            gauges.put(name + "/" + version, BatchMetrics.queueDepth(meters, name, version, model::queueDepth));
+            removeGauges(name + "/" + version);
+            gauges.put(name + "/" + version, BatchMetrics.queueGauges(meters, name, version, model::queueDepth,
+                    () -> model.expectedQueueWait().toNanos() / 1e9));
             try {
                 model.warmUp();
             } catch (RuntimeException e) {
@@ -192,7 +199,14 @@ public class ModelRegistry implements SmartLifecycle {
             return VersionState.ready(model);
         } catch (ModelLoadException | RuntimeException e) {
             log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
-            return VersionState.failed(e.getMessage());
+            return VersionState.failed(PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
+        }
+    }
+
+    private void removeGauges(String key) {
+        List<Gauge> previous = gauges.remove(key);
+        if (previous != null) {
+            previous.forEach(meters::remove);
         }
     }
 
@@ -204,9 +218,13 @@ public class ModelRegistry implements SmartLifecycle {
      * @throws ModelNotFoundException when the repository has no such model
      */
     public Map<String, Object> reload(String name) throws IOException {
-        Entry fresh = newEntry(name);
-        loadVersions(fresh);
-        Entry old = entries.put(name, fresh);
+        Entry fresh;
+        Entry old;
+        synchronized (loads) {
+            fresh = newEntry(name);
+            loadVersions(fresh);
+            old = entries.put(name, fresh);
+        }
         log.info("Model {} {}: {}", name, old == null ? "loaded" : "reloaded", describe().get(name));
         if (old != null) {
             retire(old);
@@ -220,16 +238,16 @@ public class ModelRegistry implements SmartLifecycle {
      * @throws ModelNotFoundException when no such model is loaded
      */
     public void unload(String name) {
-        Entry old = entries.remove(entry(name).name());
+        Entry old;
+        synchronized (loads) {
+            old = entries.remove(entry(name).name());
+        }
         if (old != null) {
             log.info("Model {} unloaded", name);
             retire(old);
             // the queue-depth gauges read the closed versions: an unloaded model has none
             for (String version : old.versions().keySet()) {
-                Gauge gauge = gauges.remove(name + "/" + version);
-                if (gauge != null) {
-                    meters.remove(gauge);
-                }
+                removeGauges(name + "/" + version);
             }
         }
     }

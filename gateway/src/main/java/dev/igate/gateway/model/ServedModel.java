@@ -356,6 +356,11 @@ public final class ServedModel implements AutoCloseable {
         return batcher == null ? 0 : batcher.queueDepth();
     }
 
+    /** How long a request queued now is expected to wait for its run (zero for a remote predictor). */
+    public java.time.Duration expectedQueueWait() {
+        return batcher == null ? java.time.Duration.ZERO : batcher.expectedQueueWait();
+    }
+
     public BatchingSettings batching() {
         return batcher == null ? null : batcher.settings();
     }

@@ -1,13 +1,8 @@
 package dev.igate.gateway.routing;
 
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.Deque;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -23,13 +18,15 @@ import org.springframework.stereotype.Component;
 
 /**
  * Automatic rollback: for canaries whose route has {@code auto-rollback: true}, compares the
- * canary's 5xx rate and p99 latency with the stable revision's over a sliding window; past the
- * thresholds of {@code igate.rollback}, with enough requests on both sides, it sets the canary's
- * weight to 0 (the stable's to 100), logs it and counts it in {@code igate_canary_rollbacks_total}.
+ * canary's 5xx rate and p99 latency with the stable revision's, route group by route group
+ * (predictions with predictions, explanations with explanations), over a sliding window; when
+ * a group's canary is past the thresholds of {@code igate.rollback}, with enough requests on both
+ * sides, it sets the model's canary weights to 0 (the stable's to 100), logs it and counts it in
+ * {@code igate_canary_rollbacks_total}.
  *
- * <p>Requests only append their sample; the comparison (a sort of up to a minute of samples) runs
- * on the guard's own thread every {@link #JUDGE_EVERY_MS} ms. Judging on the request path cost a
- * measurable share of each answer's event-loop time (async-profiler at concurrency 1).
+ * <p>Requests only add to a bounded sliding histogram ({@link SlidingLatencies}: memory does not
+ * grow with the request rate); the comparison runs on the guard's own thread every
+ * {@link #JUDGE_EVERY_MS} ms, never on an event loop.
  */
 @Component
 public class CanaryGuard implements DisposableBean {
@@ -39,13 +36,11 @@ public class CanaryGuard implements DisposableBean {
 
     private static final Logger log = LoggerFactory.getLogger(CanaryGuard.class);
 
-    record Sample(long at, long nanos, boolean error) {
-    }
-
     private final RevisionWeights weights;
     private final MeterRegistry meters;
     private final RollbackProperties settings;
-    private final Map<String, Deque<Sample>> windows = new ConcurrentHashMap<>();
+    /** By model, then group, then revision. */
+    private final Map<String, Map<String, Map<String, SlidingLatencies>>> windows = new ConcurrentHashMap<>();
     /** Models with a guarded canary that got requests, to judge. */
     private final Set<String> guarded = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService judges = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -61,15 +56,15 @@ public class CanaryGuard implements DisposableBean {
         judges.scheduleWithFixedDelay(this::judgeAll, JUDGE_EVERY_MS, JUDGE_EVERY_MS, TimeUnit.MILLISECONDS);
     }
 
-    /** Records one answered request of a revision. Cheap: an append and a prune of expired samples. */
-    void record(String model, String revision, boolean guarded, long nanos, int status) {
+    /** Records one answered request of a revision of a route group. Cheap: a few array writes. */
+    void record(String model, String group, String revision, boolean guarded, long nanos, int status) {
         if (model == null || !(guarded || "stable".equals(revision))) {
             return;
         }
-        long now = System.nanoTime();
-        Deque<Sample> window = windows.computeIfAbsent(model + "\u0000" + revision, k -> new ConcurrentLinkedDeque<>());
-        window.addLast(new Sample(now, nanos, status >= 500));
-        prune(window, now);
+        windows.computeIfAbsent(model, m -> new ConcurrentHashMap<>())
+                .computeIfAbsent(group == null ? "" : group, g -> new ConcurrentHashMap<>())
+                .computeIfAbsent(revision, r -> new SlidingLatencies(settings.window()))
+                .record(System.nanoTime(), nanos, status >= 500);
         if (guarded && AdminHandler.CANARY.equals(revision)) {
             this.guarded.add(model);
         }
@@ -90,34 +85,17 @@ public class CanaryGuard implements DisposableBean {
         judges.shutdownNow();
     }
 
-    private void prune(Deque<Sample> window, long now) {
-        long oldest = now - settings.window().toNanos();
-        for (Sample s = window.peekFirst(); s != null && s.at() < oldest; s = window.peekFirst()) {
-            window.pollFirst();
-        }
-    }
-
     private void judge(String model, long now) {
-        Deque<Sample> stable = windows.get(model + "\u0000stable");
-        Deque<Sample> canary = windows.get(model + "\u0000" + AdminHandler.CANARY);
-        if (stable == null || canary == null) {
-            return;
-        }
-        prune(stable, now);
-        List<Sample> s = new ArrayList<>(stable);
-        List<Sample> c = new ArrayList<>(canary);
-        if (s.size() < settings.minRequests() || c.size() < settings.minRequests()) {
-            return;
-        }
-        double stableErrors = errorRate(s);
-        double canaryErrors = errorRate(c);
-        long stableP99 = p99(s);
-        long canaryP99 = p99(c);
         String reason = null;
-        if (canaryErrors - stableErrors > settings.maxErrorRateIncrease()) {
-            reason = String.format("error rate %.1f%% vs stable %.1f%%", 100 * canaryErrors, 100 * stableErrors);
-        } else if (canaryP99 > settings.maxLatencyRatio() * stableP99) {
-            reason = String.format("p99 %.1f ms vs stable %.1f ms", canaryP99 / 1e6, stableP99 / 1e6);
+        for (Map<String, SlidingLatencies> group : windows.getOrDefault(model, Map.of()).values()) {
+            SlidingLatencies stable = group.get("stable");
+            SlidingLatencies canary = group.get(AdminHandler.CANARY);
+            if (stable != null && canary != null) {
+                reason = verdict(stable.stats(now), canary.stats(now));
+                if (reason != null) {
+                    break;
+                }
+            }
         }
         if (reason == null) {
             return;
@@ -131,7 +109,12 @@ public class CanaryGuard implements DisposableBean {
                 weights.override(r.routeId(), target);
             }
         }
-        canary.clear();
+        windows.getOrDefault(model, Map.of()).values().forEach(group -> {
+            SlidingLatencies canary = group.get(AdminHandler.CANARY);
+            if (canary != null) {
+                canary.clear();
+            }
+        });
         if (changed) {
             log.warn("Canary of model {} rolled back automatically: {} over the last {} s", model, reason,
                     settings.window().toSeconds());
@@ -140,13 +123,17 @@ public class CanaryGuard implements DisposableBean {
         }
     }
 
-    private static double errorRate(List<Sample> samples) {
-        return samples.stream().filter(Sample::error).count() / (double) samples.size();
-    }
-
-    private static long p99(List<Sample> samples) {
-        List<Long> nanos = new ArrayList<>(samples.stream().map(Sample::nanos).toList());
-        Collections.sort(nanos);
-        return nanos.get(Math.min(nanos.size() - 1, (int) Math.ceil(0.99 * nanos.size()) - 1));
+    /** Why the canary must go, or null while it holds up (or either side has too few requests to tell). */
+    private String verdict(SlidingLatencies.Stats s, SlidingLatencies.Stats c) {
+        if (s.requests() < settings.minRequests() || c.requests() < settings.minRequests()) {
+            return null;
+        }
+        if (c.errorRate() - s.errorRate() > settings.maxErrorRateIncrease()) {
+            return String.format("error rate %.1f%% vs stable %.1f%%", 100 * c.errorRate(), 100 * s.errorRate());
+        }
+        if (c.p99Nanos() > settings.maxLatencyRatio() * s.p99Nanos()) {
+            return String.format("p99 %.1f ms vs stable %.1f ms", c.p99Nanos() / 1e6, s.p99Nanos() / 1e6);
+        }
+        return null;
     }
 }

@@ -34,7 +34,7 @@ public class RevisionMetrics {
      */
     public void record(String group, String revision, String model, boolean autoRollback, long nanos, int status) {
         String outcome = ErrorStatus.outcome(status);
-        guard.record(model, revision, autoRollback, nanos, status);
+        guard.record(model, group, revision, autoRollback, nanos, status);
         Timer.builder(METRIC).tag("group", group).tag("revision", revision).tag("outcome", outcome)
                 .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
                 .maximumExpectedValue(Duration.ofSeconds(30))

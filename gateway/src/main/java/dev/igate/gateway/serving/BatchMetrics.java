@@ -1,6 +1,7 @@
 package dev.igate.gateway.serving;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -61,10 +62,18 @@ public final class BatchMetrics implements BatchListener {
                 .tags(tags).register(registry);
     }
 
-    /** Registers the queue-depth gauge. */
-    public static Gauge queueDepth(MeterRegistry registry, String model, String version, Supplier<Number> depth) {
-        return Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
-                .tags("model_name", model, "model_version", version).register(registry);
+    /**
+     * Registers the version's queue gauges: its depth, and the wait a request queued now is
+     * expected to have (what max-queue-wait admits by; a scaling signal).
+     */
+    public static List<Gauge> queueGauges(MeterRegistry registry, String model, String version, Supplier<Number> depth,
+                                          Supplier<Number> expectedWaitSeconds) {
+        return List.of(
+                Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
+                        .tags("model_name", model, "model_version", version).register(registry),
+                Gauge.builder("igate.queue.expected.wait", expectedWaitSeconds).baseUnit("seconds")
+                        .description("expected queue wait of a request queued now (queued tokens over the measured rate)")
+                        .tags("model_name", model, "model_version", version).register(registry));
     }
 
     @Override

@@ -76,7 +76,7 @@ public class V1Handler {
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
                                                 ServerHttpRequest request) {
         return bodies.read(request)
-                .map(V1Codec::decodeTexts)
+                .flatMap(bytes -> RequestBodies.decode(bytes, V1Codec::decodeTexts))
                 .flatMap(texts -> service.classify(model, version, texts))
                 .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
                 .transform(JsonResponses.counted(metrics, model, version, "v1_predict"));
@@ -96,7 +96,8 @@ public class V1Handler {
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
         return bodies.read(request)
-                .flatMap(bytes -> explainer.explain(model, version, V1Codec.decodeTexts(bytes), V1Codec.decodeParameters(bytes)))
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> new ExplainBody(V1Codec.decodeTexts(b), V1Codec.decodeParameters(b))))
+                .flatMap(body -> explainer.explain(model, version, body.texts(), body.parameters()))
                 .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()))
                 .transform(JsonResponses.counted(metrics, model, version, "v1_explain"));
     }
@@ -113,5 +114,8 @@ public class V1Handler {
             probs.put(c.labels().get(i), p.probabilities()[i]);
         }
         return o;
+    }
+
+    private record ExplainBody(java.util.List<String> texts, java.util.Map<String, Object> parameters) {
     }
 }

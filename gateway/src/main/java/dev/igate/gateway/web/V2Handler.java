@@ -116,7 +116,7 @@ public class V2Handler {
         // the header is checked after the body is read: answering before the body is consumed would
         // leave its bytes on a kept-alive connection
         return bodies.read(request)
-                .map(bytes -> V2Codec.decodeInfer(model, version, bytes, headerLength(request)))
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))))
                 .flatMap(r -> service.infer(r).map(response -> encode(r, response)))
                 .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
     }
@@ -158,7 +158,7 @@ public class V2Handler {
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
         return bodies.read(request)
-                .map(bytes -> V2Codec.decodeInfer(model, version, bytes))
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b)))
                 .flatMap(r -> {
                     if (r.inputs().size() != 1) {
                         throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());

@@ -12,9 +12,12 @@ import java.time.Duration;
  * @param maxLatency     longest a request waits for companions before its batch goes
  * @param queueCapacity  requests waiting before new ones are refused with 503
  * @param timeout        longest a request may wait in the queue; then it is answered and never run
+ * @param maxQueueWait   longest a new request is expected to wait in the queue (queued work over the
+ *                       measured rate of runs): past it, 503 + Retry-After at once, so that accepted
+ *                       requests stay within this budget under overload; zero for no such limit
  */
 public record BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration maxLatency, int queueCapacity,
-                               Duration timeout) {
+                               Duration timeout, Duration maxQueueWait) {
 
     public BatchingSettings {
         if (maxBatchSize < 1) {
@@ -32,6 +35,14 @@ public record BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration ma
         if (timeout == null || timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("timeout must be positive, was " + timeout);
         }
+        if (maxQueueWait == null || maxQueueWait.isNegative()) {
+            throw new IllegalArgumentException("max-queue-wait must be 0 (no limit) or positive, was " + maxQueueWait);
+        }
+    }
+
+    /** No max-queue-wait. */
+    public BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration maxLatency, int queueCapacity, Duration timeout) {
+        this(maxBatchSize, maxBatchTokens, maxLatency, queueCapacity, timeout, Duration.ZERO);
     }
 
     /** Rows and latency only: no token limit. */

@@ -71,6 +71,14 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private final DeviceGate gate;
     private final int runUnits;
     private int lastBatchRows;
+    /** Tokens of the jobs in the queue (guarded by the lock). */
+    private long queuedTokens;
+    /** Measured speed of runs, tokens per second of the device: a moving average over runs. */
+    private volatile double tokensPerSecond;
+    private static final double RATE_WEIGHT = 0.2;
+    private static final int COLD_RUNS = 2;
+    private static final int MIN_MEASURED_RUNS = 4;
+    private final AtomicInteger measuredRuns = new AtomicInteger();
     /** Workers that took a batch and run it; guarded by the lock. */
     private int runningWorkers;
 
@@ -136,8 +144,17 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
                 throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
                         Duration.ofSeconds(1));
             }
+            long waitNanos = expectedWaitNanos();
+            if (!settings.maxQueueWait().isZero() && waitNanos > settings.maxQueueWait().toNanos()) {
+                listener.rejected();
+                Duration wait = Duration.ofNanos(waitNanos);
+                throw new ServerBusyException("Model " + name + " is busy: a request would wait about " + wait.toMillis()
+                        + " ms in its queue (max-queue-wait " + settings.maxQueueWait().toMillis() + " ms), retry later",
+                        Duration.ofSeconds(Math.max(1, (waitNanos + 999_999_999L) / 1_000_000_000L)));
+            }
             job.enqueuedNanos = System.nanoTime();
             queue.addLast(typed);
+            queuedTokens += tokens(typed);
             // idle workers and a worker waiting for companions share the condition: wake them all (few)
             arrived.signalAll();
         } finally {
@@ -165,10 +182,57 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private boolean remove(J job) {
         lock.lock();
         try {
-            return queue.remove(job);
+            if (queue.remove(job)) {
+                queuedTokens -= tokens(job);
+                return true;
+            }
+            return false;
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * The work a job brings to the queue, in tokens (rows x row length; a row without a length
+     * counts one). Explanation pieces count nothing: they have their own queue and limits.
+     */
+    private static long tokens(BatchJob<?> job) {
+        return job instanceof InstanceJob ? 0 : (long) job.rows() * Math.max(1, job.rowLength());
+    }
+
+    /** Folds a run's speed into the measured rate: tokens per second of the whole device (every instance at work). */
+    private void measure(List<J> ran, Placement placement, long runNanos) {
+        // the first runs (warm-up, cold caches) say nothing about the speed under load
+        if (runNanos <= 0 || ran.get(0) instanceof InstanceJob || measuredRuns.incrementAndGet() <= COLD_RUNS) {
+            return;
+        }
+        int longest = 1;
+        int rows = 0;
+        for (J job : ran) {
+            longest = Math.max(longest, job.rowLength());
+            rows += job.rows();
+        }
+        double rate = (double) rows * longest * 1e9 / runNanos * (placement.solo() ? 1 : workers.size());
+        double before = tokensPerSecond;
+        tokensPerSecond = before == 0 ? rate : before + RATE_WEIGHT * (rate - before);
+    }
+
+    /**
+     * How long a request queued now is expected to wait before its run: the queued tokens over the
+     * measured rate; 0 until a few runs were measured (nothing is known yet).
+     */
+    public Duration expectedQueueWait() {
+        lock.lock();
+        try {
+            return Duration.ofNanos(expectedWaitNanos());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private long expectedWaitNanos() {
+        double rate = tokensPerSecond;
+        return rate <= 0 || measuredRuns.get() < COLD_RUNS + MIN_MEASURED_RUNS ? 0 : (long) (queuedTokens / rate * 1e9);
     }
 
     /** Jobs waiting for a worker. */
@@ -380,6 +444,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             }
             if (take) {
                 it.remove();
+                queuedTokens -= tokens(job);
                 job.dequeuedNanos = now;
             }
             batch.add(job);
@@ -417,7 +482,9 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         } catch (Error e) {
             live.forEach(job -> fail(job, e));
         } finally {
-            listener.executed(live.size(), rows, System.nanoTime() - start, placement);
+            long runNanos = System.nanoTime() - start;
+            measure(live, placement, runNanos);
+            listener.executed(live.size(), rows, runNanos, placement);
             for (J job : live) {
                 if (!job.future().isDone()) {
                     job.future().completeExceptionally(new InferenceFailedException("Batch executor left a job unanswered", null));
@@ -457,6 +524,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             running = false;
             left = new ArrayList<>(queue);
             queue.clear();
+            queuedTokens = 0;
             arrived.signalAll();
             // a closing batcher must not wait its turn on a device another version holds
             for (Thread waiting : waitingForDevice) {

@@ -63,6 +63,10 @@ class DynamicBatcherTests {
     }
 
     DynamicBatcher<BatchJob<?>> batcher(int maxBatch, Duration maxLatency, int capacity, Duration timeout) {
+        return batcher(new BatchingSettings(maxBatch, maxLatency, capacity, timeout));
+    }
+
+    DynamicBatcher<BatchJob<?>> batcher(BatchingSettings settings) {
         OnnxBatchExecutor onnx = new OnnxBatchExecutor(model, "y", 0);
         BatchExecutor<BatchJob<?>> gated = (batch, where) -> {
             firstRunStarted.countDown();
@@ -95,7 +99,7 @@ class DynamicBatcherTests {
                 cancelled.incrementAndGet();
             }
         };
-        batcher = new DynamicBatcher<>("linear", new BatchingSettings(maxBatch, maxLatency, capacity, timeout), gated, listener);
+        batcher = new DynamicBatcher<>("linear", settings, gated, listener);
         return batcher;
     }
 
@@ -426,5 +430,29 @@ class DynamicBatcherTests {
             first.close();
             second.close();
         }
+    }
+
+    @Test
+    void pastMaxQueueWaitARequestIsRefusedAtOnceWithRetryAfter() throws Exception {
+        // given: a version whose speed was measured, then held in a run with one job queued behind it
+        batcher(new BatchingSettings(4, 0, Duration.ZERO, 100, Duration.ofSeconds(30), Duration.ofNanos(1)));
+        for (int i = 0; i < 8; i++) {
+            batcher.submit(job(1, i)).get(5, TimeUnit.SECONDS);
+        }
+        assertThat(batcher.expectedQueueWait()).isZero();
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        // (the first-run latch already opened above: wait for the held run to take its job)
+        await().atMost(Duration.ofSeconds(5)).until(() -> batcher.queueDepth() == 0);
+        CompletableFuture<List<Tensor>> queued = batcher.submit(job(2, 1));
+        assertThat(batcher.expectedQueueWait()).isPositive();
+
+        // when / then: the next one would wait past max-queue-wait, so it is refused, not queued
+        assertThatThrownBy(() -> batcher.submit(job(1, 2))).isInstanceOf(ServerBusyException.class)
+                .hasMessageContaining("max-queue-wait")
+                .satisfies(e -> assertThat(((ServerBusyException) e).retryAfter()).isGreaterThanOrEqualTo(Duration.ofSeconds(1)));
+        assertThat(rejected).hasValue(1);
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        assertThat(queued.get(5, TimeUnit.SECONDS).get(0).floats()).containsExactly(alone(job(2, 1)));
     }
 }

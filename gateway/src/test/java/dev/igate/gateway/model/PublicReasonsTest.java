@@ -1,0 +1,23 @@
+package dev.igate.gateway.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
+
+class PublicReasonsTest {
+
+    @Test
+    void pathsUnderTheRepositoryBecomeRelativeAndOtherAbsolutePathsLoseTheirFolders() {
+        Path repository = Path.of("/srv/igate/models");
+
+        assertThat(PublicReasons.of("ONNX Runtime could not load model.onnx: Load model from /srv/igate/models/Broken/1/model.onnx"
+                + " failed: Protobuf parsing failed.", repository))
+                .isEqualTo("ONNX Runtime could not load model.onnx: Load model from Broken/1/model.onnx failed: Protobuf parsing failed.");
+        assertThat(PublicReasons.of("java.nio.file.NoSuchFileException: /home/someone/secret/tokenizer.json", repository))
+                .isEqualTo("java.nio.file.NoSuchFileException: tokenizer.json");
+        assertThat(PublicReasons.of("warm-up inference failed: shape [1, 16] and 1/2 of the rows", repository))
+                .isEqualTo("warm-up inference failed: shape [1, 16] and 1/2 of the rows");
+    }
+}
