@@ -24,7 +24,7 @@ class ShadowIT extends ServerTestSupport {
         return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
 
-    double awaitCounter(String route, String outcome, double atLeast) throws InterruptedException {
+    double awaitCounter(String route, String outcome, double atLeast) {
         return await().atMost(java.time.Duration.ofSeconds(10)).until(() -> counter(route, outcome), v -> v >= atLeast);
     }
 
@@ -57,5 +57,24 @@ class ShadowIT extends ServerTestSupport {
         }
 
         assertThat(awaitCounter("shadow-down", "error", 3)).isEqualTo(3);
+    }
+
+    @Test
+    void theShadowGetsTheCallAsTheCallerSentItHeadersAndQueryIncluded() {
+        // a binary tensor body: its content type and Inference-Header-Content-Length must reach the shadow too
+        byte[] text = ServerTestSupport.SEED_TEXT.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        String header = "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", "
+                + "\"parameters\": {\"binary_data_size\": " + (text.length + 4) + "}}]}";
+        java.nio.ByteBuffer body = java.nio.ByteBuffer.allocate(header.length() + 4 + text.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        body.put(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(text.length).put(text);
+        for (int i = 0; i < 3; i++) {
+            client.post().uri("/shadowed-binary/infer?trace=1").contentType(MediaType.APPLICATION_OCTET_STREAM)
+                    .header("Inference-Header-Content-Length", String.valueOf(header.length())).bodyValue(body.array())
+                    .exchange().expectStatus().isOk()
+                    .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
+        }
+
+        assertThat(awaitCounter("shadowed-binary", "agree", 3)).isEqualTo(3);
+        assertThat(counter("shadowed-binary", "error")).isZero();
     }
 }

@@ -9,7 +9,8 @@ import org.springframework.boot.test.context.SpringBootTest;
 
 /**
  * A demo server whose routes shadow V1 predict on version 1 to version 2 (in process) and V2
- * infer on version 1 to an address where nothing listens. Classes that share it share one context.
+ * infer on version 1 to an address where nothing listens, and V2 infer at /shadowed-binary/infer on
+ * version 1 to version 2. Classes that share it share one context.
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)
@@ -22,6 +23,10 @@ import org.springframework.boot.test.context.SpringBootTest;
         "spring.cloud.gateway.server.webflux.routes[1].id=shadow-down",
         "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
         "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
-        "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100"})
+        "spring.cloud.gateway.server.webflux.routes[1].filters[0]=Shadow=http://127.0.0.1:9/v2/models/BERTSeqClassification/infer, 100",
+        "spring.cloud.gateway.server.webflux.routes[2].id=shadowed-binary",
+        "spring.cloud.gateway.server.webflux.routes[2].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
+        "spring.cloud.gateway.server.webflux.routes[2].predicates[0]=Path=/shadowed-binary/infer",
+        "spring.cloud.gateway.server.webflux.routes[2].filters[0]=Shadow=forward:/v2/models/BERTSeqClassification/versions/2/infer, 100"})
 @interface ShadowRoutesTest {
 }

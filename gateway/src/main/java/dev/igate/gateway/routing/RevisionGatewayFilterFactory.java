@@ -3,11 +3,12 @@ package dev.igate.gateway.routing;
 import java.util.List;
 import java.util.Optional;
 
+import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.web.RequestBodies;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.springframework.beans.factory.ObjectProvider;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.cloud.gateway.filter.GatewayFilter;
 import org.springframework.cloud.gateway.filter.GatewayFilterChain;
 import org.springframework.cloud.gateway.filter.factory.AbstractGatewayFilterFactory;
@@ -15,11 +16,9 @@ import org.springframework.cloud.gateway.route.Route;
 import org.springframework.cloud.gateway.route.RouteLocator;
 import org.springframework.cloud.gateway.support.ServerWebExchangeUtils;
 import org.springframework.core.io.buffer.DataBuffer;
-import org.springframework.core.io.buffer.DataBufferUtils;
 import org.springframework.http.HttpStatusCode;
 import org.springframework.http.server.reactive.ServerHttpRequestDecorator;
 import org.springframework.stereotype.Component;
-import org.springframework.util.unit.DataSize;
 import org.springframework.web.server.ServerWebExchange;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
@@ -49,15 +48,14 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
     private final int maxBody;
 
     public RevisionGatewayFilterFactory(RevisionMetrics metrics, RouteHealth health, RevisionWeights weights,
-                                        ObjectProvider<RouteLocator> routes, MeterRegistry meters,
-                                        @Value("${spring.codec.max-in-memory-size:8MB}") DataSize maxBody) {
+                                        ObjectProvider<RouteLocator> routes, MeterRegistry meters, IgateProperties properties) {
         super(Config.class);
         this.metrics = metrics;
         this.health = health;
         this.weights = weights;
         this.routes = routes;
         this.meters = meters;
-        this.maxBody = (int) Math.min(Integer.MAX_VALUE, maxBody.toBytes());
+        this.maxBody = (int) Math.min(Integer.MAX_VALUE, properties.maxRequestSize().toBytes());
     }
 
     /** @param name revision name, e.g. stable or canary */
@@ -87,14 +85,7 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
 
     /** The exchange with its body read once and kept, so that it can be sent twice (up to the body limit: 413 past it). */
     private Mono<ServerWebExchange> replayable(ServerWebExchange exchange) {
-        return DataBufferUtils.join(exchange.getRequest().getBody(), maxBody)
-                .map(joined -> {
-                    byte[] bytes = new byte[joined.readableByteCount()];
-                    joined.read(bytes);
-                    DataBufferUtils.release(joined);
-                    return bytes;
-                })
-                .defaultIfEmpty(new byte[0])
+        return RequestBodies.collect(exchange.getRequest().getBody(), maxBody)
                 .map(bytes -> exchange.mutate().request(new ServerHttpRequestDecorator(exchange.getRequest()) {
                     @Override
                     public Flux<DataBuffer> getBody() {

@@ -9,6 +9,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.DoubleSupplier;
 
+import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.web.RequestBodies;
 import dev.igate.protocol.Json;
 import io.micrometer.core.instrument.Counter;
@@ -23,7 +24,6 @@ import org.springframework.cloud.gateway.route.Route;
 import org.springframework.cloud.gateway.support.ServerWebExchangeUtils;
 import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferUtils;
-import org.springframework.http.MediaType;
 import org.springframework.http.server.reactive.ServerHttpRequest;
 import org.springframework.http.server.reactive.ServerHttpRequestDecorator;
 import org.springframework.http.server.reactive.ServerHttpResponse;
@@ -56,10 +56,13 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
     private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
     private volatile DoubleSupplier random = new Random()::nextDouble;
 
-    public ShadowGatewayFilterFactory(MeterRegistry meters) {
+    private final int maxBody;
+
+    public ShadowGatewayFilterFactory(MeterRegistry meters, IgateProperties properties) {
         super(Config.class);
         this.meters = meters;
         this.client = WebClient.create();
+        this.maxBody = (int) Math.min(Integer.MAX_VALUE, properties.maxRequestSize().toBytes());
     }
 
     /**
@@ -91,7 +94,8 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
             Route route = exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR);
             String routeId = route == null ? "" : route.getId();
             ServerHttpRequest request = exchange.getRequest();
-            return DataBufferUtils.join(request.getBody()).map(RequestBodies::bytes).defaultIfEmpty(new byte[0])
+            // the body is kept for the shadow copy, within the server's body limit (413 past it)
+            return RequestBodies.collect(request.getBody(), maxBody)
                     .flatMap(body -> {
                         ServerHttpRequest replay = new ServerHttpRequestDecorator(request) {
                             @Override
@@ -110,16 +114,37 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
         };
     }
 
+    /** Headers the shadow copy does not take over: the connection's own and the ones the client sets again. */
+    private static final java.util.Set<String> HOP_BY_HOP = java.util.Set.of("host", "content-length", "connection",
+            "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection", "expect");
+
     private void mirror(ServerWebExchange exchange, String target, String routeId, byte[] body, byte[] primary) {
+        ServerHttpRequest request = exchange.getRequest();
+        URI uri;
+        try {
+            String base = target.startsWith("forward:")
+                    ? "http://127.0.0.1:" + request.getLocalAddress().getPort() + target.substring("forward:".length())
+                    : target;
+            String query = request.getURI().getRawQuery();
+            uri = URI.create(query == null ? base : base + (base.contains("?") ? "&" : "?") + query);
+        } catch (RuntimeException e) {
+            count(routeId, "error");
+            log.debug("Shadow target {} of route {} is not a URI: {}", target, routeId, e.toString());
+            return;
+        }
         if (!inFlight.tryAcquire()) {
             count(routeId, "dropped");
             return;
         }
-        URI uri = target.startsWith("forward:")
-                ? URI.create("http://127.0.0.1:" + exchange.getRequest().getLocalAddress().getPort() + target.substring("forward:".length()))
-                : URI.create(target);
         long start = System.nanoTime();
-        client.post().uri(uri).contentType(MediaType.APPLICATION_JSON).bodyValue(body)
+        // the same call as the primary got: method, query, headers (content type, encoding, binary header length...)
+        client.method(request.getMethod()).uri(uri)
+                .headers(h -> request.getHeaders().forEach((name, values) -> {
+                    if (!HOP_BY_HOP.contains(name.toLowerCase(java.util.Locale.ROOT))) {
+                        h.addAll(name, values);
+                    }
+                }))
+                .bodyValue(body)
                 .retrieve().bodyToMono(byte[].class)
                 .timeout(Duration.ofSeconds(30))
                 .doFinally(s -> inFlight.release())

@@ -88,7 +88,7 @@ public class ErrorResponses implements WebExceptionHandler {
             return "Method not allowed";
         }
         if (code.value() == 415) {
-            return "Unsupported content type, send application/json";
+            return e.getReason() != null ? e.getReason() : "Unsupported content type, send application/json";
         }
         String reason = e.getReason();
         HttpStatus known = HttpStatus.resolve(code.value());
