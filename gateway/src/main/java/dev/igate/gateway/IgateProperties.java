@@ -29,6 +29,9 @@ import org.springframework.util.unit.DataSize;
  *                        models and versions: {@code auto} = on a CPU its cores, a run taking its intra-op threads
  *                        (so runs never ask for more threads than there are cores); on a GPU one run. A number N
  *                        allows N runs at once whatever their threads; 0 for no limit
+ * @param strictReadiness Triton's flag: true (the default) = the server is ready only when every version of every
+ *                        model is; false = ready once start-up loading has finished, the versions that loaded
+ *                        serving and the ones that failed reported in health details
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
@@ -43,7 +46,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               LimitsProperties limits,
                               RollbackProperties rollback,
                               GrpcProperties grpc,
-                              @DefaultValue("auto") String deviceRuns) {
+                              @DefaultValue("auto") String deviceRuns,
+                              @DefaultValue("true") boolean strictReadiness) {
 
     public static final String PREFIX = "igate";
 

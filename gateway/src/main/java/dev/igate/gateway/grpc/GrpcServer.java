@@ -104,7 +104,7 @@ public class GrpcServer implements SmartLifecycle {
 
     private void updateHealth(HealthStatusManager manager) {
         try {
-            ServingStatus status = registry.allReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+            ServingStatus status = registry.serverReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
             for (String service : SERVICES) {
                 // ignored once the manager has entered its terminal state
                 manager.setStatus(service, status);

@@ -67,7 +67,7 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
 
     @Override
     public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> observer) {
-        unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(registry.allReady()).build());
+        unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(registry.serverReady()).build());
     }
 
     /** Ready or not ready for a model that exists; NOT_FOUND for one that does not, as REST answers 404. */

@@ -375,6 +375,19 @@ public class ModelRegistry implements SmartLifecycle {
                 .allMatch(e -> e.versions().values().stream().allMatch(VersionState::isReady));
     }
 
+    /**
+     * Whether the server is ready (/v2/health/ready, readiness probe, gRPC ServerReady and health):
+     * with {@code igate.strict-readiness} (the default) when every version of every model is READY;
+     * without, once start-up loading has finished, whatever failed (reported in health details).
+     */
+    public boolean serverReady() {
+        if (properties.strictReadiness()) {
+            return allReady();
+        }
+        return running && scanned && scanFailure == null && entries.values().stream()
+                .allMatch(e -> e.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.LOADING));
+    }
+
     /** Status of every version, for health details: {@code {model: {version: "READY" | "FAILED: why"}}}. */
     public Map<String, Object> describe() {
         Map<String, Object> out = new LinkedHashMap<>();

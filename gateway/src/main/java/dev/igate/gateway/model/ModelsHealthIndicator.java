@@ -20,6 +20,6 @@ public class ModelsHealthIndicator implements HealthIndicator {
 
     @Override
     public Health health() {
-        return (registry.allReady() ? Health.up() : Health.outOfService()).withDetails(registry.describe()).build();
+        return (registry.serverReady() ? Health.up() : Health.outOfService()).withDetails(registry.describe()).build();
     }
 }

@@ -67,7 +67,7 @@ public class V2Handler {
     /** 200 when every model version is loaded and warmed up; 400 otherwise, as the protocol asks for a 4xx. */
     @GetMapping("/v2/health/ready")
     public ResponseEntity<byte[]> ready() {
-        boolean ready = registry.allReady();
+        boolean ready = registry.serverReady();
         ObjectNode n = Json.object();
         n.put("ready", ready);
         return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
