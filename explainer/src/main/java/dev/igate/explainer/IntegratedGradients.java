@@ -57,6 +57,18 @@ public final class IntegratedGradients implements AutoCloseable {
      * enough to run at full speed (measured on the demo model, BENCHMARKS.md).
      */
     static final int PIECE_TOKENS = 1024;
+    /** Most padded tokens in one run whatever internal_batch_size asks: 4 x the automatic size. */
+    static final int MAX_PIECE_TOKENS = 4 * PIECE_TOKENS;
+
+    /**
+     * Model rows an attribution of a {@code seq}-token sample over {@code points} path points
+     * runs: F(x) and F(baseline), then one row per point with the gradient graph, or two per
+     * point and token (central differences) with the black-box method.
+     */
+    public long rows(int seq, int points, String gradients) {
+        String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
+        return 2L + (method.equals(GRAPH) ? points : 2L * points * seq);
+    }
 
     private static final Logger log = LoggerFactory.getLogger(IntegratedGradients.class);
 
@@ -278,8 +290,10 @@ public final class IntegratedGradients implements AutoCloseable {
      * {@link #PIECE_TOKENS} padded tokens, rounded up to a multiple of the instances, and of
      * equal size within a row, so that every instance gets the same share.
      */
-    int[] pieces(int total, int internalBatch, int seq) {
+    int[] pieces(int total, int requestedBatch, int seq) {
         int count;
+        // an internal batch size never makes a run hold more than MAX_PIECE_TOKENS (gigabytes of activations otherwise)
+        int internalBatch = requestedBatch > 0 ? Math.min(requestedBatch, Math.max(1, MAX_PIECE_TOKENS / seq)) : 0;
         if (internalBatch > 0) {
             count = (total + internalBatch - 1) / internalBatch;
         } else {

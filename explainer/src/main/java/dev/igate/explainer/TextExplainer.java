@@ -30,6 +30,11 @@ public final class TextExplainer implements AutoCloseable {
         this.scheduler = scheduler;
     }
 
+    /** Where this explainer's pieces run: the version's scheduler. */
+    public InstanceScheduler scheduler() {
+        return scheduler;
+    }
+
     public IntegratedGradients integratedGradients() {
         return ig;
     }
@@ -39,6 +44,23 @@ public final class TextExplainer implements AutoCloseable {
      *                               the black-box method is refused for a model without a gradient graph
      */
     public Explanation explain(String text, ExplainOptions options) {
+        return explain(text, options, scheduler);
+    }
+
+    /**
+     * Model tokens explaining {@code text} costs (rows run x tokens per row): what a request's
+     * work budget counts. Tokenizes the text.
+     */
+    public long workTokens(String text, ExplainOptions options) {
+        int seq = encoder.encode(List.of(text)).ids(0).length;
+        return ig.rows(seq, Quadrature.of(options.method(), options.steps()).alphas().length, options.gradients()) * seq;
+    }
+
+    /**
+     * As {@link #explain(String, ExplainOptions)}, the pieces going through {@code via} (the
+     * version's scheduler, or a wrapper of it that can stop an explanation between pieces).
+     */
+    public Explanation explain(String text, ExplainOptions options, InstanceScheduler via) {
         long start = System.nanoTime();
         int target = resolveTarget(options.target());
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
@@ -58,7 +80,7 @@ public final class TextExplainer implements AutoCloseable {
         }
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
         Attribution a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
-                options.internalBatchSize(), scheduler);
+                options.internalBatchSize(), via);
 
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();

@@ -10,12 +10,18 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param defaultSteps      n_steps when a request names none
  * @param maxSteps          largest n_steps accepted
  * @param internalBatchSize rows per ONNX Runtime run; 0 sizes it by sequence length
+ * @param timeout           longest an explanation request may take, queue included; then 503 and its work stops
+ * @param maxWorkTokens     most model tokens one request may cost (texts x path rows x tokens; the black-box method
+ *                          costs 2 x tokens rows per path point); past it, 400 naming the figure
  */
 public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultValue("16") int queueCapacity,
                                   @DefaultValue("50") int defaultSteps, @DefaultValue("500") int maxSteps,
-                                  @DefaultValue("0") int internalBatchSize) {
+                                  @DefaultValue("0") int internalBatchSize,
+                                  @DefaultValue("60s") java.time.Duration timeout,
+                                  @DefaultValue("16777216") long maxWorkTokens) {
 
-    public static final ExplainerProperties DEFAULTS = new ExplainerProperties(1, 16, 50, 500, 0);
+    public static final ExplainerProperties DEFAULTS = new ExplainerProperties(1, 16, 50, 500, 0,
+            java.time.Duration.ofSeconds(60), 16_777_216L);
 
     public ExplainerProperties {
         String p = IgateProperties.PREFIX + ".explainer.";
@@ -30,6 +36,12 @@ public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultVa
         }
         if (defaultSteps < 2 || defaultSteps > maxSteps) {
             throw new IllegalArgumentException(p + "default-steps must be between 2 and max-steps, was " + defaultSteps);
+        }
+        if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException(p + "timeout must be positive, was " + timeout);
+        }
+        if (maxWorkTokens < 1) {
+            throw new IllegalArgumentException(p + "max-work-tokens must be positive, was " + maxWorkTokens);
         }
         if (internalBatchSize < 0) {
             throw new IllegalArgumentException(p + "internal-batch-size must be 0 (automatic) or positive, was " + internalBatchSize);

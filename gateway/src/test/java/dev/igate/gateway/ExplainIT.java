@@ -6,6 +6,7 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
+import org.springframework.test.web.reactive.server.WebTestClient;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -104,5 +105,37 @@ class ExplainIT extends ServerTestSupport {
         String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
 
         assertThat(metrics).contains("request_explain_seconds_count{").containsPattern("igate_requests_total\\{[^}]*endpoint=\"v2_explain\"");
+    }
+
+    @Test
+    void anExplanationPastTheWorkBudgetIs400NamingIt() {
+        // two texts of 128 tokens (max-length), the black-box method at 500 steps: 2 x 500 x 128 rows of 128 tokens each
+        String longText = String.join(" ", java.util.Collections.nCopies(200, "toxicology"));
+        String texts = String.join(", ", java.util.Collections.nCopies(2, "\"" + longText + "\""));
+        client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [" + texts + "], \"parameters\": {\"gradients\": \"blackbox\", \"n_steps\": 500}}")
+                .exchange().expectStatus().isBadRequest()
+                .expectBody().jsonPath("$.error").value(String.class, m -> org.assertj.core.api.Assertions.assertThat(m)
+                        .contains("igate.explainer.max-work-tokens (16777216)"));
+    }
+
+    @Test
+    void aClientThatGoesAwayStopsItsExplanation() {
+        // a black-box explanation of minutes, whose client gives up after 300 ms
+        WebTestClient impatient = client.mutate().responseTimeout(java.time.Duration.ofMillis(300)).build();
+        try {
+            impatient.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"gradients\": \"blackbox\", \"n_steps\": 500}}")
+                    .exchange();
+        } catch (IllegalStateException | AssertionError gone) {
+            // the client gave up: that is the point
+        }
+
+        // then: the work stops at its next piece, and the explainer serves the next request
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).untilAsserted(() ->
+                org.assertj.core.api.Assertions.assertThat(client.get().uri("/actuator/prometheus").exchange()
+                        .expectBody(String.class).returnResult().getResponseBody())
+                        .containsPattern("igate_explanations_stopped_total\\{[^}]*reason=\"cancelled\"} [1-9]"));
+        explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 4}"));
     }
 }

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import dev.igate.explainer.ExplainOptions;
@@ -13,7 +14,11 @@ import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
 import dev.igate.protocol.Explanation;
+import dev.igate.predictor.batching.BatchJob;
+import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ServerBusyException;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import jakarta.annotation.PreDestroy;
@@ -67,18 +72,87 @@ public class ExplainService {
                     ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),
                     options.gradients(), options.mergeSubwords(), properties.internalBatchSize())
                     : options;
-            return Mono.fromFuture(() -> pool.supply(() -> run(served, texts, effective)));
+            Watch watch = new Watch(System.nanoTime() + properties.timeout().toNanos(),
+                    () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"));
+            return Mono.fromFuture(() -> pool.supply(() -> run(served, texts, effective, watch)))
+                    // the client went away: the work stops at its next piece
+                    .doOnCancel(watch::cancel);
         });
     }
 
-    private Result run(ServedModel served, List<String> texts, ExplainOptions options) {
+    /**
+     * Stops an explanation between its pieces when its client has gone or its time is up: the
+     * pieces go through this wrapper of the version's scheduler, which refuses the next one.
+     */
+    static final class Watch {
+        private final long deadline;
+        private final Runnable onCancelled;
+        private final Runnable onTimedOut;
+        private volatile boolean cancelled;
+
+        Watch(long deadline) {
+            this(deadline, () -> { }, () -> { });
+        }
+
+        /** @param onCancelled and {@code onTimedOut}: told once when the watch stops the work */
+        Watch(long deadline, Runnable onCancelled, Runnable onTimedOut) {
+            this.deadline = deadline;
+            this.onCancelled = onCancelled;
+            this.onTimedOut = onTimedOut;
+        }
+
+        void cancel() {
+            cancelled = true;
+        }
+
+        /** @throws java.util.concurrent.CancellationException when the client went away; ServerBusyException past the timeout */
+        void check(Duration timeout) {
+            if (cancelled) {
+                onCancelled.run();
+                throw new java.util.concurrent.CancellationException("the client went away");
+            }
+            if (System.nanoTime() > deadline) {
+                onTimedOut.run();
+                throw new ServerBusyException("Explanation took longer than " + timeout.toSeconds()
+                        + " s (igate.explainer.timeout): ask for fewer texts or n_steps", Duration.ofSeconds(1));
+            }
+        }
+
+        InstanceScheduler around(InstanceScheduler scheduler, Duration timeout) {
+            return new InstanceScheduler() {
+                @Override
+                public <R> CompletableFuture<R> submit(BatchJob<R> job) {
+                    check(timeout);
+                    return scheduler.submit(job);
+                }
+            };
+        }
+    }
+
+    private void stopped(String model, String reason) {
+        Counter.builder("igate.explanations.stopped").description("explanations stopped before their end: the client went away, or igate.explainer.timeout passed")
+                .tag("model_name", model).tag("reason", reason).register(meters).increment();
+    }
+
+    private Result run(ServedModel served, List<String> texts, ExplainOptions options, Watch watch) {
         long start = System.nanoTime();
         List<Explanation> out = new ArrayList<>(texts.size());
         // the version is not closed under an explanation: its tokenizer and gradient sessions are in use
         try (ServedModel.Lease lease = served.lease()) {
+            watch.check(properties.timeout());
             TextExplainer explainer = served.explainer();
+            long work = 0;
             for (String text : texts) {
-                out.add(explainer.explain(text, options));
+                work += explainer.workTokens(text, options);
+            }
+            if (work > properties.maxWorkTokens()) {
+                throw new InvalidInputException("Explanation would cost " + work + " model tokens (texts x path rows x tokens;"
+                        + " the black-box method runs 2 x tokens rows per step), more than igate.explainer.max-work-tokens ("
+                        + properties.maxWorkTokens() + "): ask for fewer texts, shorter texts or fewer n_steps");
+            }
+            InstanceScheduler via = watch.around(explainer.scheduler(), properties.timeout());
+            for (String text : texts) {
+                out.add(explainer.explain(text, options, via));
             }
         }
         Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()
