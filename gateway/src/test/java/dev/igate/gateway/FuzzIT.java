@@ -90,7 +90,20 @@ class FuzzIT extends ServerTestSupport {
         return sb.append('}').toString();
     }
 
-    record Call(String method, String path, byte[] body, Integer binaryHeader) {
+    record Call(String method, String path, byte[] body, Integer binaryHeader, String encoding) {
+    }
+
+    static byte[] compress(String coding, byte[] data) {
+        try {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            try (java.io.OutputStream z = coding.equals("gzip") ? new java.util.zip.GZIPOutputStream(out)
+                    : new java.util.zip.DeflaterOutputStream(out)) {
+                z.write(data);
+            }
+            return out.toByteArray();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     List<Call> calls(int count, long seed) {
@@ -105,7 +118,12 @@ class FuzzIT extends ServerTestSupport {
         for (int i = 0; i < count; i++) {
             String m = modelNames[r.nextInt(modelNames.length)];
             String version = r.nextInt(4) == 0 ? "/versions/" + new String[] {"1", "2", "0", "-1", "..", "1.0", "99999999999"}[r.nextInt(7)] : "";
-            byte[] body = switch (r.nextInt(5)) {
+            byte[] body = switch (r.nextInt(6)) {
+                case 5 -> {
+                    // raw token ids past the vocabulary, negative, or at its edge
+                    long[] ids = {99999, -5, 30522, 30521, Long.MAX_VALUE, Integer.MIN_VALUE, 101};
+                    yield raw.replace("[101, 2609, 102]", "[101, " + ids[r.nextInt(ids.length)] + ", 102]").getBytes(StandardCharsets.UTF_8);
+                }
                 case 0 -> {
                     byte[] b = new byte[r.nextInt(200)];
                     r.nextBytes(b);
@@ -137,7 +155,18 @@ class FuzzIT extends ServerTestSupport {
                 System.arraycopy(tail, 0, body, json.length, tail.length);
                 binaryHeader = r.nextInt(3) == 0 ? r.nextInt(body.length + 10) - 5 : json.length;
             }
-            calls.add(new Call(get ? "GET" : "POST", path, body, binaryHeader));
+            String encoding = null;
+            if (!get && r.nextInt(6) == 0) {
+                // compressed bodies, some cut short, some in codings the server does not take
+                encoding = new String[] {"gzip", "deflate", "br", "gzip, deflate", "x-unknown", "identity"}[r.nextInt(6)];
+                if (encoding.equals("gzip") || encoding.equals("deflate")) {
+                    body = compress(encoding, body);
+                    if (r.nextInt(3) == 0) {
+                        body = java.util.Arrays.copyOf(body, r.nextInt(body.length + 1));
+                    }
+                }
+            }
+            calls.add(new Call(get ? "GET" : "POST", path, body, binaryHeader, encoding));
         }
         return calls;
     }
@@ -154,6 +183,9 @@ class FuzzIT extends ServerTestSupport {
         HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(60));
         b = call.method().equals("GET") ? b.GET() : b.header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(call.body()));
+        if (call.encoding() != null) {
+            b = b.header("Content-Encoding", call.encoding());
+        }
         if (call.binaryHeader() != null) {
             b = b.header("Inference-Header-Content-Length", String.valueOf(call.binaryHeader()));
         }
@@ -226,7 +258,7 @@ class FuzzIT extends ServerTestSupport {
 
         System.out.println("Fuzz status counts: " + statuses);
         assertThat(problems).isEmpty();
-        assertThat(statuses).containsKeys(200, 400, 404);
+        assertThat(statuses).containsKeys(200, 400, 404, 415);
         client.post().uri("/v2/models/{m}/infer", MODEL).bodyValue(SEED).exchange().expectStatus().isOk()
                 .expectBody().jsonPath("$.outputs[0].data[0]").isEqualTo("Pharma-Toxico");
         client.get().uri("/v2/health/ready").exchange().expectStatus().isOk();
@@ -278,7 +310,7 @@ class FuzzIT extends ServerTestSupport {
                 switch (r.nextInt(8)) {
                     case 0 -> c.addBoolContents(r.nextBoolean());
                     case 1 -> c.addIntContents(r.nextInt());
-                    case 2 -> c.addInt64Contents(r.nextInt(30522));
+                    case 2 -> c.addInt64Contents(r.nextInt(10) == 0 ? 30522 + r.nextInt(100000) : r.nextInt(30522));
                     case 3 -> c.addUintContents(r.nextInt());
                     case 4 -> c.addUint64Contents(r.nextLong());
                     case 5 -> c.addFp32Contents(r.nextInt(10) == 0 ? Float.NaN : r.nextFloat());
@@ -336,14 +368,29 @@ class FuzzIT extends ServerTestSupport {
                 byte[] message;
                 if (i % 4 == 3) {
                     message = mutate(r, new String(valid, StandardCharsets.ISO_8859_1)).getBytes(StandardCharsets.ISO_8859_1);
+                } else if (i % 8 == 2) {
+                    // well-formed token tensors with an id past the vocabulary (or negative)
+                    long[] ids = {101, new long[] {30522, 99999, -1, Long.MAX_VALUE}[r.nextInt(4)], 102};
+                    var request = dev.igate.grpc.v2.ModelInferRequest.newBuilder().setModelName(MODEL);
+                    for (String name : new String[] {"input_ids", "attention_mask", "token_type_ids"}) {
+                        var contents = dev.igate.grpc.v2.InferTensorContents.newBuilder();
+                        for (long id : ids) {
+                            contents.addInt64Contents(name.equals("input_ids") ? id : name.equals("attention_mask") ? 1 : 0);
+                        }
+                        request.addInputs(dev.igate.grpc.v2.ModelInferRequest.InferInputTensor.newBuilder().setName(name)
+                                .setDatatype("INT64").addShape(1).addShape(3).setContents(contents));
+                    }
+                    message = request.build().toByteArray();
                 } else {
                     message = randomGrpcRequest(r).toByteArray();
                 }
                 futures.add(pool.submit(() -> {
                     io.grpc.Status status;
                     try {
+                        io.grpc.CallOptions options = io.grpc.CallOptions.DEFAULT.withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+                        // every fifth call compressed, as Triton's client does when asked
                         io.grpc.stub.ClientCalls.blockingUnaryCall(channel, RAW_MODEL_INFER,
-                                io.grpc.CallOptions.DEFAULT.withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS), message);
+                                message.length % 5 == 0 ? options.withCompression("gzip") : options, message);
                         status = io.grpc.Status.OK;
                     } catch (io.grpc.StatusRuntimeException e) {
                         status = e.getStatus();
