@@ -6,6 +6,8 @@
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
 #   ./benchmark.sh overload  open-loop load (OpenLoop) at twice the measured capacity for 30 s: every request
 #                            answered 200 or 503 + Retry-After, goodput, and accepted p50 against max-queue-wait
+#   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
+#                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
 cd "$(dirname "$0")"
 WHAT="${1:-serving}"
@@ -21,7 +23,7 @@ JAVA_BENCH=(java -Dorg.slf4j.simpleLogger.log.ai.djl=error -Dorg.slf4j.simpleLog
 if [ "$WHAT" = "explain" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.ExplainBenchmark models
 fi
-[ "$WHAT" = "serving" ] || [ "$WHAT" = "overload" ] || { echo "unknown benchmark $WHAT (expected: serving, explain, overload)" >&2; exit 2; }
+case "$WHAT" in serving|overload|lifecycle) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, overload, lifecycle)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -82,9 +84,11 @@ run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClas
 if [ ! -d models/BERTSeqClassification ]; then
   start_server; stop_server   # builds the demo models
 fi
+if [ "$WHAT" != "lifecycle" ]; then
 echo "== raw ONNX Runtime layouts before the server starts (measured again after it stops; the better run is the reference)"
 RAW_BEFORE=$(run_raw)
 echo "$RAW_BEFORE" | grep '^RAW'
+fi
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== the load generators (hey, wrk, GrpcLoad) run on the same machine as the server and take part of its cores"
 start_server
@@ -96,6 +100,52 @@ jit_seconds() { # CPU seconds the server's JIT compiler threads have used
   done
   echo $((total / $(getconf CLK_TCK)))
 }
+if [ "$WHAT" = "lifecycle" ]; then
+  stop_server
+  start_server --igate.admin-token=bench
+  ADMIN=(-H 'Authorization: Bearer bench')
+  heap_mb() { # used heap after a full GC
+    jcmd "$SERVER" GC.run > /dev/null
+    jcmd "$SERVER" GC.heap_info | awk '/used/ {for (i = 1; i <= NF; i++) if ($i == "used") {v = $(i + 1); sub(/K,?/, "", v); printf "%.0f", v / 1024; exit}}'
+  }
+  measure() { echo "heap $(heap_mb) MiB after GC, RSS $(rss_mb) MiB"; }
+  hey -n 4000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+  curl -s -X POST "http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:explain" -H 'Content-Type: application/json' \
+    -d "{\"instances\": [\"$SEED_TEXT\"], \"parameters\": {\"n_steps\": 8}}" > /dev/null
+  echo "== baseline after warm-up: $(measure)"
+  python_free_text=$(head -c 1000000 /dev/zero | tr '\0' 'a' | fold -w 9 | tr '\n' ' ')
+  printf '{"instances": ["%s"]}' "$python_free_text" > "$WORK/big.json"
+  N=${BIG_REQUESTS:-10000}
+  echo "== $N requests of $(( $(stat -c %s "$WORK/big.json") / 1000 )) kB (one 1 MB text each, truncated to 128 tokens), concurrency 8"
+  hey -n "$N" -c 8 -t 120 -m POST -T application/json -D "$WORK/big.json" "$V1" | grep -E "Requests/sec|\[[0-9]+\]" | sed 's/^/   /'
+  echo "   after: $(measure)"
+  echo "== 60 s of unload and load of the model under predict (hey, concurrency 8) and explain (a loop) load"
+  hey -z 60s -c 8 -m POST -T application/json -D "$WORK/v1.json" "$V1" > "$WORK/hey-cycle.txt" &
+  HEY=$!
+  ( end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do
+      curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:explain" \
+        -H 'Content-Type: application/json' -d "{\"instances\": [\"$SEED_TEXT\"], \"parameters\": {\"n_steps\": 8}}"
+    done > "$WORK/explain-codes.txt" ) &
+  EXPLAINS=$!
+  cycles=0
+  end=$((SECONDS + 60))
+  while [ $SECONDS -lt $end ]; do
+    curl -sf -X POST "${ADMIN[@]}" "http://127.0.0.1:$PORT/admin/models/BERTSeqClassification/unload" > /dev/null
+    sleep 1
+    curl -sf -X POST "${ADMIN[@]}" "http://127.0.0.1:$PORT/admin/models/BERTSeqClassification/load" > /dev/null
+    sleep 3
+    cycles=$((cycles + 1))
+  done
+  wait "$HEY" "$EXPLAINS"
+  echo "   $cycles unload/load cycles; predictions by status:"
+  grep -E "\[[0-9]+\]" "$WORK/hey-cycle.txt" | sed 's/^/     /'
+  grep -A5 "Error distribution" "$WORK/hey-cycle.txt" | sed 's/^/     /' || true
+  echo "   explanations by status: $(sort "$WORK/explain-codes.txt" | uniq -c | awk '{printf "%s x %s, ", $1, $2}')"
+  kill -0 "$SERVER" && echo "   server alive"
+  echo "   after: $(measure)"
+  stop_server
+  exit 0
+fi
 echo "== warm-up, concurrent and lone requests, until the JIT compiler is idle (C2 still compiling took 14% of the machine 8,000 requests in)"
 for round in $(seq 1 16); do
   before=$(jit_seconds)

@@ -86,6 +86,7 @@ class BatchingIT extends ServerTestSupport {
             alone.add(raw(row));
         }
 
+        String before = metrics();
         List<String> together = Flux.range(0, 64)
                 .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> i + "=" + raw(ids[i % ids.length]))
                         .subscribeOn(Schedulers.boundedElastic()), 32)
@@ -96,6 +97,12 @@ class BatchingIT extends ServerTestSupport {
             int i = Integer.parseInt(entry.substring(0, entry.indexOf('=')));
             assertThat(entry.substring(entry.indexOf('=') + 1)).isEqualTo(alone.get(i % ids.length));
         }
+        // batched: 64 rows in fewer runs
+        String after = metrics();
+        double rows = counter(after, "nv_inference_count_total") - counter(before, "nv_inference_count_total");
+        double runs = counter(after, "nv_inference_exec_count_total") - counter(before, "nv_inference_exec_count_total");
+        assertThat(rows).isEqualTo(64);
+        assertThat(runs).as("runs for 64 rows").isLessThan(64);
     }
 
     String raw(long[] row) {
@@ -106,7 +113,7 @@ class BatchingIT extends ServerTestSupport {
                   {"name": "attention_mask", "shape": [1, 3], "datatype": "INT64", "data": [1, 1, 1]},
                   {"name": "token_type_ids", "shape": [1, 3], "datatype": "INT64", "data": [0, 0, 0]}]}
                 """.formatted(ids);
-        byte[] out = client.post().uri("/v2/models/{m}/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(body)
+        byte[] out = client.post().uri("/v2/models/{m}/versions/1/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(body)
                 .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
         List<String> rounded = new ArrayList<>();
         for (JsonNode v : JSON.readTree(out).at("/outputs/0/data")) {
