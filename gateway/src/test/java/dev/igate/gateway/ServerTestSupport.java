@@ -39,6 +39,7 @@ public abstract class ServerTestSupport {
         BlockHound.install(builder -> builder
                 .allowBlockingCallsInside("java.util.concurrent.ThreadPoolExecutor", "execute")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "submit")
+                .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "checkAdmission")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "remove")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "queueDepth")
                 // gRPC handlers run on grpc-netty's transport threads (grpc-default-worker-ELG-*, or

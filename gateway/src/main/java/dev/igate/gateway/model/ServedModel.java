@@ -356,6 +356,18 @@ public final class ServedModel implements AutoCloseable {
         return batcher == null ? 0 : batcher.queueDepth();
     }
 
+    /**
+     * Refuses at once, before any work is spent on it, a request this version's queue would refuse
+     * (full, or past max-queue-wait): under overload the refusals then cost no tokenization.
+     *
+     * @throws dev.igate.protocol.ServerBusyException when the queue would refuse it
+     */
+    public void checkAdmission() {
+        if (batcher != null) {
+            batcher.checkAdmission();
+        }
+    }
+
     /** How long a request queued now is expected to wait for its run (zero for a remote predictor). */
     public java.time.Duration expectedQueueWait() {
         return batcher == null ? java.time.Duration.ZERO : batcher.expectedQueueWait();

@@ -111,6 +111,12 @@ public class InferenceService {
                 return CompletableFuture.failedFuture(e);
             }
         }
+        try {
+            // refused before the hand-off to the tokenizer pool, not after it
+            served.checkAdmission();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
         CompletableFuture<CompletableFuture<float[][]>> queueing = preprocess.supply(() -> queue(served, texts));
         CompletableFuture<float[][]> answer = queueing.thenCompose(job -> job);
         // a client that goes away cancels the answer: cancel the queued job too, so it never runs
@@ -128,6 +134,7 @@ public class InferenceService {
      */
     private CompletableFuture<float[][]> queue(ServedModel served, List<String> texts) {
         try (ServedModel.Lease lease = served.lease()) {
+            served.checkAdmission();
             TokenBatch batch = encode(served, texts);
             long queued = System.nanoTime();
             // the job's own future, so that cancelling it (the client went away) takes it out of the queue

@@ -136,22 +136,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         J typed = (J) job;
         lock.lock();
         try {
-            if (!running) {
-                throw new ModelNotReadyException("Model " + name + " is unloading");
-            }
-            if (queue.size() >= settings.queueCapacity()) {
-                listener.rejected();
-                throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
-                        Duration.ofSeconds(1));
-            }
-            long waitNanos = expectedWaitNanos();
-            if (!settings.maxQueueWait().isZero() && waitNanos > settings.maxQueueWait().toNanos()) {
-                listener.rejected();
-                Duration wait = Duration.ofNanos(waitNanos);
-                throw new ServerBusyException("Model " + name + " is busy: a request would wait about " + wait.toMillis()
-                        + " ms in its queue (max-queue-wait " + settings.maxQueueWait().toMillis() + " ms), retry later",
-                        Duration.ofSeconds(Math.max(1, (waitNanos + 999_999_999L) / 1_000_000_000L)));
-            }
+            admit();
             job.enqueuedNanos = System.nanoTime();
             queue.addLast(typed);
             queuedTokens += tokens(typed);
@@ -169,6 +154,43 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             }
         });
         return job.future();
+    }
+
+    /**
+     * Refuses at once what {@link #submit} would refuse now (queue full, or a wait past
+     * max-queue-wait), so a caller can find out before it prepares a job (tokenizes). Never blocks
+     * for long: a moment under the queue's lock.
+     *
+     * @throws ServerBusyException   when a job would be refused
+     * @throws ModelNotReadyException when the batcher was closed
+     */
+    public void checkAdmission() {
+        lock.lock();
+        try {
+            admit();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The checks of {@link #submit}; call with the lock held. */
+    private void admit() {
+        if (!running) {
+            throw new ModelNotReadyException("Model " + name + " is unloading");
+        }
+        if (queue.size() >= settings.queueCapacity()) {
+            listener.rejected();
+            throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
+                    Duration.ofSeconds(1));
+        }
+        long waitNanos = expectedWaitNanos();
+        if (!settings.maxQueueWait().isZero() && waitNanos > settings.maxQueueWait().toNanos()) {
+            listener.rejected();
+            throw new ServerBusyException("Model " + name + " is busy: a request would wait about "
+                    + Duration.ofNanos(waitNanos).toMillis() + " ms in its queue (max-queue-wait "
+                    + settings.maxQueueWait().toMillis() + " ms), retry later",
+                    Duration.ofSeconds(Math.max(1, (waitNanos + 999_999_999L) / 1_000_000_000L)));
+        }
     }
 
     private void expire(J job) {
