@@ -258,6 +258,7 @@ public class ModelRegistry implements SmartLifecycle {
                 s.model().drainAndClose(java.time.Duration.ofSeconds(30));
             }
         }
+        NativeMemory.release();
     }
 
     @SafeVarargs
