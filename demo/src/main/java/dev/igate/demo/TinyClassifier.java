@@ -38,11 +38,16 @@ public final class TinyClassifier {
 
     /** The ONNX model (opset 11) with random weights from {@code seed}. */
     public static ModelProto model(String activation, long seed) {
+        return model(activation, seed, TensorProto.DataType.INT64);
+    }
+
+    /** As {@link #model(String, long)}, its token inputs of {@code tokenType} (INT64, or INT32 as some exports have). */
+    public static ModelProto model(String activation, long seed, TensorProto.DataType tokenType) {
         Random random = new Random(seed);
         int classes = LABELS.size();
         GraphProto.Builder g = GraphProto.newBuilder().setName("tiny_classifier")
-                .addInput(tensorValue("input_ids", TensorProto.DataType.INT64, "batch", "sequence"))
-                .addInput(tensorValue("attention_mask", TensorProto.DataType.INT64, "batch", "sequence"))
+                .addInput(tensorValue("input_ids", tokenType, "batch", "sequence"))
+                .addInput(tensorValue("attention_mask", tokenType, "batch", "sequence"))
                 .addOutput(tensorValue("logits", TensorProto.DataType.FLOAT, "batch", (long) classes))
                 .addInitializer(floats("word_embeddings", new long[] {VOCAB, HIDDEN}, gaussian(random, VOCAB * HIDDEN, 1.0)))
                 .addInitializer(floats("position_embeddings", new long[] {MAX_POSITIONS, HIDDEN},
@@ -77,8 +82,13 @@ public final class TinyClassifier {
      * matches {@link #VOCAB}) and a config.json with three labels.
      */
     public static void write(Path versionDir, String activation, long seed) throws IOException {
+        write(versionDir, activation, seed, TensorProto.DataType.INT64);
+    }
+
+    /** As {@link #write(Path, String, long)}, the model's token inputs of {@code tokenType}. */
+    public static void write(Path versionDir, String activation, long seed, TensorProto.DataType tokenType) throws IOException {
         Files.createDirectories(versionDir);
-        Files.write(versionDir.resolve(ModelRepository.MODEL_FILE), model(activation, seed).toByteArray());
+        Files.write(versionDir.resolve(ModelRepository.MODEL_FILE), model(activation, seed, tokenType).toByteArray());
         try (InputStream in = TinyClassifier.class.getResourceAsStream(DemoRepository.TOKENIZER_RESOURCE)) {
             if (in == null) {
                 throw new IOException("tokenizer resource missing");

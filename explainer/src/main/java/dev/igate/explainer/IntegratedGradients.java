@@ -168,10 +168,12 @@ public final class IntegratedGradients implements AutoCloseable {
                     v[i] = (float) (random.nextGaussian() * 0.05);
                 }
                 feeds.add(Tensor.ofFloats(name, shape, v));
-            } else if (type == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT64_VALUE) {
+            } else if (type == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT64_VALUE
+                    || type == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT32_VALUE) {
                 long[] v = new long[n];
                 java.util.Arrays.fill(v, name.equals("attention_mask") ? 1 : name.equals(EmbeddingGraph.INPUT_IDS) ? 1000 % graph.vocab() : 0);
-                feeds.add(Tensor.ofLongs(name, shape, v));
+                feeds.add(type == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT32_VALUE ? OnnxModel.int32(name, shape, v)
+                        : Tensor.ofLongs(name, shape, v));
             } else {
                 throw new GradientUnavailableException("Input " + name + " has an element type the explainer cannot sample");
             }
@@ -492,7 +494,8 @@ public final class IntegratedGradients implements AutoCloseable {
                 for (int r = 0; r < rows; r++) {
                     System.arraycopy(row, 0, repeated, r * seq, seq);
                 }
-                feeds.add(Tensor.ofLongs(in.name(), shape, repeated));
+                feeds.add(in.datatype() == dev.igate.protocol.Datatype.INT32 ? OnnxModel.int32(in.name(), shape, repeated)
+                        : Tensor.ofLongs(in.name(), shape, repeated));
             }
         }
         return feeds;

@@ -146,4 +146,19 @@ class ModelLifecycleIT {
         client.post().uri("/admin/models/Tiny/unload").exchange().expectStatus().isUnauthorized();
         client.post().uri("/admin/models/Tiny/load").header("Authorization", "Bearer nope").exchange().expectStatus().isUnauthorized();
     }
+
+    @Test
+    void aModelWhoseTokenInputsAreInt32ServesAndExplains() throws Exception {
+        // given: an export with INT32 input_ids and attention_mask (the server makes INT64 token rows)
+        TinyClassifier.write(REPOSITORY.resolve("Int32").resolve("1"), "Tanh", 5, ai.onnx.proto.OnnxMl.TensorProto.DataType.INT32);
+
+        // when / then: it loads (its warm-up runs), predicts, and explains with its gradient graph
+        admin("/admin/models/Int32/load").expectStatus().isOk().expectBody().jsonPath("$.Int32.1").isEqualTo("READY");
+        predict("Int32").expectStatus().isOk().expectBody().jsonPath("$.predictions[0]").exists();
+        client.post().uri("/v1/models/Int32:explain").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"a short text\"], \"parameters\": {\"n_steps\": 8, \"gradients\": \"graph\"}}")
+                .exchange().expectStatus().isOk().expectBody().jsonPath("$.explanations[0].words").isArray();
+        client.get().uri("/v2/models/Int32").exchange().expectStatus().isOk()
+                .expectBody().jsonPath("$.inputs[0].datatype").isEqualTo("INT32");
+    }
 }

@@ -179,14 +179,32 @@ public final class OnnxModel implements AutoCloseable {
      */
     public List<Tensor> tokenFeeds(long[] shape, long[] ids, long[] mask, long[] types) {
         List<Tensor> feeds = new ArrayList<>(3);
-        feeds.add(Tensor.ofLongs("input_ids", shape, ids));
+        feeds.add(tokenTensor("input_ids", shape, ids));
         if (hasInput("attention_mask")) {
-            feeds.add(Tensor.ofLongs("attention_mask", shape, mask));
+            feeds.add(tokenTensor("attention_mask", shape, mask));
         }
         if (hasInput("token_type_ids")) {
-            feeds.add(Tensor.ofLongs("token_type_ids", shape, types));
+            feeds.add(tokenTensor("token_type_ids", shape, types));
         }
         return feeds;
+    }
+
+    /**
+     * A token input (ids, mask or types) as the session takes it: INT64, or INT32 for exports whose
+     * token inputs are INT32 (the server casts; every token id fits).
+     */
+    public Tensor tokenTensor(String name, long[] shape, long[] values) {
+        TensorMetadata spec = inputsByName.get(name);
+        return spec != null && spec.datatype() == Datatype.INT32 ? int32(name, shape, values) : Tensor.ofLongs(name, shape, values);
+    }
+
+    /** {@code values} as an INT32 tensor. */
+    public static Tensor int32(String name, long[] shape, long[] values) {
+        int[] ints = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            ints[i] = Math.toIntExact(values[i]);
+        }
+        return new Tensor(name, Datatype.INT32, shape, ints);
     }
 
     /**
