@@ -8,7 +8,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -33,17 +35,50 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
     public static final String INPUT_IDS = "input_ids";
     public static final String INPUTS_EMBEDS = "inputs_embeds";
 
+    /** Whether a one-input node only retypes token ids: Identity, or Cast to an integer type. */
+    private static boolean retypesIds(NodeProto n) {
+        if (n.getOpType().equals("Identity")) {
+            return true;
+        }
+        if (!n.getOpType().equals("Cast")) {
+            return false;
+        }
+        for (ai.onnx.proto.OnnxMl.AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals("to")) {
+                long to = a.getI();
+                return to == TensorProto.DataType.INT32_VALUE || to == TensorProto.DataType.INT64_VALUE
+                        || to == TensorProto.DataType.UINT32_VALUE || to == TensorProto.DataType.UINT64_VALUE;
+            }
+        }
+        return false;
+    }
+
     /**
      * Rewrites a model.
      *
-     * @throws GradientUnavailableException when no Gather of input_ids from a 2-D initializer exists
+     * @throws GradientUnavailableException when no Gather of input_ids (or of a Cast or Identity of it) from a 2-D
+     *                                      initializer exists
      */
     public static EmbeddingGraph of(ModelProto model) throws GradientUnavailableException {
         GraphProto graph = model.getGraph();
+        // input_ids and what merely retypes it (Cast to another integer type, Identity): exports cast
+        // the ids to INT32 before the lookup
+        Set<String> ids = new HashSet<>(List.of(INPUT_IDS));
+        Set<NodeProto> retypes = new HashSet<>();
+        for (boolean grew = true; grew; ) {
+            grew = false;
+            for (NodeProto n : graph.getNodeList()) {
+                if (!retypes.contains(n) && n.getInputCount() == 1 && ids.contains(n.getInput(0)) && retypesIds(n)) {
+                    retypes.add(n);
+                    ids.add(n.getOutput(0));
+                    grew = true;
+                }
+            }
+        }
         TensorProto table = null;
         NodeProto lookup = null;
         for (NodeProto n : graph.getNodeList()) {
-            if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && n.getInput(1).equals(INPUT_IDS)) {
+            if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
                 for (TensorProto t : graph.getInitializerList()) {
                     if (t.getName().equals(n.getInput(0)) && t.getDimsCount() == 2
                             && t.getDataType() == TensorProto.DataType.FLOAT_VALUE
@@ -55,13 +90,27 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
             }
         }
         if (lookup == null) {
-            throw new GradientUnavailableException("No word-embedding lookup (a Gather of input_ids from a [vocab, hidden] "
-                    + "float initializer) found in the model");
+            throw new GradientUnavailableException("No word-embedding lookup (a Gather of input_ids, or of a Cast of it, from a "
+                    + "[vocab, hidden] float initializer) found in the model");
         }
         int vocab = (int) table.getDims(0);
         int hidden = (int) table.getDims(1);
         String embedded = lookup.getOutput(0);
         String tableName = table.getName();
+        NodeProto cut = lookup;
+        // a retyping of the ids that only fed the lookup goes with it
+        Set<NodeProto> dropped = new HashSet<>();
+        for (boolean grew = true; grew; ) {
+            grew = false;
+            for (NodeProto r : retypes) {
+                String out = r.getOutput(0);
+                boolean used = graph.getNodeList().stream().anyMatch(m -> m != cut && !dropped.contains(m) && m.getInputList().contains(out))
+                        || graph.getOutputList().stream().anyMatch(o -> o.getName().equals(out));
+                if (!used && dropped.add(r)) {
+                    grew = true;
+                }
+            }
+        }
 
         GraphProto.Builder g = graph.toBuilder().clearNode();
         g.addNode(node("Identity", "/explainer/inputs_embeds", List.of(INPUTS_EMBEDS), List.of(embedded)));
@@ -72,13 +121,13 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         boolean tableUsedElsewhere = false;
         int shapes = 0;
         for (NodeProto n : graph.getNodeList()) {
-            if (n == lookup) {
+            if (n == lookup || dropped.contains(n)) {
                 continue;
             }
             if (n.getInputList().contains(tableName)) {
                 tableUsedElsewhere = true;
             }
-            if (!n.getInputList().contains(INPUT_IDS)) {
+            if (n.getInputList().stream().noneMatch(ids::contains)) {
                 g.addNode(n);
             } else if (n.getOpType().equals("Shape") && n.getAttributeCount() == 0) {
                 // Shape(input_ids) == Shape(inputs_embeds)[0:2]

@@ -127,4 +127,28 @@ class TinyClassifierExplainerTests {
             }
         }
     }
+
+    @Test
+    void aLookupBehindACastOfTheIdsIsFoundAndExplainsAsTheModelWithoutIt() throws Exception {
+        // given: the tiny classifier with its ids cast to INT32 before the word lookup, as some exports do
+        ModelProto model = TinyClassifier.model("Tanh", 3);
+        GraphProto.Builder g = model.getGraph().toBuilder();
+        int at = g.getNodeList().indexOf(g.getNodeList().stream()
+                .filter(n -> n.getName().equals("/embeddings/word_embeddings/Gather")).findFirst().orElseThrow());
+        g.setNode(at, g.getNode(at).toBuilder().setInput(1, "ids32"));
+        g.addNode(at, node("Cast", "/embeddings/Cast", List.of("input_ids"), List.of("ids32"),
+                intAttr("to", TensorProto.DataType.INT32_VALUE)));
+        Path file = dir.resolve("cast-ids.onnx");
+        Files.write(file, model.toBuilder().setGraph(g).build().toByteArray());
+
+        try (IntegratedGradients cast = IntegratedGradients.prepare(file, "logits", CPU); IntegratedGradients plain = prepare("Tanh")) {
+            // then: the lookup and its Cast are cut out, and the explanation is the plain model's
+            assertThat(cast.embeddings().needsInputIds()).isFalse();
+            assertThat(cast.embeddings().model().getGraph().getNodeList()).noneMatch(n -> n.getName().equals("/embeddings/Cast"));
+            Attribution a = cast.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+            Attribution b = plain.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+            assertThat(a.gradients()).isEqualTo("graph");
+            assertThat(DemoModelExplainerIT.cosine(a.scores(), b.scores())).isGreaterThanOrEqualTo(0.9999);
+        }
+    }
 }
