@@ -39,7 +39,7 @@ public final class GradientBuilder {
     static final Set<String> NON_DIFFERENTIABLE = Set.of("Shape", "Size", "Equal", "Greater", "GreaterOrEqual", "Less",
             "LessOrEqual", "Not", "And", "Or", "Xor", "ArgMax", "ArgMin", "NonZero", "ConstantOfShape", "Range",
             "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "Round", "OneHot", "Constant", "EyeLike", "RandomNormalLike",
-            "RandomUniformLike", "Trilu");
+            "RandomUniformLike");
 
     /** Operators with a gradient rule, and for each the inputs that can carry a gradient. */
     static final Map<String, int[]> RULES = new LinkedHashMap<>();
@@ -50,7 +50,7 @@ public final class GradientBuilder {
         }
         for (String op : List.of("Neg", "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Identity", "Dropout",
                 "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Softmax", "LogSoftmax",
-                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization")) {
+                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu")) {
             RULES.put(op, new int[] {0});
         }
         RULES.put("Gemm", new int[] {0, 1, 2});
@@ -365,6 +365,10 @@ public final class GradientBuilder {
             case "Exp" -> accumulate(in.get(0), w.op("Mul", g, y));
             case "Log" -> accumulate(in.get(0), w.op("Div", g, in.get(0)));
             case "Pow" -> pow(n, g);
+            // the kept triangle passes its gradient, the zeroed one none: the same Trilu of the gradient
+            case "Trilu" -> accumulate(n.getInput(0), w.op("Trilu",
+                    n.getInputCount() > 1 && !n.getInput(1).isEmpty() ? List.of(g, n.getInput(1)) : List.of(g),
+                    n.getAttributeList().toArray(new ai.onnx.proto.OnnxMl.AttributeProto[0])));
             case "Reshape", "Squeeze", "Unsqueeze", "Flatten" -> accumulate(in.get(0), w.reshapeLike(g, in.get(0)));
             case "Transpose" -> transpose(n, g);
             case "Expand" -> accumulate(in.get(0), unbroadcast(g, in.get(0), y));
@@ -419,16 +423,42 @@ public final class GradientBuilder {
         if (exponent == null) {
             throw new GradientUnavailableException("Pow with a non-constant exponent is not supported (node " + n.getName() + ")");
         }
-        float p = exponent.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                ? OnnxProtos.floatValues(exponent)[0] : (float) OnnxProtos.longValues(exponent)[0];
-        // x² (LayerNorm's variance) and x¹ are the common cases: ONNX Runtime's Pow kernel is slow for exponent 1
-        // (a decomposed LayerNorm's gradient spent 11% of the whole gradient graph in Pow(x, 1))
-        if (p == 1) {
-            accumulate(x, g);
-            return;
+        float[] ps = exponent.getDataType() == TensorProto.DataType.FLOAT_VALUE ? OnnxProtos.floatValues(exponent)
+                : toFloats(OnnxProtos.longValues(exponent));
+        String local;
+        boolean belowOne = false;
+        if (ps.length == 1) {
+            float p = ps[0];
+            // x² (LayerNorm's variance) and x¹ are the common cases: ONNX Runtime's Pow kernel is slow for exponent 1
+            // (a decomposed LayerNorm's gradient spent 11% of the whole gradient graph in Pow(x, 1))
+            if (p == 1) {
+                accumulate(x, g);
+                return;
+            }
+            local = p == 2 ? w.op("Mul", x, w.scalar(2f)) : w.op("Mul", w.scalar(p), w.op("Pow", x, w.scalar(p - 1)));
+            belowOne = p < 1;
+        } else {
+            // a tensor of exponents, broadcast against x: p * x^(p - 1) element by element
+            String p = w.fresh("pow_exponents");
+            graph.addInitializer(floats(p, exponent.getDimsList().stream().mapToLong(Long::longValue).toArray(), ps));
+            local = w.op("Mul", p, w.op("Pow", x, w.op("Sub", p, w.scalar(1f))));
+            for (float v : ps) {
+                belowOne |= v < 1;
+            }
         }
-        String local = p == 2 ? w.op("Mul", x, w.scalar(2f)) : w.op("Mul", w.scalar(p), w.op("Pow", x, w.scalar(p - 1)));
+        if (belowOne) {
+            // p x^(p-1) is infinite at x = 0 for p < 1: take 0 there (the subgradient IG's path can use)
+            local = w.op("Where", List.of(w.op("Equal", x, w.scalar(0f)), w.scalar(0f), local));
+        }
         accumulate(x, w.op("Mul", g, local));
+    }
+
+    private static float[] toFloats(long[] values) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
+        }
+        return out;
     }
 
     private void transpose(NodeProto n, String g) throws GradientUnavailableException {
@@ -576,9 +606,13 @@ public final class GradientBuilder {
             begin[a] = starts[i];
             negative[a] = starts[i] < 0 ? 1 : 0;
         }
-        // begin = start, or dim + start for negative starts; end padding = dim(x) - dim(y) - begin
+        // begin = start, or dim + start for negative starts, clamped to [0, dim] as Slice clamps it;
+        // end padding = dim(x) - dim(y) - begin
         String dims = w.shape(x);
-        String beginPad = w.op("Add", w.op("Mul", dims, w.int64s(negative)), w.int64s(begin));
+        String unclamped = w.op("Add", w.op("Mul", dims, w.int64s(negative)), w.int64s(begin));
+        String zeros = w.op("Mul", dims, w.int64s(new long[rank]));
+        String atLeastZero = w.op("Where", List.of(w.op("Less", unclamped, zeros), zeros, unclamped));
+        String beginPad = w.op("Where", List.of(w.op("Greater", atLeastZero, dims), dims, atLeastZero));
         String endPad = w.op("Sub", w.op("Sub", dims, w.shape(n.getOutput(0))), beginPad);
         String pads = w.op("Concat", List.of(beginPad, endPad), intAttr("axis", 0));
         accumulate(x, w.op("Pad", List.of(g, pads)));

@@ -91,8 +91,13 @@ final class GraphWriter {
         return op("ReduceSum", List.of(x), ints("axes", axes), keep);
     }
 
+    /** ReduceMean keeping dimensions; its axes are an input from opset 18 (an attribute before). */
     String reduceMean(String x, long[] axes) {
-        return op("ReduceMean", List.of(x), ints("axes", axes), dev.igate.predictor.onnx.OnnxProtos.intAttr("keepdims", 1));
+        AttributeProto keep = dev.igate.predictor.onnx.OnnxProtos.intAttr("keepdims", 1);
+        if (opset >= 18) {
+            return op("ReduceMean", List.of(x, int64s(axes)), keep);
+        }
+        return op("ReduceMean", List.of(x), ints("axes", axes), keep);
     }
 
     String unsqueeze(String x, long[] axes) {

@@ -202,4 +202,37 @@ class GradientRulesTests {
         assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
                 .hasMessage("No gradient rule for operator Sin (node Sin_out)");
     }
+
+    @Test
+    void powWithATensorOfExponentsAndBelowOneAtZero() throws Exception {
+        // a different exponent per column, broadcast over the rows
+        new GradientCheck(11).input("x", POSITIVE, 2, 3).initializer(floats("p", new long[] {3}, new float[] {2f, 0.5f, 3f}))
+                .node("Pow", List.of("x", "p"), "out").check("x");
+    }
+
+    @Test
+    void sliceWithAStartBeforeTheFirstElementIsClamped() throws Exception {
+        // start -10 on an axis of 5: Slice clamps it to 0, and so must the gradient's padding
+        new GradientCheck(13).input("x", 2, 5, 3)
+                .initializer(longs("starts", new long[] {1}, new long[] {-10}))
+                .initializer(longs("ends", new long[] {1}, new long[] {3}))
+                .initializer(longs("axes", new long[] {1}, new long[] {1}))
+                .node("Slice", List.of("x", "starts", "ends", "axes"), "out").check("x");
+    }
+
+    @Test
+    void triluPassesTheGradientOfTheKeptTriangle() throws Exception {
+        new GradientCheck(14).input("x", 2, 4, 4).node("Trilu", List.of("x"), "out").check("x");
+        new GradientCheck(14).input("x", 2, 4, 4).initializer(longs("k", new long[0], new long[] {1}))
+                .node("Trilu", List.of("x", "k"), "out", intAttr("upper", 0)).check("x");
+    }
+
+    @Test
+    void layerNormalizationAtOpset18WhereReduceMeanTakesItsAxesAsAnInput() throws Exception {
+        new GradientCheck(18).input("x", 2, 3, 4)
+                .initializer(floats("gamma", new long[] {4}, new float[] {1.5f, -0.5f, 0.8f, 1.1f}))
+                .initializer(floats("beta", new long[] {4}, new float[] {0.1f, 0.2f, -0.3f, 0f}))
+                .node("LayerNormalization", List.of("x", "gamma", "beta"), "out", floatAttr("epsilon", 1e-5f))
+                .check("x");
+    }
 }
