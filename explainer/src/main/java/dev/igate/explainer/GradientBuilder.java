@@ -50,8 +50,12 @@ public final class GradientBuilder {
         }
         for (String op : List.of("Neg", "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Identity", "Dropout",
                 "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Softmax", "LogSoftmax",
-                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu")) {
+                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu", "Abs", "Softplus",
+                "Gelu", "Clip")) {
             RULES.put(op, new int[] {0});
+        }
+        for (String op : List.of("Max", "Min")) {
+            RULES.put(op, new int[] {0, 1, 2, 3, 4, 5, 6, 7});
         }
         RULES.put("Gemm", new int[] {0, 1, 2});
         RULES.put("Where", new int[] {1, 2});
@@ -385,6 +389,17 @@ public final class GradientBuilder {
             case "Slice" -> slice(n, g);
             case "Gather" -> gather(n, g);
             case "LayerNormalization" -> layerNorm(n, g);
+            case "Abs" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sign", in.get(0))));
+            // softplus(x) = log(1 + e^x): its derivative is the sigmoid
+            case "Softplus" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sigmoid", in.get(0))));
+            case "Gelu" -> gelu(n, g);
+            case "Clip" -> clip(n, g);
+            case "Max", "Min" -> {
+                // each input gets the gradient where it is the one chosen (ties: each of them)
+                for (String x : in) {
+                    give(x, () -> unbroadcast(w.op("Where", List.of(w.op("Equal", x, y), g, w.scalar(0f))), x, y));
+                }
+            }
             default -> throw new GradientUnavailableException("No gradient rule for operator " + op + " (node " + n.getName() + ")");
         }
     }
@@ -415,6 +430,66 @@ public final class GradientBuilder {
         }
         String summed = w.reduceSum(g, toArray(axes), true);
         return lead == 0 ? summed : w.reshapeLike(summed, operand);
+    }
+
+    /** Gelu (opset 20): exact, x Phi(x), or with approximate="tanh", 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+    private void gelu(NodeProto n, String g) {
+        String x = n.getInput(0);
+        String approximate = "none";
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals("approximate")) {
+                approximate = a.getS().toStringUtf8();
+            }
+        }
+        String local;
+        if (approximate.equals("tanh")) {
+            float c = (float) Math.sqrt(2 / Math.PI);
+            String x2 = w.op("Mul", x, x);
+            String u = w.op("Mul", w.scalar(c), w.op("Add", x, w.op("Mul", w.scalar(0.044715f), w.op("Mul", x2, x))));
+            String t = w.op("Tanh", u);
+            String du = w.op("Mul", w.scalar(c), w.op("Add", w.scalar(1f), w.op("Mul", w.scalar(3 * 0.044715f), x2)));
+            // 0.5 (1 + t) + 0.5 x (1 - t^2) du
+            local = w.op("Add", w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f), t)),
+                    w.op("Mul", w.op("Mul", w.scalar(0.5f), x), w.op("Mul", w.op("Sub", w.scalar(1f), w.op("Mul", t, t)), du)));
+        } else {
+            // Phi(x) + x phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+            String phiCdf = w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f),
+                    w.op("Erf", w.op("Mul", x, w.scalar((float) (1 / Math.sqrt(2)))))));
+            String pdf = w.op("Mul", w.scalar((float) (1 / Math.sqrt(2 * Math.PI))),
+                    w.op("Exp", w.op("Mul", w.scalar(-0.5f), w.op("Mul", x, x))));
+            local = w.op("Add", phiCdf, w.op("Mul", x, pdf));
+        }
+        accumulate(x, w.op("Mul", g, local));
+    }
+
+    /** Clip passes the gradient where x is within [min, max] (bounds as inputs from opset 11, attributes before). */
+    private void clip(NodeProto n, String g) {
+        String x = n.getInput(0);
+        String outside = null;
+        String min = null;
+        String max = null;
+        if (w.opset() >= 11) {
+            min = n.getInputCount() > 1 && !n.getInput(1).isEmpty() ? n.getInput(1) : null;
+            max = n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
+        } else {
+            for (AttributeProto a : n.getAttributeList()) {
+                if (a.getName().equals("min")) {
+                    min = w.scalar(a.getF());
+                } else if (a.getName().equals("max")) {
+                    max = w.scalar(a.getF());
+                }
+            }
+        }
+        if (min != null) {
+            outside = w.op("Less", x, min);
+        }
+        if (max != null) {
+            String above = w.op("Greater", x, max);
+            outside = outside == null ? above : w.op("Or", outside, above);
+        }
+        // a 0/1 mask rather than Where, which opsets before 9 (Clip with attributes) do not have
+        accumulate(x, outside == null ? g
+                : w.op("Mul", g, w.op("Cast", w.op("Not", outside), intAttr("to", TensorProto.DataType.FLOAT_VALUE))));
     }
 
     private void pow(NodeProto n, String g) throws GradientUnavailableException {

@@ -235,4 +235,37 @@ class GradientRulesTests {
                 .node("LayerNormalization", List.of("x", "gamma", "beta"), "out", floatAttr("epsilon", 1e-5f))
                 .check("x");
     }
+
+    @Test
+    void absAndSoftplus() throws Exception {
+        new GradientCheck(11).input("x", AWAY_FROM_ZERO, 2, 3).node("Abs", List.of("x"), "out").check("x");
+        new GradientCheck(11).input("x", 2, 3).node("Softplus", List.of("x"), "out").check("x");
+    }
+
+    @Test
+    void clipPassesTheGradientOnlyWithinItsBounds() throws Exception {
+        // bounds as inputs (opset 11): the positive half is clipped at 0, the negative half passes
+        new GradientCheck(11).input("x", AWAY_FROM_ZERO, 2, 4)
+                .initializer(floats("lo", new long[0], new float[] {-10f}))
+                .initializer(floats("hi", new long[0], new float[] {0f}))
+                .node("Clip", List.of("x", "lo", "hi"), "out").check("x");
+        // only a lower bound (opset 13): the negative half is clipped at 0
+        new GradientCheck(13).input("x", AWAY_FROM_ZERO, 2, 4)
+                .initializer(floats("lo", new long[0], new float[] {0f}))
+                .node("Clip", List.of("x", "lo"), "out").check("x");
+    }
+
+    @Test
+    void maxAndMinRouteTheGradientToTheChosenInput() throws Exception {
+        binary("Max", 13, new long[] {2, 3}, new long[] {3}, GradientCheck.Values.SIGNED).check("x");
+        binary("Min", 13, new long[] {2, 3}, new long[] {2, 3}, GradientCheck.Values.SIGNED).check("x");
+    }
+
+    @Test
+    void geluExactAndTanhApproximated() throws Exception {
+        new GradientCheck(20).input("x", 2, 5).node("Gelu", List.of("x"), "out").check("x");
+        new GradientCheck(20).input("x", 2, 5).node("Gelu", List.of("x"), "out", ai.onnx.proto.OnnxMl.AttributeProto.newBuilder()
+                .setName("approximate").setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.STRING)
+                .setS(com.google.protobuf.ByteString.copyFromUtf8("tanh")).build()).check("x");
+    }
 }
