@@ -127,12 +127,20 @@ public final class GradientBuilder {
         graph.getInitializerList().forEach(t -> constants.add(t.getName()));
         graph.getNodeList().stream().filter(n -> n.getOpType().equals("Constant")).forEach(n -> constants.add(n.getOutput(0)));
         Set<String> differentiable = new HashSet<>(Set.of(wrt));
+        Map<String, NodeProto> untracked = new HashMap<>();
         Map<String, TensorProto.DataType> types = new HashMap<>(Map.of(wrt, declaredType(graph, wrt)));
         for (NodeProto n : graph.getNodeList()) {
             if (carriesGradient(n)) {
                 String from = firstOf(dataInputs(n), differentiable);
                 if (from != null) {
                     differentiable.add(n.getOutput(0));
+                    for (int i = 1; i < n.getOutputCount(); i++) {
+                        // a gradient through a second output (Split's parts) would be lost without a word
+                        if (!n.getOutput(i).isEmpty()) {
+                            untracked.put(n.getOutput(i), n);
+                            differentiable.add(n.getOutput(i));
+                        }
+                    }
                     // an operator with a rule gives its output its data inputs' type, except Cast
                     types.put(n.getOutput(0), n.getOpType().equals("Cast")
                             ? TensorProto.DataType.forNumber((int) attrInt(n, "to", 0)) : types.get(from));
@@ -149,9 +157,9 @@ public final class GradientBuilder {
         for (int i = nodes.size() - 1; i >= 0; i--) {
             NodeProto n = nodes.get(i);
             if (n.getOutputCount() > 0 && needed.contains(n.getOutput(0)) && differentiable.contains(n.getOutput(0))) {
-                if (!RULES.containsKey(n.getOpType())) {
-                    throw new GradientUnavailableException("No gradient rule for operator " + n.getOpType()
-                            + " (node " + n.getName() + ")");
+                if (!hasRule(n)) {
+                    throw new GradientUnavailableException("No gradient rule for operator "
+                            + (standard(n) ? "" : n.getDomain() + ":") + n.getOpType() + " (node " + n.getName() + ")");
                 }
                 active.add(0, n);
                 probed.put(n.getOutput(0), types.get(n.getOutput(0)));
@@ -159,6 +167,11 @@ public final class GradientBuilder {
                 // carries no gradient has the type of one that does
                 TensorProto.DataType operands = types.get(firstOf(dataInputs(n), differentiable));
                 for (String in : dataInputs(n)) {
+                    NodeProto source = untracked.get(in);
+                    if (source != null) {
+                        throw new GradientUnavailableException("Gradients through output " + in + " of operator "
+                                + source.getOpType() + " (node " + source.getName() + ") are not supported: only a node's first output is");
+                    }
                     if (differentiable.contains(in)) {
                         needed.add(in);
                     }
@@ -185,8 +198,19 @@ public final class GradientBuilder {
         return tensors.stream().filter(among::contains).findFirst().orElse(null);
     }
 
+    /** Whether a node is an ONNX operator (the default domain): the only ones the rules are written for. */
+    private static boolean standard(NodeProto n) {
+        return n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
+    }
+
+    /** Whether the rule of {@code n}'s operator applies: ONNX operators, and contrib ones with ONNX semantics. */
+    private static boolean hasRule(NodeProto n) {
+        boolean sameSemantics = standard(n) || n.getDomain().equals("com.microsoft") && n.getOpType().equals("Gelu");
+        return sameSemantics && RULES.containsKey(n.getOpType());
+    }
+
     private static boolean carriesGradient(NodeProto n) {
-        if (NON_DIFFERENTIABLE.contains(n.getOpType()) || n.getOutputCount() == 0) {
+        if (standard(n) && NON_DIFFERENTIABLE.contains(n.getOpType()) || n.getOutputCount() == 0) {
             return false;
         }
         if (n.getOpType().equals("Cast")) {

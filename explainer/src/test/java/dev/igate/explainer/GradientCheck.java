@@ -65,6 +65,13 @@ final class GradientCheck {
         return this;
     }
 
+    /** A node as given (several outputs, another domain); {@code out} is the checked output. */
+    GradientCheck node(NodeProto node, String out) {
+        graph.addNode(node);
+        output = out;
+        return this;
+    }
+
     GradientCheck node(String op, List<String> in, String out, AttributeProto... attributes) {
         graph.addNode(NodeProto.newBuilder().setOpType(op).setName(op + "_" + out).addAllInput(in).addOutput(out)
                 .addAllAttribute(List.of(attributes)));

@@ -268,4 +268,27 @@ class GradientRulesTests {
                 .setName("approximate").setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.STRING)
                 .setS(com.google.protobuf.ByteString.copyFromUtf8("tanh")).build()).check("x");
     }
+
+    @Test
+    void anOperatorOfAnotherDomainIsNotTakenForTheOnnxOneOfTheSameName() {
+        // com.microsoft's FastGelu is not ONNX's; a fused operator names its domain when it has no rule
+        GradientCheck check = new GradientCheck(11).input("x", 2, 3)
+                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("FastGelu").setDomain("com.microsoft")
+                        .setName("fused").addInput("x").addOutput("out").build(), "out");
+
+        assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
+                .hasMessage("No gradient rule for operator com.microsoft:FastGelu (node fused)");
+    }
+
+    @Test
+    void aGradientThroughASecondOutputIsRefusedNotDropped() {
+        // Split's second part feeds the output: without multi-output rules it must say so, not lose that gradient
+        GradientCheck check = new GradientCheck(13).input("x", 2, 4)
+                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("Split").setName("split").addInput("x")
+                        .addOutput("left").addOutput("right").addAttribute(intAttr("axis", 1)).build(), "right")
+                .node("Tanh", List.of("right"), "out");
+
+        assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
+                .hasMessageContaining("output right of operator Split (node split)");
+    }
 }
