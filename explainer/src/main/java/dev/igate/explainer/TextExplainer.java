@@ -116,7 +116,25 @@ public final class TextExplainer implements AutoCloseable {
         int predicted = LabelDecoder.argmax(a.logits());
         return new Explanation(words, importances, a.delta(), labels.labels().get(a.target()), a.target(),
                 labels.labels().get(predicted), labels.labels(), probabilities, raw, options.method(), a.gradients(),
-                a.steps(), (System.nanoTime() - start) / 1e6);
+                a.steps(), (System.nanoTime() - start) / 1e6, approximation(a));
+    }
+
+    /** A convergence delta past this share of the logit change marks an answer approximate. */
+    static final double DELTA_TOLERANCE = 0.1;
+
+    /** Why an attribution is only approximate, or null. */
+    private String approximation(Attribution a) {
+        List<String> why = new ArrayList<>();
+        if (IntegratedGradients.BLACKBOX.equals(a.gradients())) {
+            why.add("gradients estimated by finite differences (black-box method"
+                    + (ig.hasGradientGraph() ? ", as requested)" : ": " + ig.gradientUnavailableReason() + ")"));
+        }
+        double change = Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]);
+        if (Math.abs(a.delta()) > DELTA_TOLERANCE * change) {
+            why.add(String.format(java.util.Locale.ROOT, "convergence delta %.3g is %.0f%% of the logit change %.3g: raise n_steps",
+                    a.delta(), change == 0 ? 100 : 100 * Math.abs(a.delta()) / change, change));
+        }
+        return why.isEmpty() ? null : String.join("; ", why);
     }
 
     private static int firstTokenOf(long[] wordIds, int i) {

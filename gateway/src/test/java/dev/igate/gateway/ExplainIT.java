@@ -138,4 +138,22 @@ class ExplainIT extends ServerTestSupport {
                         .containsPattern("igate_explanations_stopped_total\\{[^}]*reason=\"cancelled\"} [1-9]"));
         explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 4}"));
     }
+
+    @Test
+    void anExplanationSaysWhetherItIsApproximateAndWhy() {
+        // the gradient graph with enough steps: exact up to the quadrature
+        client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"n_steps\": 100}}")
+                .exchange().expectStatus().isOk().expectBody()
+                .jsonPath("$.explanations[0].gradients").isEqualTo("graph")
+                .jsonPath("$.explanations[0].approximate").isEqualTo(false)
+                .jsonPath("$.explanations[0].approximation").doesNotExist();
+        // finite differences: said so, with the reason
+        client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"n_steps\": 4, \"gradients\": \"blackbox\"}}")
+                .exchange().expectStatus().isOk().expectBody()
+                .jsonPath("$.explanations[0].approximate").isEqualTo(true)
+                .jsonPath("$.explanations[0].approximation").value(String.class,
+                        m -> org.assertj.core.api.Assertions.assertThat(m).contains("finite differences (black-box method, as requested)"));
+    }
 }

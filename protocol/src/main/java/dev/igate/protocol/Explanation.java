@@ -18,8 +18,16 @@ import java.util.List;
  * @param gradients     graph or blackbox
  * @param steps         quadrature points
  * @param millis        time spent attributing
+ * @param approximation why the attributions are only approximate (finite-difference gradients, or a
+ *                      convergence delta large against the logit change), or null when they are exact
+ *                      up to the quadrature
  */
 public record Explanation(List<String> words, double[] importances, double delta, String target, int targetIndex,
                           String prediction, List<String> labels, float[] probabilities, double[] attributions,
-                          String method, String gradients, int steps, double millis) {
+                          String method, String gradients, int steps, double millis, String approximation) {
+
+    /** Whether the answer is approximate: then {@link #approximation} says why. */
+    public boolean approximate() {
+        return approximation != null;
+    }
 }

@@ -504,7 +504,7 @@ public final class V2Codec {
         return Json.write(root);
     }
 
-    /** Writes what every explain answer carries: words, importances, delta and target. */
+    /** Writes what every explain answer carries: words, importances, delta, target, and whether it is approximate. */
     public static ObjectNode explanationCore(ObjectNode o, Explanation e) {
         ArrayNode words = o.putArray("words");
         e.words().forEach(words::add);
@@ -514,6 +514,11 @@ public final class V2Codec {
         }
         o.put("delta", e.delta());
         o.put("target", e.target());
+        // nobody should read an estimate as an exact answer
+        o.put("approximate", e.approximate());
+        if (e.approximate()) {
+            o.put("approximation", e.approximation());
+        }
         return o;
     }
 
