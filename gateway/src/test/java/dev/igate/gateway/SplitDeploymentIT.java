@@ -57,9 +57,16 @@ class SplitDeploymentIT {
         }
     }
 
+    /** The demo model and a tiny classifier without token_type_ids (as DistilBERT and RoBERTa exports). */
+    static final Path SPLIT_REPOSITORY = Path.of("target", "split-deployment", "models").toAbsolutePath();
+
     static Process start(String profile, Path log, String... args) throws IOException {
+        return start(profile, log, ServerTestSupport.DEMO_REPOSITORY, args);
+    }
+
+    static Process start(String profile, Path log, Path repository, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("java", "-Xmx512m", "-jar", JAR.toString(),
-                "--spring.profiles.active=" + profile, "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY,
+                "--spring.profiles.active=" + profile, "--igate.model-repository=" + repository,
                 "--igate.grpc.port=0"));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).directory(ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
@@ -75,8 +82,14 @@ class SplitDeploymentIT {
         gateway = freePort();
         canary = freePort();
         Path logs = Files.createDirectories(Path.of("target", "split-deployment"));
-        predictorProcess = start("predictor", logs.resolve("predictor.log"), "--server.port=" + predictor);
-        transformerProcess = start("transformer", logs.resolve("transformer.log"), "--server.port=" + transformer,
+        Files.createDirectories(SPLIT_REPOSITORY);
+        Path demo = SPLIT_REPOSITORY.resolve(ServerTestSupport.MODEL);
+        if (!Files.exists(demo)) {
+            Files.createSymbolicLink(demo, ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL));
+        }
+        dev.igate.demo.TinyClassifier.write(SPLIT_REPOSITORY.resolve("Tiny").resolve("1"), "Tanh", 1);
+        predictorProcess = start("predictor", logs.resolve("predictor.log"), SPLIT_REPOSITORY, "--server.port=" + predictor);
+        transformerProcess = start("transformer", logs.resolve("transformer.log"), SPLIT_REPOSITORY, "--server.port=" + transformer,
                 "--igate.predictor-url=http://127.0.0.1:" + predictor);
         // the canary: a whole server (tokenizer and model in one process), the default profile
         canaryProcess = start("default", logs.resolve("canary.log"), "--server.port=" + canary);
@@ -177,6 +190,15 @@ class SplitDeploymentIT {
         assertThat(v1.body()).isEqualTo("{\"predictions\":[\"Pharma-Toxico\"]}");
         HttpResponse<String> metadata = get(transformer, "/v2/models/BERTSeqClassification");
         assertThat(metadata.body()).contains("\"platform\":\"igate_transformer\"").contains("\"predictor\":\"http://127.0.0.1:" + predictor);
+    }
+
+    @Test
+    void theTransformerSendsOnlyTheInputsThePredictorsModelTakes() throws Exception {
+        // the tiny classifier has no token_type_ids: sending it would be refused by the predictor
+        HttpResponse<String> r = post(transformer, "/v1/models/Tiny:predict", "{\"instances\": [\"a short text\", \"another\"]}");
+
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(r.body()).startsWith("{\"predictions\":[");
     }
 
     @Test

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 import dev.igate.explainer.GradientUnavailableException;
@@ -19,6 +20,7 @@ import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
+import dev.igate.protocol.Datatype;
 import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.TokenVocabulary;
 import dev.igate.predictor.batching.BatchJob;
@@ -207,10 +209,19 @@ public final class ServedModel implements AutoCloseable {
     public CompletableFuture<float[][]> logits(TokenBatch batch) {
         if (remote != null) {
             long[] shape = {batch.rows(), batch.length()};
-            List<Tensor> feeds = List.of(Tensor.ofLongs("input_ids", shape, batch.inputIds()),
-                    Tensor.ofLongs("attention_mask", shape, batch.attentionMask()),
-                    Tensor.ofLongs("token_type_ids", shape, batch.typeIds()));
-            return remote.infer(name, version, feeds, List.of(LOGITS)).thenApply(out -> {
+            // only the token inputs the remote model has, in its datatypes
+            return remote.inputs(name, version).thenCompose(takes -> {
+                List<Tensor> feeds = new java.util.ArrayList<>(3);
+                Map<String, long[]> rows = Map.of("input_ids", batch.inputIds(), "attention_mask", batch.attentionMask(),
+                        "token_type_ids", batch.typeIds());
+                for (String input : List.of("input_ids", "attention_mask", "token_type_ids")) {
+                    if (takes.containsKey(input) || input.equals("input_ids")) {
+                        feeds.add(takes.get(input) == Datatype.INT32 ? OnnxModel.int32(input, shape, rows.get(input))
+                                : Tensor.ofLongs(input, shape, rows.get(input)));
+                    }
+                }
+                return remote.infer(name, version, feeds, List.of(LOGITS));
+            }).thenApply(out -> {
                 float[] flat = out.get(0).floats();
                 int width = flat.length / batch.rows();
                 float[][] rows = new float[batch.rows()][];

@@ -2,9 +2,13 @@ package dev.igate.gateway.remote;
 
 import java.net.URI;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 
+import dev.igate.protocol.Datatype;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceFailedException;
 import dev.igate.protocol.InvalidInputException;
@@ -39,6 +43,7 @@ public final class RemotePredictor {
     private final Duration timeout;
     private final WebClient client;
     private final CircuitBreaker breaker;
+    private final Map<String, CompletableFuture<Map<String, Datatype>>> inputs = new ConcurrentHashMap<>();
 
     public RemotePredictor(URI base, Duration timeout) {
         this(base, timeout, OPEN_FOR);
@@ -78,6 +83,42 @@ public final class RemotePredictor {
                 .onErrorMap(CallNotPermittedException.class, e -> new ModelNotReadyException("Remote predictor " + base
                         + " is unavailable (circuit open after repeated failures)"))
                 .toFuture();
+    }
+
+    /**
+     * The token inputs the remote model version takes, by name with their datatype (its V2
+     * metadata), asked once per version and kept: DistilBERT and RoBERTa exports have no
+     * token_type_ids, and some exports take INT32.
+     */
+    public CompletableFuture<Map<String, Datatype>> inputs(String model, String version) {
+        return inputs.computeIfAbsent(model + "/" + version, key -> {
+            CompletableFuture<Map<String, Datatype>> asked = client.get()
+                    .uri(base.resolve("/v2/models/" + model + "/versions/" + version))
+                    .retrieve().bodyToMono(byte[].class)
+                    .timeout(timeout)
+                    .map(RemotePredictor::inputsOf)
+                    .onErrorMap(this::translate)
+                    .toFuture();
+            // a failed ask is asked again next time
+            asked.whenComplete((r, e) -> {
+                if (e != null) {
+                    inputs.remove(key);
+                }
+            });
+            return asked;
+        });
+    }
+
+    private static Map<String, Datatype> inputsOf(byte[] metadata) {
+        Map<String, Datatype> out = new LinkedHashMap<>();
+        for (JsonNode in : Json.MAPPER.readTree(metadata).path("inputs")) {
+            try {
+                out.put(in.path("name").asString(""), Datatype.parse(in.path("datatype").asString("")));
+            } catch (InvalidInputException unknown) {
+                // an input of a datatype this server does not know is not a token input
+            }
+        }
+        return out;
     }
 
     private Throwable translate(Throwable e) {
