@@ -161,4 +161,44 @@ class ModelLifecycleIT {
         client.get().uri("/v2/models/Int32").exchange().expectStatus().isOk()
                 .expectBody().jsonPath("$.inputs[0].datatype").isEqualTo("INT32");
     }
+
+    String logitsOf(String model, String text) {
+        return client.post().uri("/v2/models/{m}/infer", model).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + text
+                        + "\"]}], \"outputs\": [{\"name\": \"logits\"}]}")
+                .exchange().expectStatus().isOk().expectBody(String.class).returnResult().getResponseBody()
+                .replaceAll(".*\"data\":\\[([^]]*)].*", "$1");
+    }
+
+    @Test
+    void aModelWithBatchWideQuantizationGivesEachRequestTheAnswerItGetsAlone() throws Exception {
+        // given: the tiny classifier quantized dynamically (one scale for the whole batch tensor) after its lookup
+        TinyClassifier.write(REPOSITORY.resolve("Quantized").resolve("1"), "Tanh", 6);
+        ai.onnx.proto.OnnxMl.ModelProto plain = TinyClassifier.model("Tanh", 6);
+        ai.onnx.proto.OnnxMl.GraphProto.Builder g = plain.getGraph().toBuilder();
+        int at = g.getNodeList().indexOf(g.getNodeList().stream().filter(n -> n.getOpType().equals("Tanh")).findFirst().orElseThrow());
+        g.setNode(at, g.getNode(at).toBuilder().setInput(0, "dequantized"));
+        g.addNode(at, ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("DequantizeLinear").setName("/q/DequantizeLinear")
+                .addInput("q").addInput("q_scale").addInput("q_zero").addOutput("dequantized").build());
+        g.addNode(at, ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("DynamicQuantizeLinear").setName("/q/DynamicQuantizeLinear")
+                .addInput("embedded").addOutput("q").addOutput("q_scale").addOutput("q_zero").build());
+        Files.write(REPOSITORY.resolve("Quantized").resolve("1").resolve("model.onnx"), plain.toBuilder().setGraph(g).build().toByteArray());
+        admin("/admin/models/Quantized/load").expectStatus().isOk().expectBody().jsonPath("$.Quantized.1").isEqualTo("READY");
+        String[] texts = {"a short text", "risk assessment of oral bioavailability in toxicology studies of many compounds"};
+        String[] alone = {logitsOf("Quantized", texts[0]), logitsOf("Quantized", texts[1])};
+
+        // when: both texts are sent at once by many clients
+        List<String> answers = Flux.range(0, 64)
+                .flatMap(i -> Mono.fromCallable(() -> i % 2 + "=" + logitsOf("Quantized", texts[i % 2]))
+                        .subscribeOn(Schedulers.boundedElastic()), 16)
+                .collectList().block(Duration.ofMinutes(1));
+
+        // then: each answer is exactly the one its text gets alone
+        for (String a : answers) {
+            int i = a.charAt(0) - '0';
+            assertThat(a.substring(2)).isEqualTo(alone[i]);
+        }
+        client.get().uri("/v2/models/Quantized").exchange().expectStatus().isOk()
+                .expectBody().jsonPath("$.parameters.max_batch_size").isEqualTo(1);
+    }
 }

@@ -40,6 +40,8 @@ public abstract class ServerTestSupport {
                 .allowBlockingCallsInside("java.util.concurrent.ThreadPoolExecutor", "execute")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "submit")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "checkAdmission")
+                // Jackson fills its deserializer cache under a lock, once per type, when a JVM first parses it
+                .allowBlockingCallsInside("tools.jackson.databind.deser.DeserializerCache", "_createAndCacheValueDeserializer")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "remove")
                 .allowBlockingCallsInside("dev.igate.predictor.batching.DynamicBatcher", "queueDepth")
                 // gRPC handlers run on grpc-netty's transport threads (grpc-default-worker-ELG-*, or

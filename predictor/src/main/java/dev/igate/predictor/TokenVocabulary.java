@@ -46,7 +46,8 @@ public final class TokenVocabulary {
         return of(model);
     }
 
-    static TokenVocabulary of(ModelProto model) {
+    /** The vocabulary of a parsed model. */
+    public static TokenVocabulary of(ModelProto model) {
         Map<String, TensorProto> initializers = new HashMap<>();
         model.getGraph().getInitializerList().forEach(t -> initializers.put(t.getName(), t));
         Set<String> ids = new HashSet<>(Set.of("input_ids"));

@@ -19,6 +19,7 @@ import dev.igate.predictor.ModelConfig;
 import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
+import dev.igate.predictor.BatchDependence;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.protocol.Datatype;
 import dev.igate.predictor.SessionSettings;
@@ -50,6 +51,7 @@ import dev.igate.transformer.TokenBatch;
 public final class ServedModel implements AutoCloseable {
 
     public static final String LOGITS = "logits";
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ServedModel.class);
 
     private final String name;
     private final String version;
@@ -121,8 +123,21 @@ public final class ServedModel implements AutoCloseable {
                 encoder = TextEncoder.load(tokenizer, limit);
             }
             LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
-            TokenVocabulary vocabulary = onnx.hasInput("input_ids") ? TokenVocabulary.of(file) : TokenVocabulary.UNKNOWN;
-            return new ServedModel(name, version, sessions, encoder, labels, props.batchingSettings(onnx.provider()), listener,
+            ai.onnx.proto.OnnxMl.ModelProto graph;
+            try (java.io.InputStream in = Files.newInputStream(file)) {
+                graph = dev.igate.predictor.onnx.OnnxProtos.parse(in);
+            }
+            TokenVocabulary vocabulary = onnx.hasInput("input_ids") ? TokenVocabulary.of(graph) : TokenVocabulary.UNKNOWN;
+            BatchingSettings batching = props.batchingSettings(onnx.provider());
+            String batchWide = BatchDependence.batchWideOperator(graph);
+            if (batchWide != null && batching.maxBatchSize() > 1) {
+                // one request per run: no client's answer may depend on another client's texts
+                log.warn("Model {} version {} computes batch-wide statistics ({}): each request runs alone, not batched with others",
+                        name, version, batchWide);
+                batching = new BatchingSettings(1, batching.maxBatchTokens(), batching.maxLatency(), batching.queueCapacity(),
+                        batching.timeout(), batching.maxQueueWait());
+            }
+            return new ServedModel(name, version, sessions, encoder, labels, batching, listener,
                     dir, base, null, devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException e) {
             sessions.close();
