@@ -8,8 +8,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
@@ -75,29 +77,29 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
                 }
             }
         }
-        TensorProto table = null;
+        Map<String, TensorProto> initializers = new HashMap<>();
+        graph.getInitializerList().forEach(t -> initializers.put(t.getName(), t));
+        Table table = null;
         NodeProto lookup = null;
         for (NodeProto n : graph.getNodeList()) {
             if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
-                for (TensorProto t : graph.getInitializerList()) {
-                    if (t.getName().equals(n.getInput(0)) && t.getDimsCount() == 2
-                            && t.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                            && (table == null || t.getDims(0) > table.getDims(0))) {
-                        table = t;
-                        lookup = n;
-                    }
+                Table t = table(graph, initializers, n.getInput(0));
+                if (t != null && (table == null || t.vocab() > table.vocab())) {
+                    table = t;
+                    lookup = n;
                 }
             }
         }
         if (lookup == null) {
             throw new GradientUnavailableException("No word-embedding lookup (a Gather of input_ids, or of a Cast of it, from a "
-                    + "[vocab, hidden] float initializer) found in the model");
+                    + "[vocab, hidden] float initializer or an int8 one through DequantizeLinear) found in the model");
         }
-        int vocab = (int) table.getDims(0);
-        int hidden = (int) table.getDims(1);
+        int vocab = table.vocab();
+        int hidden = table.hidden();
         String embedded = lookup.getOutput(0);
-        String tableName = table.getName();
+        String tableName = lookup.getInput(0);
         NodeProto cut = lookup;
+        NodeProto dequantize = table.dequantize();
         // a retyping of the ids that only fed the lookup goes with it
         Set<NodeProto> dropped = new HashSet<>();
         for (boolean grew = true; grew; ) {
@@ -121,7 +123,9 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         boolean tableUsedElsewhere = false;
         int shapes = 0;
         for (NodeProto n : graph.getNodeList()) {
-            if (n == lookup || dropped.contains(n)) {
+            boolean dequantizeOnlyForLookup = n == dequantize && graph.getNodeList().stream()
+                    .noneMatch(m -> m != cut && m.getInputList().contains(tableName));
+            if (n == lookup || dropped.contains(n) || dequantizeOnlyForLookup) {
                 continue;
             }
             if (n.getInputList().contains(tableName)) {
@@ -151,16 +155,84 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
                 g.addInput(in);
             }
         }
-        FloatBuffer rows = copy(table);
+        FloatBuffer rows = copy(table.values());
         if (!tableUsedElsewhere) {
-            List<TensorProto> kept = g.getInitializerList().stream().filter(t -> !t.getName().equals(tableName)).toList();
+            Set<String> gone = new HashSet<>(List.of(tableName));
+            if (dequantize != null) {
+                gone.addAll(dequantize.getInputList());
+            }
+            List<TensorProto> kept = g.getInitializerList().stream().filter(t -> !gone.contains(t.getName())
+                    || g.getNodeList().stream().anyMatch(m -> m.getInputList().contains(t.getName()))).toList();
             g.clearInitializer().addAllInitializer(kept);
         }
         return new EmbeddingGraph(model.toBuilder().setGraph(g).build(), vocab, hidden, needsIds, rows);
     }
 
-    private static FloatBuffer copy(TensorProto table) {
-        float[] values = dev.igate.predictor.onnx.OnnxProtos.floatValues(table);
+    /**
+     * An embedding table: a [vocab, hidden] float initializer, or an int8/uint8 one dequantized by a
+     * DequantizeLinear of constant scale and zero point (as int8-quantized exports store it).
+     *
+     * @param dequantize the DequantizeLinear node, or null for a float table
+     */
+    private record Table(int vocab, int hidden, float[] values, NodeProto dequantize) {
+    }
+
+    private static Table table(GraphProto graph, Map<String, TensorProto> initializers, String name) {
+        TensorProto t = initializers.get(name);
+        if (t != null) {
+            return t.getDimsCount() == 2 && t.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                    ? new Table((int) t.getDims(0), (int) t.getDims(1), dev.igate.predictor.onnx.OnnxProtos.floatValues(t), null)
+                    : null;
+        }
+        for (NodeProto d : graph.getNodeList()) {
+            if (d.getOpType().equals("DequantizeLinear") && d.getOutput(0).equals(name)) {
+                TensorProto q = initializers.get(d.getInput(0));
+                TensorProto scale = d.getInputCount() > 1 ? initializers.get(d.getInput(1)) : null;
+                TensorProto zero = d.getInputCount() > 2 && !d.getInput(2).isEmpty() ? initializers.get(d.getInput(2)) : null;
+                if (q == null || scale == null || q.getDimsCount() != 2 || scale.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+                    return null;
+                }
+                int rows = (int) q.getDims(0);
+                int cols = (int) q.getDims(1);
+                int[] codes = integers(q);
+                int[] zeros = zero == null ? new int[1] : integers(zero);
+                if (codes == null || zeros == null) {
+                    return null;
+                }
+                float[] scales = dev.igate.predictor.onnx.OnnxProtos.floatValues(scale);
+                int axis = (int) GradientBuilder.attrInt(d, "axis", 1);
+                float[] values = new float[rows * cols];
+                for (int r = 0; r < rows; r++) {
+                    for (int c = 0; c < cols; c++) {
+                        // per tensor, or per row (axis 0) or per column (axis 1)
+                        int k = scales.length == 1 ? 0 : axis == 0 ? r : c;
+                        values[r * cols + c] = (codes[r * cols + c] - zeros[zeros.length == 1 ? 0 : k]) * scales[k];
+                    }
+                }
+                return new Table(rows, cols, values, d);
+            }
+        }
+        return null;
+    }
+
+    /** The values of an INT8 or UINT8 tensor as ints, or null for other types. */
+    private static int[] integers(TensorProto t) {
+        boolean signed = t.getDataType() == TensorProto.DataType.INT8_VALUE;
+        if (!signed && t.getDataType() != TensorProto.DataType.UINT8_VALUE) {
+            return null;
+        }
+        if (!t.getRawData().isEmpty()) {
+            byte[] raw = t.getRawData().toByteArray();
+            int[] out = new int[raw.length];
+            for (int i = 0; i < raw.length; i++) {
+                out[i] = signed ? raw[i] : raw[i] & 0xff;
+            }
+            return out;
+        }
+        return t.getInt32DataList().stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static FloatBuffer copy(float[] values) {
         FloatBuffer buffer = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         buffer.put(values).flip();
         return buffer;

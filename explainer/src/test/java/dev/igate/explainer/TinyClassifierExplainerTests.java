@@ -151,4 +151,49 @@ class TinyClassifierExplainerTests {
             assertThat(DemoModelExplainerIT.cosine(a.scores(), b.scores())).isGreaterThanOrEqualTo(0.9999);
         }
     }
+
+    @Test
+    void anInt8WordTableBehindDequantizeLinearIsFoundAndExplainsAsItsFloatValues() throws Exception {
+        // given: the tiny classifier with its word table stored as UINT8 and a per-tensor scale, as int8 exports store it
+        ModelProto model = TinyClassifier.model("Tanh", 3);
+        GraphProto.Builder g = model.getGraph().toBuilder();
+        TensorProto floats = g.getInitializerList().stream().filter(t -> t.getName().equals("word_embeddings")).findFirst().orElseThrow();
+        float[] values = dev.igate.predictor.onnx.OnnxProtos.floatValues(floats);
+        float max = 0;
+        for (float v : values) {
+            max = Math.max(max, Math.abs(v));
+        }
+        float scale = max / 127f;
+        byte[] codes = new byte[values.length];
+        float[] dequantized = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            int q = Math.round(values[i] / scale) + 128;
+            codes[i] = (byte) q;
+            dequantized[i] = (q - 128) * scale;
+        }
+        g.removeInitializer(g.getInitializerList().indexOf(floats));
+        g.addInitializer(TensorProto.newBuilder().setName("word_embeddings_quantized").setDataType(TensorProto.DataType.UINT8_VALUE)
+                .addAllDims(floats.getDimsList()).setRawData(com.google.protobuf.ByteString.copyFrom(codes)));
+        g.addInitializer(dev.igate.predictor.onnx.OnnxProtos.floats("word_embeddings_scale", new long[0], new float[] {scale}));
+        g.addInitializer(TensorProto.newBuilder().setName("word_embeddings_zero_point").setDataType(TensorProto.DataType.UINT8_VALUE)
+                .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[] {(byte) 128})));
+        g.addNode(0, node("DequantizeLinear", "/embeddings/DequantizeLinear",
+                List.of("word_embeddings_quantized", "word_embeddings_scale", "word_embeddings_zero_point"), List.of("word_embeddings")));
+        Path file = dir.resolve("int8-table.onnx");
+        Files.write(file, model.toBuilder().setGraph(g).build().toByteArray());
+
+        try (IntegratedGradients ig = IntegratedGradients.prepare(file, "logits", CPU)) {
+            // then: the lookup reads the dequantized values, and the table and its DequantizeLinear are cut out
+            EmbeddingGraph e = ig.embeddings();
+            float[] row = new float[TinyClassifier.HIDDEN];
+            e.lookup(new long[] {2023}, row, 0);
+            assertThat(row).containsExactly(java.util.Arrays.copyOfRange(dequantized, 2023 * TinyClassifier.HIDDEN,
+                    2024 * TinyClassifier.HIDDEN));
+            assertThat(e.model().getGraph().getNodeList()).noneMatch(n -> n.getOpType().equals("DequantizeLinear"));
+            Attribution graph = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
+            Attribution blackbox = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), IntegratedGradients.BLACKBOX, 0);
+            assertThat(graph.gradients()).isEqualTo("graph");
+            assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
+        }
+    }
 }
