@@ -18,7 +18,8 @@ import dev.igate.protocol.Tensor;
 
 /**
  * The number of rows of the embedding table that a model's {@code input_ids} index: the first
- * dimension of the constant a {@code Gather} reads with them (directly or through a {@code Cast}).
+ * dimension of the constant a {@code Gather} reads with them (directly or through a {@code Cast};
+ * the constant directly or through a {@code DequantizeLinear}, as int8 exports store it).
  * An id outside it makes ONNX Runtime fail the whole run; checked here first, it is the one
  * request's 400 instead of a 500 for everybody in its batch.
  */
@@ -56,10 +57,17 @@ public final class TokenVocabulary {
                 ids.add(n.getOutput(0));
             }
         }
+        // an int8 table reaches its Gather through a DequantizeLinear: its rows are the quantized constant's
+        Map<String, String> dequantized = new HashMap<>();
+        for (NodeProto n : model.getGraph().getNodeList()) {
+            if (n.getOpType().equals("DequantizeLinear") && n.getInputCount() > 0) {
+                dequantized.put(n.getOutput(0), n.getInput(0));
+            }
+        }
         long smallest = 0;
         for (NodeProto n : model.getGraph().getNodeList()) {
             if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
-                TensorProto table = initializers.get(n.getInput(0));
+                TensorProto table = initializers.get(dequantized.getOrDefault(n.getInput(0), n.getInput(0)));
                 if (table != null && table.getDimsCount() >= 1) {
                     long rows = table.getDims(0);
                     smallest = smallest == 0 ? rows : Math.min(smallest, rows);

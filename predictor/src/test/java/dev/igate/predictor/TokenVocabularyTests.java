@@ -51,6 +51,19 @@ public class TokenVocabularyTests {
     }
 
     @Test
+    void anInt8TableBehindDequantizeLinearHasItsRowsCounted() {
+        ModelProto plain = embeddingModel(false);
+        GraphProto.Builder g = plain.getGraph().toBuilder();
+        g.removeInitializer(0);
+        g.addInitializer(TensorProto.newBuilder().setName("table_quantized").setDataType(TensorProto.DataType.UINT8_VALUE)
+                .addDims(VOCAB).addDims(2).setRawData(com.google.protobuf.ByteString.copyFrom(new byte[VOCAB * 2])));
+        g.addInitializer(floats("table_scale", new long[0], new float[] {0.01f}));
+        g.addNode(0, node("DequantizeLinear", "dequantize", List.of("table_quantized", "table_scale"), List.of("table")));
+
+        assertThat(TokenVocabulary.of(plain.toBuilder().setGraph(g).build()).size()).isEqualTo(VOCAB);
+    }
+
+    @Test
     void anIdOutsideTheVocabularyIsInvalidInputNamingIt() {
         TokenVocabulary vocabulary = TokenVocabulary.of(embeddingModel(false));
         Tensor good = Tensor.ofLongs("input_ids", new long[] {1, 3}, new long[] {0, 5, 99});
