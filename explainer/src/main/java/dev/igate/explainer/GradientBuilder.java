@@ -51,7 +51,7 @@ public final class GradientBuilder {
         for (String op : List.of("Neg", "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Identity", "Dropout",
                 "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Softmax", "LogSoftmax",
                 "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu", "Abs", "Softplus",
-                "Gelu", "Clip")) {
+                "Gelu", "Clip", "Tile")) {
             RULES.put(op, new int[] {0});
         }
         for (String op : List.of("Max", "Min")) {
@@ -418,6 +418,7 @@ public final class GradientBuilder {
             case "Softplus" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sigmoid", in.get(0))));
             case "Gelu" -> gelu(n, g);
             case "Clip" -> clip(n, g);
+            case "Tile" -> tile(n, g);
             case "Max", "Min" -> {
                 // each input gets the gradient where it is the one chosen (ties: each of them)
                 for (String x : in) {
@@ -484,6 +485,24 @@ public final class GradientBuilder {
             local = w.op("Add", phiCdf, w.op("Mul", x, pdf));
         }
         accumulate(x, w.op("Mul", g, local));
+    }
+
+    /**
+     * Tile: each element of x was copied once per repeat, so its gradient is the sum over the copies:
+     * the gradient reshaped to [r0, d0, r1, d1, ...] and summed over the repeat axes.
+     */
+    private void tile(NodeProto n, String g) throws GradientUnavailableException {
+        String x = n.getInput(0);
+        long[] repeats = constantInts(n, 1);
+        List<String> dims = new ArrayList<>();
+        long[] repeatAxes = new long[repeats.length];
+        for (int i = 0; i < repeats.length; i++) {
+            dims.add(w.int64s(repeats[i]));
+            dims.add(w.op("Gather", w.shape(x), w.int64s(i)));
+            repeatAxes[i] = 2L * i;
+        }
+        String interleaved = w.op("Reshape", g, w.op("Concat", dims, intAttr("axis", 0)));
+        accumulate(x, w.reduceSum(interleaved, repeatAxes, false));
     }
 
     /** Clip passes the gradient where x is within [min, max] (bounds as inputs from opset 11, attributes before). */

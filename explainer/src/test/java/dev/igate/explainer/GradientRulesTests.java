@@ -291,4 +291,10 @@ class GradientRulesTests {
         assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
                 .hasMessageContaining("output right of operator Split (node split)");
     }
+
+    @Test
+    void tileSumsTheGradientOverTheCopies() throws Exception {
+        new GradientCheck(13).input("x", 2, 3).initializer(longs("repeats", new long[] {2}, new long[] {3, 2}))
+                .node("Tile", List.of("x", "repeats"), "out").check("x");
+    }
 }
