@@ -9,15 +9,27 @@ import dev.igate.protocol.InvalidInputException;
  * What an explain request asks for.
  *
  * @param target            label or class index to attribute, or null for the predicted class
- * @param steps             quadrature points ({@code n_steps})
+ * @param steps             quadrature points ({@code n_steps}); with {@code adaptive}, the most that may be used
  * @param method            {@code gausslegendre} or {@code riemann_trapezoid}
  * @param baseline          {@code pad} ([CLS] + [PAD]… + [SEP] embeddings) or {@code zeros}
  * @param gradients         {@code graph}, {@code blackbox}, or null for the graph when the model has one
  * @param mergeSubwords     sum sub-word scores into whole words
  * @param internalBatchSize rows per ONNX Runtime run, 0 to size by sequence length
+ * @param adaptive          {@code n_steps: "auto"}: steps double from {@link #FIRST_ADAPTIVE_STEPS} until the
+ *                          convergence delta is within {@link #DELTA_TOLERANCE} of the logit change, up to {@code steps}
  */
 public record ExplainOptions(String target, int steps, String method, String baseline, String gradients,
-                             boolean mergeSubwords, int internalBatchSize) {
+                             boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
+
+    public static final int FIRST_ADAPTIVE_STEPS = 16;
+    /** |delta| at most this share of |F(x)[t] - F(x')[t]| ends adaptive steps. */
+    public static final double DELTA_TOLERANCE = 0.01;
+
+    /** Fixed steps. */
+    public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
+                          boolean mergeSubwords, int internalBatchSize) {
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false);
+    }
 
     public static final String PAD = "pad";
     public static final String ZEROS = "zeros";
@@ -31,7 +43,8 @@ public record ExplainOptions(String target, int steps, String method, String bas
     public static ExplainOptions from(Map<String, Object> p, int defaultSteps, int maxSteps) {
         Object t = p.get("target");
         String target = t == null ? null : String.valueOf(t);
-        int steps = integer(p, "n_steps", defaultSteps);
+        boolean adaptive = "auto".equals(p.get("n_steps"));
+        int steps = adaptive ? maxSteps : integer(p, "n_steps", defaultSteps);
         String method = string(p, "method", Quadrature.GAUSS_LEGENDRE);
         int minSteps = method.equals(Quadrature.RIEMANN_TRAPEZOID) ? 2 : 1;
         if (steps < minSteps || steps > maxSteps) {
@@ -53,7 +66,7 @@ public record ExplainOptions(String target, int steps, String method, String bas
         if (batch < 0 || batch > 4096) {
             throw new InvalidInputException("internal_batch_size must be between 1 and 4096, was " + batch);
         }
-        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch);
+        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive);
     }
 
     private static int integer(Map<String, Object> p, String key, int fallback) {

@@ -79,8 +79,23 @@ public final class TextExplainer implements AutoCloseable {
             }
         }
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
-        Attribution a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
-                options.internalBatchSize(), via);
+        Attribution a;
+        if (options.adaptive()) {
+            // double the steps until the quadrature has converged (delta small against the logit change), up to the cap
+            int steps = Math.min(ExplainOptions.FIRST_ADAPTIVE_STEPS, options.steps());
+            while (true) {
+                a = ig.attribute(sample, target, Quadrature.of(options.method(), steps), options.gradients(),
+                        options.internalBatchSize(), via);
+                double change = Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]);
+                if (steps >= options.steps() || Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * change) {
+                    break;
+                }
+                steps = Math.min(options.steps(), 2 * steps);
+            }
+        } else {
+            a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
+                    options.internalBatchSize(), via);
+        }
 
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();

@@ -38,4 +38,29 @@ class TextExplainerTests {
         assertThat(explanation.words()).containsExactly("[CLS]", "I", "\uD83D\uDE00", "love", "bioavailability",
                 "\uD83D\uDE00", "so", "much", "[SEP]");
     }
+
+    @Test
+    void autoStepsRaiseTheStepsUntilTheDeltaIsWithinTheToleranceOfTheLogitChange() throws Exception {
+        TinyClassifier.write(dir, "Tanh", 3);
+        ExplainOptions auto = ExplainOptions.from(java.util.Map.of("n_steps", "auto"), 50, 500);
+        ExplainOptions few = ExplainOptions.from(java.util.Map.of("n_steps", 2L), 50, 500);
+
+        Explanation adaptive;
+        Explanation fixed;
+        try (TextEncoder encoder = TextEncoder.load(dir.resolve(ModelRepository.TOKENIZER_FILE), 128);
+             TextExplainer explainer = new TextExplainer(
+                     IntegratedGradients.prepare(dir.resolve(ModelRepository.MODEL_FILE), "logits", new SessionSettings("cpu", 1, 1, "all")),
+                     encoder, new LabelDecoder(TinyClassifier.LABELS), InstanceScheduler.CALLER_THREAD)) {
+            adaptive = explainer.explain("risk assessment of oral bioavailability", auto);
+            fixed = explainer.explain("risk assessment of oral bioavailability", few);
+        }
+
+        // the attributions sum to the logit change plus delta
+        double change = java.util.Arrays.stream(adaptive.attributions()).sum() - adaptive.delta();
+        assertThat(auto.adaptive()).isTrue();
+        assertThat(adaptive.steps()).isBetween(ExplainOptions.FIRST_ADAPTIVE_STEPS, 500);
+        assertThat(Math.abs(adaptive.delta())).isLessThanOrEqualTo(ExplainOptions.DELTA_TOLERANCE * Math.abs(change));
+        assertThat(Math.abs(fixed.delta())).as("two steps do not converge: the loop had work to do")
+                .isGreaterThan(Math.abs(adaptive.delta()));
+    }
 }

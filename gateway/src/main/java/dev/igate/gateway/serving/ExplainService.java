@@ -70,7 +70,7 @@ public class ExplainService {
             ExplainOptions options = ExplainOptions.from(parameters, properties.defaultSteps(), properties.maxSteps());
             ExplainOptions effective = options.internalBatchSize() == 0 && properties.internalBatchSize() > 0
                     ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),
-                    options.gradients(), options.mergeSubwords(), properties.internalBatchSize())
+                    options.gradients(), options.mergeSubwords(), properties.internalBatchSize(), options.adaptive())
                     : options;
             Watch watch = new Watch(System.nanoTime() + properties.timeout().toNanos(),
                     () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"));
