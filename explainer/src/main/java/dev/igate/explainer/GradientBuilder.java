@@ -58,6 +58,7 @@ public final class GradientBuilder {
             RULES.put(op, new int[] {0, 1, 2, 3, 4, 5, 6, 7});
         }
         RULES.put("Gemm", new int[] {0, 1, 2});
+        RULES.put("GatherElements", new int[] {0});
         RULES.put("Where", new int[] {1, 2});
         RULES.put("Concat", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
     }
@@ -419,6 +420,7 @@ public final class GradientBuilder {
             case "Gelu" -> gelu(n, g);
             case "Clip" -> clip(n, g);
             case "Tile" -> tile(n, g);
+            case "GatherElements" -> gatherElements(n, g);
             case "Max", "Min" -> {
                 // each input gets the gradient where it is the one chosen (ties: each of them)
                 for (String x : in) {
@@ -503,6 +505,23 @@ public final class GradientBuilder {
         }
         String interleaved = w.op("Reshape", g, w.op("Concat", dims, intAttr("axis", 0)));
         accumulate(x, w.reduceSum(interleaved, repeatAxes, false));
+    }
+
+    /**
+     * GatherElements (DeBERTa's relative attention): the gradient scattered back to where each
+     * element came from, summed where an element was taken several times: ScatterElements with
+     * reduction "add", which ONNX has from opset 16.
+     */
+    private void gatherElements(NodeProto n, String g) throws GradientUnavailableException {
+        if (w.opset() < 16) {
+            throw new GradientUnavailableException("GatherElements needs opset 16 or later for its gradient (ScatterElements"
+                    + " with reduction add); the model has opset " + w.opset() + " (node " + n.getName() + ")");
+        }
+        String data = n.getInput(0);
+        String zeros = w.op("Mul", data, w.scalar(0f));
+        accumulate(data, w.op("ScatterElements", List.of(zeros, n.getInput(1), g),
+                intAttr("axis", attrInt(n, "axis", 0)), AttributeProto.newBuilder().setName("reduction")
+                        .setType(AttributeProto.AttributeType.STRING).setS(com.google.protobuf.ByteString.copyFromUtf8("add")).build()));
     }
 
     /** Clip passes the gradient where x is within [min, max] (bounds as inputs from opset 11, attributes before). */

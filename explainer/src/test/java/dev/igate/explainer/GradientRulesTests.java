@@ -297,4 +297,12 @@ class GradientRulesTests {
         new GradientCheck(13).input("x", 2, 3).initializer(longs("repeats", new long[] {2}, new long[] {3, 2}))
                 .node("Tile", List.of("x", "repeats"), "out").check("x");
     }
+
+    @Test
+    void gatherElementsSumsTheGradientOfElementsTakenTwice() throws Exception {
+        // indices along axis 1, with repeats: those elements' gradients add up
+        new GradientCheck(16).input("x", 2, 4)
+                .initializer(longs("idx", new long[] {2, 3}, new long[] {0, 0, 3, 1, 2, 1}))
+                .node("GatherElements", List.of("x", "idx"), "out", intAttr("axis", 1)).check("x");
+    }
 }
