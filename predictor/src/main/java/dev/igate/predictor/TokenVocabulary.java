@@ -1,9 +1,5 @@
 package dev.igate.predictor;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
@@ -12,7 +8,6 @@ import java.util.Set;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import dev.igate.predictor.onnx.OnnxProtos;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Tensor;
 
@@ -38,16 +33,7 @@ public final class TokenVocabulary {
         return size;
     }
 
-    /** Reads the model file (blocking; about 150 ms for MiniLM). Unknown when the model has no such lookup. */
-    public static TokenVocabulary of(Path modelFile) throws IOException {
-        ModelProto model;
-        try (InputStream in = Files.newInputStream(modelFile)) {
-            model = OnnxProtos.parse(in);
-        }
-        return of(model);
-    }
-
-    /** The vocabulary of a parsed model. */
+    /** The vocabulary of a parsed model (its caller reads the file once for every fact it needs). */
     public static TokenVocabulary of(ModelProto model) {
         Map<String, TensorProto> initializers = new HashMap<>();
         model.getGraph().getInitializerList().forEach(t -> initializers.put(t.getName(), t));
