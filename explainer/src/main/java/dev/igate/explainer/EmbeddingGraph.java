@@ -19,6 +19,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.igate.predictor.onnx.OnnxProtos;
 
 /**
  * A classifier whose word-embedding lookup was cut out: the Gather of {@code input_ids} into the
@@ -84,6 +85,9 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         for (NodeProto n : graph.getNodeList()) {
             if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
                 Table t = table(graph, initializers, n.getInput(0));
+                if (t == null) {
+                    t = gatheredCodes(graph, initializers, n);
+                }
                 if (t != null && (table == null || t.vocab() > table.vocab())) {
                     table = t;
                     lookup = n;
@@ -96,10 +100,11 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         }
         int vocab = table.vocab();
         int hidden = table.hidden();
-        String embedded = lookup.getOutput(0);
+        NodeProto dequantize = table.dequantize();
+        boolean dequantizedAfter = table.dequantizedAfter();
+        String embedded = dequantizedAfter ? dequantize.getOutput(0) : lookup.getOutput(0);
         String tableName = lookup.getInput(0);
         NodeProto cut = lookup;
-        NodeProto dequantize = table.dequantize();
         // a retyping of the ids that only fed the lookup goes with it
         Set<NodeProto> dropped = new HashSet<>();
         for (boolean grew = true; grew; ) {
@@ -125,7 +130,7 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         for (NodeProto n : graph.getNodeList()) {
             boolean dequantizeOnlyForLookup = n == dequantize && graph.getNodeList().stream()
                     .noneMatch(m -> m != cut && m.getInputList().contains(tableName));
-            if (n == lookup || dropped.contains(n) || dequantizeOnlyForLookup) {
+            if (n == lookup || dropped.contains(n) || dequantizeOnlyForLookup || dequantizedAfter && n == dequantize) {
                 continue;
             }
             if (n.getInputList().contains(tableName)) {
@@ -170,49 +175,84 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
 
     /**
      * An embedding table: a [vocab, hidden] float initializer, or an int8/uint8 one dequantized by a
-     * DequantizeLinear of constant scale and zero point (as int8-quantized exports store it).
+     * DequantizeLinear of constant scale and zero point (as int8-quantized exports store it), either
+     * before the lookup or, as ONNX Runtime's quantizer writes it, on the rows looked up.
      *
-     * @param dequantize the DequantizeLinear node, or null for a float table
+     * @param dequantize       the DequantizeLinear node, or null for a float table
+     * @param dequantizedAfter whether the DequantizeLinear takes the lookup's output, not the table
      */
-    private record Table(int vocab, int hidden, float[] values, NodeProto dequantize) {
+    private record Table(int vocab, int hidden, float[] values, NodeProto dequantize, boolean dequantizedAfter) {
+    }
+
+    /**
+     * A Gather of an int8/uint8 [vocab, hidden] initializer whose only consumer is a per-tensor
+     * DequantizeLinear of constant scale and zero point, or null.
+     */
+    private static Table gatheredCodes(GraphProto graph, Map<String, TensorProto> initializers, NodeProto gather) {
+        TensorProto q = initializers.get(gather.getInput(0));
+        String rows = gather.getOutput(0);
+        List<NodeProto> consumers = graph.getNodeList().stream().filter(m -> m.getInputList().contains(rows)).toList();
+        if (q == null || q.getDimsCount() != 2 || consumers.size() != 1 || graph.getOutputList().stream().anyMatch(o -> o.getName().equals(rows))) {
+            return null;
+        }
+        NodeProto d = consumers.get(0);
+        if (!d.getOpType().equals("DequantizeLinear") || !d.getInput(0).equals(rows)) {
+            return null;
+        }
+        // per tensor only: a per-axis scale on the looked-up rows would not be the table's
+        TensorProto scale = d.getInputCount() > 1 ? initializers.get(d.getInput(1)) : null;
+        if (scale == null || scale.getDataType() != TensorProto.DataType.FLOAT_VALUE || OnnxProtos.floatValues(scale).length != 1) {
+            return null;
+        }
+        float[] values = dequantize(initializers, q, d);
+        return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), values, d, true);
     }
 
     private static Table table(GraphProto graph, Map<String, TensorProto> initializers, String name) {
         TensorProto t = initializers.get(name);
         if (t != null) {
             return t.getDimsCount() == 2 && t.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                    ? new Table((int) t.getDims(0), (int) t.getDims(1), dev.igate.predictor.onnx.OnnxProtos.floatValues(t), null)
+                    ? new Table((int) t.getDims(0), (int) t.getDims(1), OnnxProtos.floatValues(t), null, false)
                     : null;
         }
         for (NodeProto d : graph.getNodeList()) {
             if (d.getOpType().equals("DequantizeLinear") && d.getOutput(0).equals(name)) {
                 TensorProto q = initializers.get(d.getInput(0));
-                TensorProto scale = d.getInputCount() > 1 ? initializers.get(d.getInput(1)) : null;
-                TensorProto zero = d.getInputCount() > 2 && !d.getInput(2).isEmpty() ? initializers.get(d.getInput(2)) : null;
-                if (q == null || scale == null || q.getDimsCount() != 2 || scale.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-                    return null;
-                }
-                int rows = (int) q.getDims(0);
-                int cols = (int) q.getDims(1);
-                int[] codes = integers(q);
-                int[] zeros = zero == null ? new int[1] : integers(zero);
-                if (codes == null || zeros == null) {
-                    return null;
-                }
-                float[] scales = dev.igate.predictor.onnx.OnnxProtos.floatValues(scale);
-                int axis = (int) GradientBuilder.attrInt(d, "axis", 1);
-                float[] values = new float[rows * cols];
-                for (int r = 0; r < rows; r++) {
-                    for (int c = 0; c < cols; c++) {
-                        // per tensor, or per row (axis 0) or per column (axis 1)
-                        int k = scales.length == 1 ? 0 : axis == 0 ? r : c;
-                        values[r * cols + c] = (codes[r * cols + c] - zeros[zeros.length == 1 ? 0 : k]) * scales[k];
-                    }
-                }
-                return new Table(rows, cols, values, d);
+                float[] values = q == null || q.getDimsCount() != 2 ? null : dequantize(initializers, q, d);
+                return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), values, d, false);
             }
         }
         return null;
+    }
+
+    /**
+     * The float values of a [rows, cols] int8/uint8 constant as DequantizeLinear {@code d} computes
+     * them, from its constant scale and zero point (per tensor, per row or per column), or null.
+     */
+    private static float[] dequantize(Map<String, TensorProto> initializers, TensorProto q, NodeProto d) {
+        TensorProto scale = d.getInputCount() > 1 ? initializers.get(d.getInput(1)) : null;
+        TensorProto zero = d.getInputCount() > 2 && !d.getInput(2).isEmpty() ? initializers.get(d.getInput(2)) : null;
+        if (scale == null || scale.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            return null;
+        }
+        int rows = (int) q.getDims(0);
+        int cols = (int) q.getDims(1);
+        int[] codes = integers(q);
+        int[] zeros = zero == null ? new int[1] : integers(zero);
+        if (codes == null || zeros == null) {
+            return null;
+        }
+        float[] scales = OnnxProtos.floatValues(scale);
+        int axis = (int) GradientBuilder.attrInt(d, "axis", 1);
+        float[] values = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                // per tensor, or per row (axis 0) or per column (axis 1)
+                int k = scales.length == 1 ? 0 : axis == 0 ? r : c;
+                values[r * cols + c] = (codes[r * cols + c] - zeros[zeros.length == 1 ? 0 : k]) * scales[k];
+            }
+        }
+        return values;
     }
 
     /** The values of an INT8 or UINT8 tensor as ints, or null for other types. */

@@ -61,6 +61,57 @@ public final class GradientBuilder {
         RULES.put("GatherElements", new int[] {0});
         RULES.put("Where", new int[] {1, 2});
         RULES.put("Concat", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
+        // quantization, straight through: the forward values stay quantized, gradients pass as if
+        // quantizing were the identity on the float values the integers stand for
+        for (String op : List.of("DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear")) {
+            RULES.put(op, new int[] {0});
+        }
+        RULES.put("MatMulInteger", new int[] {0, 1});
+        // ONNX Runtime's fused operators (graph optimization), each differentiated as the operators it replaces
+        RULES.put("FusedMatMul", new int[] {0, 1});
+        RULES.put("BiasGelu", new int[] {0, 1});
+        RULES.put("FastGelu", new int[] {0, 1});
+        RULES.put("QuickGelu", new int[] {0});
+        RULES.put("SkipLayerNormalization", new int[] {0, 1, 4});
+        RULES.put("SkipSimplifiedLayerNormalization", new int[] {0, 1, 3});
+        RULES.put("SimplifiedLayerNormalization", new int[] {0});
+        RULES.put("Split", new int[] {0});
+        RULES.put("MatMulIntegerToFloat", new int[] {0, 1});
+        RULES.put("DynamicQuantizeMatMul", new int[] {0, 1});
+    }
+
+    /**
+     * Quantization operators: straight-through rules, and only their first output carries a
+     * gradient (DynamicQuantizeLinear's scale and zero point are taken as constants).
+     */
+    static final Set<String> STRAIGHT_THROUGH = Set.of("DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear",
+            "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat");
+
+    /** ONNX Runtime's contrib operators (domain com.microsoft) whose rules are written here. */
+    static final Set<String> CONTRIB_RULES = Set.of("Gelu", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "FusedMatMul",
+            "BiasGelu", "FastGelu", "QuickGelu", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
+            "SimplifiedLayerNormalization", "LayerNormalization");
+
+    /**
+     * Outputs that carry a gradient, by operator; every other operator's first output only. An
+     * operator's other outputs (LayerNormalization's mean, say) stop the gradient, and a model that
+     * uses one on the path gets no gradient graph rather than a wrong one.
+     */
+    static int[] trackedOutputs(NodeProto n) {
+        return switch (n.getOpType()) {
+            case "Split" -> toInts(range(0, n.getOutputCount()));
+            // the sum input + skip + bias, which the next SkipLayerNormalization of a chain takes as its skip
+            case "SkipLayerNormalization", "SkipSimplifiedLayerNormalization" -> new int[] {0, 3};
+            default -> new int[] {0};
+        };
+    }
+
+    private static int[] toInts(long[] values) {
+        int[] out = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = (int) values[i];
+        }
+        return out;
     }
 
     private final GraphProto.Builder graph;
@@ -125,26 +176,40 @@ public final class GradientBuilder {
      */
     static Path activePath(GraphProto graph, String wrt, String output) throws GradientUnavailableException {
         Set<String> constants = new HashSet<>();
-        graph.getInitializerList().forEach(t -> constants.add(t.getName()));
+        Map<String, TensorProto.DataType> constantTypes = new HashMap<>();
+        graph.getInitializerList().forEach(t -> {
+            constants.add(t.getName());
+            constantTypes.put(t.getName(), TensorProto.DataType.forNumber(t.getDataType()));
+        });
         graph.getNodeList().stream().filter(n -> n.getOpType().equals("Constant")).forEach(n -> constants.add(n.getOutput(0)));
         Set<String> differentiable = new HashSet<>(Set.of(wrt));
         Map<String, NodeProto> untracked = new HashMap<>();
-        Map<String, TensorProto.DataType> types = new HashMap<>(Map.of(wrt, declaredType(graph, wrt)));
+        Map<String, TensorProto.DataType> types = new HashMap<>();
+        graph.getInputList().forEach(i -> types.put(i.getName(), declaredType(graph, i.getName())));
         for (NodeProto n : graph.getNodeList()) {
-            if (carriesGradient(n)) {
-                String from = firstOf(dataInputs(n), differentiable);
-                if (from != null) {
-                    differentiable.add(n.getOutput(0));
-                    for (int i = 1; i < n.getOutputCount(); i++) {
-                        // a gradient through a second output (Split's parts) would be lost without a word
-                        if (!n.getOutput(i).isEmpty()) {
-                            untracked.put(n.getOutput(i), n);
-                            differentiable.add(n.getOutput(i));
-                        }
+            String from = carriesGradient(n) ? firstOf(dataInputs(n), differentiable) : null;
+            if (from == null && n.getOutputCount() > 0) {
+                // off the path, but maybe an operand of a node on it: the types that do not follow the operands
+                TensorProto.DataType own = outputType(n, null, constantTypes);
+                if (own != null) {
+                    types.put(n.getOutput(0), own);
+                }
+            }
+            if (from != null) {
+                int[] tracked = trackedOutputs(n);
+                for (int i = 0; i < n.getOutputCount(); i++) {
+                    String out = n.getOutput(i);
+                    if (out.isEmpty()) {
+                        continue;
                     }
-                    // an operator with a rule gives its output its data inputs' type, except Cast
-                    types.put(n.getOutput(0), n.getOpType().equals("Cast")
-                            ? TensorProto.DataType.forNumber((int) attrInt(n, "to", 0)) : types.get(from));
+                    if (contains(tracked, i)) {
+                        differentiable.add(out);
+                        types.put(out, i == 0 ? outputType(n, types.get(from), constantTypes) : types.get(from));
+                    } else if (!STRAIGHT_THROUGH.contains(n.getOpType())) {
+                        // a gradient through another output would be lost without a word
+                        untracked.put(out, n);
+                        differentiable.add(out);
+                    }
                 }
             }
         }
@@ -157,13 +222,17 @@ public final class GradientBuilder {
         List<NodeProto> nodes = graph.getNodeList();
         for (int i = nodes.size() - 1; i >= 0; i--) {
             NodeProto n = nodes.get(i);
-            if (n.getOutputCount() > 0 && needed.contains(n.getOutput(0)) && differentiable.contains(n.getOutput(0))) {
+            if (tracksNeeded(n, needed, differentiable)) {
                 if (!hasRule(n)) {
                     throw new GradientUnavailableException("No gradient rule for operator "
                             + (standard(n) ? "" : n.getDomain() + ":") + n.getOpType() + " (node " + n.getName() + ")");
                 }
                 active.add(0, n);
-                probed.put(n.getOutput(0), types.get(n.getOutput(0)));
+                for (int o : trackedOutputs(n)) {
+                    if (o < n.getOutputCount() && !n.getOutput(o).isEmpty()) {
+                        probed.put(n.getOutput(o), types.get(n.getOutput(o)));
+                    }
+                }
                 // the operators with rules bind all their data inputs to one type, so an operand that
                 // carries no gradient has the type of one that does
                 TensorProto.DataType operands = types.get(firstOf(dataInputs(n), differentiable));
@@ -187,6 +256,47 @@ public final class GradientBuilder {
         return new Path(active, onPath, probed);
     }
 
+    /** Whether a gradient-carrying output of {@code n} is on the path. */
+    private static boolean tracksNeeded(NodeProto n, Set<String> needed, Set<String> differentiable) {
+        for (int o : trackedOutputs(n)) {
+            if (o < n.getOutputCount() && needed.contains(n.getOutput(o)) && differentiable.contains(n.getOutput(o))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The element type of a node's first output: its data inputs' type for the operators with
+     * rules, except Cast and the quantization operators.
+     */
+    private static TensorProto.DataType outputType(NodeProto n, TensorProto.DataType input,
+                                                   Map<String, TensorProto.DataType> constantTypes) {
+        return switch (n.getOpType()) {
+            case "Cast" -> TensorProto.DataType.forNumber((int) attrInt(n, "to", 0));
+            case "DynamicQuantizeLinear" -> TensorProto.DataType.UINT8;
+            case "MatMulInteger" -> TensorProto.DataType.INT32;
+            case "DequantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat" -> TensorProto.DataType.FLOAT;
+            // the zero point's type, UINT8 without one (opset 21's output_dtype, when set, says it)
+            case "QuantizeLinear" -> attrInt(n, "output_dtype", 0) != 0
+                    ? TensorProto.DataType.forNumber((int) attrInt(n, "output_dtype", 0))
+                    : n.getInputCount() > 2 && !n.getInput(2).isEmpty()
+                    ? constantTypes.getOrDefault(n.getInput(2), TensorProto.DataType.UINT8) : TensorProto.DataType.UINT8;
+            default -> input;
+        };
+    }
+
+    /**
+     * The type of a tensor's gradient: its own for floating-point tensors; FLOAT for the integers of
+     * quantized tensors, whose gradients pass straight through as if they were the float values.
+     */
+    private static TensorProto.DataType gradientType(TensorProto.DataType type) {
+        return switch (type) {
+            case DOUBLE, FLOAT16, BFLOAT16 -> type;
+            default -> TensorProto.DataType.FLOAT;
+        };
+    }
+
     /** The element type a graph input declares, FLOAT when it declares none. */
     private static TensorProto.DataType declaredType(GraphProto graph, String input) {
         return graph.getInputList().stream().filter(i -> i.getName().equals(input))
@@ -206,7 +316,7 @@ public final class GradientBuilder {
 
     /** Whether the rule of {@code n}'s operator applies: ONNX operators, and contrib ones with ONNX semantics. */
     private static boolean hasRule(NodeProto n) {
-        boolean sameSemantics = standard(n) || n.getDomain().equals("com.microsoft") && n.getOpType().equals("Gelu");
+        boolean sameSemantics = standard(n) || n.getDomain().equals("com.microsoft") && CONTRIB_RULES.contains(n.getOpType());
         return sameSemantics && RULES.containsKey(n.getOpType());
     }
 
@@ -296,7 +406,7 @@ public final class GradientBuilder {
         for (int i = active.size() - 1; i >= 0; i--) {
             NodeProto n = active.get(i);
             String g = b.gradOf(n.getOutput(0));
-            if (g != null) {
+            if (g != null || b.anyOtherGradient(n)) {
                 b.backward(n, g);
             }
         }
@@ -332,6 +442,16 @@ public final class GradientBuilder {
         return sum;
     }
 
+    /** Whether an output of a multi-output rule other than the first has a gradient (the rule then takes g = null for the first). */
+    private boolean anyOtherGradient(NodeProto n) {
+        for (int o : trackedOutputs(n)) {
+            if (o > 0 && o < n.getOutputCount() && !n.getOutput(o).isEmpty() && gradOf(n.getOutput(o)) != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void accumulate(String tensor, String grad) {
         grads.computeIfAbsent(tensor, k -> new ArrayList<>()).add(grad);
     }
@@ -360,8 +480,8 @@ public final class GradientBuilder {
             case "Identity", "Dropout" -> accumulate(in.get(0), g);
             case "Cast" -> {
                 // a gradient has its tensor's type: cast back, or the rules before this node mix types
-                TensorProto.DataType from = types.get(in.get(0));
-                accumulate(in.get(0), from == types.get(y) ? g : w.op("Cast", g, intAttr("to", from.getNumber())));
+                TensorProto.DataType from = gradientType(types.get(in.get(0)));
+                accumulate(in.get(0), from == gradientType(types.get(y)) ? g : w.op("Cast", g, intAttr("to", from.getNumber())));
             }
             case "Add", "Sum" -> {
                 for (String x : in) {
@@ -417,10 +537,41 @@ public final class GradientBuilder {
             case "Abs" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sign", in.get(0))));
             // softplus(x) = log(1 + e^x): its derivative is the sigmoid
             case "Softplus" -> accumulate(in.get(0), w.op("Mul", g, w.op("Sigmoid", in.get(0))));
-            case "Gelu" -> gelu(n, g);
+            case "Gelu" -> accumulate(in.get(0), w.op("Mul", g, geluSlope(in.get(0), approximation(n))));
+            case "BiasGelu", "FastGelu" -> {
+                // Gelu(x + bias): exact for BiasGelu, tanh-approximated for FastGelu (whose bias is optional)
+                boolean biased = n.getInputCount() > 1 && !n.getInput(1).isEmpty();
+                String sum = biased ? w.op("Add", in.get(0), in.get(1)) : in.get(0);
+                String d = w.op("Mul", g, geluSlope(sum, op.equals("FastGelu") ? "tanh" : "none"));
+                give(in.get(0), () -> unbroadcast(d, in.get(0), y));
+                if (biased) {
+                    give(in.get(1), () -> unbroadcast(d, in.get(1), y));
+                }
+            }
+            case "QuickGelu" -> {
+                // x sigmoid(a x): sigmoid(a x) + a x sigmoid(a x) (1 - sigmoid(a x))
+                String x = in.get(0);
+                String ax = w.op("Mul", x, w.scalar(attrFloat(n, "alpha", 1.702f)));
+                String sig = w.op("Sigmoid", ax);
+                accumulate(x, w.op("Mul", g, w.op("Add", sig, w.op("Mul", ax, w.op("Mul", sig, w.op("Sub", w.scalar(1f), sig))))));
+            }
+            case "FusedMatMul" -> fusedMatmul(n, g);
+            case "SkipLayerNormalization", "SkipSimplifiedLayerNormalization" -> skipLayerNorm(n, g);
+            case "SimplifiedLayerNormalization" -> {
+                int rank = shapeOf(in.get(0)).length;
+                accumulate(in.get(0), normalizationGradient(in.get(0), rank, in.get(1), normalize(attrInt(n, "axis", -1), rank),
+                        attrFloat(n, "epsilon", 1e-5f), false, g));
+            }
+            case "Split" -> split(n, g);
             case "Clip" -> clip(n, g);
             case "Tile" -> tile(n, g);
             case "GatherElements" -> gatherElements(n, g);
+            case "DynamicQuantizeLinear" -> accumulate(in.get(0), w.op("Div", g, n.getOutput(1)));
+            case "QuantizeLinear" -> accumulate(in.get(0), w.op("Div", g, alongAxis(n, 1)));
+            case "DequantizeLinear" -> accumulate(in.get(0), w.op("Mul", g, alongAxis(n, 1)));
+            case "MatMulInteger" -> matmulInteger(n, g);
+            case "DynamicQuantizeMatMul" -> dynamicQuantizeMatmul(n, g);
+            case "MatMulIntegerToFloat" -> matmulIntegerToFloat(n, g);
             case "Max", "Min" -> {
                 // each input gets the gradient where it is the one chosen (ties: each of them)
                 for (String x : in) {
@@ -441,6 +592,113 @@ public final class GradientBuilder {
         }
     }
 
+    private String optional(NodeProto n, int input) {
+        return n.getInputCount() > input && !n.getInput(input).isEmpty() ? n.getInput(input) : null;
+    }
+
+    /**
+     * The scale (input {@code scaleInput}) of a QuantizeLinear or DequantizeLinear shaped to
+     * broadcast against its data: a scalar as it is, a per-axis 1-D scale unsqueezed around the axis.
+     */
+    private String alongAxis(NodeProto n, int scaleInput) throws GradientUnavailableException {
+        if (attrInt(n, "block_size", 0) != 0) {
+            throw new GradientUnavailableException("Blocked quantization is not supported (node " + n.getName() + ")");
+        }
+        String scale = n.getInput(scaleInput);
+        TensorProto c = constants.get(scale);
+        if (c == null || c.getDimsCount() == 0) {
+            return scale;
+        }
+        int rank = shapeOf(n.getInput(0)).length;
+        int axis = normalize(attrInt(n, "axis", 1), rank);
+        List<Long> others = new ArrayList<>();
+        for (int i = 0; i < rank; i++) {
+            if (i != axis) {
+                others.add((long) i);
+            }
+        }
+        return others.isEmpty() ? scale : w.unsqueeze(scale, toArray(others));
+    }
+
+    /**
+     * The float values integers stand for, {@code (q - zero) x scale}, the scale omitted when null;
+     * {@code perRow} marks a 1-D zero point of a left operand, which holds one value per row.
+     */
+    private String dequantized(String q, String zero, String scale, boolean perRow) throws GradientUnavailableException {
+        String f = w.op("Cast", q, intAttr("to", TensorProto.DataType.FLOAT_VALUE));
+        if (zero != null) {
+            String z = w.op("Cast", zero, intAttr("to", TensorProto.DataType.FLOAT_VALUE));
+            TensorProto c = constants.get(zero);
+            if (perRow && c != null && c.getDimsCount() == 1 && c.getDims(0) > 1) {
+                z = w.unsqueeze(z, new long[] {1});
+            }
+            f = w.op("Sub", f, z);
+        }
+        if (scale != null) {
+            TensorProto c = constants.get(scale);
+            String s = perRow && c != null && c.getDimsCount() == 1 && c.getDims(0) > 1 ? w.unsqueeze(scale, new long[] {1}) : scale;
+            f = w.op("Mul", f, s);
+        }
+        return f;
+    }
+
+    /**
+     * MatMulInteger, {@code (A - a0) (B - b0)} in int32: the gradient of each operand is the float
+     * product with the other operand's values less its zero point, as for MatMul.
+     */
+    private void matmulInteger(NodeProto n, String g) throws GradientUnavailableException {
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        String y = n.getOutput(0);
+        int ra = shapeOf(a).length;
+        int rb = shapeOf(b).length;
+        if (ra < 2 || rb < 2) {
+            throw new GradientUnavailableException("MatMulInteger with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 3), null, false), swapLast(rb))), a, y));
+        give(b, () -> unbroadcast(w.op("MatMul", w.transpose(dequantized(a, optional(n, 2), null, true), swapLast(ra)), g), b, y));
+    }
+
+    /**
+     * DynamicQuantizeMatMul (ONNX Runtime's fusion of a float activation's DynamicQuantizeLinear with
+     * MatMulInteger and its rescaling), {@code A (B - b0) b_scale + bias}, A quantized inside: a
+     * constant weight B, or the integers of another activation (attention's products).
+     */
+    private void dynamicQuantizeMatmul(NodeProto n, String g) throws GradientUnavailableException {
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        String y = n.getOutput(0);
+        int ra = shapeOf(a).length;
+        int rb = shapeOf(b).length;
+        if (ra < 2 || rb < 2) {
+            throw new GradientUnavailableException("DynamicQuantizeMatMul with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        String bScale = n.getInput(2);
+        give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 3), bScale, false), swapLast(rb))), a, y));
+        give(b, () -> unbroadcast(w.op("Mul", w.op("MatMul", w.transpose(a, swapLast(ra)), g), bScale), b, y));
+    }
+
+    /**
+     * MatMulIntegerToFloat (ONNX Runtime's fusion of MatMulInteger and its rescaling),
+     * {@code (A - a0) a_scale (B - b0) b_scale + bias}: gradients as MatMulInteger's, times the scales.
+     */
+    private void matmulIntegerToFloat(NodeProto n, String g) throws GradientUnavailableException {
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        String y = n.getOutput(0);
+        int ra = shapeOf(a).length;
+        int rb = shapeOf(b).length;
+        if (ra < 2 || rb < 2) {
+            throw new GradientUnavailableException("MatMulIntegerToFloat with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        String aScale = n.getInput(2);
+        String bScale = n.getInput(3);
+        give(a, () -> unbroadcast(w.op("Mul", w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 5), bScale, false),
+                swapLast(rb))), aScale), a, y));
+        give(b, () -> unbroadcast(w.op("Mul", w.op("MatMul", w.transpose(dequantized(a, optional(n, 4), aScale, true),
+                swapLast(ra)), g), bScale), b, y));
+    }
+
     /** Sums a gradient of output shape back to an operand's (broadcast) shape. */
     private String unbroadcast(String g, String operand, String output) throws GradientUnavailableException {
         long[] xs = shapeOf(operand);
@@ -459,16 +717,21 @@ public final class GradientBuilder {
         return lead == 0 ? summed : w.reshapeLike(summed, operand);
     }
 
-    /** Gelu (opset 20): exact, x Phi(x), or with approximate="tanh", 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-    private void gelu(NodeProto n, String g) {
-        String x = n.getInput(0);
-        String approximate = "none";
+    /** Gelu's approximation attribute: "none" (exact) or "tanh". */
+    private static String approximation(NodeProto n) {
         for (AttributeProto a : n.getAttributeList()) {
             if (a.getName().equals("approximate")) {
-                approximate = a.getS().toStringUtf8();
+                return a.getS().toStringUtf8();
             }
         }
-        String local;
+        return "none";
+    }
+
+    /**
+     * The derivative of Gelu at x: exact, of x Phi(x), or with approximate="tanh", of
+     * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+     */
+    private String geluSlope(String x, String approximate) {
         if (approximate.equals("tanh")) {
             float c = (float) Math.sqrt(2 / Math.PI);
             String x2 = w.op("Mul", x, x);
@@ -476,17 +739,89 @@ public final class GradientBuilder {
             String t = w.op("Tanh", u);
             String du = w.op("Mul", w.scalar(c), w.op("Add", w.scalar(1f), w.op("Mul", w.scalar(3 * 0.044715f), x2)));
             // 0.5 (1 + t) + 0.5 x (1 - t^2) du
-            local = w.op("Add", w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f), t)),
+            return w.op("Add", w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f), t)),
                     w.op("Mul", w.op("Mul", w.scalar(0.5f), x), w.op("Mul", w.op("Sub", w.scalar(1f), w.op("Mul", t, t)), du)));
-        } else {
-            // Phi(x) + x phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            String phiCdf = w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f),
-                    w.op("Erf", w.op("Mul", x, w.scalar((float) (1 / Math.sqrt(2)))))));
-            String pdf = w.op("Mul", w.scalar((float) (1 / Math.sqrt(2 * Math.PI))),
-                    w.op("Exp", w.op("Mul", w.scalar(-0.5f), w.op("Mul", x, x))));
-            local = w.op("Add", phiCdf, w.op("Mul", x, pdf));
         }
-        accumulate(x, w.op("Mul", g, local));
+        // Phi(x) + x phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        String phiCdf = w.op("Mul", w.scalar(0.5f), w.op("Add", w.scalar(1f),
+                w.op("Erf", w.op("Mul", x, w.scalar((float) (1 / Math.sqrt(2)))))));
+        String pdf = w.op("Mul", w.scalar((float) (1 / Math.sqrt(2 * Math.PI))),
+                w.op("Exp", w.op("Mul", w.scalar(-0.5f), w.op("Mul", x, x))));
+        return w.op("Add", phiCdf, w.op("Mul", x, pdf));
+    }
+
+    /**
+     * FusedMatMul (ONNX Runtime's MatMul with transposes and a scale folded in):
+     * {@code alpha op(A) op(B)}, op transposing the last two axes when transA / transB say so.
+     */
+    private void fusedMatmul(NodeProto n, String g) throws GradientUnavailableException {
+        if (attrInt(n, "transBatchA", 0) != 0 || attrInt(n, "transBatchB", 0) != 0) {
+            throw new GradientUnavailableException("FusedMatMul with transBatchA or transBatchB is not supported (node " + n.getName() + ")");
+        }
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        String y = n.getOutput(0);
+        int ra = shapeOf(a).length;
+        int rb = shapeOf(b).length;
+        if (ra < 2 || rb < 2) {
+            throw new GradientUnavailableException("FusedMatMul with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        boolean transA = attrInt(n, "transA", 0) != 0;
+        boolean transB = attrInt(n, "transB", 0) != 0;
+        float alpha = attrFloat(n, "alpha", 1f);
+        String ga = alpha == 1f ? g : w.op("Mul", g, w.scalar(alpha));
+        give(a, () -> {
+            // d op(A) = g op(B)^T, and op(B)^T is B itself or B transposed
+            String dOpA = w.op("MatMul", ga, transB ? b : w.transpose(b, swapLast(rb)));
+            return unbroadcast(transA ? w.transpose(dOpA, swapLast(Math.max(ra, shapeOf(y).length))) : dOpA, a, y);
+        });
+        give(b, () -> {
+            String dOpB = w.op("MatMul", transA ? a : w.transpose(a, swapLast(ra)), ga);
+            return unbroadcast(transB ? w.transpose(dOpB, swapLast(Math.max(rb, shapeOf(y).length))) : dOpB, b, y);
+        });
+    }
+
+    /**
+     * SkipLayerNormalization: LayerNorm(input + skip + bias) x gamma + beta over the last axis (RMS
+     * normalization without centring and beta for the Simplified one). Output 3, when present, is the
+     * sum itself, and its gradient joins the one through the normalization.
+     */
+    private void skipLayerNorm(NodeProto n, String g) throws GradientUnavailableException {
+        boolean simplified = n.getOpType().equals("SkipSimplifiedLayerNormalization");
+        String input = n.getInput(0);
+        String skip = n.getInput(1);
+        int biasIndex = simplified ? 3 : 4;
+        String bias = optional(n, biasIndex);
+        String sum = w.op("Add", input, skip);
+        if (bias != null) {
+            sum = w.op("Add", sum, bias);
+        }
+        String y = n.getOutput(0);
+        int rank = shapeOf(y).length;
+        String total = g == null ? null : normalizationGradient(sum, rank, n.getInput(2), rank - 1, attrFloat(n, "epsilon", 1e-12f), !simplified, g);
+        String direct = n.getOutputCount() > 3 && !n.getOutput(3).isEmpty() ? gradOf(n.getOutput(3)) : null;
+        if (direct != null) {
+            total = total == null ? direct : w.op("Add", total, direct);
+        }
+        String d = total;
+        give(input, () -> unbroadcast(d, input, y));
+        give(skip, () -> unbroadcast(d, skip, y));
+        if (bias != null) {
+            give(bias, () -> unbroadcast(d, bias, y));
+        }
+    }
+
+    /** Split: the gradients of the parts concatenated back, zeros for a part with none. */
+    private void split(NodeProto n, String g) throws GradientUnavailableException {
+        int rank = shapeOf(n.getInput(0)).length;
+        long axis = normalize(attrInt(n, "axis", 0), rank);
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < n.getOutputCount(); i++) {
+            String out = n.getOutput(i);
+            String part = i == 0 ? g : gradOf(out);
+            parts.add(part != null ? part : w.op("Mul", out, w.scalar(0f)));
+        }
+        accumulate(n.getInput(0), parts.size() == 1 ? parts.get(0) : w.op("Concat", parts, intAttr("axis", axis)));
     }
 
     /**
@@ -791,18 +1126,24 @@ public final class GradientBuilder {
     private void layerNorm(NodeProto n, String g) throws GradientUnavailableException {
         String x = n.getInput(0);
         int rank = shapeOf(x).length;
-        int axis = normalize(attrInt(n, "axis", -1), rank);
-        float epsilon = attrFloat(n, "epsilon", 1e-5f);
+        accumulate(x, normalizationGradient(x, rank, n.getInput(1), normalize(attrInt(n, "axis", -1), rank),
+                attrFloat(n, "epsilon", 1e-5f), true, g));
+    }
+
+    /**
+     * The gradient with respect to x of (x - mean) / sqrt(var + eps) x gamma over the axes from
+     * {@code axis} on, or, without centring (RMS normalization), of x / sqrt(mean(x^2) + eps) x gamma.
+     */
+    private String normalizationGradient(String x, int rank, String gamma, int axis, float epsilon, boolean centred, String g) {
         long[] axes = range(axis, rank);
-        String mean = w.reduceMean(x, axes);
-        String centered = w.op("Sub", x, mean);
+        String centered = centred ? w.op("Sub", x, w.reduceMean(x, axes)) : x;
         String variance = w.reduceMean(w.op("Mul", centered, centered), axes);
         String inv = w.op("Div", w.scalar(1f), w.op("Sqrt", w.op("Add", variance, w.scalar(epsilon))));
         String xhat = w.op("Mul", centered, inv);
-        String dxhat = w.op("Mul", g, n.getInput(1));
-        String term = w.op("Sub", w.op("Sub", dxhat, w.reduceMean(dxhat, axes)),
-                w.op("Mul", xhat, w.reduceMean(w.op("Mul", dxhat, xhat), axes)));
-        accumulate(x, w.op("Mul", inv, term));
+        String dxhat = w.op("Mul", g, gamma);
+        String projected = w.op("Mul", xhat, w.reduceMean(w.op("Mul", dxhat, xhat), axes));
+        String term = centred ? w.op("Sub", w.op("Sub", dxhat, w.reduceMean(dxhat, axes)), projected) : w.op("Sub", dxhat, projected);
+        return w.op("Mul", inv, term);
     }
 
     private long[] constantInts(NodeProto n, int input) throws GradientUnavailableException {

@@ -15,6 +15,7 @@ import java.util.concurrent.CompletionException;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.igate.predictor.BatchDependence;
 import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
@@ -79,10 +80,16 @@ public final class IntegratedGradients implements AutoCloseable {
     private final InstanceLayout layout;
     private final ModelInstances gradient;
     private final String gradientUnavailable;
+    /**
+     * Whether each row must run alone: a batch-wide operator (dynamic quantization's scale) makes a
+     * row's logits depend on the rows run with it, so path points batched together would be
+     * explained through other points' quantization, and F(x) would not be what the model predicts.
+     */
+    private final boolean rowsAlone;
     private volatile ModelInstances forward;
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
-                                InstanceLayout layout, ModelInstances gradient, String gradientUnavailable) {
+                                InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone) {
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
@@ -90,6 +97,7 @@ public final class IntegratedGradients implements AutoCloseable {
         this.layout = layout;
         this.gradient = gradient;
         this.gradientUnavailable = gradientUnavailable;
+        this.rowsAlone = rowsAlone;
     }
 
     /**
@@ -125,27 +133,53 @@ public final class IntegratedGradients implements AutoCloseable {
         EmbeddingGraph graph = EmbeddingGraph.of(model);
         ModelInstances gradient = null;
         String unavailable = null;
-        try {
-            GradientBuilder.Path path = GradientBuilder.activePath(graph.model().getGraph(), EmbeddingGraph.INPUTS_EMBEDS, output);
-            var shapes = ShapeProbe.shapes(graph.model(), path.probed(), sampleInputs(graph));
-            ModelProto gm = GradientBuilder.buildForTargets(graph.model(), EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes);
-            byte[] bytes = gm.toByteArray();
+        // the graph ONNX Runtime's optimizer makes first, fused operators and all, so that the gradient
+        // graph computes the forward values the serving sessions compute (an int8 model's fused
+        // DynamicQuantizeMatMul rounds differently from its unfused operators); the graph as written
+        // when a fused operator has no rule
+        List<ModelProto> candidates = new ArrayList<>();
+        if (!settings.optimizationLevel().equals("none")) {
             try {
-                gradient = ModelInstances.open(instances, settings,
-                        s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
+                candidates.add(OnnxProtos.parse(OnnxModel.optimized(graph.model().toByteArray(), settings,
+                        "embedding graph of " + modelFile.getFileName())));
+            } catch (ModelLoadException | IOException e) {
+                log.info("{}: ONNX Runtime's optimized graph unavailable ({}); differentiating the graph as written", modelFile, e.getMessage());
+            }
+        }
+        candidates.add(graph.model());
+        for (ModelProto candidate : candidates) {
+            boolean optimized = candidate != graph.model();
+            try {
+                gradient = openGradient(candidate, output, graph, instances, settings, modelFile);
+                unavailable = null;
+                log.info("{}: gradient graph built from the {} graph", modelFile, optimized ? "optimized" : "written");
+                break;
+            } catch (GradientUnavailableException e) {
+                unavailable = e.getMessage();
             } catch (ModelLoadException e) {
                 // a rule that does not fit the model (e.g. a FLOAT constant beside DOUBLE tensors) must cost
                 // only the faster method, not the model's explanations
                 unavailable = "ONNX Runtime rejected the gradient graph: " + e.getMessage();
-                log.warn("{}: {}; explanations use the black-box method", modelFile, unavailable);
             }
-        } catch (GradientUnavailableException e) {
-            unavailable = e.getMessage();
-            log.info("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);
+            log.info("{}: no gradient graph from the {} graph: {}", modelFile, optimized ? "optimized" : "written", unavailable);
+        }
+        if (gradient == null) {
+            log.warn("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);
         }
         log.info("Integrated gradients ready for {} in {} ms ({})", modelFile.getParent().getParent().getFileName() + "/" + modelFile.getParent().getFileName(),
                 (System.nanoTime() - start) / 1_000_000, gradient != null ? "gradient graph" : "black-box only");
-        return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable);
+        return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
+                BatchDependence.batchWideOperator(model) != null);
+    }
+
+    /** Builds the gradient graph of {@code model} (an embedding graph) and opens it on every instance of the layout. */
+    private static ModelInstances openGradient(ModelProto model, String output, EmbeddingGraph graph, InstanceLayout instances,
+                                               SessionSettings settings, Path modelFile)
+            throws GradientUnavailableException, ModelLoadException {
+        GradientBuilder.Path path = GradientBuilder.activePath(model.getGraph(), EmbeddingGraph.INPUTS_EMBEDS, output);
+        var shapes = ShapeProbe.shapes(model, path.probed(), sampleInputs(graph));
+        byte[] bytes = GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes).toByteArray();
+        return ModelInstances.open(instances, settings, s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
     }
 
     /** Sample inputs with every variable dimension above one (batch 2, sequence 5) for the shape probe. */
@@ -442,6 +476,9 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /** Logits for rows of embeddings, on the instance {@code at}. */
     float[] logits(String method, Placement at, Sample sample, float[] embeds, int rows) {
+        if (rowsAlone && rows > 1) {
+            return eachRowAlone(embeds, rows, row -> logits(method, at, sample, row, 1));
+        }
         if (method.equals(GRAPH)) {
             OnnxModel session = on(gradient, at);
             List<Tensor> feeds = feeds(session, sample, embeds, rows);
@@ -452,6 +489,20 @@ public final class IntegratedGradients implements AutoCloseable {
         return f.run(feeds(f, sample, embeds, rows), List.of(output)).get(0).floats();
     }
 
+    /** Runs each of {@code rows} rows of embeddings by itself, the results one after another. */
+    private static float[] eachRowAlone(float[] embeds, int rows, java.util.function.Function<float[], float[]> run) {
+        int width = embeds.length / rows;
+        float[] out = null;
+        for (int r = 0; r < rows; r++) {
+            float[] one = run.apply(java.util.Arrays.copyOfRange(embeds, r * width, (r + 1) * width));
+            if (out == null) {
+                out = new float[one.length * rows];
+            }
+            System.arraycopy(one, 0, out, r * one.length, one.length);
+        }
+        return out;
+    }
+
     /** Logits on the first instance (for tests). */
     float[] logits(String method, Sample sample, float[] embeds, int rows) {
         return logits(method, new Placement(0), sample, embeds, rows);
@@ -459,6 +510,9 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /** Gradients of the target logit at rows of embeddings, from the gradient graph on the instance {@code at}. */
     float[] gradients(Placement at, Sample sample, float[] embeds, int rows, int target) {
+        if (rowsAlone && rows > 1) {
+            return eachRowAlone(embeds, rows, row -> gradients(at, sample, row, 1, target));
+        }
         OnnxModel session = on(gradient, at);
         List<Tensor> feeds = feeds(session, sample, embeds, rows);
         long[] targets = new long[rows];

@@ -90,6 +90,7 @@ final class GradientCheck {
     private ModelProto model(GraphProto.Builder g) {
         return ModelProto.newBuilder().setIrVersion(8)
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1))
                 .setGraph(g).build();
     }
 
@@ -146,6 +147,49 @@ final class GradientCheck {
                 assertThat(Math.abs(analytic[i] - numeric))
                         .as("d/d%s[%d]: analytic %s vs numeric %s", wrt, i, analytic[i], numeric)
                         .isLessThanOrEqualTo(ABS + REL * Math.abs(numeric));
+            }
+        }
+    }
+
+    /**
+     * Checks the gradient graph of this model against another's at the same inputs and seed (both
+     * drawn from the same random sequence, so the two must declare the same inputs): for
+     * straight-through rules, whose reference is a float graph with quantization taken as the identity.
+     */
+    void checkAgainst(GradientCheck reference, String wrt) throws Exception {
+        float[] mine = gradient(wrt);
+        float[] theirs = reference.gradient(wrt);
+        assertThat(mine).hasSameSizeAs(theirs);
+        for (int i = 0; i < mine.length; i++) {
+            assertThat((double) Math.abs(mine[i] - theirs[i])).as("d/d%s[%d]: %s vs reference %s", wrt, i, mine[i], theirs[i])
+                    .isLessThanOrEqualTo(1e-4 + 1e-4 * Math.abs(theirs[i]));
+        }
+    }
+
+    /** The gradient graph's d(Σ seed ⊙ out) / d{wrt} at inputs and a seed drawn afresh from the fixed random sequence. */
+    private float[] gradient(String wrt) throws Exception {
+        random.setSeed(7);
+        Map<String, float[]> values = new LinkedHashMap<>();
+        for (Input in : inputs) {
+            values.put(in.name(), sample(in));
+        }
+        GraphProto.Builder forwardGraph = graph.clone();
+        forwardGraph.addOutput(tensorValue(output, TensorProto.DataType.FLOAT));
+        ModelProto forward = model(forwardGraph);
+        List<Tensor> feeds = feeds(values);
+        try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward")) {
+            Tensor out = f.run(feeds, List.of(output)).get(0);
+            float[] seed = new float[out.size()];
+            for (int i = 0; i < seed.length; i++) {
+                seed[i] = (float) (random.nextDouble() * 2 - 1);
+            }
+            Map<String, long[]> shapes = ShapeProbe.shapes(forward,
+                    GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
+            ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
+            try (OnnxModel gm = OnnxModel.load(gradient.toByteArray(), CPU, "gradient")) {
+                List<Tensor> gradFeeds = new ArrayList<>(feeds);
+                gradFeeds.add(Tensor.ofFloats("seed", out.shape(), seed));
+                return gm.run(gradFeeds, List.of(GradientBuilder.gradName(wrt))).get(0).floats();
             }
         }
     }

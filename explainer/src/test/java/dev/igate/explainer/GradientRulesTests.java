@@ -271,25 +271,100 @@ class GradientRulesTests {
 
     @Test
     void anOperatorOfAnotherDomainIsNotTakenForTheOnnxOneOfTheSameName() {
-        // com.microsoft's FastGelu is not ONNX's; a fused operator names its domain when it has no rule
-        GradientCheck check = new GradientCheck(11).input("x", 2, 3)
-                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("FastGelu").setDomain("com.microsoft")
-                        .setName("fused").addInput("x").addOutput("out").build(), "out");
+        // com.microsoft's Trilu is not ONNX's (even where they agree); an operator names its domain when it has no rule
+        GradientCheck check = new GradientCheck(14).input("x", 2, 3, 3)
+                .node(contrib("Trilu", List.of("x"), List.of("out")), "out");
 
         assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
-                .hasMessage("No gradient rule for operator com.microsoft:FastGelu (node fused)");
+                .hasMessage("No gradient rule for operator com.microsoft:Trilu (node fused_out)");
+    }
+
+    static ai.onnx.proto.OnnxMl.NodeProto contrib(String op, List<String> in, List<String> out,
+                                                  ai.onnx.proto.OnnxMl.AttributeProto... attributes) {
+        return ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType(op).setDomain("com.microsoft").setName("fused_" + out.get(0))
+                .addAllInput(in).addAllOutput(out).addAllAttribute(List.of(attributes)).build();
     }
 
     @Test
-    void aGradientThroughASecondOutputIsRefusedNotDropped() {
-        // Split's second part feeds the output: without multi-output rules it must say so, not lose that gradient
-        GradientCheck check = new GradientCheck(13).input("x", 2, 4)
-                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("Split").setName("split").addInput("x")
-                        .addOutput("left").addOutput("right").addAttribute(intAttr("axis", 1)).build(), "right")
-                .node("Tanh", List.of("right"), "out");
+    void aGradientThroughAnUntrackedOutputIsRefusedNotDropped() {
+        // LayerNormalization's mean feeds the output: it must say so, not lose that gradient
+        GradientCheck check = new GradientCheck(17).input("x", 2, 4)
+                .initializer(floats("gamma", new long[] {4}, new float[] {1f, 1f, 1f, 1f}))
+                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("LayerNormalization").setName("norm").addInput("x")
+                        .addInput("gamma").addOutput("normalized").addOutput("mean").build(), "mean")
+                .node("Tanh", List.of("mean"), "out");
 
         assertThatThrownBy(() -> check.check("x")).isInstanceOf(GradientUnavailableException.class)
-                .hasMessageContaining("output right of operator Split (node split)");
+                .hasMessageContaining("output mean of operator LayerNormalization (node norm)");
+    }
+
+    @Test
+    void splitConcatenatesThePartsGradientsWithZerosForAnUnusedPart() throws Exception {
+        // three parts along axis 1 (sizes from the split input, opset 13); the middle one unused
+        new GradientCheck(13).input("x", 2, 6).initializer(longs("sizes", new long[] {3}, new long[] {1, 2, 3}))
+                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("Split").setName("split").addInput("x").addInput("sizes")
+                        .addOutput("a").addOutput("b").addOutput("c").addAttribute(intAttr("axis", 1)).build(), "c")
+                .node("Tanh", List.of("c"), "tc")
+                .initializer(longs("reduced", new long[] {1}, new long[] {1}))
+                .node("ReduceSum", List.of("tc", "reduced"), "sc")
+                .node("Mul", List.of("a", "sc"), "out").check("x");
+    }
+
+    @Test
+    void fusedMatMulWithTranspositionsScaleAndBatches() throws Exception {
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                long[] a = ta == 0 ? new long[] {2, 3, 4} : new long[] {2, 4, 3};
+                long[] b = tb == 0 ? new long[] {4, 5} : new long[] {5, 4};
+                for (String wrt : List.of("a", "b")) {
+                    new GradientCheck(13).input("a", a).input("b", b)
+                            .node(contrib("FusedMatMul", List.of("a", "b"), List.of("out"), floatAttr("alpha", 0.7f),
+                                    intAttr("transA", ta), intAttr("transB", tb)), "out")
+                            .check(wrt);
+                }
+            }
+        }
+    }
+
+    @Test
+    void biasGeluFastGeluAndQuickGelu() throws Exception {
+        for (String op : List.of("BiasGelu", "FastGelu")) {
+            for (String wrt : List.of("x", "bias")) {
+                new GradientCheck(13).input("x", 2, 3, 5).input("bias", 5)
+                        .node(contrib(op, List.of("x", "bias"), List.of("out")), "out").check(wrt);
+            }
+        }
+        new GradientCheck(13).input("x", 2, 5).node(contrib("FastGelu", List.of("x"), List.of("out")), "out").check("x");
+        new GradientCheck(13).input("x", 2, 5).node(contrib("QuickGelu", List.of("x"), List.of("out"), floatAttr("alpha", 1.5f)), "out")
+                .check("x");
+        new GradientCheck(13).input("x", 2, 5).node(contrib("Gelu", List.of("x"), List.of("out")), "out").check("x");
+    }
+
+    @Test
+    void skipLayerNormalizationThroughItsOutputAndItsSum() throws Exception {
+        // output 0 and the sum (output 3) both used, as a chain of them uses the sum as the next skip
+        for (String wrt : List.of("x", "skip", "bias")) {
+            new GradientCheck(13).input("x", 2, 3, 4).input("skip", 2, 3, 4).input("bias", 4)
+                    .initializer(floats("gamma", new long[] {4}, new float[] {1.5f, -0.5f, 0.8f, 1.1f}))
+                    .initializer(floats("beta", new long[] {4}, new float[] {0.1f, 0.2f, -0.3f, 0f}))
+                    .node(contrib("SkipLayerNormalization", List.of("x", "skip", "gamma", "beta", "bias"),
+                            List.of("normalized", "", "", "sum"), floatAttr("epsilon", 1e-5f)), "normalized")
+                    .node("Tanh", List.of("sum"), "tsum")
+                    .node("Mul", List.of("normalized", "tsum"), "out")
+                    .check(wrt);
+        }
+        for (String wrt : List.of("x", "skip")) {
+            new GradientCheck(13).input("x", 2, 3, 4).input("skip", 2, 3, 4)
+                    .initializer(floats("gamma", new long[] {4}, new float[] {1.5f, -0.5f, 0.8f, 1.1f}))
+                    .node(contrib("SkipSimplifiedLayerNormalization", List.of("x", "skip", "gamma"), List.of("out"),
+                            floatAttr("epsilon", 1e-5f)), "out")
+                    .check(wrt);
+        }
+        new GradientCheck(13).input("x", 2, 3, 4)
+                .initializer(floats("gamma", new long[] {4}, new float[] {1.5f, -0.5f, 0.8f, 1.1f}))
+                .node(ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("SimplifiedLayerNormalization").setName("rms")
+                        .addInput("x").addInput("gamma").addOutput("out").addAttribute(floatAttr("epsilon", 1e-5f)).build(), "out")
+                .check("x");
     }
 
     @Test

@@ -74,6 +74,16 @@ public final class OnnxProtos {
         return b.build();
     }
 
+    /** An INT8 or UINT8 tensor ({@code type}) stored as raw bytes, one per element. */
+    public static TensorProto bytes(String name, TensorProto.DataType type, long[] dims, byte[] data) {
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(type.getNumber())
+                .setRawData(ByteString.copyFrom(data));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
+    }
+
     /** An INT64 tensor stored as little-endian raw data. */
     public static TensorProto longs(String name, long[] dims, long[] data) {
         ByteBuffer buf = ByteBuffer.allocate(data.length * 8).order(ByteOrder.LITTLE_ENDIAN);
