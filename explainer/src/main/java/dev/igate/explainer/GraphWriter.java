@@ -71,6 +71,17 @@ final class GraphWriter {
         return name;
     }
 
+    /** An INT64 scalar constant. */
+    String int64(long value) {
+        String name = fresh("const");
+        graph.addInitializer(longs(name, new long[0], new long[] {value}));
+        return name;
+    }
+
+    GraphProto.Builder graph() {
+        return graph;
+    }
+
     /** An INT64 vector constant. */
     String int64s(long... values) {
         String name = fresh("const");

@@ -130,7 +130,8 @@ public final class IntegratedGradients implements AutoCloseable {
         try (InputStream in = Files.newInputStream(modelFile)) {
             model = OnnxProtos.parse(in);
         }
-        EmbeddingGraph graph = EmbeddingGraph.of(model);
+        // EmbedLayerNormalization hides the lookup, and Attention has no rule: both as the operators they fuse
+        EmbeddingGraph graph = EmbeddingGraph.of(FusedOperators.decompose(model));
         ModelInstances gradient = null;
         String unavailable = null;
         // the graph ONNX Runtime's optimizer makes first, fused operators and all, so that the gradient
@@ -140,8 +141,8 @@ public final class IntegratedGradients implements AutoCloseable {
         List<ModelProto> candidates = new ArrayList<>();
         if (!settings.optimizationLevel().equals("none")) {
             try {
-                candidates.add(OnnxProtos.parse(OnnxModel.optimized(graph.model().toByteArray(), settings,
-                        "embedding graph of " + modelFile.getFileName())));
+                candidates.add(FusedOperators.decompose(OnnxProtos.parse(OnnxModel.optimized(graph.model().toByteArray(), settings,
+                        "embedding graph of " + modelFile.getFileName()))));
             } catch (ModelLoadException | IOException e) {
                 log.info("{}: ONNX Runtime's optimized graph unavailable ({}); differentiating the graph as written", modelFile, e.getMessage());
             }

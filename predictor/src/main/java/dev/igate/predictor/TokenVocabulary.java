@@ -14,7 +14,8 @@ import dev.igate.protocol.Tensor;
 /**
  * The number of rows of the embedding table that a model's {@code input_ids} index: the first
  * dimension of the constant a {@code Gather} reads with them (directly or through a {@code Cast};
- * the constant directly or through a {@code DequantizeLinear}, as int8 exports store it).
+ * the constant directly or through a {@code DequantizeLinear}, as int8 exports store it), or the
+ * word table of ONNX Runtime's fused {@code EmbedLayerNormalization}.
  * An id outside it makes ONNX Runtime fail the whole run; checked here first, it is the one
  * request's 400 instead of a 500 for everybody in its batch.
  */
@@ -52,8 +53,11 @@ public final class TokenVocabulary {
         }
         long smallest = 0;
         for (NodeProto n : model.getGraph().getNodeList()) {
-            if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
-                TensorProto table = initializers.get(dequantized.getOrDefault(n.getInput(0), n.getInput(0)));
+            // ONNX Runtime's EmbedLayerNormalization looks the ids up in its word table, input 2
+            boolean fused = n.getOpType().equals("EmbedLayerNormalization") && n.getInputCount() > 2 && ids.contains(n.getInput(0));
+            if (fused || n.getOpType().equals("Gather") && n.getInputCount() == 2 && ids.contains(n.getInput(1))) {
+                String data = fused ? n.getInput(2) : n.getInput(0);
+                TensorProto table = initializers.get(dequantized.getOrDefault(data, data));
                 if (table != null && table.getDimsCount() >= 1) {
                     long rows = table.getDims(0);
                     smallest = smallest == 0 ? rows : Math.min(smallest, rows);

@@ -12,6 +12,7 @@ import java.util.List;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.igate.protocol.InvalidInputException;
@@ -59,6 +60,17 @@ public class TokenVocabularyTests {
                 .addDims(VOCAB).addDims(2).setRawData(com.google.protobuf.ByteString.copyFrom(new byte[VOCAB * 2])));
         g.addInitializer(floats("table_scale", new long[0], new float[] {0.01f}));
         g.addNode(0, node("DequantizeLinear", "dequantize", List.of("table_quantized", "table_scale"), List.of("table")));
+
+        assertThat(TokenVocabulary.of(plain.toBuilder().setGraph(g).build()).size()).isEqualTo(VOCAB);
+    }
+
+    @Test
+    void theWordTableOfAFusedEmbedLayerNormalizationCounts() {
+        ModelProto plain = embeddingModel(false);
+        GraphProto.Builder g = plain.getGraph().toBuilder().clearNode();
+        g.addNode(node("Cast", "ids32", List.of("input_ids"), List.of("ids32"), intAttr("to", TensorProto.DataType.INT32_VALUE)));
+        g.addNode(NodeProto.newBuilder().setOpType("EmbedLayerNormalization").setDomain("com.microsoft").setName("fused")
+                .addInput("ids32").addInput("").addInput("table").addOutput("logits").build());
 
         assertThat(TokenVocabulary.of(plain.toBuilder().setGraph(g).build()).size()).isEqualTo(VOCAB);
     }
