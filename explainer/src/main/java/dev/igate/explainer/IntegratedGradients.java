@@ -50,7 +50,7 @@ public final class IntegratedGradients implements AutoCloseable {
     public static final String GRAPH = "graph";
     public static final String BLACKBOX = "blackbox";
     public static final String TARGETS = "targets";
-    /** Step of the central differences, along the token's (x − x′) direction. */
+    /** Larger step of the central differences, a share of the token's (x − x′) segment; the smaller is half of it. */
     static final double FINITE_DIFFERENCE_STEP = 1e-2;
     /**
      * Padded tokens per piece of an explanation when the request names no internal batch size: small
@@ -63,12 +63,12 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /**
      * Model rows an attribution of a {@code seq}-token sample over {@code points} path points
-     * runs: F(x) and F(baseline), then one row per point with the gradient graph, or two per
-     * point and token (central differences) with the black-box method.
+     * runs: F(x) and F(baseline), then one row per point with the gradient graph, or four per
+     * point and token (central differences at two steps) with the black-box method.
      */
     public long rows(int seq, int points, String gradients) {
         String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
-        return 2L + (method.equals(GRAPH) ? points : 2L * points * seq);
+        return 2L + (method.equals(GRAPH) ? points : (long) BLACKBOX_ROWS * points * seq);
     }
 
     private static final Logger log = LoggerFactory.getLogger(IntegratedGradients.class);
@@ -86,10 +86,13 @@ public final class IntegratedGradients implements AutoCloseable {
      * explained through other points' quantization, and F(x) would not be what the model predicts.
      */
     private final boolean rowsAlone;
+    /** The quantization operator the gradient graph passes straight through, or null. */
+    private final String straightThrough;
     private volatile ModelInstances forward;
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
-                                InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone) {
+                                InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone,
+                                String straightThrough) {
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
@@ -98,6 +101,7 @@ public final class IntegratedGradients implements AutoCloseable {
         this.gradient = gradient;
         this.gradientUnavailable = gradientUnavailable;
         this.rowsAlone = rowsAlone;
+        this.straightThrough = straightThrough;
     }
 
     /**
@@ -169,8 +173,11 @@ public final class IntegratedGradients implements AutoCloseable {
         }
         log.info("Integrated gradients ready for {} in {} ms ({})", modelFile.getParent().getParent().getFileName() + "/" + modelFile.getParent().getFileName(),
                 (System.nanoTime() - start) / 1_000_000, gradient != null ? "gradient graph" : "black-box only");
+        String quantized = graph.model().getGraph().getNodeList().stream()
+                .filter(n -> GradientBuilder.STRAIGHT_THROUGH.contains(n.getOpType()))
+                .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
         return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
-                BatchDependence.batchWideOperator(model) != null);
+                BatchDependence.batchWideOperator(model) != null, gradient == null ? null : quantized);
     }
 
     /** Builds the gradient graph of {@code model} (an embedding graph) and opens it on every instance of the layout. */
@@ -223,6 +230,15 @@ public final class IntegratedGradients implements AutoCloseable {
     /** Whether the gradient graph exists; otherwise {@link #gradientUnavailableReason()} says why. */
     public boolean hasGradientGraph() {
         return gradient != null;
+    }
+
+    /**
+     * The quantization operator (and node) whose gradient the graph method takes as the identity
+     * (straight-through: a quantized model's true derivative is zero almost everywhere), or null
+     * for a model without quantization.
+     */
+    public String straightThrough() {
+        return straightThrough;
     }
 
     public String gradientUnavailableReason() {
@@ -279,7 +295,7 @@ public final class IntegratedGradients implements AutoCloseable {
             graph.lookup(sample.baselineIds(), baseline, 0);
         }
         int points = quadrature.alphas().length;
-        int[] pieces = pieces(method.equals(GRAPH) ? points : 2 * points * seq, internalBatch, seq);
+        int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
 
         // F(x) and F(baseline), on two instances at once when there are two
         float[] endLogits;
@@ -305,20 +321,21 @@ public final class IntegratedGradients implements AutoCloseable {
             throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
         }
         double[] scores;
-        long rows;
+        double disagreement = Double.NaN;
         if (method.equals(GRAPH)) {
             scores = graphScores(sample, x, baseline, t, quadrature, pieces, scheduler);
-            rows = quadrature.alphas().length + 2L;
         } else {
-            scores = blackboxScores(sample, x, baseline, t, quadrature, pieces, scheduler);
-            rows = 2L * quadrature.alphas().length * seq + 2;
+            Estimate e = blackboxScores(sample, x, baseline, t, quadrature, pieces, scheduler);
+            scores = e.scores();
+            disagreement = e.disagreement();
         }
+        long rows = rows(seq, points, method);
         double sum = 0;
         for (double s : scores) {
             sum += s;
         }
         double delta = sum - (fx[t] - fb[t]);
-        return new Attribution(scores, delta, t, fx, fb, method, quadrature.alphas().length, rows);
+        return new Attribution(scores, delta, t, fx, fb, method, quadrature.alphas().length, rows, disagreement);
     }
 
     /**
@@ -436,21 +453,32 @@ public final class IntegratedGradients implements AutoCloseable {
         return scores;
     }
 
-    private double[] blackboxScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
+    /** Black-box scores, and how far apart the two step sizes they were extrapolated from came. */
+    private record Estimate(double[] scores, double disagreement) {
+    }
+
+    /**
+     * Scores from central differences along each token's (x - x') direction at two steps, h and
+     * h/2, Richardson-extrapolated ((4 S(h/2) - S(h)) / 3, an error of order h^4 for a smooth model);
+     * the relative distance between the two estimates says whether the model is smooth at this
+     * scale at all (quantized models are not: their differences are steps, not slopes).
+     */
+    private Estimate blackboxScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
                                     InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         int width = seq * hidden;
         double h = FINITE_DIFFERENCE_STEP;
-        // rows: for each step k and token i, the point moved by +h and -h along token i's (x - x') direction
-        double[] scores = new double[seq];
+        // rows: for each point k and token i, the point moved by +h, -h, +h/2 and -h/2 along token i's (x - x') direction
+        double[] full = new double[seq];
+        double[] half = new double[seq];
         runPieces(pieces, scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
                 int index = from + r;
-                int k = index / (seq * 2);
-                int token = (index / 2) % seq;
-                double sign = index % 2 == 0 ? 1 : -1;
+                int k = index / (seq * BLACKBOX_ROWS);
+                int token = (index / BLACKBOX_ROWS) % seq;
+                double step = offset(index, h);
                 double alpha = q.alphas()[k];
                 int o = r * width;
                 for (int j = 0; j < width; j++) {
@@ -458,7 +486,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 }
                 for (int d = 0; d < hidden; d++) {
                     int j = token * hidden + d;
-                    points[o + j] = (float) (baseline[j] + (alpha + sign * h) * (x[j] - baseline[j]));
+                    points[o + j] = (float) (baseline[j] + (alpha + step) * (x[j] - baseline[j]));
                 }
             }
             return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
@@ -466,13 +494,34 @@ public final class IntegratedGradients implements AutoCloseable {
             int classes = logits.length / rows;
             for (int r = 0; r < rows; r++) {
                 int index = from + r;
-                int k = index / (seq * 2);
-                int token = (index / 2) % seq;
-                double sign = index % 2 == 0 ? 1 : -1;
-                scores[token] += sign * q.weights()[k] * logits[r * classes + target] / (2 * h);
+                int k = index / (seq * BLACKBOX_ROWS);
+                int token = (index / BLACKBOX_ROWS) % seq;
+                double step = offset(index, h);
+                double[] into = index % BLACKBOX_ROWS < 2 ? full : half;
+                into[token] += Math.signum(step) * q.weights()[k] * logits[r * classes + target] / (2 * Math.abs(step));
             }
         });
-        return scores;
+        double[] scores = new double[seq];
+        double apart = 0;
+        double size = 0;
+        for (int i = 0; i < seq; i++) {
+            scores[i] = (4 * half[i] - full[i]) / 3;
+            apart += (full[i] - half[i]) * (full[i] - half[i]);
+            size += half[i] * half[i];
+        }
+        return new Estimate(scores, size == 0 ? 0 : Math.sqrt(apart / size));
+    }
+
+    /** Rows per path point and token of the black-box method: steps +h, -h, +h/2, -h/2. */
+    static final int BLACKBOX_ROWS = 4;
+
+    private static double offset(int index, double h) {
+        return switch (index % BLACKBOX_ROWS) {
+            case 0 -> h;
+            case 1 -> -h;
+            case 2 -> h / 2;
+            default -> -h / 2;
+        };
     }
 
     /** Logits for rows of embeddings, on the instance {@code at}. */

@@ -134,6 +134,9 @@ public final class TextExplainer implements AutoCloseable {
                 a.steps(), (System.nanoTime() - start) / 1e6, approximation(a));
     }
 
+    /** Relative distance between the black-box scores at steps h and h/2 past which they are called unreliable. */
+    static final double STEP_TOLERANCE = 0.05;
+
     /** A convergence delta past this share of the logit change marks an answer approximate. */
     static final double DELTA_TOLERANCE = 0.1;
 
@@ -143,6 +146,12 @@ public final class TextExplainer implements AutoCloseable {
         if (IntegratedGradients.BLACKBOX.equals(a.gradients())) {
             why.add("gradients estimated by finite differences (black-box method"
                     + (ig.hasGradientGraph() ? ", as requested)" : ": " + ig.gradientUnavailableReason() + ")"));
+            if (a.stepDisagreement() > STEP_TOLERANCE) {
+                why.add(String.format(java.util.Locale.ROOT, "the finite differences at steps h and h/2 differ by %.0f%%:"
+                        + " the model is not smooth at this scale, so these importances are unreliable", 100 * a.stepDisagreement()));
+            }
+        } else if (ig.straightThrough() != null) {
+            why.add("straight-through gradients: quantization (" + ig.straightThrough() + " and the like) taken as the identity");
         }
         double change = Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]);
         if (Math.abs(a.delta()) > DELTA_TOLERANCE * change) {

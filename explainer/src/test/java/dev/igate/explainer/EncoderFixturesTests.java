@@ -116,6 +116,22 @@ class EncoderFixturesTests {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void theBlackBoxStepsAgreeOnAFloatModelAndSayWhenTheyDoNotOnAQuantizedOne() throws Exception {
+        ModelProto plain = TinyEncoder.model(TinyEncoder.Style.BERT, 17, SEED);
+        try (IntegratedGradients smooth = prepare(plain, "float");
+             IntegratedGradients stepped = prepare(dev.igate.demo.DynamicQuantizer.quantize(plain), "int8")) {
+            IntegratedGradients.Sample s = sample(TinyEncoder.Style.BERT);
+            Attribution a = explain(smooth, s, IntegratedGradients.BLACKBOX, -1);
+            Attribution b = explain(stepped, s, IntegratedGradients.BLACKBOX, a.target());
+            System.out.printf("black-box step disagreement: float %.4f, int8 %.4f%n", a.stepDisagreement(), b.stepDisagreement());
+
+            assertThat(a.stepDisagreement()).isLessThan(0.01);
+            assertThat(b.stepDisagreement()).isGreaterThan(0.05);
+            assertThat(explain(smooth, s, IntegratedGradients.GRAPH, -1).stepDisagreement()).isNaN();
+        }
+    }
+
     /** Logits of a batch of two: the ids, and the ids right-padded after their first half. */
     float[] run(ModelProto model, TinyEncoder.Style style) throws Exception {
         int n = IDS.length;

@@ -86,7 +86,7 @@ public final class OnnxModel implements AutoCloseable {
     /**
      * The graph ONNX Runtime's CPU optimizer makes of a model at the settings' optimization level
      * (fused operators: FusedMatMul, BiasGelu, DynamicQuantizeMatMul, ...), as the serving sessions
-     * of those settings run it; for this machine only at levels above extended. Blocking.
+     * of those settings run it; at most the extended level, which saves portably. Blocking.
      *
      * @throws ModelLoadException when ONNX Runtime rejects the model
      */
@@ -95,7 +95,9 @@ public final class OnnxModel implements AutoCloseable {
         try {
             file = Files.createTempFile("igate-optimized-", ".onnx");
             Path out = file;
-            SessionSettings cpu = new SessionSettings("cpu", 1, 1, settings.optimizationLevel());
+            // extended is the most a saved graph holds portably, and all adds nothing more for transformers on a CPU
+            String level = settings.optimizationLevel().equals("all") ? "extended" : settings.optimizationLevel();
+            SessionSettings cpu = new SessionSettings("cpu", 1, 1, level);
             open(cpu, description, (env, options) -> {
                 options.setOptimizedModelFilePath(out.toString());
                 return env.createSession(model, options);
