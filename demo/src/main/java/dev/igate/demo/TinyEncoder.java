@@ -63,6 +63,7 @@ public final class TinyEncoder {
 
     private final Style style;
     private final int opset;
+    private int outputs = LABELS.size();
     private final GraphProto.Builder g = GraphProto.newBuilder();
     private int counter;
 
@@ -73,15 +74,22 @@ public final class TinyEncoder {
 
     /** The unfused model at {@code opset} (11 to 18). */
     public static ModelProto model(Style style, int opset, long seed) {
-        return new TinyEncoder(style, opset).build(weights(style, seed), false);
+        return model(style, opset, seed, LABELS.size());
+    }
+
+    /** The unfused model with {@code outputs} logits (1 for a regression head). */
+    public static ModelProto model(Style style, int opset, long seed, int outputs) {
+        TinyEncoder e = new TinyEncoder(style, opset);
+        e.outputs = outputs;
+        return e.build(weights(style, seed, outputs), false);
     }
 
     /** The same model with ONNX Runtime's fused operators (com.microsoft), at {@code opset}. */
     public static ModelProto fused(Style style, int opset, long seed) {
-        return new TinyEncoder(style, opset).build(weights(style, seed), true);
+        return new TinyEncoder(style, opset).build(weights(style, seed, LABELS.size()), true);
     }
 
-    private static Weights weights(Style style, long seed) {
+    private static Weights weights(Style style, long seed, int outputs) {
         Random r = new Random(seed);
         int positions = style == Style.ROBERTA ? MAX_POSITIONS + PADDING_IDX + 1 : MAX_POSITIONS;
         float[] pos = style == Style.DISTILBERT ? sinusoidal(positions) : gaussian(r, positions * HIDDEN, 0.3);
@@ -100,7 +108,7 @@ public final class TinyEncoder {
         return new Weights(gaussian(r, VOCAB * HIDDEN, 0.5), pos, gaussian(r, (style == Style.BERT ? 2 : 1) * HIDDEN, 0.2),
                 around(r, HIDDEN, 1, 0.1), gaussian(r, HIDDEN, 0.05), layers,
                 gaussian(r, HIDDEN * HIDDEN, 0.3), gaussian(r, HIDDEN, 0.1),
-                gaussian(r, HIDDEN * LABELS.size(), 0.6), gaussian(r, LABELS.size(), 0.1));
+                gaussian(r, HIDDEN * outputs, 0.6), gaussian(r, outputs, 0.1));
     }
 
     private ModelProto build(Weights w, boolean fused) {
@@ -110,7 +118,7 @@ public final class TinyEncoder {
         if (style == Style.BERT) {
             g.addInput(tensorValue("token_type_ids", TensorProto.DataType.INT64, "batch", "sequence"));
         }
-        g.addOutput(tensorValue("logits", TensorProto.DataType.FLOAT, "batch", (long) LABELS.size()));
+        g.addOutput(tensorValue("logits", TensorProto.DataType.FLOAT, "batch", (long) outputs));
         String x;
         String maskIndex = null;
         String extendedMask = null;
@@ -130,7 +138,7 @@ public final class TinyEncoder {
         String cls = op("Gather", List.of(x, longs(fresh("cls_index"), new long[0], new long[] {0})), intAttr("axis", 1));
         String pooled = linear(cls, w.poolW(), w.poolB(), HIDDEN, HIDDEN);
         pooled = op(style == Style.DISTILBERT ? "Relu" : "Tanh", List.of(pooled));
-        String logits = linear(pooled, w.classW(), w.classB(), HIDDEN, LABELS.size());
+        String logits = linear(pooled, w.classW(), w.classB(), HIDDEN, outputs);
         g.addNode(NodeProto.newBuilder().setOpType("Identity").setName("/logits").addInput(logits).addOutput("logits"));
         ModelProto.Builder m = ModelProto.newBuilder().setIrVersion(opset >= 15 ? 8 : 7).setProducerName("igate TinyEncoder")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset));
@@ -344,6 +352,14 @@ public final class TinyEncoder {
 
     /** Writes a servable version folder: model.onnx, the MiniLM tokenizer.json and a config.json with three labels. */
     public static void write(Path versionDir, ModelProto model) throws IOException {
+        write(versionDir, model, LABELS, null);
+    }
+
+    /**
+     * Writes a servable version folder: model.onnx, the MiniLM tokenizer.json and a config.json with
+     * {@code labels} and, unless null, {@code problem_type}.
+     */
+    public static void write(Path versionDir, ModelProto model, List<String> labels, String problemType) throws IOException {
         Files.createDirectories(versionDir);
         Files.write(versionDir.resolve(ModelRepository.MODEL_FILE), model.toByteArray());
         try (InputStream in = TinyEncoder.class.getResourceAsStream(DemoRepository.TOKENIZER_RESOURCE)) {
@@ -353,10 +369,11 @@ public final class TinyEncoder {
             Files.copy(in, versionDir.resolve(ModelRepository.TOKENIZER_FILE), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
         StringBuilder id2label = new StringBuilder();
-        for (int i = 0; i < LABELS.size(); i++) {
-            id2label.append(i == 0 ? "" : ", ").append('"').append(i).append("\": \"").append(LABELS.get(i)).append('"');
+        for (int i = 0; i < labels.size(); i++) {
+            id2label.append(i == 0 ? "" : ", ").append('"').append(i).append("\": \"").append(labels.get(i)).append('"');
         }
-        Files.writeString(versionDir.resolve(ModelRepository.CONFIG_FILE),
-                "{\"model_type\": \"tiny-encoder\", \"max_position_embeddings\": " + MAX_POSITIONS + ", \"id2label\": {" + id2label + "}}\n");
+        String problem = problemType == null ? "" : ", \"problem_type\": \"" + problemType + "\"";
+        Files.writeString(versionDir.resolve(ModelRepository.CONFIG_FILE), "{\"model_type\": \"tiny-encoder\", \"max_position_embeddings\": "
+                + MAX_POSITIONS + problem + ", \"id2label\": {" + id2label + "}}\n");
     }
 }

@@ -58,6 +58,7 @@ public final class GradientBuilder {
             RULES.put(op, new int[] {0, 1, 2, 3, 4, 5, 6, 7});
         }
         RULES.put("Gemm", new int[] {0, 1, 2});
+        RULES.put("FusedGemm", new int[] {0, 1, 2});
         RULES.put("GatherElements", new int[] {0});
         RULES.put("Where", new int[] {1, 2});
         RULES.put("Concat", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
@@ -88,7 +89,7 @@ public final class GradientBuilder {
             "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat");
 
     /** ONNX Runtime's contrib operators (domain com.microsoft) whose rules are written here. */
-    static final Set<String> CONTRIB_RULES = Set.of("Gelu", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "FusedMatMul",
+    static final Set<String> CONTRIB_RULES = Set.of("Gelu", "FusedGemm", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "FusedMatMul",
             "BiasGelu", "FastGelu", "QuickGelu", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
             "SimplifiedLayerNormalization", "LayerNormalization");
 
@@ -523,6 +524,7 @@ public final class GradientBuilder {
             case "Expand" -> accumulate(in.get(0), unbroadcast(g, in.get(0), y));
             case "MatMul" -> matmul(n, g);
             case "Gemm" -> gemm(n, g);
+            case "FusedGemm" -> gemm(n, activationGradient(n, g));
             case "Softmax", "LogSoftmax" -> softmax(n, g);
             case "ReduceMean", "ReduceSum" -> reduce(n, g);
             case "Where" -> {
@@ -967,6 +969,30 @@ public final class GradientBuilder {
         String y = n.getOutput(0);
         give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(b, swapLast(rb))), a, y));
         give(b, () -> unbroadcast(w.op("MatMul", w.transpose(a, swapLast(ra)), g), b, y));
+    }
+
+    /**
+     * FusedGemm (ONNX Runtime's Gemm with its activation folded in): the gradient before the
+     * activation, from the activation's output y.
+     */
+    private String activationGradient(NodeProto n, String g) throws GradientUnavailableException {
+        String activation = "";
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals("activation")) {
+                activation = a.getS().toStringUtf8();
+            }
+        }
+        String y = n.getOutput(0);
+        return switch (activation) {
+            case "" -> g;
+            case "Relu" -> w.op("Where", List.of(w.op("Greater", y, w.scalar(0f)), g, w.scalar(0f)));
+            case "Tanh" -> w.op("Mul", g, w.op("Sub", w.scalar(1f), w.op("Mul", y, y)));
+            case "Sigmoid" -> w.op("Mul", g, w.op("Mul", y, w.op("Sub", w.scalar(1f), y)));
+            case "LeakyRelu" -> w.op("Where", List.of(w.op("Greater", y, w.scalar(0f)), g,
+                    w.op("Mul", g, w.scalar(attrFloat(n, "activation_alpha", 0.01f)))));
+            default -> throw new GradientUnavailableException("FusedGemm with activation " + activation
+                    + " is not supported (node " + n.getName() + ")");
+        };
     }
 
     private void gemm(NodeProto n, String g) throws GradientUnavailableException {

@@ -86,13 +86,15 @@ public final class IntegratedGradients implements AutoCloseable {
      * explained through other points' quantization, and F(x) would not be what the model predicts.
      */
     private final boolean rowsAlone;
+    /** Which graph the gradient graph was built from: "optimized" (ONNX Runtime's, fused) or "written"; null without one. */
+    private final String differentiated;
     /** The quantization operator the gradient graph passes straight through, or null. */
     private final String straightThrough;
     private volatile ModelInstances forward;
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
                                 InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone,
-                                String straightThrough) {
+                                String straightThrough, String differentiated) {
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
@@ -102,6 +104,7 @@ public final class IntegratedGradients implements AutoCloseable {
         this.gradientUnavailable = gradientUnavailable;
         this.rowsAlone = rowsAlone;
         this.straightThrough = straightThrough;
+        this.differentiated = differentiated;
     }
 
     /**
@@ -138,6 +141,7 @@ public final class IntegratedGradients implements AutoCloseable {
         EmbeddingGraph graph = EmbeddingGraph.of(FusedOperators.decompose(model));
         ModelInstances gradient = null;
         String unavailable = null;
+        String differentiated = null;
         // the graph ONNX Runtime's optimizer makes first, fused operators and all, so that the gradient
         // graph computes the forward values the serving sessions compute (an int8 model's fused
         // DynamicQuantizeMatMul rounds differently from its unfused operators); the graph as written
@@ -157,7 +161,8 @@ public final class IntegratedGradients implements AutoCloseable {
             try {
                 gradient = openGradient(candidate, output, graph, instances, settings, modelFile);
                 unavailable = null;
-                log.info("{}: gradient graph built from the {} graph", modelFile, optimized ? "optimized" : "written");
+                differentiated = optimized ? "optimized" : "written";
+                log.info("{}: gradient graph built from the {} graph", modelFile, differentiated);
                 break;
             } catch (GradientUnavailableException e) {
                 unavailable = e.getMessage();
@@ -177,7 +182,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 .filter(n -> GradientBuilder.STRAIGHT_THROUGH.contains(n.getOpType()))
                 .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
         return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
-                BatchDependence.batchWideOperator(model) != null, gradient == null ? null : quantized);
+                BatchDependence.batchWideOperator(model) != null, gradient == null ? null : quantized, differentiated);
     }
 
     /** Builds the gradient graph of {@code model} (an embedding graph) and opens it on every instance of the layout. */
@@ -239,6 +244,15 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public String straightThrough() {
         return straightThrough;
+    }
+
+    /**
+     * Which graph the gradient graph differentiates: "optimized" (ONNX Runtime's optimized graph, as
+     * served), "written" (the model as written, when a fused operator of the optimized one has no
+     * rule), or null without a gradient graph.
+     */
+    public String differentiatedGraph() {
+        return differentiated;
     }
 
     public String gradientUnavailableReason() {

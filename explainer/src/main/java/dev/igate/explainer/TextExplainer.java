@@ -6,7 +6,8 @@ import java.util.List;
 import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InvalidInputException;
-import dev.igate.transformer.LabelDecoder;
+import dev.igate.transformer.Prediction;
+import dev.igate.transformer.Task;
 import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
 
@@ -20,13 +21,13 @@ public final class TextExplainer implements AutoCloseable {
 
     private final IntegratedGradients ig;
     private final TextEncoder encoder;
-    private final LabelDecoder labels;
+    private final Task task;
     private final InstanceScheduler scheduler;
 
-    public TextExplainer(IntegratedGradients ig, TextEncoder encoder, LabelDecoder labels, InstanceScheduler scheduler) {
+    public TextExplainer(IntegratedGradients ig, TextEncoder encoder, Task task, InstanceScheduler scheduler) {
         this.ig = ig;
         this.encoder = encoder;
-        this.labels = labels;
+        this.task = task;
         this.scheduler = scheduler;
     }
 
@@ -127,10 +128,9 @@ public final class TextExplainer implements AutoCloseable {
         for (int i = 0; i < raw.length; i++) {
             importances[i] = norm > 0 ? raw[i] / norm : 0;
         }
-        float[] probabilities = LabelDecoder.softmax(a.logits(), 0, a.logits().length);
-        int predicted = LabelDecoder.argmax(a.logits());
-        return new Explanation(words, importances, a.delta(), labels.labels().get(a.target()), a.target(),
-                labels.labels().get(predicted), labels.labels(), probabilities, raw, options.method(), a.gradients(),
+        Prediction predicted = task.decode(a.logits(), 1).get(0);
+        return new Explanation(words, importances, a.delta(), task.labels().get(a.target()), a.target(),
+                task.summary(predicted), task.labels(), predicted.scores(), raw, options.method(), a.gradients(),
                 a.steps(), (System.nanoTime() - start) / 1e6, approximation(a));
     }
 
@@ -173,15 +173,15 @@ public final class TextExplainer implements AutoCloseable {
         if (target == null || target.isEmpty()) {
             return -1;
         }
-        int byLabel = labels.indexOf(target);
+        int byLabel = task.indexOf(target);
         if (byLabel >= 0) {
             return byLabel;
         }
-        if (target.matches("\\d{1,9}") && Integer.parseInt(target) < labels.labels().size()) {
+        if (target.matches("\\d{1,9}") && Integer.parseInt(target) < task.labels().size()) {
             return Integer.parseInt(target);
         }
-        throw new InvalidInputException("target must be one of " + labels.labels() + " or an index below "
-                + labels.labels().size() + ", was " + target);
+        throw new InvalidInputException("target must be one of " + task.labels() + " or an index below "
+                + task.labels().size() + ", was " + target);
     }
 
     @Override

@@ -327,6 +327,21 @@ class GradientRulesTests {
     }
 
     @Test
+    void fusedGemmWithEachActivation() throws Exception {
+        for (String activation : List.of("Relu", "Tanh", "Sigmoid", "LeakyRelu")) {
+            for (String wrt : List.of("a", "b", "c")) {
+                new GradientCheck(13).input("a", AWAY_FROM_ZERO, 3, 4).input("b", 4, 5).input("c", 5)
+                        .node(contrib("FusedGemm", List.of("a", "b", "c"), List.of("out"), floatAttr("alpha", 0.7f),
+                                ai.onnx.proto.OnnxMl.AttributeProto.newBuilder().setName("activation")
+                                        .setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.STRING)
+                                        .setS(com.google.protobuf.ByteString.copyFromUtf8(activation)).build(),
+                                floatAttr("activation_alpha", 0.2f)), "out")
+                        .check(wrt);
+            }
+        }
+    }
+
+    @Test
     void biasGeluFastGeluAndQuickGelu() throws Exception {
         for (String op : List.of("BiasGelu", "FastGelu")) {
             for (String wrt : List.of("x", "bias")) {

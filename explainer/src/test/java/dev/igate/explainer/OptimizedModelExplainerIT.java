@@ -71,6 +71,7 @@ class OptimizedModelExplainerIT {
 
         assertThat(ops).contains("FusedMatMul", "BiasGelu");
         assertThat(fused.hasGradientGraph()).isTrue();
+        assertThat(fused.differentiatedGraph()).isEqualTo("optimized");
     }
 
     @Test

@@ -100,6 +100,8 @@ class QuantizedModelExplainerIT {
         Attribution a = perTensor.attribute(samples.get(0), -1, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 16), null, 0);
 
         assertThat(perTensor.hasGradientGraph()).isTrue();
+        // through ONNX Runtime's fused DynamicQuantizeMatMul and MatMulIntegerToFloat, as served
+        assertThat(perTensor.differentiatedGraph()).isEqualTo("optimized");
         assertThat(a.gradients()).isEqualTo(IntegratedGradients.GRAPH);
     }
 

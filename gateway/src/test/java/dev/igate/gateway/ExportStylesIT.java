@@ -77,7 +77,7 @@ class ExportStylesIT {
                 {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}], "outputs": [{"name": "logits"}]}
                 """.formatted(TEXT)).at("/outputs/0");
 
-        float[] expected = plainSession(model);
+        float[] expected = plainSession(REPOSITORY.resolve(model).resolve("1"), TEXT);
         assertThat(out.get("data").size()).isEqualTo(expected.length);
         for (int i = 0; i < expected.length; i++) {
             assertThat(out.at("/data/" + i).floatValue()).as("logit %d", i).isCloseTo(expected[i], within(1e-4f));
@@ -109,12 +109,11 @@ class ExportStylesIT {
                 .contains("unreliable");
     }
 
-    /** The logits of the model file run by a plain ONNX Runtime session on the text's tokens. */
-    static float[] plainSession(String model) throws Exception {
-        Path dir = REPOSITORY.resolve(model).resolve("1");
+    /** The logits of a version folder's model run by a plain ONNX Runtime session on the text's tokens. */
+    static float[] plainSession(Path dir, String text) throws Exception {
         try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128);
              OnnxModel session = OnnxModel.load(dir.resolve("model.onnx"), new SessionSettings("cpu", 1, 1, "all"))) {
-            TokenBatch batch = encoder.encode(List.of(TEXT));
+            TokenBatch batch = encoder.encode(List.of(text));
             long[] shape = {1, batch.ids(0).length};
             List<Tensor> feeds = new ArrayList<>(List.of(Tensor.ofLongs("input_ids", shape, batch.ids(0)),
                     Tensor.ofLongs("attention_mask", shape, batch.attentionMask())));

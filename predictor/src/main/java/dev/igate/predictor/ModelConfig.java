@@ -13,17 +13,19 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * What the server reads from a HuggingFace {@code config.json}: class labels and the longest
- * sequence the model's position embeddings allow.
+ * What the server reads from a HuggingFace {@code config.json}: class labels, the task, and the
+ * longest sequence the model's position embeddings allow.
  *
  * @param labels              labels by class index, from {@code id2label}; empty when absent
  * @param maxPositionEmbeddings the model's limit on tokens, or 0 when unknown
+ * @param problemType         {@code problem_type} (single_label_classification, multi_label_classification,
+ *                            regression), or null when absent
  */
-public record ModelConfig(List<String> labels, int maxPositionEmbeddings) {
+public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String problemType) {
 
     private static final JsonMapper MAPPER = JsonMapper.builder().build();
 
-    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0);
+    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0, null);
 
     /**
      * Reads config.json, or returns {@link #EMPTY} when the file is absent. Blocking.
@@ -60,6 +62,7 @@ public record ModelConfig(List<String> labels, int maxPositionEmbeddings) {
         }
         JsonNode mpe = root.get("max_position_embeddings");
         int max = mpe != null && mpe.canConvertToInt() ? mpe.intValue() : 0;
-        return new ModelConfig(List.copyOf(labels), max);
+        JsonNode problem = root.get("problem_type");
+        return new ModelConfig(List.copyOf(labels), max, problem != null && problem.isString() ? problem.asString() : null);
     }
 }

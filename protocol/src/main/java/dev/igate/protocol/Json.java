@@ -46,6 +46,10 @@ public final class Json {
         return JsonNodeFactory.instance.objectNode();
     }
 
+    public static tools.jackson.databind.node.ArrayNode array() {
+        return JsonNodeFactory.instance.arrayNode();
+    }
+
     public static byte[] write(JsonNode node) {
         return MAPPER.writeValueAsBytes(node);
     }

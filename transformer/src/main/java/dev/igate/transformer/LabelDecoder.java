@@ -3,8 +3,17 @@ package dev.igate.transformer;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Post-processing: logits to softmax probabilities and the argmax label through {@code id2label}. */
-public final class LabelDecoder {
+import dev.igate.protocol.Json;
+import dev.igate.protocol.Tensor;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ObjectNode;
+import tools.jackson.databind.node.StringNode;
+
+/**
+ * Single-label classification, the default task: logits to softmax probabilities and the argmax
+ * label through {@code id2label}.
+ */
+public final class LabelDecoder implements Task {
 
     private final List<String> labels;
 
@@ -16,33 +25,52 @@ public final class LabelDecoder {
         this.labels = List.copyOf(labels);
     }
 
+    @Override
+    public String problemType() {
+        return SINGLE_LABEL;
+    }
+
+    @Override
     public List<String> labels() {
         return labels;
     }
 
-    /** Index of a label, or -1. */
-    public int indexOf(String label) {
-        return labels.indexOf(label);
-    }
-
-    /**
-     * Decodes a {@code [rows, labels]} logits matrix.
-     *
-     * @throws IllegalArgumentException when the logits' width is not the number of labels
-     */
+    @Override
     public List<Prediction> decode(float[] logits, int rows) {
         int width = labels.size();
-        if (logits.length != rows * width) {
-            throw new IllegalArgumentException("logits hold " + logits.length + " values, expected "
-                    + rows + " x " + width + " labels");
-        }
+        Task.checkWidth(logits, rows, width);
         List<Prediction> out = new ArrayList<>(rows);
         for (int r = 0; r < rows; r++) {
             float[] p = softmax(logits, r * width, width);
             int best = argmax(p);
-            out.add(new Prediction(best, labels.get(best), p));
+            out.add(new Prediction(best, labels.get(best), p, List.of(labels.get(best))));
         }
         return out;
+    }
+
+    @Override
+    public JsonNode v1(Prediction p, boolean detailed) {
+        if (!detailed) {
+            return StringNode.valueOf(p.label());
+        }
+        ObjectNode o = Json.object();
+        o.put("label", p.label());
+        ObjectNode probabilities = o.putObject("probabilities");
+        for (int i = 0; i < labels.size(); i++) {
+            probabilities.put(labels.get(i), p.scores()[i]);
+        }
+        return o;
+    }
+
+    /** The labels, BYTES. */
+    @Override
+    public Tensor predictionTensor(String name, long[] rowsShape, List<Prediction> predictions) {
+        return Tensor.ofStrings(name, rowsShape, predictions.stream().map(Prediction::label).toArray(String[]::new));
+    }
+
+    @Override
+    public String summary(Prediction p) {
+        return p.label();
     }
 
     /** Index of the largest value (the first one on ties). */

@@ -17,11 +17,11 @@ class LabelDecoderTests {
         List<Prediction> p = decoder.decode(new float[] {0, 0, 1000, 3, 1, 2}, 2);
 
         assertThat(p.get(0).label()).isEqualTo("c");
-        assertThat(p.get(0).probabilities()[2]).isEqualTo(1f);
+        assertThat(p.get(0).scores()[2]).isEqualTo(1f);
         assertThat(p.get(1).label()).isEqualTo("a");
-        float sum = p.get(1).probabilities()[0] + p.get(1).probabilities()[1] + p.get(1).probabilities()[2];
+        float sum = p.get(1).scores()[0] + p.get(1).scores()[1] + p.get(1).scores()[2];
         assertThat(sum).isCloseTo(1f, within(1e-6f));
-        assertThat(p.get(1).probabilities()[0]).isCloseTo((float) (Math.exp(3) / (Math.exp(3) + Math.exp(1) + Math.exp(2))), within(1e-6f));
+        assertThat(p.get(1).scores()[0]).isCloseTo((float) (Math.exp(3) / (Math.exp(3) + Math.exp(1) + Math.exp(2))), within(1e-6f));
     }
 
     @Test

@@ -422,7 +422,8 @@ public class ModelRegistry implements SmartLifecycle {
             parameters.put("default_version", defaultVersion(name));
             parameters.put("predictor", model.remote().base().toString());
             parameters.put("max_length", model.encoder().maxLength());
-            parameters.put("labels", new ArrayList<>(model.labels().labels()));
+            parameters.put("labels", new ArrayList<>(model.task().labels()));
+            parameters.put("task", model.task().problemType());
             return new ModelMetadata(name, versions(name), "igate_transformer",
                     List.of(new TensorMetadata("text", Datatype.BYTES, new long[] {-1})),
                     List.of(new TensorMetadata("predict", Datatype.BYTES, new long[] {-1})), parameters);
@@ -440,8 +441,9 @@ public class ModelRegistry implements SmartLifecycle {
         if (model.encoder() != null) {
             parameters.put("max_length", model.encoder().maxLength());
         }
-        if (model.labels() != null) {
-            parameters.put("labels", new ArrayList<>(model.labels().labels()));
+        if (model.task() != null) {
+            parameters.put("labels", new ArrayList<>(model.task().labels()));
+            parameters.put("task", model.task().problemType());
         }
         return new ModelMetadata(name, versions(name), "onnxruntime_onnx", model.onnx().inputs(), model.onnx().outputs(),
                 parameters);

@@ -38,7 +38,7 @@ import dev.igate.protocol.NotImplementedException;
 import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
-import dev.igate.transformer.LabelDecoder;
+import dev.igate.transformer.Task;
 import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
 
@@ -58,7 +58,7 @@ public final class ServedModel implements AutoCloseable {
     private final ModelInstances sessions;
     private final OnnxModel onnx;
     private final TextEncoder encoder;
-    private final LabelDecoder labels;
+    private final Task task;
     private final String logitsOutput;
     private final DynamicBatcher<BatchJob<?>> batcher;
     private final OnnxBatchExecutor executor;
@@ -71,7 +71,7 @@ public final class ServedModel implements AutoCloseable {
     private TextExplainer explainer;
     private String explainerUnavailable;
 
-    private ServedModel(String name, String version, ModelInstances sessions, TextEncoder encoder, LabelDecoder labels,
+    private ServedModel(String name, String version, ModelInstances sessions, TextEncoder encoder, Task task,
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
                         RemotePredictor remote, DeviceShare device, TokenVocabulary vocabulary) {
         this.vocabulary = vocabulary;
@@ -84,7 +84,7 @@ public final class ServedModel implements AutoCloseable {
         this.sessions = sessions;
         this.onnx = sessions == null ? null : sessions.first();
         this.encoder = encoder;
-        this.labels = labels;
+        this.task = task;
         if (remote != null) {
             this.logitsOutput = LOGITS;
             this.executor = null;
@@ -122,7 +122,7 @@ public final class ServedModel implements AutoCloseable {
                 int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
                 encoder = TextEncoder.load(tokenizer, limit);
             }
-            LabelDecoder labels = config.labels().isEmpty() ? null : new LabelDecoder(config.labels());
+            Task task = config.labels().isEmpty() ? null : task(config);
             ai.onnx.proto.OnnxMl.ModelProto graph;
             try (java.io.InputStream in = Files.newInputStream(file)) {
                 graph = dev.igate.predictor.onnx.OnnxProtos.parse(in);
@@ -137,7 +137,7 @@ public final class ServedModel implements AutoCloseable {
                 batching = new BatchingSettings(1, batching.maxBatchTokens(), batching.maxLatency(), batching.queueCapacity(),
                         batching.timeout(), batching.maxQueueWait());
             }
-            return new ServedModel(name, version, sessions, encoder, labels, batching, listener,
+            return new ServedModel(name, version, sessions, encoder, task, batching, listener,
                     dir, base, null, devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException e) {
             sessions.close();
@@ -165,15 +165,16 @@ public final class ServedModel implements AutoCloseable {
 
     /** Whether texts can be sent: the model has a tokenizer and labels. */
     public boolean acceptsText() {
-        return encoder != null && labels != null;
+        return encoder != null && task != null;
     }
 
     public TextEncoder encoder() {
         return encoder;
     }
 
-    public LabelDecoder labels() {
-        return labels;
+    /** What the model's outputs mean (its labels, how they are decoded), or null for a model that takes no text. */
+    public Task task() {
+        return task;
     }
 
     public String logitsOutput() {
@@ -291,7 +292,7 @@ public final class ServedModel implements AutoCloseable {
             for (Placement p : placements) {
                 TokenJob job = new TokenJob(new long[][] {batch.ids(0)}, new long[][] {batch.mask(0)}, new long[][] {batch.types(0)});
                 executor.execute(List.of(job), p);
-                labels.decode(job.future().join()[0], 1);
+                task.decode(job.future().join()[0], 1);
             }
             return;
         }
@@ -306,6 +307,19 @@ public final class ServedModel implements AutoCloseable {
         }
         for (OnnxModel session : sessions.sessions()) {
             session.run(zeros, List.of());
+        }
+    }
+
+    /**
+     * The task config.json's problem_type and id2label describe.
+     *
+     * @throws ModelLoadException for an unknown problem_type or labels that do not fit it
+     */
+    static Task task(ModelConfig config) throws ModelLoadException {
+        try {
+            return Task.of(config.problemType(), config.labels());
+        } catch (IllegalArgumentException e) {
+            throw new ModelLoadException("config.json: " + e.getMessage(), e);
         }
     }
 
@@ -325,7 +339,7 @@ public final class ServedModel implements AutoCloseable {
         }
         try {
             int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
-            return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), new LabelDecoder(config.labels()),
+            return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), task(config),
                     props.batchingSettings(ExecutionProvider.CPU), BatchListener.NONE, dir, props.sessionSettings(), remote,
                     new DeviceShare(DeviceGate.UNLIMITED, 1), TokenVocabulary.UNKNOWN);
         } catch (IOException | RuntimeException e) {
@@ -365,7 +379,7 @@ public final class ServedModel implements AutoCloseable {
                 try {
                     IntegratedGradients ig = IntegratedGradients.prepare(directory.resolve(ModelRepository.MODEL_FILE),
                             logitsOutput, settings, sessions.layout());
-                    explainer = new TextExplainer(ig, encoder, labels, batcher);
+                    explainer = new TextExplainer(ig, encoder, task, batcher);
                 } catch (IOException | GradientUnavailableException | ModelLoadException e) {
                     explainerUnavailable = "Model " + name + " cannot be explained: " + e.getMessage();
                 }

@@ -3,16 +3,20 @@ package dev.igate.gateway.serving;
 import java.util.List;
 
 import dev.igate.transformer.Prediction;
+import dev.igate.transformer.Task;
 
 /**
- * Texts classified by one model version.
+ * Texts classified (or scored) by one model version.
  *
  * @param model       model name
  * @param version     version that served them
- * @param labels      the model's labels by class index
+ * @param task        what the model's outputs mean: labels, and how predictions are answered
  * @param predictions one per text, in request order
- * @param logits      {@code [texts, labels]} row-major
+ * @param logits      {@code [texts, outputs]} row-major
  */
-public record Classification(String model, String version, List<String> labels, List<Prediction> predictions,
-                             float[] logits) {
+public record Classification(String model, String version, Task task, List<Prediction> predictions, float[] logits) {
+
+    public List<String> labels() {
+        return task.labels();
+    }
 }

@@ -86,9 +86,9 @@ public class InferenceService {
                 .map(rows -> {
                     long t1 = System.nanoTime();
                     float[] logits = flatten(rows);
-                    List<Prediction> predictions = served.labels().decode(logits, rows.length);
+                    List<Prediction> predictions = served.task().decode(logits, rows.length);
                     metrics.postprocess(served.name(), System.nanoTime() - t1);
-                    return new Classification(served.name(), served.version(), served.labels().labels(), predictions, logits);
+                    return new Classification(served.name(), served.version(), served.task(), predictions, logits);
                 });
     }
 
@@ -248,12 +248,11 @@ public class InferenceService {
         matrixShape[rowsShape.length] = width;
         for (String name : names) {
             switch (name) {
-                case PREDICT_OUTPUT -> out.add(Tensor.ofStrings(PREDICT_OUTPUT, rowsShape,
-                        c.predictions().stream().map(Prediction::label).toArray(String[]::new)));
+                case PREDICT_OUTPUT -> out.add(c.task().predictionTensor(PREDICT_OUTPUT, rowsShape, c.predictions()));
                 case PROBABILITIES_OUTPUT -> {
                     float[] p = new float[c.predictions().size() * width];
                     for (int r = 0; r < c.predictions().size(); r++) {
-                        System.arraycopy(c.predictions().get(r).probabilities(), 0, p, r * width, width);
+                        System.arraycopy(c.predictions().get(r).scores(), 0, p, r * width, width);
                     }
                     out.add(Tensor.ofFloats(PROBABILITIES_OUTPUT, matrixShape, p));
                 }

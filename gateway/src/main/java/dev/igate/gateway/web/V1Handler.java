@@ -9,7 +9,6 @@ import dev.igate.gateway.serving.InferenceService;
 import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.v1.V1Codec;
-import dev.igate.transformer.Prediction;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -21,7 +20,6 @@ import reactor.core.publisher.Mono;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
-import tools.jackson.databind.node.StringNode;
 
 /** KServe V1 REST endpoints for text classifiers. */
 @RestController
@@ -103,17 +101,7 @@ public class V1Handler {
     }
 
     static List<JsonNode> predictions(Classification c, boolean probabilities) {
-        return c.predictions().stream().map(p -> probabilities ? detailed(c, p) : (JsonNode) StringNode.valueOf(p.label())).toList();
-    }
-
-    static ObjectNode detailed(Classification c, Prediction p) {
-        ObjectNode o = Json.object();
-        o.put("label", p.label());
-        ObjectNode probs = o.putObject("probabilities");
-        for (int i = 0; i < c.labels().size(); i++) {
-            probs.put(c.labels().get(i), p.probabilities()[i]);
-        }
-        return o;
+        return c.predictions().stream().map(p -> c.task().v1(p, probabilities)).toList();
     }
 
     private record ExplainBody(java.util.List<String> texts, java.util.Map<String, Object> parameters) {
