@@ -77,6 +77,7 @@ public final class GradientBuilder {
         RULES.put("SkipSimplifiedLayerNormalization", new int[] {0, 1, 3});
         RULES.put("SimplifiedLayerNormalization", new int[] {0});
         RULES.put("Split", new int[] {0});
+        RULES.put("Einsum", new int[] {0, 1});
         RULES.put("MatMulIntegerToFloat", new int[] {0, 1});
         RULES.put("DynamicQuantizeMatMul", new int[] {0, 1});
     }
@@ -565,6 +566,7 @@ public final class GradientBuilder {
                         attrFloat(n, "epsilon", 1e-5f), false, g));
             }
             case "Split" -> split(n, g);
+            case "Einsum" -> einsum(n, g);
             case "Clip" -> clip(n, g);
             case "Tile" -> tile(n, g);
             case "GatherElements" -> gatherElements(n, g);
@@ -811,6 +813,50 @@ public final class GradientBuilder {
         if (bias != null) {
             give(bias, () -> unbroadcast(d, bias, y));
         }
+    }
+
+    /**
+     * Einsum of one or two operands without ellipsis or repeated subscripts: each operand's gradient
+     * is the einsum of the output gradient with the other operand, back to the operand's subscripts,
+     * which needs every subscript of the operand in the output or the other operand.
+     */
+    private void einsum(NodeProto n, String g) throws GradientUnavailableException {
+        String equation = null;
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals("equation")) {
+                equation = a.getS().toStringUtf8().replace(" ", "");
+            }
+        }
+        if (equation == null || equation.contains(".") || n.getInputCount() > 2) {
+            throw new GradientUnavailableException("Einsum with an ellipsis or more than two operands is not supported (node "
+                    + n.getName() + ")");
+        }
+        String[] sides = equation.split("->", -1);
+        String[] terms = sides[0].split(",", -1);
+        String out = sides.length > 1 ? sides[1] : implicitOutput(terms);
+        for (int i = 0; i < terms.length; i++) {
+            String term = terms[i];
+            String other = terms.length > 1 ? terms[1 - i] : "";
+            for (char c : term.toCharArray()) {
+                if (term.indexOf(c) != term.lastIndexOf(c) || out.indexOf(c) < 0 && other.indexOf(c) < 0) {
+                    throw new GradientUnavailableException("Einsum " + equation + ": subscript " + c + " repeated or summed"
+                            + " over one operand only is not supported (node " + n.getName() + ")");
+                }
+            }
+            String x = n.getInput(i);
+            String backward = terms.length > 1 ? out + "," + other + "->" + term : out + "->" + term;
+            List<String> operands = terms.length > 1 ? List.of(g, n.getInput(1 - i)) : List.of(g);
+            give(x, () -> w.op("Einsum", operands, AttributeProto.newBuilder().setName("equation")
+                    .setType(AttributeProto.AttributeType.STRING).setS(com.google.protobuf.ByteString.copyFromUtf8(backward)).build()));
+        }
+    }
+
+    /** Einsum's implicit output: the subscripts that appear once, in alphabetical order. */
+    private static String implicitOutput(String[] terms) {
+        String all = String.join("", terms);
+        StringBuilder out = new StringBuilder();
+        all.chars().distinct().sorted().filter(c -> all.indexOf(c) == all.lastIndexOf(c)).forEach(c -> out.append((char) c));
+        return out.toString();
     }
 
     /** Split: the gradients of the parts concatenated back, zeros for a part with none. */

@@ -327,6 +327,23 @@ class GradientRulesTests {
     }
 
     @Test
+    void einsumOfTwoOperandsAndATransposeAndAnImplicitOutput() throws Exception {
+        ai.onnx.proto.OnnxMl.AttributeProto bhqd = equation("bhqd,bhkd->bhqk");
+        for (String wrt : List.of("x", "y")) {
+            new GradientCheck(12).input("x", 2, 2, 3, 4).input("y", 2, 2, 5, 4).node("Einsum", List.of("x", "y"), "out", bhqd).check(wrt);
+            new GradientCheck(12).input("x", 3, 4).input("y", 4, 5).node("Einsum", List.of("x", "y"), "out", equation("ij,jk")).check(wrt);
+        }
+        new GradientCheck(12).input("x", 2, 3, 4).node("Einsum", List.of("x"), "out", equation("abc->cab")).check("x");
+        GradientCheck trace = new GradientCheck(12).input("x", 3, 3).node("Einsum", List.of("x"), "out", equation("ii->i"));
+        assertThatThrownBy(() -> trace.check("x")).isInstanceOf(GradientUnavailableException.class).hasMessageContaining("repeated");
+    }
+
+    static ai.onnx.proto.OnnxMl.AttributeProto equation(String e) {
+        return ai.onnx.proto.OnnxMl.AttributeProto.newBuilder().setName("equation")
+                .setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.STRING).setS(com.google.protobuf.ByteString.copyFromUtf8(e)).build();
+    }
+
+    @Test
     void fusedGemmWithEachActivation() throws Exception {
         for (String activation : List.of("Relu", "Tanh", "Sigmoid", "LeakyRelu")) {
             for (String wrt : List.of("a", "b", "c")) {
