@@ -4,6 +4,8 @@
 #                            layout measured in the same run (RawLayouts), for the seed sentence, a ~128-token text
 #                            and a mixed-length workload
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
+#   ./benchmark.sh fixtures  the gradient method against one forward pass over the path points, per export style,
+#                            opset, fused and int8 form of the test encoders and of the demo model
 #   ./benchmark.sh overload  twice the measured capacity offered for 30 s (hey, 2,000 paced clients): every request
 #                            answered 200 or 503, goodput, and accepted p50 against max-queue-wait
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
@@ -23,7 +25,10 @@ JAVA_BENCH=(java -Dorg.slf4j.simpleLogger.log.ai.djl=error -Dorg.slf4j.simpleLog
 if [ "$WHAT" = "explain" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.ExplainBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, overload, lifecycle)" >&2; exit 2 ;; esac
+if [ "$WHAT" = "fixtures" ]; then
+  exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
+fi
+case "$WHAT" in serving|overload|lifecycle) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, fixtures, overload, lifecycle)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
