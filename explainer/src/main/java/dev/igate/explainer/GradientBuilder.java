@@ -323,7 +323,8 @@ public final class GradientBuilder {
     }
 
     private static boolean carriesGradient(NodeProto n) {
-        if (standard(n) && NON_DIFFERENTIABLE.contains(n.getOpType()) || n.getOutputCount() == 0) {
+        if (standard(n) && NON_DIFFERENTIABLE.contains(n.getOpType()) || n.getOutputCount() == 0
+                || n.getOpType().equals("Identity") && n.getName().startsWith(QuantizationEmulation.STOP_GRADIENT)) {
             return false;
         }
         if (n.getOpType().equals("Cast")) {

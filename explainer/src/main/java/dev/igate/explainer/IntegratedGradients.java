@@ -88,13 +88,19 @@ public final class IntegratedGradients implements AutoCloseable {
     private final boolean rowsAlone;
     /** Which graph the gradient graph was built from: "optimized" (ONNX Runtime's, fused) or "written"; null without one. */
     private final String differentiated;
+    /**
+     * Whether the gradient graph emulates a batch-wide model's dynamic quantization row by row
+     * ({@link QuantizationEmulation}), so that path points batch; F(x) and F(x') then come from the
+     * model's own forward graph, row by row, as served.
+     */
+    private final boolean emulated;
     /** The quantization operator the gradient graph passes straight through, or null. */
     private final String straightThrough;
     private volatile ModelInstances forward;
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
                                 InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone,
-                                String straightThrough, String differentiated) {
+                                String straightThrough, String differentiated, boolean emulated) {
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
@@ -105,6 +111,7 @@ public final class IntegratedGradients implements AutoCloseable {
         this.rowsAlone = rowsAlone;
         this.straightThrough = straightThrough;
         this.differentiated = differentiated;
+        this.emulated = emulated;
     }
 
     /**
@@ -156,22 +163,39 @@ public final class IntegratedGradients implements AutoCloseable {
             }
         }
         candidates.add(graph.model());
+        boolean batchWide = BatchDependence.batchWideOperator(model) != null;
+        boolean emulated = false;
         for (ModelProto candidate : candidates) {
             boolean optimized = candidate != graph.model();
-            try {
-                gradient = openGradient(candidate, output, graph, instances, settings, modelFile);
-                unavailable = null;
-                differentiated = optimized ? "optimized" : "written";
-                log.info("{}: gradient graph built from the {} graph", modelFile, differentiated);
-                break;
-            } catch (GradientUnavailableException e) {
-                unavailable = e.getMessage();
-            } catch (ModelLoadException e) {
-                // a rule that does not fit the model (e.g. a FLOAT constant beside DOUBLE tensors) must cost
-                // only the faster method, not the model's explanations
-                unavailable = "ONNX Runtime rejected the gradient graph: " + e.getMessage();
+            // a batch-wide model's quantization emulated row by row first, so path points batch
+            ModelProto perRow = batchWide ? QuantizationEmulation.emulate(candidate) : null;
+            for (ModelProto form : perRow != null ? List.of(perRow, candidate) : List.of(candidate)) {
+                try {
+                    gradient = openGradient(form, output, graph, instances, settings, modelFile);
+                    if (form == perRow && !rowsIndependent(gradient.instance(0), graph)) {
+                        log.info("{}: emulated per-row quantization still mixes rows; each path point runs alone", modelFile);
+                        gradient.close();
+                        gradient = null;
+                        continue;
+                    }
+                    emulated = form == perRow;
+                    unavailable = null;
+                    differentiated = optimized ? "optimized" : "written";
+                    log.info("{}: gradient graph built from the {} graph{}", modelFile, differentiated,
+                            emulated ? ", its dynamic quantization emulated row by row" : "");
+                    break;
+                } catch (GradientUnavailableException e) {
+                    unavailable = e.getMessage();
+                } catch (ModelLoadException e) {
+                    // a rule that does not fit the model (e.g. a FLOAT constant beside DOUBLE tensors) must cost
+                    // only the faster method, not the model's explanations
+                    unavailable = "ONNX Runtime rejected the gradient graph: " + e.getMessage();
+                }
+                log.info("{}: no gradient graph from the {} graph: {}", modelFile, optimized ? "optimized" : "written", unavailable);
             }
-            log.info("{}: no gradient graph from the {} graph: {}", modelFile, optimized ? "optimized" : "written", unavailable);
+            if (gradient != null) {
+                break;
+            }
         }
         if (gradient == null) {
             log.warn("{}: gradient graph unavailable ({}); explanations use the black-box method", modelFile, unavailable);
@@ -182,7 +206,49 @@ public final class IntegratedGradients implements AutoCloseable {
                 .filter(n -> GradientBuilder.STRAIGHT_THROUGH.contains(n.getOpType()))
                 .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
         return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
-                BatchDependence.batchWideOperator(model) != null, gradient == null ? null : quantized, differentiated);
+                batchWide, gradient == null ? null : quantized, differentiated, emulated);
+    }
+
+    /**
+     * Whether a gradient graph's rows are independent of each other: the gradients of the probe's
+     * two sample rows run together equal those of each run alone.
+     */
+    private static boolean rowsIndependent(OnnxModel session, EmbeddingGraph graph) throws GradientUnavailableException {
+        List<Tensor> both = sampleInputs(graph);
+        String grad = GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS);
+        List<Tensor> feeds = new ArrayList<>(both);
+        feeds.add(Tensor.ofLongs(TARGETS, new long[] {2}, new long[2]));
+        float[] together = session.run(feeds, List.of(grad)).get(0).floats();
+        int width = together.length / 2;
+        for (int r = 0; r < 2; r++) {
+            List<Tensor> row = new ArrayList<>();
+            for (Tensor t : both) {
+                row.add(rowOf(t, r));
+            }
+            row.add(Tensor.ofLongs(TARGETS, new long[] {1}, new long[1]));
+            float[] alone = session.run(row, List.of(grad)).get(0).floats();
+            for (int j = 0; j < width; j++) {
+                if (Math.abs(alone[j] - together[r * width + j]) > 1e-4 + 1e-3 * Math.abs(alone[j])) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** Row {@code r} of a tensor whose first axis is the batch. */
+    private static Tensor rowOf(Tensor t, int r) {
+        long[] shape = t.shape().clone();
+        int per = Math.toIntExact(Tensor.elementCount(shape) / shape[0]);
+        shape[0] = 1;
+        Object data = java.lang.reflect.Array.newInstance(t.data().getClass().getComponentType(), per);
+        System.arraycopy(t.data(), r * per, data, 0, per);
+        return new Tensor(t.name(), t.datatype(), shape, data);
+    }
+
+    /** Whether the gradient graph emulates dynamic quantization row by row, so that path points batch. */
+    public boolean quantizationEmulated() {
+        return emulated;
     }
 
     /** Builds the gradient graph of {@code model} (an embedding graph) and opens it on every instance of the layout. */
@@ -311,21 +377,23 @@ public final class IntegratedGradients implements AutoCloseable {
         int points = quadrature.alphas().length;
         int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
 
-        // F(x) and F(baseline), on two instances at once when there are two
+        // F(x) and F(baseline), on two instances at once when there are two; an emulated gradient graph's
+        // logits are close to the model's, not the model's: then from the forward graph, as served
+        String ends = emulated ? BLACKBOX : method;
         float[] endLogits;
         if (layout.instances() > 1) {
-            CompletableFuture<float[]> fx = scheduler.submit(new InstanceJob<>(1, at -> logits(method, at, sample, x, 1)));
-            CompletableFuture<float[]> fb = scheduler.submit(new InstanceJob<>(1, at -> logits(method, at, sample, baseline, 1)));
+            CompletableFuture<float[]> fx = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, x, 1)));
+            CompletableFuture<float[]> fb = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, baseline, 1)));
             float[] a = join(fx);
             float[] b = join(fb);
             endLogits = new float[a.length + b.length];
             System.arraycopy(a, 0, endLogits, 0, a.length);
             System.arraycopy(b, 0, endLogits, a.length, b.length);
         } else {
-            float[] ends = new float[2 * width];
-            System.arraycopy(x, 0, ends, 0, width);
-            System.arraycopy(baseline, 0, ends, width, width);
-            endLogits = join(scheduler.submit(new InstanceJob<>(2, at -> logits(method, at, sample, ends, 2))));
+            float[] both = new float[2 * width];
+            System.arraycopy(x, 0, both, 0, width);
+            System.arraycopy(baseline, 0, both, width, width);
+            endLogits = join(scheduler.submit(new InstanceJob<>(2, at -> logits(ends, at, sample, both, 2))));
         }
         int classes = endLogits.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
@@ -574,7 +642,7 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /** Gradients of the target logit at rows of embeddings, from the gradient graph on the instance {@code at}. */
     float[] gradients(Placement at, Sample sample, float[] embeds, int rows, int target) {
-        if (rowsAlone && rows > 1) {
+        if (rowsAlone && !emulated && rows > 1) {
             return eachRowAlone(embeds, rows, row -> gradients(at, sample, row, 1, target));
         }
         OnnxModel session = on(gradient, at);

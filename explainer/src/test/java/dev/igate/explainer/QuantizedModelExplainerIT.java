@@ -102,6 +102,7 @@ class QuantizedModelExplainerIT {
         assertThat(perTensor.hasGradientGraph()).isTrue();
         // through ONNX Runtime's fused DynamicQuantizeMatMul and MatMulIntegerToFloat, as served
         assertThat(perTensor.differentiatedGraph()).isEqualTo("optimized");
+        assertThat(perTensor.quantizationEmulated()).isTrue();
         assertThat(a.gradients()).isEqualTo(IntegratedGradients.GRAPH);
     }
 
@@ -117,6 +118,29 @@ class QuantizedModelExplainerIT {
 
         assertThat(java.util.Arrays.stream(c).min().orElseThrow()).isGreaterThanOrEqualTo(0.93);
         assertThat(java.util.Arrays.stream(c).filter(v -> v >= 0.95).count()).isGreaterThanOrEqualTo(c.length - 2L);
+    }
+
+    @Test
+    void pathPointsBatchedTogetherGetTheGradientsEachGetsAlone() {
+        // the emulated per-row quantization: two points of one path, batched, answer as they do alone
+        assertThat(perTensor.quantizationEmulated()).isTrue();
+        IntegratedGradients.Sample s = samples.get(2);
+        int width = s.ids().length * perTensor.embeddings().hidden();
+        float[] x = new float[width];
+        perTensor.embeddings().lookup(s.ids(), x, 0);
+        float[] both = new float[2 * width];
+        for (int j = 0; j < width; j++) {
+            both[j] = 0.3f * x[j];
+            both[width + j] = 0.9f * x[j];
+        }
+        float[] together = perTensor.gradients(s, both, 2, 0);
+        float[] first = perTensor.gradients(s, java.util.Arrays.copyOfRange(both, 0, width), 1, 0);
+        float[] second = perTensor.gradients(s, java.util.Arrays.copyOfRange(both, width, 2 * width), 1, 0);
+
+        for (int j = 0; j < width; j++) {
+            assertThat(together[j]).isCloseTo(first[j], org.assertj.core.data.Offset.offset(1e-4f + 1e-3f * Math.abs(first[j])));
+            assertThat(together[width + j]).isCloseTo(second[j], org.assertj.core.data.Offset.offset(1e-4f + 1e-3f * Math.abs(second[j])));
+        }
     }
 
     @Test
