@@ -61,6 +61,26 @@ class BinaryExtensionIT extends ServerTestSupport {
     }
 
     @Test
+    void explainTakesTheSameBinaryBodyAsInfer() {
+        // what tritonclient sends for a BYTES input with binary_data=True, to /explain
+        byte[] text = BinaryTensors.encode(Tensor.ofStrings("t", new long[] {1}, SEED_TEXT));
+        String header = "{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", \"parameters\": {\"binary_data_size\": "
+                + text.length + "}}], \"parameters\": {\"n_steps\": 8}}";
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(header.getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(text);
+
+        byte[] binary = client.post().uri("/v2/models/{m}/versions/1/explain", MODEL).contentType(MediaType.APPLICATION_OCTET_STREAM)
+                .header("Inference-Header-Content-Length", String.valueOf(header.getBytes(StandardCharsets.UTF_8).length))
+                .bodyValue(body.toByteArray()).exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        byte[] json = client.post().uri("/v2/models/{m}/versions/1/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + SEED_TEXT
+                        + "\"]}], \"parameters\": {\"n_steps\": 8}}").exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+
+        assertThat(JSON.readTree(binary).at("/outputs/0/data/0/importances")).isEqualTo(JSON.readTree(json).at("/outputs/0/data/0/importances"));
+    }
+
+    @Test
     void binaryTextInGivesTheSameLabelAndLogitsAsJson() {
         byte[] text = BinaryTensors.encode(Tensor.ofStrings("t", new long[] {1}, SEED_TEXT));
         String header = "{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", \"parameters\": {\"binary_data_size\": "

@@ -338,8 +338,16 @@ class ErrorResponsesIT {
                     io.grpc.Status.Code.NOT_FOUND, "has no version 7");
             expectGrpc(grpcStatus(() -> stub.modelMetadata(ModelMetadataRequest.newBuilder().setName("NoSuchModel").build())),
                     io.grpc.Status.Code.NOT_FOUND, "not found");
-            expectGrpc(grpcStatus(() -> stub.modelReady(ModelReadyRequest.newBuilder().setName(MODEL).setVersion("abc").build())),
-                    io.grpc.Status.Code.NOT_FOUND, "has no version abc");
+            // ModelReady answers a boolean: an unknown version or model is not ready, over gRPC as over REST
+            org.assertj.core.api.Assertions.assertThat(stub.modelReady(ModelReadyRequest.newBuilder().setName(MODEL).setVersion("abc")
+                    .build()).getReady()).isFalse();
+            org.assertj.core.api.Assertions.assertThat(stub.modelReady(ModelReadyRequest.newBuilder().setName("NoSuchModel")
+                    .build()).getReady()).isFalse();
+            client.get().uri("/v2/models/{m}/versions/abc/ready", MODEL).exchange().expectStatus().isBadRequest()
+                    .expectBody().jsonPath("$.ready").isEqualTo(false).jsonPath("$.reason").value(r ->
+                            org.assertj.core.api.Assertions.assertThat(r.toString()).contains("has no version abc"));
+            client.get().uri("/v2/models/NoSuchModel/ready").exchange().expectStatus().isBadRequest()
+                    .expectBody().jsonPath("$.ready").isEqualTo(false);
             // UNAVAILABLE: the model exists but cannot serve
             awaitBrokenFailed();
             expectGrpc(grpcStatus(() -> stub.modelInfer(grpcText("Broken", "", "x").build())),

@@ -102,7 +102,9 @@ class GrpcIT extends ServerTestSupport {
         assertThat(stub.serverReady(ServerReadyRequest.getDefaultInstance()).getReady()).isTrue();
         ServerMetadataResponse meta = stub.serverMetadata(ServerMetadataRequest.getDefaultInstance());
         assertThat(meta.getName()).isEqualTo("igate");
-        assertThat(meta.getExtensionsList()).contains("binary_tensor_data", "igate_explain");
+        // the same list as REST's GET /v2, each a real one
+        assertThat(meta.getExtensionsList()).containsExactly("binary_tensor_data", "igate_explain");
+        client.get().uri("/v2").exchange().expectBody().jsonPath("$.extensions").isEqualTo(List.of("binary_tensor_data", "igate_explain"));
     }
 
     @Test
@@ -303,6 +305,32 @@ class GrpcIT extends ServerTestSupport {
         // then
         assertThat(services.get(10, TimeUnit.SECONDS)).contains("inference.GRPCInferenceService", "igate.GRPCExplainService",
                 "grpc.health.v1.Health");
+    }
+
+    @Test
+    void serverReflectionV1alphaListsTheServicesForOlderTools() throws Exception {
+        CompletableFuture<List<String>> services = new CompletableFuture<>();
+        io.grpc.stub.StreamObserver<io.grpc.reflection.v1alpha.ServerReflectionRequest> requests =
+                io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(io.grpc.reflection.v1alpha.ServerReflectionResponse value) {
+                        services.complete(value.getListServicesResponse().getServiceList().stream()
+                                .map(io.grpc.reflection.v1alpha.ServiceResponse::getName).toList());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        services.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        requests.onNext(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+
+        assertThat(services.get(10, TimeUnit.SECONDS)).contains("inference.GRPCInferenceService", "igate.GRPCExplainService");
     }
 
     @Test

@@ -17,6 +17,12 @@ class MetadataAndHealthIT extends ServerTestSupport {
     }
 
     @Test
+    void kserveV1ClientsLivenessIsTheRoot() {
+        // KServe's InferenceRESTClient.is_server_live() with protocol v1: GET / and {"status": "alive"}
+        client.get().uri("/").exchange().expectStatus().isOk().expectBody().jsonPath("$.status").isEqualTo("alive");
+    }
+
+    @Test
     void v2HealthIsLiveAndReady() {
         client.get().uri("/v2/health/live").exchange().expectStatus().isOk().expectBody().jsonPath("$.live").isEqualTo(true);
         client.get().uri("/v2/health/ready").exchange().expectStatus().isOk().expectBody().jsonPath("$.ready").isEqualTo(true);

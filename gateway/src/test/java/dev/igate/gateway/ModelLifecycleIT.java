@@ -135,7 +135,7 @@ class ModelLifecycleIT {
         admin("/admin/models/Doomed/unload").expectStatus().isOk();
 
         predict("Doomed").expectStatus().isNotFound();
-        client.get().uri("/v2/models/Doomed/ready").exchange().expectStatus().isNotFound();
+        client.get().uri("/v2/models/Doomed/ready").exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.ready").isEqualTo(false);
         ServerTestSupport.awaitReady(client, "/v2/models/Tiny/ready");
         predict("Tiny").expectStatus().isOk();
         admin("/admin/models/Doomed/unload").expectStatus().isNotFound();

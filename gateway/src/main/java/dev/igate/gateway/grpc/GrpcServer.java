@@ -66,6 +66,11 @@ public class GrpcServer implements SmartLifecycle {
         this.services = services;
     }
 
+    @SuppressWarnings("deprecation")
+    private static io.grpc.BindableService alphaReflection() {
+        return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
+    }
+
     @Override
     public void start() {
         synchronized (lifecycle) {
@@ -79,7 +84,9 @@ public class GrpcServer implements SmartLifecycle {
                     // handlers only translate and hand work to the stage pools, so they run on the transport threads
                     .directExecutor()
                     .addService(ServerInterceptors.intercept(manager.getHealthService(), new HealthCalls(manager)))
-                    .addService(ProtoReflectionServiceV1.newInstance());
+                    .addService(ProtoReflectionServiceV1.newInstance())
+                    // v1alpha too: Postman, Kreya, Evans and older grpcurl speak only that one
+                    .addService(alphaReflection());
             for (ServerServiceDefinition service : services) {
                 builder.addService(service);
             }

@@ -42,8 +42,8 @@ import reactor.core.publisher.Mono;
  */
 public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
 
-    /** gRPC reports the REST extensions plus the explain service. */
-    public static final List<String> EXTENSIONS = List.of("model_repository_readonly", "binary_tensor_data", "igate_explain");
+    /** The same extensions as REST's {@code GET /v2}. */
+    public static final List<String> EXTENSIONS = V2Handler.EXTENSIONS;
 
     private final ModelRegistry registry;
     private final InferenceService service;
@@ -70,11 +70,21 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
         unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(registry.serverReady()).build());
     }
 
-    /** Ready or not ready for a model that exists; NOT_FOUND for one that does not, as REST answers 404. */
+    /**
+     * ready=false for a version loading, failed, unloaded or unknown alike, as Triton answers and as
+     * REST's model-ready answers 400 with {@code "ready": false}.
+     */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> observer) {
-        unary(observer, "ModelReady", () -> ModelReadyResponse.newBuilder()
-                .setReady(registry.state(request.getName(), emptyToNull(request.getVersion())).isReady()).build());
+        unary(observer, "ModelReady", () -> {
+            boolean ready;
+            try {
+                ready = registry.state(request.getName(), emptyToNull(request.getVersion())).isReady();
+            } catch (dev.igate.protocol.ModelNotFoundException | dev.igate.protocol.ModelNotReadyException e) {
+                ready = false;
+            }
+            return ModelReadyResponse.newBuilder().setReady(ready).build();
+        });
     }
 
     @Override

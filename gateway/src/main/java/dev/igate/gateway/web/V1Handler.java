@@ -57,6 +57,14 @@ public class V1Handler {
         return JsonResponses.ok(Json.write(n));
     }
 
+    /** KServe's V1 liveness, which its Python client's is_server_live() reads: {@code {"status": "alive"}}. */
+    @org.springframework.web.bind.annotation.GetMapping("/")
+    public ResponseEntity<byte[]> alive() {
+        ObjectNode n = Json.object();
+        n.put("status", "alive");
+        return JsonResponses.ok(Json.write(n));
+    }
+
     /**
      * {@code {"instances": ["text", ...]}} to {@code {"predictions": ["label", ...]}}; with
      * {@code ?probabilities=true} each prediction is {@code {"label": ..., "probabilities": {label: p}}}.

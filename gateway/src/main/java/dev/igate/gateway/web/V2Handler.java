@@ -48,12 +48,18 @@ public class V2Handler {
         this.metrics = metrics;
     }
 
+    /**
+     * The protocol extensions served, the same over REST and gRPC: Triton's binary tensor data, and
+     * igate's explain endpoints (REST /explain, gRPC igate.GRPCExplainService).
+     */
+    public static final java.util.List<String> EXTENSIONS = java.util.List.of("binary_tensor_data", "igate_explain");
+
     @GetMapping("/v2")
     public ResponseEntity<byte[]> serverMetadata() {
         ObjectNode n = Json.object();
         n.put("name", SERVER_NAME);
         n.put("version", SERVER_VERSION);
-        n.putArray("extensions").add("model_repository_readonly").add("binary_tensor_data");
+        EXTENSIONS.forEach(n.putArray("extensions")::add);
         return JsonResponses.ok(Json.write(n));
     }
 
@@ -93,15 +99,29 @@ public class V2Handler {
         return readiness(model, version);
     }
 
+    /**
+     * 200 when the version serves; otherwise 400 with {@code "ready": false} and the reason, for a
+     * version loading, failed, unloaded or unknown alike: the protocol's answer is a boolean (a 4xx
+     * status is false), as gRPC's ModelReady answers ready=false.
+     */
     private ResponseEntity<byte[]> readiness(String model, String version) {
-        VersionState state = registry.state(model, version);
         ObjectNode n = Json.object();
         n.put("name", model);
-        n.put("ready", state.isReady());
-        if (state.reason() != null) {
-            n.put("reason", state.reason());
+        String reason;
+        boolean ready;
+        try {
+            VersionState state = registry.state(model, version);
+            ready = state.isReady();
+            reason = state.reason();
+        } catch (dev.igate.protocol.ModelNotFoundException | dev.igate.protocol.ModelNotReadyException e) {
+            ready = false;
+            reason = e.getMessage();
         }
-        return state.isReady() ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+        n.put("ready", ready);
+        if (reason != null) {
+            n.put("reason", reason);
+        }
+        return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
     }
 
     @PostMapping("/v2/models/{model}/infer")
@@ -153,12 +173,15 @@ public class V2Handler {
         return explain(model, null, request);
     }
 
-    /** Same body as infer, with one BYTES text input; explain parameters ride in "parameters". */
+    /**
+     * Same body as infer, JSON or with the binary tensor data extension, with one BYTES text input;
+     * explain parameters ride in "parameters".
+     */
     @PostMapping("/v2/models/{model}/versions/{version}/explain")
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
         return bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b)))
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))))
                 .flatMap(r -> {
                     if (r.inputs().size() != 1) {
                         throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());
