@@ -80,18 +80,24 @@ public final class GrpcCodec {
         }
         Map<String, Object> parameters = parameters(request.getParametersMap(), "Request");
         List<String> outputs = new ArrayList<>(request.getOutputsCount());
+        Map<String, Integer> classifications = new java.util.HashMap<>();
         boolean binaryOutput = raw || Boolean.TRUE.equals(parameters.get(BINARY_DATA_OUTPUT));
         for (ModelInferRequest.InferRequestedOutputTensor out : request.getOutputsList()) {
             if (out.getName().isEmpty()) {
                 throw new InvalidInputException("Every requested output needs a name");
             }
             outputs.add(out.getName());
-            binaryOutput |= Boolean.TRUE.equals(parameters(out.getParametersMap(), "Output " + out.getName()).get(BINARY_DATA));
+            Map<String, Object> outputParameters = parameters(out.getParametersMap(), "Output " + out.getName());
+            int k = InferenceRequest.outputParameters(out.getName(), outputParameters);
+            if (k > 0) {
+                classifications.put(out.getName(), k);
+            }
+            binaryOutput |= Boolean.TRUE.equals(outputParameters.get(BINARY_DATA));
         }
         String id = request.getId().isEmpty() ? null : request.getId();
         String version = request.getModelVersion().isEmpty() ? null : request.getModelVersion();
         return new InferenceRequest(id, request.getModelName(), version, inputs, outputs, parameters,
-                binaryOutput ? Set.of(InferenceRequest.ALL_OUTPUTS) : Set.of());
+                binaryOutput ? Set.of(InferenceRequest.ALL_OUTPUTS) : Set.of(), classifications);
     }
 
     /**

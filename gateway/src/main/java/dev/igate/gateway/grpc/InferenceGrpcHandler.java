@@ -134,7 +134,7 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
                 return new Routed(r, null);
             }
             return new Routed(new InferenceRequest(r.id(), r.model(), revision.version(), r.inputs(), r.requestedOutputs(),
-                    r.parameters(), r.binaryOutputs()), revision);
+                    r.parameters(), r.binaryOutputs(), r.classifications()), revision);
         }
     }
 

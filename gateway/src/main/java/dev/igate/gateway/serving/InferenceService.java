@@ -213,7 +213,8 @@ public class InferenceService {
                     .publishOn(answers)
                     .map(outputs -> {
                         metrics.predict(served.name(), System.nanoTime() - t0);
-                        return new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of());
+                        return TopClasses.apply(new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of()),
+                                request.classifications(), served.task() == null ? null : served.task().labels());
                     });
         });
     }
@@ -236,8 +237,8 @@ public class InferenceService {
         // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
         long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
         return classifyWith(served, texts)
-                .map(c -> new InferenceResponse(request.id(), c.model(), c.version(),
-                        textOutputs(c, outputs, rowsShape), Map.of()));
+                .map(c -> TopClasses.apply(new InferenceResponse(request.id(), c.model(), c.version(),
+                        textOutputs(c, outputs, rowsShape), Map.of()), request.classifications(), c.labels()));
     }
 
     private static List<Tensor> textOutputs(Classification c, Set<String> names, long[] rowsShape) {

@@ -85,6 +85,7 @@ public final class V2Codec {
         }
         List<String> outputs = new ArrayList<>();
         Set<String> binaryOutputs = new HashSet<>();
+        Map<String, Integer> classifications = new java.util.HashMap<>();
         JsonNode outputsNode = root.get("outputs");
         if (outputsNode != null && !outputsNode.isNull()) {
             if (!outputsNode.isArray()) {
@@ -96,7 +97,12 @@ public final class V2Codec {
                     throw new InvalidInputException("Every requested output needs a string \"name\"");
                 }
                 outputs.add(n.stringValue());
-                if (Boolean.TRUE.equals(Json.parameters(out.get("parameters"), "Output").get("binary_data"))) {
+                Map<String, Object> outputParameters = Json.parameters(out.get("parameters"), "Output");
+                int k = InferenceRequest.outputParameters(n.stringValue(), outputParameters);
+                if (k > 0) {
+                    classifications.put(n.stringValue(), k);
+                }
+                if (Boolean.TRUE.equals(outputParameters.get("binary_data"))) {
                     binaryOutputs.add(n.stringValue());
                 }
             }
@@ -105,7 +111,7 @@ public final class V2Codec {
         if (Boolean.TRUE.equals(parameters.get("binary_data_output"))) {
             binaryOutputs.add(InferenceRequest.ALL_OUTPUTS);
         }
-        return new InferenceRequest(id, model, version, inputs, outputs, parameters, binaryOutputs);
+        return new InferenceRequest(id, model, version, inputs, outputs, parameters, binaryOutputs, classifications);
     }
 
     private static Tensor decodeBinaryTensor(JsonNode in, ByteBuffer binary) {
