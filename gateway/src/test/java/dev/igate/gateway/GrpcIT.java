@@ -103,8 +103,10 @@ class GrpcIT extends ServerTestSupport {
         ServerMetadataResponse meta = stub.serverMetadata(ServerMetadataRequest.getDefaultInstance());
         assertThat(meta.getName()).isEqualTo("igate");
         // the same list as REST's GET /v2, each a real one
-        assertThat(meta.getExtensionsList()).containsExactly("binary_tensor_data", "igate_explain");
-        client.get().uri("/v2").exchange().expectBody().jsonPath("$.extensions").isEqualTo(List.of("binary_tensor_data", "igate_explain"));
+        assertThat(meta.getExtensionsList()).containsExactlyElementsOf(dev.igate.gateway.web.V2Handler.EXTENSIONS);
+        assertThat(meta.getExtensionsList()).contains("binary_tensor_data", "classification", "statistics", "model_configuration",
+                "model_repository", "igate_explain");
+        client.get().uri("/v2").exchange().expectBody().jsonPath("$.extensions").isEqualTo(dev.igate.gateway.web.V2Handler.EXTENSIONS);
     }
 
     @Test

@@ -37,6 +37,9 @@ class ModelLifecycleIT {
     @Autowired
     WebTestClient client;
 
+    @Autowired
+    dev.igate.gateway.grpc.GrpcServer grpc;
+
     @DynamicPropertySource
     static void repository(DynamicPropertyRegistry registry) throws Exception {
         if (Files.exists(REPOSITORY)) {
@@ -57,6 +60,50 @@ class ModelLifecycleIT {
     WebTestClient.ResponseSpec predict(String model) {
         return client.post().uri("/v1/models/{m}:predict", model).contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"instances\": [\"a short text\"]}").exchange();
+    }
+
+    @Test
+    void tritonsRepositoryExtensionIndexesLoadsAndUnloadsBehindTheAdminToken() throws Exception {
+        ServerTestSupport.awaitReady(client, "/v2/models/Tiny/ready");
+        TinyClassifier.write(REPOSITORY.resolve("Triton").resolve("1"), "Tanh", 5);
+        // tritonclient.http: get_model_repository_index(), load_model(name), unload_model(name), with headers={"Authorization": ...}
+        client.post().uri("/v2/repository/index").exchange().expectStatus().isUnauthorized();
+        client.post().uri("/v2/repository/models/Triton/load").header("Authorization", "Bearer wrong").exchange()
+                .expectStatus().isUnauthorized();
+        client.post().uri("/v2/repository/index").header("Authorization", "Bearer lifecycle-token").exchange()
+                .expectStatus().isOk().expectBody()
+                .jsonPath("$[?(@.name == 'Triton')].state").isEqualTo(List.of("UNAVAILABLE"))
+                .jsonPath("$[?(@.name == 'Tiny')].state").isEqualTo(List.of("READY"));
+
+        admin("/v2/repository/models/Triton/load").expectStatus().isOk();
+        predict("Triton").expectStatus().isOk();
+        client.post().uri("/v2/repository/index").header("Authorization", "Bearer lifecycle-token")
+                .contentType(MediaType.APPLICATION_JSON).bodyValue("{\"ready\": true}").exchange()
+                .expectStatus().isOk().expectBody().jsonPath("$[?(@.name == 'Triton')].version").isEqualTo(List.of("1"));
+        admin("/v2/repository/models/Triton/unload").expectStatus().isOk();
+        predict("Triton").expectStatus().isNotFound();
+
+        // tritonclient.grpc: the same calls, the token in the authorization metadata
+        io.grpc.ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            io.grpc.Metadata headers = new io.grpc.Metadata();
+            headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer lifecycle-token");
+            var stub = dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            var authorized = stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> stub.repositoryIndex(
+                    dev.igate.grpc.v2.RepositoryIndexRequest.getDefaultInstance()))
+                    .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class,
+                            e -> assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNAUTHENTICATED));
+            authorized.repositoryModelLoad(dev.igate.grpc.v2.RepositoryModelLoadRequest.newBuilder().setModelName("Triton").build());
+            predict("Triton").expectStatus().isOk();
+            assertThat(authorized.repositoryIndex(dev.igate.grpc.v2.RepositoryIndexRequest.newBuilder().setReady(true).build())
+                    .getModelsList()).anyMatch(m -> m.getName().equals("Triton") && m.getState().equals("READY"));
+            authorized.repositoryModelUnload(dev.igate.grpc.v2.RepositoryModelUnloadRequest.newBuilder().setModelName("Triton").build());
+            predict("Triton").expectStatus().isNotFound();
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 
     @Test

@@ -101,6 +101,64 @@ class TritonExtensionsIT extends ServerTestSupport {
     }
 
     @Test
+    void statisticsCountWhatRanInTritonsTerms() {
+        // tritonclient: get_inference_statistics(model_name, model_version)
+        JsonNode before = JSON.readTree(client.get().uri("/v2/models/{m}/versions/1/stats", MODEL).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody()).at("/model_stats/0");
+        for (int i = 0; i < 3; i++) {
+            post("/v2/models/" + MODEL + "/versions/1/infer", textBody("[{\"name\": \"logits\"}]"), 200);
+        }
+        JsonNode after = JSON.readTree(client.get().uri("/v2/models/{m}/versions/1/stats", MODEL).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody()).at("/model_stats/0");
+
+        assertThat(after.get("name").stringValue()).isEqualTo(MODEL);
+        assertThat(after.get("version").stringValue()).isEqualTo("1");
+        assertThat(after.at("/inference_stats/success/count").longValue() - before.at("/inference_stats/success/count").longValue())
+                .isGreaterThanOrEqualTo(3);
+        assertThat(after.at("/inference_stats/success/ns").longValue()).isGreaterThan(before.at("/inference_stats/success/ns").longValue());
+        assertThat(after.at("/inference_stats/queue/count").longValue()).isEqualTo(after.at("/inference_stats/success/count").longValue()
+                + after.at("/inference_stats/fail/count").longValue());
+        assertThat(after.get("inference_count").longValue() - before.get("inference_count").longValue()).isGreaterThanOrEqualTo(3);
+        assertThat(after.get("last_inference").longValue()).isGreaterThan(0);
+        assertThat(after.get("batch_stats").size()).isGreaterThan(0);
+        assertThat(after.at("/batch_stats/0/compute_infer/count").isNumber()).isTrue();
+        // every loaded version, and over gRPC the same message
+        JsonNode all = JSON.readTree(client.get().uri("/v2/models/stats").exchange().expectStatus().isOk().expectBody()
+                .returnResult().getResponseBody());
+        assertThat(all.get("model_stats").size()).isGreaterThanOrEqualTo(2);
+        var grpcStats = stub.modelStatistics(dev.igate.grpc.v2.ModelStatisticsRequest.newBuilder().setName(MODEL).setVersion("1").build());
+        assertThat(grpcStats.getModelStats(0).getInferenceStats().getSuccess().getCount())
+                .isGreaterThanOrEqualTo(after.at("/inference_stats/success/count").longValue());
+        assertThat(grpcStats.getModelStats(0).getBatchStatsCount()).isGreaterThan(0);
+        client.get().uri("/v2/models/NoSuchModel/stats").exchange().expectStatus().isNotFound();
+    }
+
+    @Test
+    void modelConfigurationIsTritonsFormat() {
+        // tritonclient: get_model_config(model_name)
+        JsonNode config = JSON.readTree(client.get().uri("/v2/models/{m}/config", MODEL).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody());
+
+        assertThat(config.get("name").stringValue()).isEqualTo(MODEL);
+        assertThat(config.get("platform").stringValue()).isEqualTo("onnxruntime_onnx");
+        assertThat(config.get("max_batch_size").intValue()).isGreaterThan(0);
+        assertThat(config.at("/input/0/name").stringValue()).isEqualTo("input_ids");
+        assertThat(config.at("/input/0/data_type").stringValue()).isEqualTo("TYPE_INT64");
+        assertThat(config.at("/input/0/dims").toString()).isEqualTo("[-1]");
+        assertThat(config.at("/output/0/dims").toString()).isEqualTo("[6]");
+        assertThat(config.at("/instance_group/0/kind").stringValue()).isEqualTo("KIND_CPU");
+        assertThat(config.at("/instance_group/0/count").intValue()).isGreaterThan(0);
+        assertThat(config.at("/dynamic_batching/max_queue_delay_microseconds").isNumber()).isTrue();
+
+        var grpcConfig = stub.modelConfig(dev.igate.grpc.v2.ModelConfigRequest.newBuilder().setName(MODEL).build()).getConfig();
+        assertThat(grpcConfig.getPlatform()).isEqualTo("onnxruntime_onnx");
+        assertThat(grpcConfig.getMaxBatchSize()).isEqualTo(config.get("max_batch_size").intValue());
+        assertThat(grpcConfig.getInput(0).getDataType()).isEqualTo(dev.igate.grpc.v2.DataType.TYPE_INT64);
+        assertThat(grpcConfig.getDynamicBatching().getMaxQueueDelayMicroseconds())
+                .isEqualTo(config.at("/dynamic_batching/max_queue_delay_microseconds").longValue());
+    }
+
+    @Test
     void anOutputParameterTheServerDoesNotKnowIs400NotIgnored() {
         JsonNode error = post("/v2/models/" + MODEL + "/infer", textBody("[{\"name\": \"logits\", \"parameters\": {\"top_k\": 3}}]"), 400);
         assertThat(error.get("error").stringValue()).contains("Output logits has the parameter top_k, which this server does not know");

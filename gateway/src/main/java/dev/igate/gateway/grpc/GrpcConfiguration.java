@@ -20,10 +20,10 @@ public class GrpcConfiguration {
     @Bean
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
                           ExplainService explainer, ServingMetrics metrics, RevisionWeights weights,
-                          RevisionMetrics revisions) {
+                          RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions), new SessionIdInterceptor())),
+                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions, token), new SessionIdInterceptor())),
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
                         new ExplainGrpcHandler(explainer, metrics, weights, revisions), new SessionIdInterceptor())));
     }

@@ -50,9 +50,11 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     private final ServingMetrics metrics;
     private final RevisionWeights weights;
     private final RevisionMetrics revisions;
+    private final dev.igate.gateway.routing.AdminToken token;
 
     public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RevisionWeights weights,
-                                RevisionMetrics revisions) {
+                                RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token) {
+        this.token = token;
         this.registry = registry;
         this.service = service;
         this.metrics = metrics;
@@ -143,6 +145,76 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     }
 
     /** Answers a call that reads in-memory state only. */
+    /** Triton's statistics extension: every loaded version's, a model's, or one version's. */
+    @Override
+    public void modelStatistics(dev.igate.grpc.v2.ModelStatisticsRequest request,
+                                StreamObserver<dev.igate.grpc.v2.ModelStatisticsResponse> observer) {
+        unary(observer, "ModelStatistics", () -> {
+            dev.igate.grpc.v2.ModelStatisticsResponse.Builder b = dev.igate.grpc.v2.ModelStatisticsResponse.newBuilder();
+            registry.statistics(emptyToNull(request.getName()), emptyToNull(request.getVersion()))
+                    .forEach(s -> b.addModelStats(s.toProto()));
+            return b.build();
+        });
+    }
+
+    /** Triton's model configuration extension. */
+    @Override
+    public void modelConfig(dev.igate.grpc.v2.ModelConfigRequest request, StreamObserver<dev.igate.grpc.v2.ModelConfigResponse> observer) {
+        unary(observer, "ModelConfig", () -> dev.igate.grpc.v2.ModelConfigResponse.newBuilder()
+                .setConfig(dev.igate.gateway.model.TritonViews.config(registry.resolve(request.getName(),
+                        emptyToNull(request.getVersion())))).build());
+    }
+
+    /** Triton's repository index, behind the admin bearer token (authorization metadata). */
+    @Override
+    public void repositoryIndex(dev.igate.grpc.v2.RepositoryIndexRequest request,
+                                StreamObserver<dev.igate.grpc.v2.RepositoryIndexResponse> observer) {
+        String authorization = SessionIdInterceptor.AUTHORIZATION.get();
+        offEventLoop(observer, "RepositoryIndex", () -> {
+            token.check(authorization);
+            dev.igate.grpc.v2.RepositoryIndexResponse.Builder b = dev.igate.grpc.v2.RepositoryIndexResponse.newBuilder();
+            registry.index(request.getReady()).forEach(e -> b.addModels(e.toProto()));
+            return b.build();
+        });
+    }
+
+    /** Triton's model load: loads or reloads a model from the repository, behind the admin bearer token. */
+    @Override
+    public void repositoryModelLoad(dev.igate.grpc.v2.RepositoryModelLoadRequest request,
+                                    StreamObserver<dev.igate.grpc.v2.RepositoryModelLoadResponse> observer) {
+        String authorization = SessionIdInterceptor.AUTHORIZATION.get();
+        offEventLoop(observer, "RepositoryModelLoad", () -> {
+            token.check(authorization);
+            if (request.getParametersCount() > 0) {
+                throw new dev.igate.protocol.InvalidInputException("Load parameters (a config override, model files) are not"
+                        + " supported: igate loads the model's files from its repository");
+            }
+            registry.reload(request.getModelName());
+            return dev.igate.grpc.v2.RepositoryModelLoadResponse.getDefaultInstance();
+        });
+    }
+
+    /** Triton's model unload: queued work finishes, then the sessions close; behind the admin bearer token. */
+    @Override
+    public void repositoryModelUnload(dev.igate.grpc.v2.RepositoryModelUnloadRequest request,
+                                      StreamObserver<dev.igate.grpc.v2.RepositoryModelUnloadResponse> observer) {
+        String authorization = SessionIdInterceptor.AUTHORIZATION.get();
+        offEventLoop(observer, "RepositoryModelUnload", () -> {
+            token.check(authorization);
+            registry.unload(request.getModelName());
+            return dev.igate.grpc.v2.RepositoryModelUnloadResponse.getDefaultInstance();
+        });
+    }
+
+    /** Work that blocks (file reads, session loads and closes) runs on a worker, never on a transport thread. */
+    private static <T> void offEventLoop(StreamObserver<T> observer, String method, java.util.concurrent.Callable<T> work) {
+        reactor.core.publisher.Mono.fromCallable(work).subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic())
+                .subscribe(value -> {
+                    observer.onNext(value);
+                    observer.onCompleted();
+                }, e -> observer.onError(GrpcStatus.of(e, method)));
+    }
+
     static <T> void unary(StreamObserver<T> observer, String method, Supplier<T> answer) {
         T value;
         try {

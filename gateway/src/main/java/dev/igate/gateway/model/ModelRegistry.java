@@ -61,6 +61,8 @@ public class ModelRegistry implements SmartLifecycle {
     private final MeterRegistry meters;
     private final RemotePredictor remote;
     private final Map<String, List<Gauge>> gauges = new ConcurrentHashMap<>();
+    /** Triton's statistics per loaded version, by "name/version". */
+    private final Map<String, dev.igate.gateway.serving.TritonStatistics> statistics = new ConcurrentHashMap<>();
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
@@ -177,8 +179,9 @@ public class ModelRegistry implements SmartLifecycle {
                 log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
                 return VersionState.ready(model);
             }
-            ServedModel model = ServedModel.load(repository, name, version, props, maxLength,
-                    new BatchMetrics(meters, name, version), this::share);
+            BatchMetrics batchMetrics = new BatchMetrics(meters, name, version);
+            ServedModel model = ServedModel.load(repository, name, version, props, maxLength, batchMetrics, this::share);
+            statistics.put(name + "/" + version, batchMetrics.statistics());
             // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
             removeGauges(name + "/" + version);
             gauges.put(name + "/" + version, BatchMetrics.queueGauges(meters, name, version, model::queueDepth,
@@ -248,6 +251,7 @@ public class ModelRegistry implements SmartLifecycle {
             // the queue-depth gauges read the closed versions: an unloaded model has none
             for (String version : old.versions().keySet()) {
                 removeGauges(name + "/" + version);
+                statistics.remove(name + "/" + version);
             }
         }
     }
@@ -269,6 +273,63 @@ public class ModelRegistry implements SmartLifecycle {
             }
         }
         return null;
+    }
+
+    /**
+     * Triton's statistics of the loaded versions: every model's with no name, every version of a
+     * model with no version.
+     *
+     * @throws ModelNotFoundException for a model or version that is not loaded
+     */
+    public List<dev.igate.gateway.serving.TritonStatistics> statistics(String name, String version) {
+        if (name == null) {
+            return statistics.entrySet().stream().sorted(Map.Entry.comparingByKey()).map(Map.Entry::getValue).toList();
+        }
+        Entry entry = entry(name);
+        List<dev.igate.gateway.serving.TritonStatistics> out = new ArrayList<>();
+        for (String v : entry.versions().keySet().stream().sorted().toList()) {
+            if (version == null || version.equals(v)) {
+                dev.igate.gateway.serving.TritonStatistics s = statistics.get(name + "/" + v);
+                if (s != null) {
+                    out.add(s);
+                }
+            }
+        }
+        if (version != null && out.isEmpty()) {
+            throw ModelNotFoundException.version(name, version);
+        }
+        return out;
+    }
+
+    /**
+     * Triton's repository index: every model of the repository, loaded or not, each version with
+     * its state (READY, LOADING, UNAVAILABLE) and the reason; with {@code readyOnly} the ready ones.
+     */
+    public List<TritonViews.IndexEntry> index(boolean readyOnly) throws IOException {
+        java.util.TreeSet<String> names = new java.util.TreeSet<>(repository.modelNames());
+        names.addAll(entries.keySet());
+        List<TritonViews.IndexEntry> out = new ArrayList<>();
+        for (String name : names) {
+            Entry entry = entries.get(name);
+            if (entry == null) {
+                if (!readyOnly) {
+                    out.add(new TritonViews.IndexEntry(name, null, "UNAVAILABLE", "unloaded"));
+                }
+                continue;
+            }
+            for (Map.Entry<String, VersionState> v : new java.util.TreeMap<>(entry.versions()).entrySet()) {
+                VersionState s = v.getValue();
+                String state = switch (s.status()) {
+                    case READY -> "READY";
+                    case LOADING -> "LOADING";
+                    case FAILED -> "UNAVAILABLE";
+                };
+                if (!readyOnly || s.isReady()) {
+                    out.add(new TritonViews.IndexEntry(name, v.getKey(), state, s.reason()));
+                }
+            }
+        }
+        return out;
     }
 
     /** Names of the models in the repository, sorted. */

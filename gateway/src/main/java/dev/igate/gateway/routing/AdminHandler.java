@@ -1,18 +1,13 @@
 package dev.igate.gateway.routing;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.util.List;
 import java.util.Map;
 
-import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.web.RequestBodies;
-import dev.igate.protocol.ForbiddenException;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.ModelNotFoundException;
-import dev.igate.protocol.UnauthorizedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.MediaType;
@@ -41,26 +36,18 @@ public class AdminHandler {
 
     private final RevisionWeights weights;
     private final RequestBodies bodies;
-    private final byte[] token;
+    private final AdminToken token;
     private final ModelRegistry registry;
 
-    public AdminHandler(RevisionWeights weights, RequestBodies bodies, IgateProperties properties, ModelRegistry registry) {
+    public AdminHandler(RevisionWeights weights, RequestBodies bodies, AdminToken token, ModelRegistry registry) {
         this.registry = registry;
         this.weights = weights;
         this.bodies = bodies;
-        this.token = properties.adminToken() == null ? null : properties.adminToken().getBytes(StandardCharsets.UTF_8);
+        this.token = token;
     }
 
     private void authorize(ServerHttpRequest request) {
-        if (token == null) {
-            throw new ForbiddenException("The admin API is disabled: set igate.admin-token (or IGATE_ADMIN_TOKEN)");
-        }
-        String header = request.getHeaders().getFirst("Authorization");
-        byte[] given = header != null && header.startsWith("Bearer ")
-                ? header.substring(7).trim().getBytes(StandardCharsets.UTF_8) : new byte[0];
-        if (!MessageDigest.isEqual(token, given)) {
-            throw new UnauthorizedException("A valid bearer token is required");
-        }
+        token.check(request.getHeaders().getFirst("Authorization"));
     }
 
     @GetMapping("/admin/weights")
@@ -113,14 +100,20 @@ public class AdminHandler {
         });
     }
 
-    /** Loads a model that appeared in the repository, or reloads one whose files changed, without a restart. */
+    /**
+     * Loads a model that appeared in the repository, or reloads one whose files changed, without a
+     * restart; the same as Triton's {@code POST /v2/repository/models/{m}/load}.
+     */
     @PostMapping("/admin/models/{model}/load")
     public Mono<ResponseEntity<byte[]>> load(@PathVariable String model, ServerHttpRequest request) {
         authorize(request);
         return Mono.fromCallable(() -> json(registry.reload(model))).subscribeOn(Schedulers.boundedElastic());
     }
 
-    /** Unloads a model: new requests get 404, queued ones finish, then its sessions close. */
+    /**
+     * Unloads a model: new requests get 404, queued ones finish, then its sessions close; the same
+     * as Triton's {@code POST /v2/repository/models/{m}/unload}.
+     */
     @PostMapping("/admin/models/{model}/unload")
     public Mono<ResponseEntity<byte[]>> unload(@PathVariable String model, ServerHttpRequest request) {
         authorize(request);

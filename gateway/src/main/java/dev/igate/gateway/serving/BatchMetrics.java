@@ -36,8 +36,10 @@ public final class BatchMetrics implements BatchListener {
     private final MeterRegistry registry;
     private final Tags tags;
     private final java.util.Map<String, Counter> instanceRuns = new java.util.concurrent.ConcurrentHashMap<>();
+    private final TritonStatistics statistics;
 
     public BatchMetrics(MeterRegistry registry, String model, String version) {
+        this.statistics = new TritonStatistics(model, version);
         Tags tags = Tags.of("model_name", model, "model_version", version);
         this.registry = registry;
         this.tags = tags;
@@ -88,6 +90,21 @@ public final class BatchMetrics implements BatchListener {
     }
 
     @Override
+    public void inferred(int rows, long runNanos) {
+        statistics.executed(rows, runNanos);
+    }
+
+    @Override
+    public void finished(boolean succeeded, long queueNanos, long runNanos) {
+        statistics.finished(succeeded, queueNanos, runNanos);
+    }
+
+    /** The same events in Triton's statistics extension's terms. */
+    public TritonStatistics statistics() {
+        return statistics;
+    }
+
+    @Override
     public void queued(long waitNanos) {
         queueWait.record(waitNanos, TimeUnit.NANOSECONDS);
         queueMicros.increment(waitNanos / 1e9);
@@ -96,11 +113,13 @@ public final class BatchMetrics implements BatchListener {
     @Override
     public void rejected() {
         rejected.increment();
+        statistics.refused(0);
     }
 
     @Override
     public void timedOut() {
         timedOut.increment();
+        statistics.refused(0);
     }
 
     @Override

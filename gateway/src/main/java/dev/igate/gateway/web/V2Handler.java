@@ -49,10 +49,12 @@ public class V2Handler {
     }
 
     /**
-     * The protocol extensions served, the same over REST and gRPC: Triton's binary tensor data, and
-     * igate's explain endpoints (REST /explain, gRPC igate.GRPCExplainService).
+     * The protocol extensions served, the same over REST and gRPC: Triton's binary tensor data,
+     * classification, statistics, model configuration and model repository, and igate's explain
+     * endpoints (REST /explain, gRPC igate.GRPCExplainService).
      */
-    public static final java.util.List<String> EXTENSIONS = java.util.List.of("binary_tensor_data", "igate_explain");
+    public static final java.util.List<String> EXTENSIONS = java.util.List.of("binary_tensor_data", "classification", "statistics",
+            "model_configuration", "model_repository", "igate_explain");
 
     @GetMapping("/v2")
     public ResponseEntity<byte[]> serverMetadata() {

@@ -10,6 +10,17 @@ public interface BatchListener {
     default void executed(int jobs, int rows, long runNanos, Placement placement) {
     }
 
+    /** A batch of inference jobs ran (not an explanation's piece): its rows and how long the run took. */
+    default void inferred(int rows, long runNanos) {
+    }
+
+    /**
+     * An inference job's batch ran and the job was answered (explanation pieces are not reported): with a value or an error, after waiting
+     * {@code queueNanos} and running {@code runNanos} (its batch's run).
+     */
+    default void finished(boolean succeeded, long queueNanos, long runNanos) {
+    }
+
     /** A job waited this long before its batch started. */
     default void queued(long waitNanos) {
     }

@@ -507,9 +507,16 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             long runNanos = System.nanoTime() - start;
             measure(live, placement, runNanos);
             listener.executed(live.size(), rows, runNanos, placement);
+            boolean inference = !(live.get(0) instanceof InstanceJob<?>);
+            if (inference) {
+                listener.inferred(rows, runNanos);
+            }
             for (J job : live) {
                 if (!job.future().isDone()) {
                     job.future().completeExceptionally(new InferenceFailedException("Batch executor left a job unanswered", null));
+                }
+                if (inference) {
+                    listener.finished(!job.future().isCompletedExceptionally(), job.queueNanos(), runNanos);
                 }
             }
         }
