@@ -159,6 +159,23 @@ class TritonExtensionsIT extends ServerTestSupport {
     }
 
     @Test
+    void tritonsSchedulingParametersAreTakenAndChecked() {
+        // tritonclient: infer(..., priority=2, timeout=5_000_000): request parameters, timeout in microseconds
+        String scheduled = "{\"inputs\": [{\"name\": \"TEXT\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + SEED_TEXT
+                + "\"]}], \"parameters\": {\"priority\": 2, \"timeout\": 5000000}}";
+        post("/v2/models/" + MODEL + "/infer", scheduled, 200);
+        ModelInferResponse grpcScheduled = stub.modelInfer(GrpcIT.textRequest("1", false, null, SEED_TEXT).toBuilder()
+                .putParameters("priority", InferParameter.newBuilder().setInt64Param(1).build())
+                .putParameters("timeout", InferParameter.newBuilder().setInt64Param(5_000_000).build()).build());
+        assertThat(grpcScheduled.getOutputsCount()).isPositive();
+
+        assertThat(post("/v2/models/" + MODEL + "/infer", scheduled.replace("\"priority\": 2", "\"priority\": -1"), 400)
+                .get("error").stringValue()).contains("priority must be a non-negative integer");
+        assertThat(post("/v2/models/" + MODEL + "/infer", scheduled.replace("5000000", "0.5"), 400)
+                .get("error").stringValue()).contains("timeout must be a non-negative integer");
+    }
+
+    @Test
     void anOutputParameterTheServerDoesNotKnowIs400NotIgnored() {
         JsonNode error = post("/v2/models/" + MODEL + "/infer", textBody("[{\"name\": \"logits\", \"parameters\": {\"top_k\": 3}}]"), 400);
         assertThat(error.get("error").stringValue()).contains("Output logits has the parameter top_k, which this server does not know");

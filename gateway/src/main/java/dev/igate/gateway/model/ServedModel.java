@@ -31,6 +31,7 @@ import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.predictor.batching.DynamicBatcher;
 import dev.igate.predictor.batching.OnnxBatchExecutor;
 import dev.igate.predictor.batching.Placement;
+import dev.igate.predictor.batching.Scheduling;
 import dev.igate.predictor.batching.TensorJob;
 import dev.igate.predictor.batching.TokenJob;
 import dev.igate.protocol.InvalidInputException;
@@ -223,6 +224,11 @@ public final class ServedModel implements AutoCloseable {
      * @throws ServerBusyException when the version's queue is full
      */
     public CompletableFuture<float[][]> logits(TokenBatch batch) {
+        return logits(batch, Scheduling.DEFAULT);
+    }
+
+    /** As {@link #logits(TokenBatch)}, queued at the request's priority and with its queue timeout. */
+    public CompletableFuture<float[][]> logits(TokenBatch batch, Scheduling scheduling) {
         if (remote != null) {
             long[] shape = {batch.rows(), batch.length()};
             // only the token inputs the remote model has, in its datatypes
@@ -255,7 +261,7 @@ public final class ServedModel implements AutoCloseable {
             mask[r] = batch.mask(r);
             types[r] = batch.types(r);
         }
-        return leased(() -> batcher.submit(new TokenJob(ids, mask, types)));
+        return leased(() -> batcher.submit(new TokenJob(ids, mask, types).schedule(scheduling)));
     }
 
     /**
@@ -266,12 +272,17 @@ public final class ServedModel implements AutoCloseable {
      * @throws ServerBusyException   when the version's queue is full
      */
     public CompletableFuture<List<Tensor>> run(List<Tensor> inputs, List<String> outputs) {
+        return run(inputs, outputs, Scheduling.DEFAULT);
+    }
+
+    /** As {@link #run(List, List)}, queued at the request's priority and with its queue timeout. */
+    public CompletableFuture<List<Tensor>> run(List<Tensor> inputs, List<String> outputs, Scheduling scheduling) {
         if (remote != null) {
             return remote.infer(name, version, inputs, outputs);
         }
         onnx.validate(inputs, outputs);
         vocabulary.check(inputs);
-        return leased(() -> batcher.submit(new TensorJob(inputs, outputs, batchesTensors)));
+        return leased(() -> batcher.submit(new TensorJob(inputs, outputs, batchesTensors).schedule(scheduling)));
     }
 
     /**
@@ -403,8 +414,13 @@ public final class ServedModel implements AutoCloseable {
      * @throws dev.igate.protocol.ServerBusyException when the queue would refuse it
      */
     public void checkAdmission() {
+        checkAdmission(Scheduling.DEFAULT);
+    }
+
+    /** As {@link #checkAdmission()} for a request of this priority, which waits only behind its level and higher ones. */
+    public void checkAdmission(Scheduling scheduling) {
         if (batcher != null) {
-            batcher.checkAdmission();
+            batcher.checkAdmission(scheduling.level());
         }
     }
 

@@ -12,6 +12,7 @@ import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.LimitsProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
+import dev.igate.predictor.batching.Scheduling;
 import dev.igate.protocol.Datatype;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
@@ -69,7 +70,7 @@ public class InferenceService {
                 throw new InvalidInputException("No text to classify");
             }
             checkRows(texts.size());
-            return classifyWith(served, texts);
+            return classifyWith(served, texts, Scheduling.DEFAULT);
         });
     }
 
@@ -78,9 +79,9 @@ public class InferenceService {
      * queues the rows with other callers', then decodes labels where the request arrived. Call at
      * subscription.
      */
-    private Mono<Classification> classifyWith(ServedModel served, List<String> texts) {
+    private Mono<Classification> classifyWith(ServedModel served, List<String> texts, Scheduling scheduling) {
         Scheduler answers = AnswerThreads.current();
-        return Mono.fromFuture(() -> tokenizeAndQueue(served, texts))
+        return Mono.fromFuture(() -> tokenizeAndQueue(served, texts, scheduling))
                 // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
                 .publishOn(answers)
                 .map(rows -> {
@@ -99,25 +100,25 @@ public class InferenceService {
      */
     static final int INLINE_TOKENIZE_CHARS = 1024;
 
-    private CompletableFuture<float[][]> tokenizeAndQueue(ServedModel served, List<String> texts) {
+    private CompletableFuture<float[][]> tokenizeAndQueue(ServedModel served, List<String> texts, Scheduling scheduling) {
         long chars = 0;
         for (String t : texts) {
             chars += t.length();
         }
         if (chars <= INLINE_TOKENIZE_CHARS) {
             try {
-                return queue(served, texts);
+                return queue(served, texts, scheduling);
             } catch (RuntimeException e) {
                 return CompletableFuture.failedFuture(e);
             }
         }
         try {
             // refused before the hand-off to the tokenizer pool, not after it
-            served.checkAdmission();
+            served.checkAdmission(scheduling);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        CompletableFuture<CompletableFuture<float[][]>> queueing = preprocess.supply(() -> queue(served, texts));
+        CompletableFuture<CompletableFuture<float[][]>> queueing = preprocess.supply(() -> queue(served, texts, scheduling));
         CompletableFuture<float[][]> answer = queueing.thenCompose(job -> job);
         // a client that goes away cancels the answer: cancel the queued job too, so it never runs
         answer.whenComplete((rows, e) -> {
@@ -132,13 +133,13 @@ public class InferenceService {
      * Tokenizes and queues in one step under a lease on the version, so the version cannot be
      * closed between the two (the queued job holds its own lease until it is answered).
      */
-    private CompletableFuture<float[][]> queue(ServedModel served, List<String> texts) {
+    private CompletableFuture<float[][]> queue(ServedModel served, List<String> texts, Scheduling scheduling) {
         try (ServedModel.Lease lease = served.lease()) {
-            served.checkAdmission();
+            served.checkAdmission(scheduling);
             TokenBatch batch = encode(served, texts);
             long queued = System.nanoTime();
             // the job's own future, so that cancelling it (the client went away) takes it out of the queue
-            CompletableFuture<float[][]> job = served.logits(batch);
+            CompletableFuture<float[][]> job = served.logits(batch, scheduling);
             job.whenComplete((rows, e) -> {
                 if (e == null) {
                     metrics.predict(served.name(), System.nanoTime() - queued);
@@ -189,6 +190,30 @@ public class InferenceService {
     }
 
     /**
+     * Triton's scheduling parameters of a request: {@code priority} (1 the highest level, 0 the
+     * default) and {@code timeout} in microseconds (a request still queued then answers 503).
+     *
+     * @throws InvalidInputException when either is not a non-negative integer
+     */
+    static Scheduling scheduling(InferenceRequest request) {
+        long priority = nonNegative(request.parameters().get("priority"), "priority");
+        long timeout = nonNegative(request.parameters().get("timeout"), "timeout");
+        return priority == 0 && timeout == 0 ? Scheduling.DEFAULT
+                : new Scheduling(priority, timeout == 0 ? null : java.time.Duration.ofNanos(Math.multiplyExact(timeout, 1000L)));
+    }
+
+    private static long nonNegative(Object value, String name) {
+        if (value == null) {
+            return 0;
+        }
+        if (!(value instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || n.doubleValue() < 0
+                || n.doubleValue() > 1e15) {
+            throw new InvalidInputException("Parameter " + name + " must be a non-negative integer, was " + value);
+        }
+        return n.longValue();
+    }
+
+    /**
      * Runs a V2 infer request. One BYTES input to a text model is classified as text; anything
      * else is fed to the ONNX Runtime session as raw tensors, checked against its inputs.
      */
@@ -209,7 +234,8 @@ public class InferenceService {
             }
             long t0 = System.nanoTime();
             Scheduler answers = AnswerThreads.current();
-            return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs()))
+            Scheduling scheduling = scheduling(request);
+            return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs(), scheduling))
                     .publishOn(answers)
                     .map(outputs -> {
                         metrics.predict(served.name(), System.nanoTime() - t0);
@@ -236,7 +262,7 @@ public class InferenceService {
         }
         // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
         long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
-        return classifyWith(served, texts)
+        return classifyWith(served, texts, scheduling(request))
                 .map(c -> TopClasses.apply(new InferenceResponse(request.id(), c.model(), c.version(),
                         textOutputs(c, outputs, rowsShape), Map.of()), request.classifications(), c.labels()));
     }

@@ -21,6 +21,7 @@ public abstract class BatchJob<R> {
     volatile long dequeuedNanos;
     /** The queue timeout of this job, cancelled as soon as the job completes (so nothing keeps it reachable). */
     volatile java.util.concurrent.Future<?> timeout;
+    private Scheduling scheduling = Scheduling.DEFAULT;
 
     protected BatchJob(int rows, Object key) {
         if (rows < 1) {
@@ -41,6 +42,16 @@ public abstract class BatchJob<R> {
 
     public CompletableFuture<R> future() {
         return future;
+    }
+
+    /** Sets the job's priority and queue timeout; call before submitting it. */
+    public BatchJob<R> schedule(Scheduling scheduling) {
+        this.scheduling = scheduling;
+        return this;
+    }
+
+    public Scheduling scheduling() {
+        return scheduling;
     }
 
     /** Padded tokens per row when the job is token rows (its longest row), else 0: what max-batch-tokens counts. */

@@ -136,16 +136,17 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         J typed = (J) job;
         lock.lock();
         try {
-            admit();
+            admit(job.scheduling().level());
             job.enqueuedNanos = System.nanoTime();
-            queue.addLast(typed);
+            enqueue(typed);
             queuedTokens += tokens(typed);
             // idle workers and a worker waiting for companions share the condition: wake them all (few)
             arrived.signalAll();
         } finally {
             lock.unlock();
         }
-        ScheduledFuture<?> timeout = TIMEOUTS.schedule(() -> expire(typed), settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        Duration limit = timeoutOf(job);
+        ScheduledFuture<?> timeout = TIMEOUTS.schedule(() -> expire(typed, limit), limit.toNanos(), TimeUnit.NANOSECONDS);
         job.timeout = timeout;
         job.future().whenComplete((r, e) -> {
             timeout.cancel(false);
@@ -165,16 +166,21 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
      * @throws ModelNotReadyException when the batcher was closed
      */
     public void checkAdmission() {
+        checkAdmission(1);
+    }
+
+    /** As {@link #checkAdmission()}, for a job of priority {@code level}: it waits only behind its level and higher ones. */
+    public void checkAdmission(long level) {
         lock.lock();
         try {
-            admit();
+            admit(level);
         } finally {
             lock.unlock();
         }
     }
 
-    /** The checks of {@link #submit}; call with the lock held. */
-    private void admit() {
+    /** The checks of {@link #submit} for a job of priority {@code level}; call with the lock held. */
+    private void admit(long level) {
         if (!running) {
             throw new ModelNotReadyException("Model " + name + " is unloading");
         }
@@ -183,7 +189,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
                     Duration.ofSeconds(1));
         }
-        long waitNanos = expectedWaitNanos();
+        long waitNanos = expectedWaitNanos(level);
         if (!settings.maxQueueWait().isZero() && waitNanos > settings.maxQueueWait().toNanos()) {
             listener.rejected();
             throw new ServerBusyException("Model " + name + " is busy: a request would wait about "
@@ -193,11 +199,38 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         }
     }
 
-    private void expire(J job) {
+    /** A job's queue timeout: its own when it asks for a shorter one than the batcher's. */
+    private Duration timeoutOf(BatchJob<?> job) {
+        Duration asked = job.scheduling().timeout();
+        return asked != null && asked.compareTo(settings.timeout()) < 0 ? asked : settings.timeout();
+    }
+
+    /**
+     * Queues a job behind every job of its priority level or a higher one (level 1 is the highest),
+     * ahead of the lower levels: the batches form from the head. Guarded by the lock.
+     */
+    private void enqueue(J job) {
+        long level = job.scheduling().level();
+        if (queue.isEmpty() || queue.getLast().scheduling().level() <= level) {
+            queue.addLast(job);
+            return;
+        }
+        java.util.ListIterator<J> it = queue.listIterator(queue.size());
+        while (it.hasPrevious()) {
+            if (it.previous().scheduling().level() <= level) {
+                it.next();
+                break;
+            }
+        }
+        it.add(job);
+    }
+
+    private void expire(J job, Duration limit) {
         if (remove(job)) {
             listener.timedOut();
-            job.future().completeExceptionally(new ServerBusyException("Request timed out after " + settings.timeout().toMillis()
-                    + " ms in the queue of model " + name, Duration.ofSeconds(1)));
+            String ms = limit.toNanos() % 1_000_000 == 0 ? limit.toMillis() + " ms" : limit.toNanos() / 1000 + " µs";
+            job.future().completeExceptionally(new ServerBusyException("Request timed out after " + ms
+                    + " in the queue of model " + name, Duration.ofSeconds(1)));
         }
     }
 
@@ -253,8 +286,29 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     }
 
     private long expectedWaitNanos() {
+        return expectedWaitNanos(Long.MAX_VALUE);
+    }
+
+    /**
+     * The expected wait of a job of priority {@code level} queued now: the tokens queued at its
+     * level or a higher one (lower numbers) over the measured rate. Guarded by the lock.
+     */
+    private long expectedWaitNanos(long level) {
         double rate = tokensPerSecond;
-        return rate <= 0 || measuredRuns.get() < COLD_RUNS + MIN_MEASURED_RUNS ? 0 : (long) (queuedTokens / rate * 1e9);
+        if (rate <= 0 || measuredRuns.get() < COLD_RUNS + MIN_MEASURED_RUNS) {
+            return 0;
+        }
+        long ahead = queuedTokens;
+        if (!queue.isEmpty() && queue.getLast().scheduling().level() > level) {
+            ahead = 0;
+            for (J job : queue) {
+                if (job.scheduling().level() > level) {
+                    break;
+                }
+                ahead += tokens(job);
+            }
+        }
+        return (long) (ahead / rate * 1e9);
     }
 
     /** Jobs waiting for a worker. */

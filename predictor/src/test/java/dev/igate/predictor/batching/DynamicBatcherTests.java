@@ -211,6 +211,45 @@ class DynamicBatcherTests {
     }
 
     @Test
+    void higherPriorityLevelsLeaveTheQueueFirstAndEachLevelKeepsItsOrder() throws Exception {
+        // one row per run, so the run order is the queue order
+        batcher(1, Duration.ZERO, 10, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        TensorJob bulkA = job(1, 1);
+        TensorJob bulkB = job(1, 2);
+        TensorJob urgent = job(1, 3);
+        TensorJob plain = job(1, 4);
+        TensorJob middle = job(1, 5);
+        List<CompletableFuture<List<Tensor>>> answers = List.of(
+                batcher.submit(bulkA.schedule(new Scheduling(3, null))), batcher.submit(bulkB.schedule(new Scheduling(3, null))),
+                batcher.submit(urgent.schedule(new Scheduling(1, null))), batcher.submit(plain),
+                batcher.submit(middle.schedule(new Scheduling(2, null))));
+
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> a : answers) {
+            a.get(5, TimeUnit.SECONDS);
+        }
+
+        // the default level is 1: after the level-1 job queued before it
+        assertThat(executed.subList(1, executed.size())).containsExactly(urgent, plain, middle, bulkA, bulkB);
+    }
+
+    @Test
+    void aRequestsOwnShorterTimeoutExpiresItInTheQueue() throws Exception {
+        batcher(4, Duration.ZERO, 10, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        TensorJob hurried = job(1, 5);
+        CompletableFuture<List<Tensor>> future = batcher.submit(hurried.schedule(new Scheduling(0, Duration.ofMillis(50))));
+
+        assertThatThrownBy(() -> future.get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(ServerBusyException.class).hasMessageContaining("timed out after 50 ms");
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        assertThat(executed).doesNotContain(hurried);
+    }
+
+    @Test
     void aCancelledJobLeavesTheQueueAndIsNeverRun() throws Exception {
         batcher(4, Duration.ZERO, 10, Duration.ofSeconds(10));
         CompletableFuture<List<Tensor>> first = occupyWorker();
