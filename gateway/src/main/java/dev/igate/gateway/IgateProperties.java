@@ -47,7 +47,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               RollbackProperties rollback,
                               GrpcProperties grpc,
                               @DefaultValue("auto") String deviceRuns,
-                              @DefaultValue("true") boolean strictReadiness) {
+                              @DefaultValue("true") boolean strictReadiness,
+                              ResponseCacheProperties responseCache) {
 
     public static final String PREFIX = "igate";
 
@@ -65,6 +66,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         limits = limits == null ? LimitsProperties.DEFAULTS : limits;
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
+        responseCache = responseCache == null ? ResponseCacheProperties.DEFAULTS : responseCache;
         deviceRuns = deviceRuns == null ? "auto" : deviceRuns.trim().toLowerCase(java.util.Locale.ROOT);
         if (!deviceRuns.equals("auto") && (!deviceRuns.matches("[0-9]{1,2}") || Integer.parseInt(deviceRuns) > 64)) {
             throw new IllegalArgumentException(PREFIX + ".device-runs must be auto, or between 0 (no limit) and 64, was " + deviceRuns);

@@ -31,17 +31,19 @@ import dev.igate.predictor.batching.BatchingSettings;
  * @param maxQueueWait      longest a new request is expected to wait in the queue (queued tokens over the measured
  *                          rate); past it, 503 + Retry-After at once; 0 = no limit
  * @param allowSpinning     let the instances' intra-op threads spin within a run (the solo session always does)
+ * @param responseCache     answer a request the version has answered before from the response cache, without
+ *                          running the model (Triton's response cache); off by default
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
-                              Duration timeout, Duration maxQueueWait, Boolean allowSpinning) {
+                              Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false);
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -54,7 +56,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.optimizationLevel, optimizationLevel), pick(other.queueCapacity, queueCapacity),
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
-                pick(other.allowSpinning, allowSpinning));
+                pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache));
     }
 
     private static <T> T pick(T preferred, T fallback) {

@@ -301,6 +301,11 @@ public class ModelRegistry implements SmartLifecycle {
         return out;
     }
 
+    /** Triton's statistics of one loaded version, or null. */
+    public dev.igate.gateway.serving.TritonStatistics statisticsOf(String name, String version) {
+        return statistics.get(name + "/" + version);
+    }
+
     /**
      * Triton's repository index: every model of the repository, loaded or not, each version with
      * its state (READY, LOADING, UNAVAILABLE) and the reason; with {@code readyOnly} the ready ones.

@@ -44,9 +44,13 @@ public class InferenceService {
     private final ServingMetrics metrics;
     private final BoundedPool preprocess;
     private final LimitsProperties limits;
+    private final IgateProperties properties;
+    private final ResponseCache cache;
 
-    public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties) {
+    public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties, ResponseCache cache) {
         this.registry = registry;
+        this.properties = properties;
+        this.cache = cache;
         this.metrics = metrics;
         this.limits = properties.limits();
         this.preprocess = new BoundedPool("preprocess", Runtime.getRuntime().availableProcessors(), 4096, "tokenizations",
@@ -229,20 +233,35 @@ public class InferenceService {
                 }
             }
             checkElements(elements);
-            if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
-                return inferText(request, served);
+            if (!Boolean.TRUE.equals(properties.forModel(served.name()).responseCache())) {
+                return run(request, served);
             }
-            long t0 = System.nanoTime();
-            Scheduler answers = AnswerThreads.current();
-            Scheduling scheduling = scheduling(request);
-            return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs(), scheduling))
-                    .publishOn(answers)
-                    .map(outputs -> {
-                        metrics.predict(served.name(), System.nanoTime() - t0);
-                        return TopClasses.apply(new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of()),
-                                request.classifications(), served.task() == null ? null : served.task().labels());
-                    });
+            // the version that serves is known here, after canary routing: it is part of the key
+            String key = ResponseCache.key(request, served.version());
+            InferenceResponse cached = cache.lookup(key, request, served.name(), served.version(),
+                    registry.statisticsOf(served.name(), served.version()));
+            if (cached != null) {
+                return Mono.just(cached);
+            }
+            return run(request, served).doOnNext(response -> cache.store(key, response));
         });
+    }
+
+    private Mono<InferenceResponse> run(InferenceRequest request, ServedModel served) {
+        List<Tensor> inputs = request.inputs();
+        if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
+            return inferText(request, served);
+        }
+        long t0 = System.nanoTime();
+        Scheduling scheduling = scheduling(request);
+        Scheduler answers = AnswerThreads.current();
+        return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs(), scheduling))
+                .publishOn(answers)
+                .map(outputs -> {
+                    metrics.predict(served.name(), System.nanoTime() - t0);
+                    return TopClasses.apply(new InferenceResponse(request.id(), served.name(), served.version(), outputs, Map.of()),
+                            request.classifications(), served.task() == null ? null : served.task().labels());
+                });
     }
 
     private Mono<InferenceResponse> inferText(InferenceRequest request, ServedModel served) {
