@@ -108,20 +108,25 @@ public class V2Handler {
      */
     private ResponseEntity<byte[]> readiness(String model, String version) {
         ObjectNode n = Json.object();
-        n.put("name", model);
         String reason;
         boolean ready;
         try {
             VersionState state = registry.state(model, version);
+            n.put("name", model);
             ready = state.isReady();
-            reason = state.reason();
+            reason = state.reason() != null ? state.reason()
+                    : state.status() == VersionState.Status.LOADING ? "Model " + model + " is loading" : null;
         } catch (dev.igate.protocol.ModelNotFoundException | dev.igate.protocol.ModelNotReadyException e) {
+            // a name the server does not have is not echoed back
             ready = false;
             reason = e.getMessage();
         }
         n.put("ready", ready);
-        if (reason != null) {
-            n.put("reason", reason);
+        if (!ready) {
+            // a 4xx answer carries its error, as every other one does
+            String why = reason != null ? reason : "Model " + model + " is not ready";
+            n.put("reason", why);
+            n.put("error", why);
         }
         return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
     }
