@@ -207,6 +207,42 @@ if [ "$WHAT" = "overload" ]; then
   stop_server
   exit 0
 fi
+if [ "$WHAT" = "clients" ]; then
+  pcts() { # hey csv -> "p50_ms p99_ms n" over status-200 answers
+    awk -F, 'NR > 1 && $7 == 200 {print $1 * 1000}' "$1" | sort -g | awk '{v[NR] = $1}
+      END {if (NR) printf "%.2f %.2f %d", v[int(0.5 * (NR - 1)) + 1], v[int(0.99 * (NR - 1)) + 1], NR; else print "- - 0"}'
+  }
+  stop_server
+  start_server --igate.models.BERTSeqClassification.response-cache=true
+  READY="http://127.0.0.1:$PORT/v2/health/ready"
+  hey -n 2000 -c 1 "$READY" > /dev/null
+  hey -n 2000 -c 1 -m POST -T application/json -D "$WORK/v2text.json" "$V2" > /dev/null
+  hey -n 5000 -c 1 -o csv "$READY" > "$WORK/health.csv"
+  hey -n 5000 -c 1 -o csv -m POST -T application/json -D "$WORK/v2text.json" "$V2" > "$WORK/hits.csv"
+  read -r H50 H99 _ <<< "$(pcts "$WORK/health.csv")"
+  read -r C50 C99 _ <<< "$(pcts "$WORK/hits.csv")"
+  echo "== response cache, concurrency 1, 5,000 requests each (the same V2 text request: every one after the first a hit)"
+  echo "   GET /v2/health/ready p50 $H50 ms, p99 $H99 ms; cache hit p50 $C50 ms, p99 $C99 ms; hit p50 - health p50 = $(awk -v a="$C50" -v b="$H50" 'BEGIN {printf "%.2f", a - b}') ms"
+  curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | grep -E '^nv_cache_num_(hits|misses)_per_model_total' | sed 's/^/   /'
+  stop_server
+  start_server
+  SECS=${PRIORITY_SECONDS:-20}
+  printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}], "parameters": {"priority": 1}}' "$SEED_TEXT" > "$WORK/p1.json"
+  printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}], "parameters": {"priority": 2}}' "$SEED_TEXT" > "$WORK/p2.json"
+  BULK_CLIENTS=${PRIORITY_CLIENTS:-400}
+  echo "== priorities under overload, $SECS s: priority 2 from $BULK_CLIENTS closed-loop clients (the queue holds hundreds), priority 1 from 2 clients at 20 req/s each"
+  hey -z "${SECS}s" -c "$BULK_CLIENTS" -o csv -m POST -T application/json -D "$WORK/p2.json" "$V2" > "$WORK/p2.csv" &
+  BULK=$!
+  hey -z "${SECS}s" -c 2 -q 20 -o csv -m POST -T application/json -D "$WORK/p1.json" "$V2" > "$WORK/p1.csv"
+  wait "$BULK"
+  read -r P1_50 P1_99 P1_N <<< "$(pcts "$WORK/p1.csv")"
+  read -r P2_50 P2_99 P2_N <<< "$(pcts "$WORK/p2.csv")"
+  echo "   priority 1: $P1_N answered 200, p50 $P1_50 ms, p99 $P1_99 ms"
+  echo "   priority 2: $P2_N answered 200, p50 $P2_50 ms, p99 $P2_99 ms, $(awk -F, 'NR > 1 && $7 == 503' "$WORK/p2.csv" | wc -l) answered 503"
+  echo "   p99 ratio priority 1 / priority 2: $(awk -v a="$P1_99" -v b="$P2_99" 'BEGIN {printf "%.3f", a / b}')"
+  stop_server
+  exit 0
+fi
 declare -A RESULT
 sample_rss
 # a paired raw reference measured a moment before the seed loads, the server idle (the VM's speed drifts within minutes)
@@ -270,41 +306,6 @@ RAW_AFTER=$(run_raw)
 echo "$RAW_AFTER" | grep -v '^RAW'
 echo "$RAW_AFTER" | grep '^RAW'
 # the reference per workload: the run (before or after the server) with the higher best rows/s, and the faster batch-1 run
-if [ "$WHAT" = "clients" ]; then
-  pcts() { # hey csv -> "p50_ms p99_ms n" over status-200 answers
-    awk -F, 'NR > 1 && $7 == 200 {print $1 * 1000}' "$1" | sort -g | awk '{v[NR] = $1}
-      END {if (NR) printf "%.2f %.2f %d", v[int(0.5 * (NR - 1)) + 1], v[int(0.99 * (NR - 1)) + 1], NR; else print "- - 0"}'
-  }
-  stop_server
-  start_server --igate.models.BERTSeqClassification.response-cache=true
-  READY="http://127.0.0.1:$PORT/v2/health/ready"
-  hey -n 2000 -c 1 "$READY" > /dev/null
-  hey -n 2000 -c 1 -m POST -T application/json -D "$WORK/v2text.json" "$V2" > /dev/null
-  hey -n 5000 -c 1 -o csv "$READY" > "$WORK/health.csv"
-  hey -n 5000 -c 1 -o csv -m POST -T application/json -D "$WORK/v2text.json" "$V2" > "$WORK/hits.csv"
-  read -r H50 H99 _ <<< "$(pcts "$WORK/health.csv")"
-  read -r C50 C99 _ <<< "$(pcts "$WORK/hits.csv")"
-  echo "== response cache, concurrency 1, 5,000 requests each (the same V2 text request: every one after the first a hit)"
-  echo "   GET /v2/health/ready p50 $H50 ms, p99 $H99 ms; cache hit p50 $C50 ms, p99 $C99 ms; hit p50 - health p50 = $(awk -v a="$C50" -v b="$H50" 'BEGIN {printf "%.2f", a - b}') ms"
-  curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | grep -E '^nv_cache_num_(hits|misses)_per_model_total' | sed 's/^/   /'
-  stop_server
-  start_server
-  SECS=${PRIORITY_SECONDS:-20}
-  printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}], "parameters": {"priority": 1}}' "$SEED_TEXT" > "$WORK/p1.json"
-  printf '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}], "parameters": {"priority": 2}}' "$SEED_TEXT" > "$WORK/p2.json"
-  echo "== priorities under overload, $SECS s: priority 2 from 64 closed-loop clients, priority 1 from 2 clients at 20 req/s each"
-  hey -z "${SECS}s" -c 64 -o csv -m POST -T application/json -D "$WORK/p2.json" "$V2" > "$WORK/p2.csv" &
-  BULK=$!
-  hey -z "${SECS}s" -c 2 -q 20 -o csv -m POST -T application/json -D "$WORK/p1.json" "$V2" > "$WORK/p1.csv"
-  wait "$BULK"
-  read -r P1_50 P1_99 P1_N <<< "$(pcts "$WORK/p1.csv")"
-  read -r P2_50 P2_99 P2_N <<< "$(pcts "$WORK/p2.csv")"
-  echo "   priority 1: $P1_N answered 200, p50 $P1_50 ms, p99 $P1_99 ms"
-  echo "   priority 2: $P2_N answered 200, p50 $P2_50 ms, p99 $P2_99 ms, $(awk -F, 'NR > 1 && $7 == 503' "$WORK/p2.csv" | wc -l) answered 503"
-  echo "   p99 ratio priority 1 / priority 2: $(awk -v a="$P1_99" -v b="$P2_99" 'BEGIN {printf "%.3f", a / b}')"
-  stop_server
-  exit 0
-fi
 field() { # output workload field
   echo "$1" | grep "^RAW workload=$2 " | sed "s/.* $3=\([^ ]*\).*/\1/"
 }

@@ -48,7 +48,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               GrpcProperties grpc,
                               @DefaultValue("auto") String deviceRuns,
                               @DefaultValue("true") boolean strictReadiness,
-                              ResponseCacheProperties responseCache) {
+                              ResponseCacheProperties responseCache,
+                              KafkaSettings kafka) {
 
     public static final String PREFIX = "igate";
 
@@ -67,6 +68,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         explainer = explainer == null ? ExplainerProperties.DEFAULTS : explainer;
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
         responseCache = responseCache == null ? ResponseCacheProperties.DEFAULTS : responseCache;
+        kafka = kafka == null ? KafkaSettings.DEFAULTS : kafka;
         deviceRuns = deviceRuns == null ? "auto" : deviceRuns.trim().toLowerCase(java.util.Locale.ROOT);
         if (!deviceRuns.equals("auto") && (!deviceRuns.matches("[0-9]{1,2}") || Integer.parseInt(deviceRuns) > 64)) {
             throw new IllegalArgumentException(PREFIX + ".device-runs must be auto, or between 0 (no limit) and 64, was " + deviceRuns);

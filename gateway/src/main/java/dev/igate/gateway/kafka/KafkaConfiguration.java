@@ -1,0 +1,20 @@
+package dev.igate.gateway.kafka;
+
+import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.routing.RevisionWeights;
+import dev.igate.gateway.serving.InferenceService;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Inference over Kafka, on when {@code igate.kafka.bootstrap-servers} is set. */
+@Configuration(proxyBeanMethods = false)
+@ConditionalOnProperty(name = "igate.kafka.bootstrap-servers")
+public class KafkaConfiguration {
+
+    @Bean
+    KafkaInference kafkaInference(IgateProperties properties, InferenceService service, RevisionWeights weights, MeterRegistry meters) {
+        return new KafkaInference(properties.kafka(), properties.maxRequestSize().toBytes(), service, weights, meters);
+    }
+}

@@ -1,0 +1,363 @@
+package dev.igate.gateway.kafka;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import dev.igate.gateway.KafkaSettings;
+import dev.igate.gateway.routing.Revision;
+import dev.igate.gateway.routing.RevisionWeights;
+import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.serving.InferenceService;
+import dev.igate.protocol.InferenceException;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.ServerBusyException;
+import dev.igate.protocol.v1.V1Codec;
+import dev.igate.protocol.v2.V2Codec;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.SmartLifecycle;
+
+/**
+ * Inference over Kafka: requests consumed from the input topic join the same stages and dynamic
+ * batcher as REST's; each answer goes to the output topic, each record that cannot be served to
+ * the dead-letter topic with the error REST would answer.
+ *
+ * <p>A record names its model in the header {@code igate-model} (and optionally
+ * {@code igate-model-version}; without it the canary weights of the model's V2 infer routes
+ * choose, as on REST). Its value is a V2 infer request body, or a V1 predict body when the header
+ * {@code igate-protocol} says {@code v1}. The answer keeps the record's key and carries the
+ * headers {@code igate-model}, {@code igate-model-version} (the version that served) and
+ * {@code igate-correlation-id} (the request's id, else the record's key).
+ *
+ * <p>At least once: a partition's offset is committed only up to its oldest record whose answer
+ * or dead-letter record the broker has not acknowledged yet ({@link OffsetTracker}), so a crash
+ * or restart repeats records and never loses one. A model whose queue is full is not a dead
+ * letter: its record waits, and the consumer pauses its partitions until the records in progress
+ * drain. On shutdown the consumer stops taking records, the ones in progress finish, and the last
+ * offsets are committed before it leaves the group.
+ */
+public final class KafkaInference implements SmartLifecycle {
+
+    private static final Logger log = LoggerFactory.getLogger(KafkaInference.class);
+
+    static final String MODEL = "igate-model";
+    static final String VERSION = "igate-model-version";
+    static final String PROTOCOL = "igate-protocol";
+    static final String CORRELATION = "igate-correlation-id";
+    static final String ERROR = "igate-error";
+
+    private final KafkaSettings settings;
+    private final InferenceService service;
+    private final RevisionWeights weights;
+    private final long maxRequestBytes;
+    private final OffsetTracker offsets = new OffsetTracker();
+    /** Records a full queue sent back, to try again; only the consumer thread takes them. */
+    private final ConcurrentLinkedQueue<ConsumerRecord<byte[], byte[]>> retries = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong lag = new AtomicLong();
+    private final Counter consumed;
+    private final Counter answered;
+    private final Counter deadLettered;
+    private volatile boolean running;
+    private Thread thread;
+    private KafkaConsumer<byte[], byte[]> consumer;
+    private KafkaProducer<byte[], byte[]> producer;
+
+    public KafkaInference(KafkaSettings settings, long maxRequestBytes, InferenceService service, RevisionWeights weights,
+                          MeterRegistry meters) {
+        this.settings = settings;
+        this.maxRequestBytes = maxRequestBytes;
+        this.service = service;
+        this.weights = weights;
+        this.consumed = Counter.builder("igate.kafka.records.consumed").description("records taken from the input topic")
+                .register(meters);
+        this.answered = Counter.builder("igate.kafka.records.answered").description("answers acknowledged on the output topic")
+                .register(meters);
+        this.deadLettered = Counter.builder("igate.kafka.records.dead.lettered")
+                .description("records that could not be served, acknowledged on the dead-letter topic").register(meters);
+        Gauge.builder("igate.kafka.consumer.lag", lag, AtomicLong::get)
+                .description("records of the input topic's assigned partitions not consumed yet").register(meters);
+    }
+
+    private Properties common() {
+        Properties p = new Properties();
+        p.putAll(settings.properties());
+        p.put("bootstrap.servers", settings.bootstrapServers());
+        return p;
+    }
+
+    @Override
+    public synchronized void start() {
+        if (running) {
+            return;
+        }
+        Properties c = common();
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, settings.groupId());
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Math.min(500, settings.maxInFlight()));
+        consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        Properties p = common();
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        running = true;
+        thread = new Thread(this::consume, "kafka-consumer");
+        thread.start();
+        log.info("Kafka inference: consuming {} at {} as group {}, answers to {}, dead letters to {}", settings.inputTopic(),
+                settings.bootstrapServers(), settings.groupId(), settings.outputTopic(), settings.deadLetterTopic());
+    }
+
+    private void consume() {
+        boolean paused = false;
+        long lagCheck = 0;
+        try {
+            consumer.subscribe(List.of(settings.inputTopic()), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    commit();
+                    offsets.revoked(partitions);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                }
+            });
+            while (running) {
+                // records a full queue sent back go first, in the order they came
+                ArrayDeque<ConsumerRecord<byte[], byte[]>> again = new ArrayDeque<>();
+                for (ConsumerRecord<byte[], byte[]> r; (r = retries.poll()) != null; ) {
+                    again.add(r);
+                }
+                again.forEach(this::serve);
+                boolean full = inFlight.get() >= settings.maxInFlight() || !retries.isEmpty();
+                if (full && !paused) {
+                    consumer.pause(consumer.assignment());
+                    paused = true;
+                } else if (!full && paused && inFlight.get() <= settings.maxInFlight() / 2) {
+                    consumer.resume(consumer.paused());
+                    paused = false;
+                }
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(paused ? 10 : 100))) {
+                    consumed.increment();
+                    offsets.started(new TopicPartition(r.topic(), r.partition()), r.offset());
+                    inFlight.incrementAndGet();
+                    serve(r);
+                }
+                commit();
+                if (System.nanoTime() - lagCheck > TimeUnit.SECONDS.toNanos(5)) {
+                    lagCheck = System.nanoTime();
+                    measureLag();
+                }
+            }
+            // shutdown: the records in progress finish, their offsets are committed, then the group is left
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                consumer.poll(Duration.ofMillis(50));
+            }
+            commit();
+        } catch (WakeupException e) {
+            // stop() woke the poll
+        } catch (RuntimeException e) {
+            log.error("Kafka consumer stopped: {}", e.toString(), e);
+        } finally {
+            producer.flush();
+            consumer.close(Duration.ofSeconds(10));
+            producer.close(Duration.ofSeconds(10));
+        }
+    }
+
+    private void measureLag() {
+        try {
+            var assigned = consumer.assignment();
+            if (assigned.isEmpty()) {
+                lag.set(0);
+                return;
+            }
+            long total = 0;
+            for (Map.Entry<TopicPartition, Long> e : consumer.endOffsets(assigned, Duration.ofSeconds(1)).entrySet()) {
+                total += Math.max(0, e.getValue() - consumer.position(e.getKey(), Duration.ofSeconds(1)));
+            }
+            lag.set(total);
+        } catch (RuntimeException e) {
+            log.debug("consumer lag not measured: {}", e.toString());
+        }
+    }
+
+    private void commit() {
+        Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
+        offsets.committable().forEach((p, o) -> commit.put(p, new OffsetAndMetadata(o)));
+        if (!commit.isEmpty()) {
+            try {
+                consumer.commitSync(commit, Duration.ofSeconds(10));
+            } catch (RuntimeException e) {
+                log.warn("Kafka offsets not committed now ({}); the records may be served again", e.toString());
+            }
+        }
+    }
+
+    private static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+
+    /** Serves one record: its answer, or its dead letter, or (a full queue) a retry. Never blocks. */
+    private void serve(ConsumerRecord<byte[], byte[]> r) {
+        String model = header(r, MODEL);
+        String version = header(r, VERSION);
+        boolean v1 = "v1".equalsIgnoreCase(header(r, PROTOCOL));
+        String key = r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8);
+        reactor.core.publisher.Mono<Answer> answer;
+        try {
+            if (model == null || model.isBlank()) {
+                throw new InvalidInputException("The record names no model: set the header " + MODEL);
+            }
+            if (r.value() == null) {
+                throw new InvalidInputException("The record has no value: a V2 infer (or V1 predict) request body");
+            }
+            if (r.value().length > maxRequestBytes) {
+                throw new InvalidInputException("The record's value holds " + r.value().length + " bytes, more than the limit of "
+                        + maxRequestBytes + " (igate.max-request-size)");
+            }
+            if (version == null) {
+                // the canary weights of the model's V2 infer routes, sticky by the record's key
+                Revision revision = weights.choose(model, "infer", key);
+                version = revision == null ? null : revision.version();
+            }
+            if (v1) {
+                List<String> texts = V1Codec.decodeTexts(r.value());
+                answer = service.classify(model, version, texts).map(c -> new Answer(null, c.version(),
+                        V1Codec.encodePredictions(c.predictions().stream().map(p -> c.task().v1(p, false)).toList())));
+            } else {
+                InferenceRequest request = V2Codec.decodeInfer(model, version, r.value());
+                answer = service.infer(request).map(response -> new Answer(response.id(), response.version(),
+                        V2Codec.encodeInfer(response)));
+            }
+        } catch (RuntimeException e) {
+            answer = reactor.core.publisher.Mono.error(e);
+        }
+        String servedModel = model;
+        answer.subscribe(a -> send(r, settings.outputTopic(), a.body(), headers(servedModel, a.version(),
+                        a.id() != null ? a.id() : key, null), answered),
+                e -> {
+                    Throwable cause = ErrorStatus.unwrap(e);
+                    if (cause instanceof ServerBusyException || cause instanceof ModelNotReadyException
+                            && String.valueOf(cause.getMessage()).matches(".*(is loading|being prepared).*")) {
+                        // no 503 over Kafka: the record waits (a full queue, a version still loading), and the
+                        // consumer pauses until the records in progress drain
+                        retries.add(r);
+                        return;
+                    }
+                    String message = cause instanceof InferenceException ? cause.getMessage()
+                            : "Internal server error";
+                    if (!(cause instanceof InferenceException)) {
+                        log.warn("Kafka record {}-{}@{} failed: {}", r.topic(), r.partition(), r.offset(), cause.toString());
+                    }
+                    send(r, settings.deadLetterTopic(), r.value(), headers(servedModel, null, key, message), deadLettered);
+                });
+    }
+
+    private record Answer(String id, String version, byte[] body) {
+    }
+
+    private static RecordHeaders headers(String model, String version, String correlation, String error) {
+        RecordHeaders h = new RecordHeaders();
+        if (model != null) {
+            h.add(MODEL, model.getBytes(StandardCharsets.UTF_8));
+        }
+        if (version != null) {
+            h.add(VERSION, version.getBytes(StandardCharsets.UTF_8));
+        }
+        if (correlation != null) {
+            h.add(CORRELATION, correlation.getBytes(StandardCharsets.UTF_8));
+        }
+        if (error != null) {
+            h.add(ERROR, error.getBytes(StandardCharsets.UTF_8));
+        }
+        return h;
+    }
+
+    /** Produces the answer or dead letter; the record's offset is done once the broker acknowledged it. */
+    private void send(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter) {
+        TopicPartition partition = new TopicPartition(r.topic(), r.partition());
+        try {
+            producer.send(new ProducerRecord<>(topic, null, r.key(), value, headers), (metadata, e) -> {
+                if (e == null) {
+                    counter.increment();
+                    offsets.done(partition, r.offset());
+                    inFlight.decrementAndGet();
+                } else {
+                    // not acknowledged: served again, never lost
+                    log.warn("Kafka answer to {} not acknowledged ({}); the record is served again", topic, e.toString());
+                    retries.add(r);
+                }
+            });
+        } catch (RuntimeException e) {
+            log.warn("Kafka answer to {} not sent ({}); the record is served again", topic, e.toString());
+            retries.add(r);
+        }
+    }
+
+    @Override
+    public void stop() {
+        Thread t;
+        synchronized (this) {
+            if (!running) {
+                return;
+            }
+            running = false;
+            t = thread;
+        }
+        try {
+            t.join(TimeUnit.SECONDS.toMillis(45));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public boolean isRunning() {
+        return running;
+    }
+
+    /** Stops before the model registry closes the versions, after the web server stopped taking requests. */
+    @Override
+    public int getPhase() {
+        return Integer.MAX_VALUE - 2000;
+    }
+
+    /** Records in progress (for tests). */
+    int inFlight() {
+        return inFlight.get();
+    }
+}

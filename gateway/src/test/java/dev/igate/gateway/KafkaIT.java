@@ -1,0 +1,185 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.kafka.test.EmbeddedKafkaKraftBroker;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Inference over Kafka against a real broker (Apache Kafka in KRaft mode, in the test JVM): V2 and
+ * V1 requests answered on the output topic with the key, id and headers; records that cannot be
+ * served dead-lettered with the error REST would answer, the consumer carrying on; offsets
+ * committed once every answer was acknowledged.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "igate.kafka.group-id=igate-test")
+class KafkaIT extends ServerTestSupport {
+
+    static final JsonMapper JSON = JsonMapper.builder().build();
+    static EmbeddedKafkaKraftBroker broker;
+
+    @DynamicPropertySource
+    static void kafka(DynamicPropertyRegistry registry) {
+        if (broker == null) {
+            broker = new EmbeddedKafkaKraftBroker(1, 2, "igate-input", "igate-output", "igate-dead-letter");
+            broker.afterPropertiesSet();
+        }
+        registry.add("igate.kafka.bootstrap-servers", broker::getBrokersAsString);
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        // the server's consumer leaves the group when the context closes, after this; the broker goes with the JVM
+    }
+
+    static KafkaProducer<byte[], byte[]> producer() {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", broker.getBrokersAsString());
+        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    static KafkaConsumer<byte[], byte[]> reader(String topic) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", broker.getBrokersAsString());
+        p.put("group.id", "reader-" + UUID.randomUUID());
+        p.put("auto.offset.reset", "earliest");
+        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        c.subscribe(List.of(topic));
+        return c;
+    }
+
+    static ProducerRecord<byte[], byte[]> record(String key, String body, String... headers) {
+        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>("igate-input", key.getBytes(StandardCharsets.UTF_8),
+                body.getBytes(StandardCharsets.UTF_8));
+        for (int i = 0; i < headers.length; i += 2) {
+            r.headers().add(headers[i], headers[i + 1].getBytes(StandardCharsets.UTF_8));
+        }
+        return r;
+    }
+
+    static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+
+    /** The records of a topic whose key starts with {@code prefix}, once there are {@code count}. */
+    static Map<String, ConsumerRecord<byte[], byte[]>> await(String topic, String prefix, int count) {
+        Map<String, ConsumerRecord<byte[], byte[]>> out = new HashMap<>();
+        try (KafkaConsumer<byte[], byte[]> c = reader(topic)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    String key = new String(r.key(), StandardCharsets.UTF_8);
+                    if (key.startsWith(prefix)) {
+                        out.put(key, r);
+                    }
+                }
+                return out.size() >= count;
+            });
+        }
+        return out;
+    }
+
+    @Test
+    void v2AndV1RequestsAreAnsweredOnTheOutputTopicWithKeyIdAndHeaders() throws Exception {
+        String run = "ok-" + UUID.randomUUID() + "-";
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 40; i++) {
+                p.send(record(run + i, "{\"id\": \"request-" + i + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\":"
+                        + " \"BYTES\", \"data\": [\"" + SEED_TEXT + "\"]}]}", "igate-model", MODEL));
+            }
+            p.send(record(run + "v1", "{\"instances\": [\"" + SEED_TEXT + "\"]}", "igate-model", MODEL, "igate-protocol", "v1",
+                    "igate-model-version", "2"));
+        }
+
+        Map<String, ConsumerRecord<byte[], byte[]>> answers = await("igate-output", run, 41);
+
+        for (int i = 0; i < 40; i++) {
+            ConsumerRecord<byte[], byte[]> a = answers.get(run + i);
+            JsonNode body = JSON.readTree(a.value());
+            assertThat(body.get("id").stringValue()).isEqualTo("request-" + i);
+            assertThat(body.at("/outputs/0/data/0").stringValue()).isEqualTo("Pharma-Toxico");
+            assertThat(header(a, "igate-model")).isEqualTo(MODEL);
+            assertThat(header(a, "igate-model-version")).isIn("1", "2").isEqualTo(body.get("model_version").stringValue());
+            assertThat(header(a, "igate-correlation-id")).isEqualTo("request-" + i);
+        }
+        ConsumerRecord<byte[], byte[]> v1 = answers.get(run + "v1");
+        assertThat(JSON.readTree(v1.value()).at("/predictions/0").stringValue()).isEqualTo("Pharma-Toxico");
+        assertThat(header(v1, "igate-model-version")).isEqualTo("2");
+        assertThat(header(v1, "igate-correlation-id")).isEqualTo(run + "v1");
+    }
+
+    @Test
+    void recordsThatCannotBeServedAreDeadLetteredWithRestsErrorAndTheConsumerCarriesOn() throws Exception {
+        String run = "bad-" + UUID.randomUUID() + "-";
+        String valid = "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + SEED_TEXT + "\"]}]}";
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            p.send(record(run + "not-json", "this is not JSON", "igate-model", MODEL));
+            p.send(record(run + "unknown-model", valid, "igate-model", "NoSuchModel"));
+            p.send(record(run + "no-model", valid));
+            p.send(record(run + "bad-tensor", "{\"inputs\": [{\"name\": \"input_ids\", \"shape\": [1, 3], \"datatype\": \"INT64\","
+                    + " \"data\": [1, 2]}]}", "igate-model", MODEL));
+            p.send(record(run + "after", valid, "igate-model", MODEL));
+        }
+
+        Map<String, ConsumerRecord<byte[], byte[]>> dead = await("igate-dead-letter", run, 4);
+        Map<String, ConsumerRecord<byte[], byte[]>> answered = await("igate-output", run, 1);
+
+        assertThat(header(dead.get(run + "not-json"), "igate-error")).startsWith("Malformed JSON");
+        assertThat(new String(dead.get(run + "not-json").value(), StandardCharsets.UTF_8)).isEqualTo("this is not JSON");
+        assertThat(header(dead.get(run + "unknown-model"), "igate-error")).isEqualTo("Model NoSuchModel not found");
+        assertThat(header(dead.get(run + "no-model"), "igate-error")).contains("igate-model");
+        assertThat(header(dead.get(run + "bad-tensor"), "igate-error")).contains("input_ids");
+        assertThat(answered).containsKey(run + "after");
+    }
+
+    @Test
+    void offsetsAreCommittedOnceEveryAnswerIsAcknowledged() throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 10; i++) {
+                p.send(record("commit-" + i, "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\""
+                        + SEED_TEXT + "\"]}]}", "igate-model", MODEL)).get();
+            }
+        }
+        Properties a = new Properties();
+        a.put("bootstrap.servers", broker.getBrokersAsString());
+        try (Admin admin = Admin.create(a); KafkaConsumer<byte[], byte[]> c = reader("igate-input")) {
+            List<TopicPartition> partitions = new ArrayList<>();
+            c.partitionsFor("igate-input").forEach(info -> partitions.add(new TopicPartition("igate-input", info.partition())));
+            Map<TopicPartition, Long> ends = c.endOffsets(partitions);
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets("igate-test")
+                        .partitionsToOffsetAndMetadata().get();
+                return partitions.stream().allMatch(tp -> committed.get(tp) != null && committed.get(tp).offset() >= ends.get(tp));
+            });
+        }
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody(),
+                StandardCharsets.UTF_8);
+        assertThat(metrics).containsPattern("igate_kafka_records_consumed_total\\{[^}]*\\} [1-9]")
+                .containsPattern("igate_kafka_records_answered_total\\{[^}]*\\} [1-9]").contains("igate_kafka_consumer_lag");
+    }
+}
