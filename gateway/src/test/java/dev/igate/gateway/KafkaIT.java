@@ -88,7 +88,7 @@ class KafkaIT extends ServerTestSupport {
     }
 
     /** The records of a topic whose key starts with {@code prefix}, once there are {@code count}. */
-    static Map<String, ConsumerRecord<byte[], byte[]>> await(String topic, String prefix, int count) {
+    static Map<String, ConsumerRecord<byte[], byte[]>> records(String topic, String prefix, int count) {
         Map<String, ConsumerRecord<byte[], byte[]>> out = new HashMap<>();
         try (KafkaConsumer<byte[], byte[]> c = reader(topic)) {
             await().atMost(Duration.ofSeconds(60)).until(() -> {
@@ -116,7 +116,7 @@ class KafkaIT extends ServerTestSupport {
                     "igate-model-version", "2"));
         }
 
-        Map<String, ConsumerRecord<byte[], byte[]>> answers = await("igate-output", run, 41);
+        Map<String, ConsumerRecord<byte[], byte[]>> answers = records("igate-output", run, 41);
 
         for (int i = 0; i < 40; i++) {
             ConsumerRecord<byte[], byte[]> a = answers.get(run + i);
@@ -146,8 +146,8 @@ class KafkaIT extends ServerTestSupport {
             p.send(record(run + "after", valid, "igate-model", MODEL));
         }
 
-        Map<String, ConsumerRecord<byte[], byte[]>> dead = await("igate-dead-letter", run, 4);
-        Map<String, ConsumerRecord<byte[], byte[]>> answered = await("igate-output", run, 1);
+        Map<String, ConsumerRecord<byte[], byte[]>> dead = records("igate-dead-letter", run, 4);
+        Map<String, ConsumerRecord<byte[], byte[]>> answered = records("igate-output", run, 1);
 
         assertThat(header(dead.get(run + "not-json"), "igate-error")).startsWith("Malformed JSON");
         assertThat(new String(dead.get(run + "not-json").value(), StandardCharsets.UTF_8)).isEqualTo("this is not JSON");

@@ -91,6 +91,11 @@ public final class KafkaInference implements SmartLifecycle {
     private Thread thread;
     private KafkaConsumer<byte[], byte[]> consumer;
     private KafkaProducer<byte[], byte[]> producer;
+    /**
+     * Sends run here: KafkaProducer.send blocks while it fetches a topic's metadata or its buffer is
+     * full, and the answers complete on event loops and stage threads that must never block.
+     */
+    private java.util.concurrent.ExecutorService sender;
 
     public KafkaInference(KafkaSettings settings, long maxRequestBytes, InferenceService service, RevisionWeights weights,
                           MeterRegistry meters) {
@@ -131,6 +136,7 @@ public final class KafkaInference implements SmartLifecycle {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
         producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        sender = java.util.concurrent.Executors.newSingleThreadExecutor(r -> new Thread(r, "kafka-producer"));
         running = true;
         thread = new Thread(this::consume, "kafka-consumer");
         thread.start();
@@ -191,6 +197,12 @@ public final class KafkaInference implements SmartLifecycle {
         } catch (RuntimeException e) {
             log.error("Kafka consumer stopped: {}", e.toString(), e);
         } finally {
+            sender.shutdown();
+            try {
+                sender.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             producer.flush();
             consumer.close(Duration.ofSeconds(10));
             producer.close(Duration.ofSeconds(10));
@@ -309,6 +321,15 @@ public final class KafkaInference implements SmartLifecycle {
 
     /** Produces the answer or dead letter; the record's offset is done once the broker acknowledged it. */
     private void send(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter) {
+        try {
+            sender.execute(() -> produce(r, topic, value, headers, counter));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // shutting down: not acknowledged, so served again after the restart
+            log.debug("Kafka answer to {} not sent: shutting down", topic);
+        }
+    }
+
+    private void produce(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter) {
         TopicPartition partition = new TopicPartition(r.topic(), r.partition());
         try {
             producer.send(new ProducerRecord<>(topic, null, r.key(), value, headers), (metadata, e) -> {
