@@ -1,0 +1,150 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+
+import dev.igate.demo.DemoRepository;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.kafka.test.EmbeddedKafkaKraftBroker;
+
+/**
+ * Nothing lost over Kafka: a server process serving 10,000 requests from a real broker (KRaft, in
+ * the test JVM) is killed with SIGKILL mid-stream and started again; every request id then has an
+ * answer or a dead-letter record. Repeats (records served before the kill whose offsets were not
+ * committed yet) are counted and reported, as at-least-once allows them.
+ */
+class KafkaCrashIT {
+
+    static final Path JAR = Path.of("target", "igate.jar").toAbsolutePath();
+    static final File ROOT = new File("..").getAbsoluteFile();
+    static final int REQUESTS = 10_000;
+    static final String INPUT = "crash-input";
+    static final String OUTPUT = "crash-output";
+    static final String DEAD = "crash-dead-letter";
+    static final List<Process> processes = new ArrayList<>();
+    static EmbeddedKafkaKraftBroker broker;
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (Process p : processes) {
+            p.destroyForcibly().waitFor();
+        }
+        if (broker != null) {
+            broker.destroy();
+        }
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    static Process server(Path log, int port) throws IOException {
+        Process p = new ProcessBuilder("java", "-Xmx512m", "-jar", JAR.toString(), "--server.port=" + port, "--igate.grpc.port=0",
+                "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.kafka.bootstrap-servers=" + broker.getBrokersAsString(),
+                "--igate.kafka.input-topic=" + INPUT, "--igate.kafka.output-topic=" + OUTPUT, "--igate.kafka.dead-letter-topic=" + DEAD,
+                "--igate.kafka.group-id=crash")
+                .directory(ROOT).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        processes.add(p);
+        return p;
+    }
+
+    /** Request ids (record keys) seen on a topic, with how many times each was seen. */
+    static final class Seen {
+        final Map<String, Integer> counts = new HashMap<>();
+        final KafkaConsumer<byte[], byte[]> consumer;
+
+        Seen(String topic) {
+            Properties p = new Properties();
+            p.put("bootstrap.servers", broker.getBrokersAsString());
+            p.put("group.id", "crash-reader-" + UUID.randomUUID());
+            p.put("auto.offset.reset", "earliest");
+            consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            consumer.subscribe(List.of(topic));
+        }
+
+        int poll() {
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                counts.merge(new String(r.key(), StandardCharsets.UTF_8), 1, Integer::sum);
+            }
+            return counts.size();
+        }
+    }
+
+    @Test
+    void aServerKilledWithSigkillMidStreamLosesNoRequest() throws Exception {
+        DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
+        broker = new EmbeddedKafkaKraftBroker(1, 2, INPUT, OUTPUT, DEAD);
+        broker.afterPropertiesSet();
+        Path logs = Files.createDirectories(Path.of("target", "kafka-crash"));
+        Files.deleteIfExists(logs.resolve("server.log"));
+        Process first = server(logs.resolve("server.log"), freePort());
+
+        // every 500th request names a model that does not exist: those end as dead letters
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", broker.getBrokersAsString());
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (int i = 0; i < REQUESTS; i++) {
+                String id = "r-" + i;
+                ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(INPUT, id.getBytes(StandardCharsets.UTF_8),
+                        ("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"Text "
+                                + i + " about risk assessment of oral bioavailability.\"]}]}").getBytes(StandardCharsets.UTF_8));
+                r.headers().add("igate-model", (i % 500 == 499 ? "NoSuchModel" : ServerTestSupport.MODEL).getBytes(StandardCharsets.UTF_8));
+                producer.send(r);
+            }
+        }
+        Seen answers = new Seen(OUTPUT);
+        Seen dead = new Seen(DEAD);
+        try {
+            // killed while the stream is being served: a third of it answered
+            await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(50)).until(() -> answers.poll() >= REQUESTS / 3);
+            first.destroyForcibly().waitFor();
+            int beforeRestart = answers.poll();
+            server(logs.resolve("server.log"), freePort());
+
+            await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofMillis(100))
+                    .until(() -> answers.poll() + dead.poll() >= REQUESTS);
+
+            List<String> missing = new ArrayList<>();
+            for (int i = 0; i < REQUESTS; i++) {
+                String id = "r-" + i;
+                if (!answers.counts.containsKey(id) && !dead.counts.containsKey(id)) {
+                    missing.add(id);
+                }
+            }
+            long repeats = answers.counts.values().stream().mapToInt(c -> c - 1).sum()
+                    + dead.counts.values().stream().mapToInt(c -> c - 1).sum();
+            System.out.printf("Kafka crash: %d requests, killed after %d answers; %d answered, %d dead-lettered, %d repeated, %d missing%n",
+                    REQUESTS, beforeRestart, answers.counts.size(), dead.counts.size(), repeats, missing.size());
+
+            assertThat(missing).isEmpty();
+            assertThat(dead.counts.keySet()).allMatch(id -> Integer.parseInt(id.substring(2)) % 500 == 499);
+            assertThat(dead.counts).hasSize(REQUESTS / 500);
+        } finally {
+            answers.consumer.close();
+            dead.consumer.close();
+        }
+    }
+}
