@@ -37,7 +37,9 @@ import tools.jackson.databind.json.JsonMapper;
  * served dead-lettered with the error REST would answer, the consumer carrying on; offsets
  * committed once every answer was acknowledged.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "igate.kafka.group-id=igate-test")
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.kafka.group-id=igate-test",
+        // a small queue, so a burst fills it: over Kafka that pauses the consumer, it never dead-letters
+        "igate.models.BERTSeqClassification.queue-capacity=4", "igate.kafka.max-in-flight=64"})
 class KafkaIT extends ServerTestSupport {
 
     static final JsonMapper JSON = JsonMapper.builder().build();
@@ -155,6 +157,34 @@ class KafkaIT extends ServerTestSupport {
         assertThat(header(dead.get(run + "no-model"), "igate-error")).contains("igate-model");
         assertThat(header(dead.get(run + "bad-tensor"), "igate-error")).contains("input_ids");
         assertThat(answered).containsKey(run + "after");
+    }
+
+    @Test
+    void aBurstThatFillsTheModelsQueuePausesTheConsumerAndEveryRecordIsAnswered() throws Exception {
+        String run = "burst-" + UUID.randomUUID() + "-";
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 300; i++) {
+                p.send(record(run + i, "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"Burst "
+                        + i + " of " + SEED_TEXT + "\"]}]}", "igate-model", MODEL));
+            }
+        }
+
+        Map<String, ConsumerRecord<byte[], byte[]>> answers = records("igate-output", run, 300);
+
+        assertThat(answers).hasSize(300);
+        try (KafkaConsumer<byte[], byte[]> c = reader("igate-dead-letter")) {
+            long dead = 0;
+            for (int i = 0; i < 5; i++) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(300))) {
+                    dead += new String(r.key(), StandardCharsets.UTF_8).startsWith(run) ? 1 : 0;
+                }
+            }
+            assertThat(dead).isZero();
+        }
+        // the queue did fill: the batcher refused, and the consumer kept those records for later
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody(),
+                StandardCharsets.UTF_8);
+        assertThat(metrics).containsPattern("igate_requests_rejected_total\\{[^}]*model_name=\"BERTSeqClassification\"[^}]*\\} [1-9]");
     }
 
     @Test
