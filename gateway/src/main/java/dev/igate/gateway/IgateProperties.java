@@ -49,7 +49,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("auto") String deviceRuns,
                               @DefaultValue("true") boolean strictReadiness,
                               ResponseCacheProperties responseCache,
-                              KafkaSettings kafka) {
+                              KafkaSettings kafka,
+                              @DefaultValue("10000") int loggerBuffer) {
 
     public static final String PREFIX = "igate";
 
@@ -69,6 +70,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
         responseCache = responseCache == null ? ResponseCacheProperties.DEFAULTS : responseCache;
         kafka = kafka == null ? KafkaSettings.DEFAULTS : kafka;
+        if (loggerBuffer < 1) {
+            throw new IllegalArgumentException(PREFIX + ".logger-buffer must be at least 1, was " + loggerBuffer);
+        }
         deviceRuns = deviceRuns == null ? "auto" : deviceRuns.trim().toLowerCase(java.util.Locale.ROOT);
         if (!deviceRuns.equals("auto") && (!deviceRuns.matches("[0-9]{1,2}") || Integer.parseInt(deviceRuns) > 64)) {
             throw new IllegalArgumentException(PREFIX + ".device-runs must be auto, or between 0 (no limit) and 64, was " + deviceRuns);

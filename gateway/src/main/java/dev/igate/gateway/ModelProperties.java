@@ -33,17 +33,20 @@ import dev.igate.predictor.batching.BatchingSettings;
  * @param allowSpinning     let the instances' intra-op threads spin within a run (the solo session always does)
  * @param responseCache     answer a request the version has answered before from the response cache, without
  *                          running the model (Triton's response cache); off by default
+ * @param logger            payload logging (KServe's logger): requests and/or responses to an HTTP URL and/or a
+ *                          Kafka topic as CloudEvents; off when null
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
-                              Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache) {
+                              Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
+                              PayloadLoggerProperties logger) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false);
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -56,7 +59,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.optimizationLevel, optimizationLevel), pick(other.queueCapacity, queueCapacity),
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
-                pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache));
+                pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger));
     }
 
     private static <T> T pick(T preferred, T fallback) {

@@ -39,7 +39,9 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.kafka.group-id=igate-test",
         // a small queue, so a burst fills it: over Kafka that pauses the consumer, it never dead-letters
-        "igate.models.BERTSeqClassification.queue-capacity=4", "igate.kafka.max-in-flight=64"})
+        "igate.models.BERTSeqClassification.queue-capacity=4", "igate.kafka.max-in-flight=64",
+        // payload logging to a topic of the same cluster
+        "igate.models.BERTSeqClassification.logger.mode=all", "igate.models.BERTSeqClassification.logger.kafka-topic=igate-payloads"})
 class KafkaIT extends ServerTestSupport {
 
     static final JsonMapper JSON = JsonMapper.builder().build();
@@ -48,7 +50,7 @@ class KafkaIT extends ServerTestSupport {
     @DynamicPropertySource
     static void kafka(DynamicPropertyRegistry registry) {
         if (broker == null) {
-            broker = new EmbeddedKafkaKraftBroker(1, 2, "igate-input", "igate-output", "igate-dead-letter");
+            broker = new EmbeddedKafkaKraftBroker(1, 2, "igate-input", "igate-output", "igate-dead-letter", "igate-payloads");
             broker.afterPropertiesSet();
         }
         registry.add("igate.kafka.bootstrap-servers", broker::getBrokersAsString);
@@ -185,6 +187,33 @@ class KafkaIT extends ServerTestSupport {
         String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody(),
                 StandardCharsets.UTF_8);
         assertThat(metrics).containsPattern("igate_requests_rejected_total\\{[^}]*model_name=\"BERTSeqClassification\"[^}]*\\} [1-9]");
+    }
+
+    @Test
+    void payloadsAreLoggedToATopicAsCloudEventsOfTheKafkaBinding() {
+        String id = "payload-" + UUID.randomUUID();
+        client.post().uri("/v2/models/{m}/versions/1/infer", MODEL).contentType(org.springframework.http.MediaType.APPLICATION_JSON)
+                .bodyValue("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\","
+                        + " \"data\": [\"" + SEED_TEXT + "\"]}]}").exchange().expectStatus().isOk();
+
+        // the payload records' keys are the request id (ce_id)
+        Map<String, ConsumerRecord<byte[], byte[]>> request = new HashMap<>();
+        Map<String, ConsumerRecord<byte[], byte[]>> response = new HashMap<>();
+        try (KafkaConsumer<byte[], byte[]> c = reader("igate-payloads")) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    if (id.equals(header(r, "ce_id"))) {
+                        (header(r, "ce_type").endsWith(".request") ? request : response).put(id, r);
+                    }
+                }
+                return request.containsKey(id) && response.containsKey(id);
+            });
+        }
+        assertThat(header(request.get(id), "ce_type")).isEqualTo("org.kubeflow.serving.inference.request");
+        assertThat(header(response.get(id), "ce_type")).isEqualTo("org.kubeflow.serving.inference.response");
+        assertThat(header(request.get(id), "ce_inferenceservicename")).isEqualTo(MODEL);
+        assertThat(header(response.get(id), "ce_modelversion")).isEqualTo("1");
+        assertThat(new String(response.get(id).value(), StandardCharsets.UTF_8)).contains("Pharma-Toxico");
     }
 
     @Test

@@ -47,7 +47,11 @@ public class InferenceService {
     private final IgateProperties properties;
     private final ResponseCache cache;
 
-    public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties, ResponseCache cache) {
+    private final PayloadLogger payloads;
+
+    public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties, ResponseCache cache,
+                            PayloadLogger payloads) {
+        this.payloads = payloads;
         this.registry = registry;
         this.properties = properties;
         this.cache = cache;
@@ -74,7 +78,13 @@ public class InferenceService {
                 throw new InvalidInputException("No text to classify");
             }
             checkRows(texts.size());
-            return classifyWith(served, texts, Scheduling.DEFAULT);
+            return classifyWith(served, texts, Scheduling.DEFAULT).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
+                    null, () -> {
+                        tools.jackson.databind.node.ObjectNode body = dev.igate.protocol.Json.object();
+                        texts.forEach(body.putArray("instances")::add);
+                        return dev.igate.protocol.Json.write(body);
+                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.predictions().stream()
+                            .map(p -> c.task().v1(p, false)).toList())));
         });
     }
 
@@ -234,16 +244,20 @@ public class InferenceService {
             }
             checkElements(elements);
             if (!Boolean.TRUE.equals(properties.forModel(served.name()).responseCache())) {
-                return run(request, served);
+                return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response));
             }
             // the version that serves is known here, after canary routing: it is part of the key
             String key = ResponseCache.key(request, served.version());
             InferenceResponse cached = cache.lookup(key, request, served.name(), served.version(),
                     registry.statisticsOf(served.name(), served.version()));
             if (cached != null) {
+                payloads.infer(served.name(), served.version(), "infer", request, cached);
                 return Mono.just(cached);
             }
-            return run(request, served).doOnNext(response -> cache.store(key, response));
+            return run(request, served).doOnNext(response -> {
+                cache.store(key, response);
+                payloads.infer(served.name(), served.version(), "infer", request, response);
+            });
         });
     }
 

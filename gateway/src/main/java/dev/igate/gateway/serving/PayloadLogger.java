@@ -1,0 +1,237 @@
+package dev.igate.gateway.serving;
+
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+
+import dev.igate.gateway.IgateProperties;
+import dev.igate.gateway.PayloadLoggerProperties;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InferenceResponse;
+import dev.igate.protocol.v2.V2Codec;
+import io.cloudevents.CloudEvent;
+import io.cloudevents.core.builder.CloudEventBuilder;
+import io.cloudevents.http.HttpMessageFactory;
+import io.cloudevents.kafka.KafkaMessageFactory;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import jakarta.annotation.PreDestroy;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.stereotype.Component;
+
+/**
+ * Payload logging as KServe's logger does it: a model's requests and/or responses
+ * ({@code igate.models.<name>.logger.mode}) sent as CloudEvents in binary mode, with KServe's types
+ * {@code org.kubeflow.serving.inference.request} and {@code .response}, the request's id as
+ * {@code ce-id} (the same for both), the server as {@code ce-source}, and the extensions
+ * {@code inferenceservicename} (the model), {@code modelversion} and {@code endpoint}: POSTed to an
+ * HTTP URL and/or produced to a Kafka topic (batched by the producer).
+ *
+ * <p>Asynchronous behind a bounded buffer ({@code igate.logger-buffer}): an inference only offers
+ * its payloads, so a slow or dead sink never delays or fails it; what does not fit is dropped and
+ * counted ({@code igate_payload_log_dropped_total}), as are the events each sink took or failed
+ * ({@code igate_payload_log_events_total}).
+ */
+@Component
+public final class PayloadLogger {
+
+    private static final Logger log = LoggerFactory.getLogger(PayloadLogger.class);
+    static final String REQUEST_TYPE = "org.kubeflow.serving.inference.request";
+    static final String RESPONSE_TYPE = "org.kubeflow.serving.inference.response";
+    /** HTTP events in flight at once: past it the buffer fills and drops. */
+    static final int HTTP_IN_FLIGHT = 32;
+
+    /** One inference's payloads, encoded on the logger's thread. */
+    private record Entry(PayloadLoggerProperties sink, String model, String version, String endpoint, String id,
+                         java.util.function.Supplier<byte[]> requestBody, java.util.function.Supplier<byte[]> responseBody) {
+    }
+
+    private final IgateProperties properties;
+    private final MeterRegistry meters;
+    /** Lock-free, so offering from an event loop never parks it; bounded by {@link #buffered}. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Entry> buffer = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.AtomicInteger buffered = new java.util.concurrent.atomic.AtomicInteger();
+    private final int capacity;
+    private final Counter dropped;
+    private final URI source;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final Semaphore httpSlots = new Semaphore(HTTP_IN_FLIGHT);
+    private volatile KafkaProducer<String, byte[]> kafka;
+    private final Thread worker;
+    private volatile boolean running = true;
+
+    public PayloadLogger(IgateProperties properties, MeterRegistry meters) {
+        this.properties = properties;
+        this.meters = meters;
+        this.capacity = properties.loggerBuffer();
+        this.dropped = Counter.builder("igate.payload.log.dropped").description("payloads dropped: the logger's buffer was full")
+                .register(meters);
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            host = "localhost";
+        }
+        this.source = URI.create("igate://" + host.replaceAll("[^A-Za-z0-9.-]", "-"));
+        this.worker = new Thread(this::drain, "payload-logger");
+        worker.setDaemon(true);
+        worker.start();
+    }
+
+    /** The logging settings of a model, or null when it logs nothing. */
+    private PayloadLoggerProperties settings(String model) {
+        PayloadLoggerProperties p = properties.forModel(model).logger();
+        return p == null || p.url() == null && p.kafkaTopic() == null ? null : p;
+    }
+
+    /** Offers an inference's payloads (V2 infer, gRPC, Kafka) as V2 JSON. Never blocks. */
+    public void infer(String model, String version, String endpoint, InferenceRequest request, InferenceResponse response) {
+        PayloadLoggerProperties sink = settings(model);
+        if (sink != null) {
+            offer(new Entry(sink, model, version, endpoint, request.id(),
+                    () -> V2Codec.encodeInferRequest(request.id(), request.inputs(), request.requestedOutputs()),
+                    () -> V2Codec.encodeInfer(response)));
+        }
+    }
+
+    /** Offers an inference's payloads in another encoding (V1 predict), encoded on the logger's thread. Never blocks. */
+    public void encoded(String model, String version, String endpoint, String id, java.util.function.Supplier<byte[]> request,
+                        java.util.function.Supplier<byte[]> response) {
+        PayloadLoggerProperties sink = settings(model);
+        if (sink != null) {
+            offer(new Entry(sink, model, version, endpoint, id, request, response));
+        }
+    }
+
+    private void offer(Entry e) {
+        if (buffered.incrementAndGet() > capacity) {
+            buffered.decrementAndGet();
+            dropped.increment();
+            return;
+        }
+        buffer.add(e);
+        java.util.concurrent.locks.LockSupport.unpark(worker);
+    }
+
+    private void drain() {
+        while (running) {
+            Entry e = buffer.poll();
+            if (e == null) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+                continue;
+            }
+            buffered.decrementAndGet();
+            try {
+                send(e);
+            } catch (RuntimeException ex) {
+                log.debug("payload not logged: {}", ex.toString());
+            }
+        }
+    }
+
+    private void send(Entry e) {
+        // the request's id, else one made here: the request and response events share it
+        String id = e.id() != null ? e.id() : UUID.randomUUID().toString();
+        if (e.sink().requests()) {
+            emit(e, event(id, REQUEST_TYPE, e, e.requestBody().get()));
+        }
+        if (e.sink().responses()) {
+            emit(e, event(id, RESPONSE_TYPE, e, e.responseBody().get()));
+        }
+    }
+
+    private CloudEvent event(String id, String type, Entry e, byte[] body) {
+        return CloudEventBuilder.v1().withId(id).withSource(source).withType(type).withTime(OffsetDateTime.now())
+                .withDataContentType("application/json").withData(body)
+                .withExtension("inferenceservicename", e.model())
+                .withExtension("modelversion", e.version() == null ? "" : e.version())
+                .withExtension("endpoint", e.endpoint()).build();
+    }
+
+    private void emit(Entry e, CloudEvent event) {
+        if (e.sink().url() != null) {
+            http(e.sink().url(), event);
+        }
+        if (e.sink().kafkaTopic() != null) {
+            kafka(e.sink().kafkaTopic(), event);
+        }
+    }
+
+    private void http(URI url, CloudEvent event) {
+        if (!httpSlots.tryAcquire()) {
+            // a slow sink holds every slot: this payload is dropped rather than waited for
+            dropped.increment();
+            return;
+        }
+        HttpRequest.Builder b = HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(5));
+        byte[][] body = new byte[1][];
+        HttpMessageFactory.createWriter(b::header, bytes -> body[0] = bytes).writeBinary(event);
+        http.sendAsync(b.POST(HttpRequest.BodyPublishers.ofByteArray(body[0] == null ? new byte[0] : body[0])).build(),
+                HttpResponse.BodyHandlers.discarding()).whenComplete((r, ex) -> {
+                    httpSlots.release();
+                    boolean ok = ex == null && r.statusCode() < 300;
+                    counted("http", ok);
+                    if (!ok) {
+                        log.debug("payload log to {} failed: {}", url, ex != null ? ex.toString() : "status " + r.statusCode());
+                    }
+                });
+    }
+
+    private void kafka(String topic, CloudEvent event) {
+        KafkaProducer<String, byte[]> producer = producer();
+        if (producer == null) {
+            counted("kafka", false);
+            return;
+        }
+        ProducerRecord<String, byte[]> record = KafkaMessageFactory.<String>createWriter(topic, event.getId()).writeBinary(event);
+        producer.send(record, (m, ex) -> counted("kafka", ex == null));
+    }
+
+    private KafkaProducer<String, byte[]> producer() {
+        KafkaProducer<String, byte[]> p = kafka;
+        if (p == null && properties.kafka().bootstrapServers() != null) {
+            synchronized (this) {
+                if (kafka == null) {
+                    Properties c = new Properties();
+                    c.putAll(properties.kafka().properties());
+                    c.put("bootstrap.servers", properties.kafka().bootstrapServers());
+                    // payload records go in batches: a little latency for far fewer requests to the broker
+                    c.put(ProducerConfig.LINGER_MS_CONFIG, "50");
+                    c.put(ProducerConfig.ACKS_CONFIG, "1");
+                    kafka = new KafkaProducer<>(c, new StringSerializer(), new ByteArraySerializer());
+                }
+                p = kafka;
+            }
+        }
+        return p;
+    }
+
+    private void counted(String sink, boolean ok) {
+        Counter.builder("igate.payload.log.events").description("payload events handed to a sink, by outcome")
+                .tags("sink", sink, "outcome", ok ? "sent" : "failed").register(meters).increment();
+    }
+
+    @PreDestroy
+    void close() {
+        running = false;
+        worker.interrupt();
+        KafkaProducer<String, byte[]> p = kafka;
+        if (p != null) {
+            p.close(Duration.ofSeconds(5));
+        }
+    }
+}
