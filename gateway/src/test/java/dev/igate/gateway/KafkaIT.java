@@ -118,9 +118,16 @@ class KafkaIT extends ServerTestSupport {
             }
             p.send(record(run + "v1", "{\"instances\": [\"" + SEED_TEXT + "\"]}", "igate-model", MODEL, "igate-protocol", "v1",
                     "igate-model-version", "2"));
+            // CloudEvents per the Kafka binding: binary mode (ce_ headers) and structured mode
+            String body = "{\"id\": \"ce-binary\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\""
+                    + SEED_TEXT + "\"]}]}";
+            p.send(record(run + "ce-binary", body, "igate-model", MODEL, "ce_specversion", "1.0", "ce_id", "e1", "ce_source", "test",
+                    "ce_type", "io.kserve.inference.request", "content-type", "application/json"));
+            p.send(record(run + "ce-structured", "{\"specversion\": \"1.0\", \"id\": \"e2\", \"source\": \"test\", \"type\": \"t\", \"data\": "
+                    + body.replace("ce-binary", "ce-structured") + "}", "igate-model", MODEL, "content-type", "application/cloudevents+json"));
         }
 
-        Map<String, ConsumerRecord<byte[], byte[]>> answers = records("igate-output", run, 41);
+        Map<String, ConsumerRecord<byte[], byte[]>> answers = records("igate-output", run, 43);
 
         for (int i = 0; i < 40; i++) {
             ConsumerRecord<byte[], byte[]> a = answers.get(run + i);
@@ -132,6 +139,10 @@ class KafkaIT extends ServerTestSupport {
             assertThat(header(a, "igate-correlation-id")).isEqualTo("request-" + i);
         }
         ConsumerRecord<byte[], byte[]> v1 = answers.get(run + "v1");
+        ConsumerRecord<byte[], byte[]> binary = answers.get(run + "ce-binary");
+        ConsumerRecord<byte[], byte[]> structured = answers.get(run + "ce-structured");
+        assertThat(JSON.readTree(binary.value()).get("id").stringValue()).isEqualTo("ce-binary");
+        assertThat(JSON.readTree(structured.value()).get("id").stringValue()).isEqualTo("ce-structured");
         assertThat(JSON.readTree(v1.value()).at("/predictions/0").stringValue()).isEqualTo("Pharma-Toxico");
         assertThat(header(v1, "igate-model-version")).isEqualTo("2");
         assertThat(header(v1, "igate-correlation-id")).isEqualTo(run + "v1");

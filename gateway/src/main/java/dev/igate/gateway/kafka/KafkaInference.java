@@ -261,17 +261,24 @@ public final class KafkaInference implements SmartLifecycle {
                 throw new InvalidInputException("The record's value holds " + r.value().length + " bytes, more than the limit of "
                         + maxRequestBytes + " (igate.max-request-size)");
             }
+            // a CloudEvent carrying the request: binary mode (ce_ headers) leaves the value as it is,
+            // structured mode (content-type application/cloudevents+json) carries it in data
+            byte[] value = r.value();
+            String contentType = header(r, "content-type");
+            if (contentType != null && contentType.toLowerCase(java.util.Locale.ROOT).startsWith("application/cloudevents+json")) {
+                value = dev.igate.gateway.web.CloudEventBodies.dataOf(value);
+            }
             if (version == null) {
                 // the canary weights of the model's V2 infer routes, sticky by the record's key
                 Revision revision = weights.choose(model, "infer", key);
                 version = revision == null ? null : revision.version();
             }
             if (v1) {
-                List<String> texts = V1Codec.decodeTexts(r.value());
+                List<String> texts = V1Codec.decodeTexts(value);
                 answer = service.classify(model, version, texts).map(c -> new Answer(null, c.version(),
                         V1Codec.encodePredictions(c.predictions().stream().map(p -> c.task().v1(p, false)).toList())));
             } else {
-                InferenceRequest request = V2Codec.decodeInfer(model, version, r.value());
+                InferenceRequest request = V2Codec.decodeInfer(model, version, value);
                 answer = service.infer(request).map(response -> new Answer(response.id(), response.version(),
                         V2Codec.encodeInfer(response)));
             }

@@ -81,10 +81,12 @@ public class V1Handler {
     public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model, @PathVariable String version,
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
                                                 ServerHttpRequest request) {
+        CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
         return bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, V1Codec::decodeTexts))
-                .flatMap(texts -> service.classify(model, version, texts))
-                .map(c -> JsonResponses.ok(V1Codec.encodePredictions(predictions(c, probabilities)), c.version()))
+                .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
+                .flatMap(in -> RequestBodies.decode(in.data(), V1Codec::decodeTexts)
+                        .flatMap(texts -> service.classify(model, version, texts))
+                        .map(c -> CloudEventBodies.answer(in, model, V1Codec.encodePredictions(predictions(c, probabilities)), c.version())))
                 .transform(JsonResponses.counted(metrics, model, version, "v1_predict"));
     }
 

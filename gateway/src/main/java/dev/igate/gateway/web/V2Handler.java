@@ -142,9 +142,13 @@ public class V2Handler {
                                               ServerHttpRequest request) {
         // the header is checked after the body is read: answering before the body is consumed would
         // leave its bytes on a kept-alive connection
+        CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
         return bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))))
-                .flatMap(r -> service.infer(r).map(response -> encode(r, response)))
+                .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
+                .flatMap(in -> RequestBodies.decode(in.data(), b -> V2Codec.decodeInfer(model, version, b,
+                                mode == CloudEventBodies.Mode.NONE ? headerLength(request) : -1))
+                        .flatMap(r -> service.infer(r).map(response -> mode == CloudEventBodies.Mode.NONE ? encode(r, response)
+                                : CloudEventBodies.answer(in, model, V2Codec.encodeInfer(response), response.version()))))
                 .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
     }
 
