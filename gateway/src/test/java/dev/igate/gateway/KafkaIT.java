@@ -143,6 +143,11 @@ class KafkaIT extends ServerTestSupport {
         ConsumerRecord<byte[], byte[]> structured = answers.get(run + "ce-structured");
         assertThat(JSON.readTree(binary.value()).get("id").stringValue()).isEqualTo("ce-binary");
         assertThat(JSON.readTree(structured.value()).get("id").stringValue()).isEqualTo("ce-structured");
+        // a CloudEvent is answered as one (binary mode), naming the request's event
+        assertThat(header(binary, "ce_type")).isEqualTo("io.kserve.inference.response");
+        assertThat(header(binary, "ce_requestid")).isEqualTo("e1");
+        assertThat(header(structured, "ce_requestid")).isEqualTo("e2");
+        assertThat(header(answers.get(run + "0"), "ce_type")).isNull();
         assertThat(JSON.readTree(v1.value()).at("/predictions/0").stringValue()).isEqualTo("Pharma-Toxico");
         assertThat(header(v1, "igate-model-version")).isEqualTo("2");
         assertThat(header(v1, "igate-correlation-id")).isEqualTo(run + "v1");

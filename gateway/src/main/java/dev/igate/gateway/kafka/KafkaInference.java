@@ -250,6 +250,8 @@ public final class KafkaInference implements SmartLifecycle {
         boolean v1 = "v1".equalsIgnoreCase(header(r, PROTOCOL));
         String key = r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8);
         reactor.core.publisher.Mono<Answer> answer;
+        // the id of the CloudEvent the request came in, or null when it came bare
+        String eventId = null;
         try {
             if (model == null || model.isBlank()) {
                 throw new InvalidInputException("The record names no model: set the header " + MODEL);
@@ -267,6 +269,9 @@ public final class KafkaInference implements SmartLifecycle {
             String contentType = header(r, "content-type");
             if (contentType != null && contentType.toLowerCase(java.util.Locale.ROOT).startsWith("application/cloudevents+json")) {
                 value = dev.igate.gateway.web.CloudEventBodies.dataOf(value);
+                eventId = structuredId(r.value());
+            } else if (header(r, "ce_specversion") != null) {
+                eventId = header(r, "ce_id") != null ? header(r, "ce_id") : "";
             }
             if (version == null) {
                 // the canary weights of the model's V2 infer routes, sticky by the record's key
@@ -286,8 +291,9 @@ public final class KafkaInference implements SmartLifecycle {
             answer = reactor.core.publisher.Mono.error(e);
         }
         String servedModel = model;
-        answer.subscribe(a -> send(r, settings.outputTopic(), a.body(), headers(servedModel, a.version(),
-                        a.id() != null ? a.id() : key, null), answered),
+        String requestEvent = eventId;
+        answer.subscribe(a -> send(r, settings.outputTopic(), a.body(), cloudEvent(headers(servedModel, a.version(),
+                        a.id() != null ? a.id() : key, null), requestEvent, servedModel), answered),
                 e -> {
                     Throwable cause = ErrorStatus.unwrap(e);
                     if (cause instanceof ServerBusyException || cause instanceof ModelNotReadyException
@@ -307,6 +313,32 @@ public final class KafkaInference implements SmartLifecycle {
     }
 
     private record Answer(String id, String version, byte[] body) {
+    }
+
+    private static String structuredId(byte[] event) {
+        try {
+            return dev.igate.protocol.Json.parseObject(event).path("id").stringValue("");
+        } catch (RuntimeException e) {
+            return "";
+        }
+    }
+
+    /**
+     * An answer to a CloudEvent is a CloudEvent in binary mode per the Kafka binding, as KServe
+     * answers one on HTTP: type io.kserve.inference.response, source io.kserve.inference.<model>,
+     * a new id, the request event's id as the extension requestid.
+     */
+    private static RecordHeaders cloudEvent(RecordHeaders headers, String requestEvent, String model) {
+        if (requestEvent == null) {
+            return headers;
+        }
+        headers.add("ce_specversion", "1.0".getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_id", dev.igate.gateway.web.CloudEventBodies.randomId().getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_source", ("io.kserve.inference." + model).getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_type", "io.kserve.inference.response".getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_requestid", requestEvent.getBytes(StandardCharsets.UTF_8));
+        headers.add("content-type", "application/json".getBytes(StandardCharsets.UTF_8));
+        return headers;
     }
 
     private static RecordHeaders headers(String model, String version, String correlation, String error) {

@@ -101,7 +101,7 @@ public final class CloudEventBodies {
      * A random (version 4) UUID from the thread's generator: UUID.randomUUID's SecureRandom may read
      * the entropy device, which an event loop must never wait on.
      */
-    static String randomId() {
+    public static String randomId() {
         java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
         long high = (r.nextLong() & ~0xF000L) | 0x4000L;
         long low = (r.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
