@@ -42,6 +42,8 @@ class KafkaCrashIT {
     static final String INPUT = "crash-input";
     static final String OUTPUT = "crash-output";
     static final String DEAD = "crash-dead-letter";
+    static final String DRAIN_INPUT = "drain-input";
+    static final String DRAIN_OUTPUT = "drain-output";
     static final List<Process> processes = new ArrayList<>();
     static EmbeddedKafkaKraftBroker broker;
 
@@ -62,10 +64,15 @@ class KafkaCrashIT {
     }
 
     static Process server(Path log, int port) throws IOException {
+        return server(log, port, "crash");
+    }
+
+    /** A server consuming {@code <prefix>-input}, answering on {@code <prefix>-output} and {@code <prefix>-dead-letter}. */
+    static Process server(Path log, int port, String prefix) throws IOException {
         Process p = new ProcessBuilder("java", "-Xmx512m", "-jar", JAR.toString(), "--server.port=" + port, "--igate.grpc.port=0",
                 "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.kafka.bootstrap-servers=" + broker.getBrokersAsString(),
-                "--igate.kafka.input-topic=" + INPUT, "--igate.kafka.output-topic=" + OUTPUT, "--igate.kafka.dead-letter-topic=" + DEAD,
-                "--igate.kafka.group-id=crash")
+                "--igate.kafka.input-topic=" + prefix + "-input", "--igate.kafka.output-topic=" + prefix + "-output",
+                "--igate.kafka.dead-letter-topic=" + prefix + "-dead-letter", "--igate.kafka.group-id=" + prefix)
                 .directory(ROOT).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         processes.add(p);
         return p;
@@ -93,11 +100,55 @@ class KafkaCrashIT {
         }
     }
 
+    @org.junit.jupiter.api.BeforeAll
+    static void startBroker() throws Exception {
+        DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
+        broker = new EmbeddedKafkaKraftBroker(1, 2, INPUT, OUTPUT, DEAD, DRAIN_INPUT, DRAIN_OUTPUT, "drain-dead-letter");
+        broker.afterPropertiesSet();
+    }
+
+    @Test
+    void aGracefulStopFinishesTheRecordsInProgressSoARestartRepeatsNone() throws Exception {
+        Path logs = Files.createDirectories(Path.of("target", "kafka-crash"));
+        Files.deleteIfExists(logs.resolve("drain.log"));
+        Process first = server(logs.resolve("drain.log"), freePort(), "drain");
+        int requests = 3000;
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", broker.getBrokersAsString());
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (int i = 0; i < requests; i++) {
+                String id = "d-" + i;
+                ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(DRAIN_INPUT, id.getBytes(StandardCharsets.UTF_8),
+                        ("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"Drained "
+                                + i + " text about oral bioavailability.\"]}]}").getBytes(StandardCharsets.UTF_8));
+                r.headers().add("igate-model", ServerTestSupport.MODEL.getBytes(StandardCharsets.UTF_8));
+                producer.send(r);
+            }
+        }
+        Seen answers = new Seen(DRAIN_OUTPUT);
+        try {
+            await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(50)).until(() -> answers.poll() >= requests / 3);
+            // SIGTERM: the server stops taking records, finishes those in progress, commits, leaves the group
+            first.destroy();
+            assertThat(first.waitFor(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+            int beforeRestart = answers.poll();
+            server(logs.resolve("drain.log"), freePort(), "drain");
+
+            await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofMillis(100)).until(() -> answers.poll() >= requests);
+            answers.poll();
+            long repeats = answers.counts.values().stream().mapToInt(c -> c - 1).sum();
+            System.out.printf("Kafka graceful stop: %d requests, stopped after %d answers; %d answered, %d repeated%n",
+                    requests, beforeRestart, answers.counts.size(), repeats);
+
+            assertThat(answers.counts).hasSize(requests);
+            assertThat(repeats).isZero();
+        } finally {
+            answers.consumer.close();
+        }
+    }
+
     @Test
     void aServerKilledWithSigkillMidStreamLosesNoRequest() throws Exception {
-        DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
-        broker = new EmbeddedKafkaKraftBroker(1, 2, INPUT, OUTPUT, DEAD);
-        broker.afterPropertiesSet();
         Path logs = Files.createDirectories(Path.of("target", "kafka-crash"));
         Files.deleteIfExists(logs.resolve("server.log"));
         Process first = server(logs.resolve("server.log"), freePort());

@@ -188,7 +188,12 @@ public final class KafkaInference implements SmartLifecycle {
             }
             // shutdown: the records in progress finish, their offsets are committed, then the group is left
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            consumer.pause(consumer.assignment());
             while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                // records a full queue sent back are still in progress: they are tried again, not left
+                for (ConsumerRecord<byte[], byte[]> r; (r = retries.poll()) != null; ) {
+                    serve(r);
+                }
                 consumer.poll(Duration.ofMillis(50));
             }
             commit();
