@@ -31,7 +31,7 @@ import org.springframework.test.context.DynamicPropertySource;
         "igate.models.BERTSeqClassification.logger.mode=all", "igate.logger-buffer=4"})
 class PayloadLoggingIT extends ServerTestSupport {
 
-    record Event(Map<String, List<String>> headers, String body) {
+    record Event(String path, Map<String, List<String>> headers, String body) {
         String header(String name) {
             return headers.entrySet().stream().filter(e -> e.getKey().equalsIgnoreCase(name)).map(e -> e.getValue().get(0))
                     .findFirst().orElse(null);
@@ -52,7 +52,7 @@ class PayloadLoggingIT extends ServerTestSupport {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                events.add(new Event(Map.copyOf(exchange.getRequestHeaders()),
+                events.add(new Event(exchange.getRequestURI().getPath(), Map.copyOf(exchange.getRequestHeaders()),
                         new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8)));
                 exchange.sendResponseHeaders(202, -1);
                 exchange.close();
@@ -61,6 +61,14 @@ class PayloadLoggingIT extends ServerTestSupport {
             sink.start();
         }
         registry.add("igate.models.BERTSeqClassification.logger.url", () -> "http://127.0.0.1:" + sink.getAddress().getPort() + "/");
+        // a route of its own logging: requests only, to another path of the sink (a list binds from one source: all of it here)
+        String route = "spring.cloud.gateway.server.webflux.routes[0].";
+        registry.add(route + "id", () -> "logged-route");
+        registry.add(route + "uri", () -> "forward:/v2/models/BERTSeqClassification/versions/2/infer");
+        registry.add(route + "predicates[0]", () -> "Path=/v2/models/BERTSeqClassification/infer");
+        registry.add(route + "predicates[1]", () -> "Method=POST");
+        registry.add(route + "metadata.logger-mode", () -> "request");
+        registry.add(route + "metadata.logger-url", () -> "http://127.0.0.1:" + sink.getAddress().getPort() + "/route");
     }
 
     @AfterAll
@@ -113,6 +121,21 @@ class PayloadLoggingIT extends ServerTestSupport {
         } finally {
             hold.countDown();
         }
+    }
+
+    @Test
+    void aRouteWithItsOwnLoggingLogsWhatItForwardsThereInItsMode() {
+        String id = "routed-" + System.nanoTime();
+        client.post().uri("/v2/models/{m}/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(body(id, SEED_TEXT))
+                .exchange().expectStatus().isOk().expectHeader().valueEquals("X-Model-Version", "2");
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> !eventsOf(id).isEmpty());
+        // the route's mode (request) and sink (/route), not the model's (all, /)
+        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5)).until(() -> eventsOf(id).size() == 1);
+        Event only = eventsOf(id).get(0);
+        assertThat(only.path()).isEqualTo("/route");
+        assertThat(only.header("ce-type")).isEqualTo("org.kubeflow.serving.inference.request");
+        assertThat(only.header("ce-modelversion")).isEqualTo("2");
     }
 
     @Test

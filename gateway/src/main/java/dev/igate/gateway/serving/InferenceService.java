@@ -68,7 +68,8 @@ public class InferenceService {
 
     /** Classifies texts with a model version (null = the model's default). */
     public Mono<Classification> classify(String model, String version, List<String> texts) {
-        return Mono.defer(() -> {
+        return Mono.deferContextual(context -> {
+            dev.igate.gateway.PayloadLoggerProperties route = context.getOrDefault(PayloadLogger.ROUTE_LOGGER, null);
             ServedModel served = registry.resolve(model, version);
             if (!served.acceptsText()) {
                 throw new InvalidInputException("Model " + model + " takes tensors, not text: it has no tokenizer.json "
@@ -84,7 +85,7 @@ public class InferenceService {
                         texts.forEach(body.putArray("instances")::add);
                         return dev.igate.protocol.Json.write(body);
                     }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.predictions().stream()
-                            .map(p -> c.task().v1(p, false)).toList())));
+                            .map(p -> c.task().v1(p, false)).toList()), route));
         });
     }
 
@@ -232,7 +233,8 @@ public class InferenceService {
      * else is fed to the ONNX Runtime session as raw tensors, checked against its inputs.
      */
     public Mono<InferenceResponse> infer(InferenceRequest request) {
-        return Mono.defer(() -> {
+        return Mono.deferContextual(context -> {
+            dev.igate.gateway.PayloadLoggerProperties route = context.getOrDefault(PayloadLogger.ROUTE_LOGGER, null);
             ServedModel served = registry.resolve(request.model(), request.version());
             List<Tensor> inputs = request.inputs();
             long elements = 0;
@@ -244,19 +246,19 @@ public class InferenceService {
             }
             checkElements(elements);
             if (!Boolean.TRUE.equals(properties.forModel(served.name()).responseCache())) {
-                return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response));
+                return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response, route));
             }
             // the version that serves is known here, after canary routing: it is part of the key
             String key = ResponseCache.key(request, served.version());
             InferenceResponse cached = cache.lookup(key, request, served.name(), served.version(),
                     registry.statisticsOf(served.name(), served.version()));
             if (cached != null) {
-                payloads.infer(served.name(), served.version(), "infer", request, cached);
+                payloads.infer(served.name(), served.version(), "infer", request, cached, route);
                 return Mono.just(cached);
             }
             return run(request, served).doOnNext(response -> {
                 cache.store(key, response);
-                payloads.infer(served.name(), served.version(), "infer", request, response);
+                payloads.infer(served.name(), served.version(), "infer", request, response, route);
             });
         });
     }

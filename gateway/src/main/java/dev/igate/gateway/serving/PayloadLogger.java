@@ -92,15 +92,34 @@ public final class PayloadLogger {
         worker.start();
     }
 
-    /** The logging settings of a model, or null when it logs nothing. */
-    private PayloadLoggerProperties settings(String model) {
-        PayloadLoggerProperties p = properties.forModel(model).logger();
+    /** Reactor context key of the logging a request's route asks for, which overrides its model's. */
+    public static final String ROUTE_LOGGER = "igate.route-logger";
+
+    /**
+     * A route's payload logging from its metadata ({@code logger-mode}, {@code logger-url},
+     * {@code logger-kafka-topic}), or null when the route sets none.
+     */
+    public static PayloadLoggerProperties fromRouteMetadata(java.util.Map<String, Object> metadata) {
+        Object url = metadata.get("logger-url");
+        Object topic = metadata.get("logger-kafka-topic");
+        if (url == null && topic == null) {
+            return null;
+        }
+        Object mode = metadata.get("logger-mode");
+        return new PayloadLoggerProperties(mode == null ? null : mode.toString(), url == null ? null : java.net.URI.create(url.toString()),
+                topic == null ? null : topic.toString());
+    }
+
+    /** The logging settings of a request: its route's, else its model's; null when it logs nothing. */
+    private PayloadLoggerProperties settings(String model, PayloadLoggerProperties route) {
+        PayloadLoggerProperties p = route != null ? route : properties.forModel(model).logger();
         return p == null || p.url() == null && p.kafkaTopic() == null ? null : p;
     }
 
     /** Offers an inference's payloads (V2 infer, gRPC, Kafka) as V2 JSON. Never blocks. */
-    public void infer(String model, String version, String endpoint, InferenceRequest request, InferenceResponse response) {
-        PayloadLoggerProperties sink = settings(model);
+    public void infer(String model, String version, String endpoint, InferenceRequest request, InferenceResponse response,
+                      PayloadLoggerProperties route) {
+        PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
             offer(new Entry(sink, model, version, endpoint, request.id(),
                     () -> V2Codec.encodeInferRequest(request.id(), request.inputs(), request.requestedOutputs()),
@@ -110,8 +129,8 @@ public final class PayloadLogger {
 
     /** Offers an inference's payloads in another encoding (V1 predict), encoded on the logger's thread. Never blocks. */
     public void encoded(String model, String version, String endpoint, String id, java.util.function.Supplier<byte[]> request,
-                        java.util.function.Supplier<byte[]> response) {
-        PayloadLoggerProperties sink = settings(model);
+                        java.util.function.Supplier<byte[]> response, PayloadLoggerProperties route) {
+        PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
             offer(new Entry(sink, model, version, endpoint, id, request, response));
         }

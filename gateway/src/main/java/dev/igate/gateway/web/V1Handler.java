@@ -11,6 +11,7 @@ import dev.igate.protocol.Json;
 import dev.igate.protocol.v1.V1Codec;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -72,21 +73,23 @@ public class V1Handler {
     @PostMapping("/v1/models/{model}:predict")
     public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model,
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
-                                                ServerHttpRequest request) {
-        return predict(model, null, probabilities, request);
+                                                ServerWebExchange exchange) {
+        return predict(model, null, probabilities, exchange);
     }
 
     /** One version's V1 predict: what canary routes forward to. */
     @PostMapping("/v1/models/{model}/versions/{version}:predict")
     public Mono<ResponseEntity<byte[]>> predict(@PathVariable String model, @PathVariable String version,
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
-                                                ServerHttpRequest request) {
+                                                ServerWebExchange exchange) {
+        ServerHttpRequest request = exchange.getRequest();
         CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
         return bodies.read(request)
                 .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
                 .flatMap(in -> RequestBodies.decode(in.data(), V1Codec::decodeTexts)
                         .flatMap(texts -> service.classify(model, version, texts))
                         .map(c -> CloudEventBodies.answer(in, model, V1Codec.encodePredictions(predictions(c, probabilities)), c.version())))
+                .contextWrite(RouteLogging.of(exchange))
                 .transform(JsonResponses.counted(metrics, model, version, "v1_predict"));
     }
 

@@ -15,6 +15,7 @@ import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -132,14 +133,14 @@ public class V2Handler {
     }
 
     @PostMapping("/v2/models/{model}/infer")
-    public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model,
-                                              ServerHttpRequest request) {
-        return infer(model, null, request);
+    public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model, ServerWebExchange exchange) {
+        return infer(model, null, exchange);
     }
 
     @PostMapping("/v2/models/{model}/versions/{version}/infer")
     public Mono<ResponseEntity<byte[]>> infer(@PathVariable String model, @PathVariable String version,
-                                              ServerHttpRequest request) {
+                                              ServerWebExchange exchange) {
+        ServerHttpRequest request = exchange.getRequest();
         // the header is checked after the body is read: answering before the body is consumed would
         // leave its bytes on a kept-alive connection
         CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
@@ -149,6 +150,7 @@ public class V2Handler {
                                 mode == CloudEventBodies.Mode.NONE ? headerLength(request) : -1))
                         .flatMap(r -> service.infer(r).map(response -> mode == CloudEventBodies.Mode.NONE ? encode(r, response)
                                 : CloudEventBodies.answer(in, model, V2Codec.encodeInfer(response), response.version()))))
+                .contextWrite(RouteLogging.of(exchange))
                 .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
     }
 
