@@ -50,7 +50,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("true") boolean strictReadiness,
                               ResponseCacheProperties responseCache,
                               KafkaSettings kafka,
-                              @DefaultValue("10000") int loggerBuffer) {
+                              @DefaultValue("10000") int loggerBuffer,
+                              @DefaultValue("0s") Duration repositoryPollInterval) {
 
     public static final String PREFIX = "igate";
 
@@ -70,6 +71,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
         responseCache = responseCache == null ? ResponseCacheProperties.DEFAULTS : responseCache;
         kafka = kafka == null ? KafkaSettings.DEFAULTS : kafka;
+        if (repositoryPollInterval.isNegative()) {
+            throw new IllegalArgumentException(PREFIX + ".repository-poll-interval must not be negative, was " + repositoryPollInterval);
+        }
         if (loggerBuffer < 1) {
             throw new IllegalArgumentException(PREFIX + ".logger-buffer must be at least 1, was " + loggerBuffer);
         }

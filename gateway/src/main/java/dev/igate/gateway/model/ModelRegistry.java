@@ -224,8 +224,7 @@ public class ModelRegistry implements SmartLifecycle {
         Entry fresh;
         Entry old;
         synchronized (loads) {
-            fresh = newEntry(name);
-            loadVersions(fresh);
+            fresh = servingDefault(loaded(name));
             old = entries.put(name, fresh);
         }
         log.info("Model {} {}: {}", name, old == null ? "loaded" : "reloaded", describe().get(name));
@@ -233,6 +232,32 @@ public class ModelRegistry implements SmartLifecycle {
             retire(old);
         }
         return Map.of(name, describe().get(name));
+    }
+
+    private Entry loaded(String name) throws IOException {
+        Entry fresh = newEntry(name);
+        loadVersions(fresh);
+        return fresh;
+    }
+
+    /**
+     * The entry with a default version that serves: when the one chosen (the latest, say a new
+     * version whose files are corrupt or half copied) failed to load, the newest version that did
+     * load keeps answering, so a bad version never replaces a good one.
+     */
+    private Entry servingDefault(Entry entry) {
+        VersionState chosen = entry.versions().get(entry.defaultVersion());
+        if (chosen != null && chosen.status() != VersionState.Status.FAILED) {
+            return entry;
+        }
+        String ready = entry.versions().entrySet().stream().filter(e -> e.getValue().isReady()).map(Map.Entry::getKey)
+                .max(java.util.Comparator.comparingLong(Long::parseLong)).orElse(null);
+        if (ready == null) {
+            return entry;
+        }
+        log.warn("Model {}: version {} failed to load ({}); version {} keeps serving", entry.name(), entry.defaultVersion(),
+                chosen == null ? "missing" : chosen.reason(), ready);
+        return new Entry(entry.name(), ready, entry.versions(), entry.file());
     }
 
     /**

@@ -1,0 +1,109 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+
+import dev.igate.demo.TinyClassifier;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+import reactor.core.publisher.Flux;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * Version pickup by polling the local repository: a new version folder serves once loaded and
+ * warmed up, with no failed request during the switch under concurrency-16 load; a corrupt new
+ * version never replaces the good one.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes="})
+@AutoConfigureWebTestClient(timeout = "60s")
+class RepositoryPollingIT {
+
+    static final Path REPOSITORY = Path.of("target", "test-models-polling").toAbsolutePath();
+
+    @Autowired
+    WebTestClient client;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) throws Exception {
+        if (Files.exists(REPOSITORY)) {
+            try (Stream<Path> walk = Files.walk(REPOSITORY)) {
+                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        TinyClassifier.write(REPOSITORY.resolve("Polled").resolve("1"), "Tanh", 1);
+        registry.add("igate.model-repository", REPOSITORY::toString);
+    }
+
+    /** The version that answered each predict of the load, and the statuses other than 200. */
+    record Load(List<String> versions, List<Integer> failures, AtomicBoolean running) {
+    }
+
+    Load load() {
+        Load load = new Load(new CopyOnWriteArrayList<>(), new CopyOnWriteArrayList<>(), new AtomicBoolean(true));
+        Flux.range(0, 16).parallel(16).runOn(Schedulers.boundedElastic()).subscribe(i -> {
+            while (load.running().get()) {
+                var r = client.post().uri("/v1/models/Polled:predict").contentType(MediaType.APPLICATION_JSON)
+                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
+                if (r.getStatus().value() == 200) {
+                    load.versions().add(r.getResponseHeaders().getFirst("X-Model-Version"));
+                } else {
+                    load.failures().add(r.getStatus().value());
+                }
+            }
+        });
+        return load;
+    }
+
+    @Test
+    void aNewVersionServesAfterItsLoadWithoutAFailedRequestAndACorruptOneNeverReplacesIt() throws Exception {
+        ServerTestSupport.awaitReady(client, "/v2/models/Polled/ready");
+        Load load = load();
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > 50);
+
+            // a new version appears in the repository
+            TinyClassifier.write(REPOSITORY.resolve("Polled").resolve("2"), "Sigmoid", 2);
+            await().atMost(Duration.ofSeconds(60)).until(() -> load.versions().size() > 0
+                    && "2".equals(load.versions().get(load.versions().size() - 1)));
+            int afterSwitch = load.versions().size();
+
+            // a corrupt one after it: version 2 keeps serving
+            Path broken = Files.createDirectories(REPOSITORY.resolve("Polled").resolve("3"));
+            Files.copy(REPOSITORY.resolve("Polled").resolve("2").resolve("tokenizer.json"), broken.resolve("tokenizer.json"));
+            Files.copy(REPOSITORY.resolve("Polled").resolve("2").resolve("config.json"), broken.resolve("config.json"));
+            Files.writeString(broken.resolve("model.onnx"), "half a model");
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                String ready = client.get().uri("/v2/models/Polled/versions/3/ready").exchange().expectBody(String.class)
+                        .returnResult().getResponseBody();
+                // failed: known, not ready, not loading
+                return ready.contains("\"ready\":false") && !ready.contains("has no version") && !ready.contains("is loading");
+            });
+            await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > afterSwitch + 200);
+        } finally {
+            load.running().set(false);
+        }
+
+        assertThat(load.failures()).as("requests that failed during the switches").isEmpty();
+        List<String> last = load.versions().subList(load.versions().size() - 100, load.versions().size());
+        assertThat(last).containsOnly("2");
+        client.get().uri("/v2/models/Polled/versions/3/ready").exchange().expectStatus().isBadRequest();
+    }
+}
