@@ -35,18 +35,20 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          running the model (Triton's response cache); off by default
  * @param logger            payload logging (KServe's logger): requests and/or responses to an HTTP URL and/or a
  *                          Kafka topic as CloudEvents; off when null
+ * @param versionPolicy     which versions serve, as Triton's version_policy: {@code all} (the default),
+ *                          {@code latest:N} or {@code specific:1,3}
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
-                              PayloadLoggerProperties logger) {
+                              PayloadLoggerProperties logger, String versionPolicy) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null);
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all");
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -59,7 +61,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.optimizationLevel, optimizationLevel), pick(other.queueCapacity, queueCapacity),
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
-                pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger));
+                pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
+                pick(other.versionPolicy, versionPolicy));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -76,6 +79,11 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
             sessionSettings();
             batchingSettings(ExecutionProvider.CPU);
             layout(ExecutionProvider.CPU, 1);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(prefix + "." + e.getMessage(), e);
+        }
+        try {
+            dev.igate.predictor.VersionPolicy.parse(versionPolicy);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(prefix + "." + e.getMessage(), e);
         }

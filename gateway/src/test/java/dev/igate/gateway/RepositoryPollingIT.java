@@ -30,7 +30,8 @@ import reactor.core.scheduler.Schedulers;
  * version never replaces the good one.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes="})
+        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes=",
+        "igate.models.Latest.version-policy=latest:1"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class RepositoryPollingIT {
 
@@ -49,6 +50,7 @@ class RepositoryPollingIT {
             }
         }
         TinyClassifier.write(REPOSITORY.resolve("Polled").resolve("1"), "Tanh", 1);
+        TinyClassifier.write(REPOSITORY.resolve("Latest").resolve("1"), "Tanh", 1);
         registry.add("igate.model-repository", REPOSITORY::toString);
     }
 
@@ -70,6 +72,31 @@ class RepositoryPollingIT {
             }
         });
         return load;
+    }
+
+    @Test
+    void withLatestOneOnlyTheNewestServesAndACorruptNewestLeavesThePreviousServing() throws Exception {
+        ServerTestSupport.awaitReady(client, "/v2/models/Latest/ready");
+        TinyClassifier.write(REPOSITORY.resolve("Latest").resolve("2"), "Sigmoid", 2);
+        await().atMost(Duration.ofSeconds(60)).until(() -> client.get().uri("/v2/models/Latest/versions/2/ready").exchange()
+                .returnResult(String.class).getStatus().value() == 200);
+        // version 1 left the policy: unloaded
+        await().atMost(Duration.ofSeconds(30)).until(() -> client.get().uri("/v2/models/Latest/versions/1/ready").exchange()
+                .returnResult(String.class).getStatus().value() == 400);
+
+        Path broken = Files.createDirectories(REPOSITORY.resolve("Latest").resolve("3"));
+        Files.copy(REPOSITORY.resolve("Latest").resolve("2").resolve("tokenizer.json"), broken.resolve("tokenizer.json"));
+        Files.copy(REPOSITORY.resolve("Latest").resolve("2").resolve("config.json"), broken.resolve("config.json"));
+        Files.writeString(broken.resolve("model.onnx"), "half a model");
+        await().atMost(Duration.ofSeconds(30)).until(() -> client.get().uri("/v2/models/Latest").exchange()
+                .expectBody(String.class).returnResult().getResponseBody() != null);
+
+        // a few polls later version 2 still answers
+        for (int i = 0; i < 20; i++) {
+            client.post().uri("/v1/models/Latest:predict").contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"instances\": [\"a short text\"]}").exchange().expectStatus().isOk()
+                    .expectHeader().valueEquals("X-Model-Version", "2");
+        }
     }
 
     @Test

@@ -148,7 +148,8 @@ public class ModelRegistry implements SmartLifecycle {
             log.warn("Model {}: {}; using defaults", name, e.getMessage());
             file = ModelSettingsFile.EMPTY;
         }
-        List<String> versions = repository.versions(name);
+        List<String> versions = dev.igate.predictor.VersionPolicy.parse(properties.forModel(name).versionPolicy())
+                .select(repository.versions(name));
         if (versions.isEmpty()) {
             throw ModelNotFoundException.model(name);
         }
@@ -225,6 +226,13 @@ public class ModelRegistry implements SmartLifecycle {
         Entry old;
         synchronized (loads) {
             fresh = servingDefault(loaded(name));
+            Entry current = entries.get(name);
+            boolean freshServes = fresh.versions().values().stream().anyMatch(VersionState::isReady);
+            if (!freshServes && current != null && current.versions().values().stream().anyMatch(VersionState::isReady)) {
+                // every version the policy picks failed (latest:1 and a corrupt new version): the serving ones stay
+                log.warn("Model {}: no version of the reload loaded ({}); the versions serving now keep serving", name, fresh.versions());
+                return Map.of(name, describe().get(name));
+            }
             old = entries.put(name, fresh);
         }
         log.info("Model {} {}: {}", name, old == null ? "loaded" : "reloaded", describe().get(name));
