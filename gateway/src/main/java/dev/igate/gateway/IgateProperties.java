@@ -51,7 +51,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               ResponseCacheProperties responseCache,
                               KafkaSettings kafka,
                               @DefaultValue("10000") int loggerBuffer,
-                              @DefaultValue("0s") Duration repositoryPollInterval) {
+                              @DefaultValue("0s") Duration repositoryPollInterval,
+                              @DefaultValue("./.igate-cache") Path storageCache,
+                              @DefaultValue("4GB") DataSize storageMaxUnpackedBytes) {
 
     public static final String PREFIX = "igate";
 

@@ -37,18 +37,20 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          Kafka topic as CloudEvents; off when null
  * @param versionPolicy     which versions serve, as Triton's version_policy: {@code all} (the default),
  *                          {@code latest:N} or {@code specific:1,3}
+ * @param storageUri        where the model's files come from ({@code file://}, a path, or an http(s) .tar.gz/.zip
+ *                          archive), fetched into the repository at start and at every repository poll
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
-                              PayloadLoggerProperties logger, String versionPolicy) {
+                              PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all");
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -62,7 +64,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
                 pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
-                pick(other.versionPolicy, versionPolicy));
+                pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri));
     }
 
     private static <T> T pick(T preferred, T fallback) {

@@ -70,6 +70,7 @@ public class ModelRegistry implements SmartLifecycle {
                 : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
+        this.storage = new dev.igate.predictor.storage.ModelStorage(properties.storageCache(), properties.storageMaxUnpackedBytes().toBytes());
     }
 
     public ModelRepository repository() {
@@ -108,11 +109,36 @@ public class ModelRegistry implements SmartLifecycle {
         return SmartLifecycle.DEFAULT_PHASE - 4096;
     }
 
+    private final dev.igate.predictor.storage.ModelStorage storage;
+
+    /**
+     * Fetches every model that names a storage URI into the repository (its folder replaced only
+     * once the new files are complete); a failure is logged with its reason and counted, and the
+     * model's previous files, if any, keep serving. Blocking.
+     */
+    public void fetchStorage() {
+        for (Map.Entry<String, ModelProperties> m : properties.models().entrySet()) {
+            java.net.URI uri = m.getValue().storageUri();
+            if (uri == null) {
+                continue;
+            }
+            try {
+                var outcome = storage.fetch(uri, repository.modelDir(m.getKey()));
+                log.info("Model {}: storage {} {}", m.getKey(), uri, outcome == dev.igate.predictor.storage.ModelStorage.Outcome.UPDATED
+                        ? "fetched" : "unchanged");
+            } catch (IOException | RuntimeException e) {
+                meters.counter("igate.storage.fetch.failures", "model_name", m.getKey()).increment();
+                log.warn("Model {}: storage {} not fetched: {}", m.getKey(), uri, e.getMessage());
+            }
+        }
+    }
+
     private void loadAll() {
         try {
             if (properties.demoModels()) {
                 DemoRepository.ensure(repository.root());
             }
+            fetchStorage();
             List<String> names = repository.modelNames();
             for (String name : names) {
                 entries.put(name, newEntry(name));

@@ -55,6 +55,8 @@ public class RepositoryPoller implements SmartLifecycle {
     /** One look at the repository: reloads, loads and unloads what changed since the last. */
     void poll() {
         ModelRepository repository = registry.repository();
+        // models kept elsewhere first: a new archive or folder lands in the repository, and is seen below
+        registry.fetchStorage();
         try {
             List<String> names = repository.modelNames();
             for (String name : names) {

@@ -34,9 +34,9 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
  * {@code .tar.gz}, {@code .tgz} or {@code .zip} archive is downloaded to a cache and unpacked. Under
  * the URI the repository layout holds ({@code <version>/model.onnx, tokenizer.json, config.json}).
  *
- * <p>Downloads are checked (the length the server declared, and its ETag, kept beside the
- * archive, so that a valid cached copy is reused after a restart with a conditional request and
- * not downloaded again). Archives unpack safely: an entry that would land outside the target
+ * <p>Downloads are checked (the length the server declared, and its ETag and the archive's
+ * SHA-256, kept beside the archive, so that a valid cached copy is reused after a restart with a
+ * conditional request and not downloaded again, and the same bytes are not unpacked again). Archives unpack safely: an entry that would land outside the target
  * ({@code ..}, an absolute path), a link, or more than {@code maxBytes} in all is refused with the
  * reason. The model's folder is replaced in one step, only once its new files are complete, so a
  * failed fetch leaves the previous files serving.
@@ -140,8 +140,17 @@ public final class ModelStorage {
                 Files.deleteIfExists(part);
                 throw new IOException("download of " + uri + " is truncated: " + Files.size(part) + " of " + declared + " bytes");
             }
+            // the same bytes as the archive unpacked last (a server without ETags): nothing to do
+            Path sumFile = cache.resolve(key + ".sha256");
+            String sum = sha256(part);
+            if (Files.isDirectory(target) && Files.isRegularFile(sumFile) && Files.readString(sumFile).equals(sum)) {
+                Files.move(part, archive, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                Files.writeString(etagFile, response.headers().firstValue("ETag").orElse(""));
+                return Outcome.UNCHANGED;
+            }
             Files.move(part, archive, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             Files.writeString(etagFile, response.headers().firstValue("ETag").orElse(""));
+            Files.writeString(sumFile, sum);
         }
         Path staging = target.resolveSibling("." + target.getFileName() + ".unpacking");
         deleteTree(staging);
@@ -153,10 +162,24 @@ public final class ModelStorage {
             // a cached archive that does not unpack is not kept: the next fetch downloads it again
             Files.deleteIfExists(archive);
             Files.deleteIfExists(etagFile);
+            Files.deleteIfExists(cache.resolve(key + ".sha256"));
             throw new IOException("archive " + uri + " refused: " + e.getMessage(), e);
         }
         replace(staging, target);
         return Outcome.UPDATED;
+    }
+
+    private static String sha256(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[64 * 1024];
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                sha.update(buffer, 0, n);
+            }
+            return HexFormat.of().formatHex(sha.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Unpacks every entry under {@code into}, refusing escapes, links and archive bombs. */

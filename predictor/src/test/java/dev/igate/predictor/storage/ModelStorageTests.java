@@ -120,6 +120,24 @@ class ModelStorageTests {
     }
 
     @Test
+    void theSameBytesFromAServerWithoutEtagsAreNotUnpackedAgain() throws Exception {
+        Path target = dir.resolve("repo").resolve("M");
+        server.createContext("/no-etag.tar.gz", exchange -> {
+            byte[] body = files.get("/m.tar.gz");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        files.put("/m.tar.gz", tarGz(MODEL, null));
+        ModelStorage storage = new ModelStorage(dir.resolve("cache"), 1 << 20);
+
+        assertThat(storage.fetch(url("/no-etag.tar.gz"), target)).isEqualTo(ModelStorage.Outcome.UPDATED);
+        long modified = Files.getLastModifiedTime(target.resolve("1").resolve("model.onnx")).toMillis();
+        assertThat(storage.fetch(url("/no-etag.tar.gz"), target)).isEqualTo(ModelStorage.Outcome.UNCHANGED);
+        assertThat(Files.getLastModifiedTime(target.resolve("1").resolve("model.onnx")).toMillis()).isEqualTo(modified);
+    }
+
+    @Test
     void unsafeOrBrokenArchivesAreRefusedAndLeaveThePreviousFiles() throws Exception {
         Path target = dir.resolve("repo").resolve("M");
         files.put("/good.zip", zip(MODEL));

@@ -1,0 +1,140 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+import java.util.zip.GZIPOutputStream;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.igate.demo.TinyClassifier;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+
+/**
+ * A model from an https-style storage URI (plain http in the test): a .tar.gz of its repository
+ * folder served by a local HTTP server, fetched at start; a new archive with a new version serves
+ * at the next poll with no failed request; a truncated archive never replaces the good files.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes="})
+@AutoConfigureWebTestClient(timeout = "60s")
+class StorageUriIT {
+
+    static final Path WORK = Path.of("target", "storage-uri").toAbsolutePath();
+    static final AtomicReference<byte[]> archive = new AtomicReference<>();
+    static HttpServer server;
+
+    @Autowired
+    WebTestClient client;
+
+    /** The model's folder (its versions) as a .tar.gz. */
+    static byte[] tarGz(Path modelDir) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (TarArchiveOutputStream tar = new TarArchiveOutputStream(new GZIPOutputStream(bytes));
+             Stream<Path> walk = Files.walk(modelDir)) {
+            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+            for (Path p : walk.filter(Files::isRegularFile).sorted().toList()) {
+                TarArchiveEntry entry = new TarArchiveEntry(p.toFile(), modelDir.relativize(p).toString());
+                tar.putArchiveEntry(entry);
+                Files.copy(p, tar);
+                tar.closeArchiveEntry();
+            }
+        }
+        return bytes.toByteArray();
+    }
+
+    static void clean(Path p) throws IOException {
+        if (Files.exists(p)) {
+            try (Stream<Path> walk = Files.walk(p)) {
+                for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(q);
+                }
+            }
+        }
+    }
+
+    @DynamicPropertySource
+    static void storage(DynamicPropertyRegistry registry) throws Exception {
+        clean(WORK);
+        TinyClassifier.write(WORK.resolve("source").resolve("1"), "Tanh", 1);
+        archive.set(tarGz(WORK.resolve("source")));
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/models/remote.tar.gz", exchange -> {
+            byte[] body = archive.get();
+            exchange.getResponseHeaders().add("ETag", "\"" + java.util.Arrays.hashCode(body) + "\"");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        server.start();
+        Files.createDirectories(WORK.resolve("repository"));
+        registry.add("igate.model-repository", () -> WORK.resolve("repository").toString());
+        registry.add("igate.storage-cache", () -> WORK.resolve("cache").toString());
+        registry.add("igate.models.Remote.storage-uri", () -> "http://127.0.0.1:" + server.getAddress().getPort() + "/models/remote.tar.gz");
+    }
+
+    @AfterAll
+    static void stop() {
+        server.stop(0);
+    }
+
+    @Test
+    void aModelFromAnArchiveUrlServesAndTakesNewVersionsButNotBrokenArchives() throws Exception {
+        ServerTestSupport.awaitReady(client, "/v2/models/Remote/ready");
+        List<String> versions = new CopyOnWriteArrayList<>();
+        List<Integer> failures = new CopyOnWriteArrayList<>();
+        AtomicBoolean running = new AtomicBoolean(true);
+        Thread load = new Thread(() -> {
+            while (running.get()) {
+                var r = client.post().uri("/v1/models/Remote:predict").contentType(MediaType.APPLICATION_JSON)
+                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
+                if (r.getStatus().value() == 200) {
+                    versions.add(r.getResponseHeaders().getFirst("X-Model-Version"));
+                } else {
+                    failures.add(r.getStatus().value());
+                }
+            }
+        });
+        load.start();
+        try {
+            // a new version in the archive
+            TinyClassifier.write(WORK.resolve("source").resolve("2"), "Sigmoid", 2);
+            archive.set(tarGz(WORK.resolve("source")));
+            await().atMost(Duration.ofSeconds(60)).until(() -> !versions.isEmpty() && "2".equals(versions.get(versions.size() - 1)));
+
+            // a truncated archive: refused, version 2 keeps serving
+            byte[] whole = tarGz(WORK.resolve("source"));
+            archive.set(java.util.Arrays.copyOf(whole, whole.length / 3));
+            int before = versions.size();
+            await().atMost(Duration.ofSeconds(30)).until(() -> versions.size() > before + 100);
+        } finally {
+            running.set(false);
+            load.join();
+        }
+        assertThat(failures).isEmpty();
+        assertThat(versions.subList(versions.size() - 50, versions.size())).containsOnly("2");
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody());
+        assertThat(metrics).containsPattern("igate_storage_fetch_failures_total\\{[^}]*model_name=\"Remote\"[^}]*\\} [1-9]");
+    }
+}
