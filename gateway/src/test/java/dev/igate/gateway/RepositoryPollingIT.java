@@ -74,6 +74,14 @@ class RepositoryPollingIT {
         return load;
     }
 
+    /** igate_model_reload_failures_total of a model, 0 before the first. */
+    double reloadFailures(String model) {
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("igate_model_reload_failures_total\\{[^}]*model_name=\"" + model
+                + "\"[^}]*\\} ([0-9.E]+)").matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+    }
+
     @Test
     void withLatestOneOnlyTheNewestServesAndACorruptNewestLeavesThePreviousServing() throws Exception {
         ServerTestSupport.awaitReady(client, "/v2/models/Latest/ready");
@@ -84,12 +92,13 @@ class RepositoryPollingIT {
         await().atMost(Duration.ofSeconds(30)).until(() -> client.get().uri("/v2/models/Latest/versions/1/ready").exchange()
                 .returnResult(String.class).getStatus().value() == 400);
 
+        double failuresBefore = reloadFailures("Latest");
         Path broken = Files.createDirectories(REPOSITORY.resolve("Latest").resolve("3"));
         Files.copy(REPOSITORY.resolve("Latest").resolve("2").resolve("tokenizer.json"), broken.resolve("tokenizer.json"));
         Files.copy(REPOSITORY.resolve("Latest").resolve("2").resolve("config.json"), broken.resolve("config.json"));
         Files.writeString(broken.resolve("model.onnx"), "half a model");
-        await().atMost(Duration.ofSeconds(30)).until(() -> client.get().uri("/v2/models/Latest").exchange()
-                .expectBody(String.class).returnResult().getResponseBody() != null);
+        // the poll tried version 3 and kept version 2: counted
+        await().atMost(Duration.ofSeconds(30)).until(() -> reloadFailures("Latest") > failuresBefore);
 
         // a few polls later version 2 still answers
         for (int i = 0; i < 20; i++) {

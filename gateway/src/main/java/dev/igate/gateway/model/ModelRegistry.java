@@ -257,6 +257,7 @@ public class ModelRegistry implements SmartLifecycle {
             if (!freshServes && current != null && current.versions().values().stream().anyMatch(VersionState::isReady)) {
                 // every version the policy picks failed (latest:1 and a corrupt new version): the serving ones stay
                 log.warn("Model {}: no version of the reload loaded ({}); the versions serving now keep serving", name, fresh.versions());
+                meters.counter("igate.model.reload.failures", "model_name", name).increment();
                 return Map.of(name, describe().get(name));
             }
             old = entries.put(name, fresh);
@@ -291,6 +292,7 @@ public class ModelRegistry implements SmartLifecycle {
         }
         log.warn("Model {}: version {} failed to load ({}); version {} keeps serving", entry.name(), entry.defaultVersion(),
                 chosen == null ? "missing" : chosen.reason(), ready);
+        meters.counter("igate.model.reload.failures", "model_name", entry.name()).increment();
         return new Entry(entry.name(), ready, entry.versions(), entry.file());
     }
 
