@@ -17,6 +17,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 import java.util.zip.GZIPInputStream;
@@ -165,8 +166,28 @@ public final class ModelStorage {
             Files.deleteIfExists(cache.resolve(key + ".sha256"));
             throw new IOException("archive " + uri + " refused: " + e.getMessage(), e);
         }
-        replace(staging, target);
+        replace(modelFolder(staging), target);
+        deleteTree(staging);
         return Outcome.UPDATED;
+    }
+
+    /**
+     * The model's folder in an unpacked archive: the archive's top level when it holds the version
+     * folders, or its one folder that does (an archive of {@code <model>/<version>/...}, as KServe's
+     * storage initializer unpacks into /mnt/models), so one archive serves both loaders.
+     */
+    static Path modelFolder(Path unpacked) throws IOException {
+        try (Stream<Path> top = Files.list(unpacked)) {
+            List<Path> entries = top.toList();
+            boolean versionsHere = entries.stream().anyMatch(p -> Files.isDirectory(p) && p.getFileName().toString().matches("[0-9]{1,9}"));
+            if (!versionsHere && entries.size() == 1 && Files.isDirectory(entries.get(0))) {
+                Path moved = unpacked.resolveSibling(unpacked.getFileName() + ".model");
+                deleteTree(moved);
+                Files.move(entries.get(0), moved, StandardCopyOption.ATOMIC_MOVE);
+                return moved;
+            }
+        }
+        return unpacked;
     }
 
     private static String sha256(Path file) throws IOException {

@@ -165,6 +165,17 @@ class ModelStorageTests {
     }
 
     @Test
+    void anArchiveOfTheModelsFolderItselfServesAsKserveUnpacksIt() throws Exception {
+        // <model>/<version>/... at the top, as the repository lays it out: the same archive serves both loaders
+        files.put("/named.tar.gz", tarGz(Map.of("BERTSeqClassification/1/model.onnx", "named", "BERTSeqClassification/1/config.json", "{}"), null));
+        Path target = dir.resolve("repo").resolve("BERTSeqClassification");
+
+        new ModelStorage(dir.resolve("cache"), 1 << 20).fetch(url("/named.tar.gz"), target);
+
+        assertThat(Files.readString(target.resolve("1").resolve("model.onnx"))).isEqualTo("named");
+    }
+
+    @Test
     void aFileUriOrPathIsLinked() throws Exception {
         Path pvc = Files.createDirectories(dir.resolve("pvc").resolve("1"));
         Files.writeString(pvc.resolve("model.onnx"), "on the volume");
