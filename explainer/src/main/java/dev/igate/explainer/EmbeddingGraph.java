@@ -237,8 +237,8 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         }
         int rows = (int) q.getDims(0);
         int cols = (int) q.getDims(1);
-        int[] codes = integers(q);
-        int[] zeros = zero == null ? new int[1] : integers(zero);
+        int[] codes = OnnxProtos.byteValues(q);
+        int[] zeros = zero == null ? new int[1] : OnnxProtos.byteValues(zero);
         if (codes == null || zeros == null) {
             return null;
         }
@@ -255,22 +255,6 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         return values;
     }
 
-    /** The values of an INT8 or UINT8 tensor as ints, or null for other types. */
-    private static int[] integers(TensorProto t) {
-        boolean signed = t.getDataType() == TensorProto.DataType.INT8_VALUE;
-        if (!signed && t.getDataType() != TensorProto.DataType.UINT8_VALUE) {
-            return null;
-        }
-        if (!t.getRawData().isEmpty()) {
-            byte[] raw = t.getRawData().toByteArray();
-            int[] out = new int[raw.length];
-            for (int i = 0; i < raw.length; i++) {
-                out[i] = signed ? raw[i] : raw[i] & 0xff;
-            }
-            return out;
-        }
-        return t.getInt32DataList().stream().mapToInt(Integer::intValue).toArray();
-    }
 
     private static FloatBuffer copy(float[] values) {
         FloatBuffer buffer = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();

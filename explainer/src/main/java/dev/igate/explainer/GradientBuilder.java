@@ -655,11 +655,8 @@ public final class GradientBuilder {
         String a = n.getInput(0);
         String b = n.getInput(1);
         String y = n.getOutput(0);
-        int ra = shapeOf(a).length;
-        int rb = shapeOf(b).length;
-        if (ra < 2 || rb < 2) {
-            throw new GradientUnavailableException("MatMulInteger with a 1-D operand is not supported (node " + n.getName() + ")");
-        }
+        int ra = matrixRank(n, a);
+        int rb = matrixRank(n, b);
         give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 3), null, false), swapLast(rb))), a, y));
         give(b, () -> unbroadcast(w.op("MatMul", w.transpose(dequantized(a, optional(n, 2), null, true), swapLast(ra)), g), b, y));
     }
@@ -673,11 +670,8 @@ public final class GradientBuilder {
         String a = n.getInput(0);
         String b = n.getInput(1);
         String y = n.getOutput(0);
-        int ra = shapeOf(a).length;
-        int rb = shapeOf(b).length;
-        if (ra < 2 || rb < 2) {
-            throw new GradientUnavailableException("DynamicQuantizeMatMul with a 1-D operand is not supported (node " + n.getName() + ")");
-        }
+        int ra = matrixRank(n, a);
+        int rb = matrixRank(n, b);
         String bScale = n.getInput(2);
         give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 3), bScale, false), swapLast(rb))), a, y));
         give(b, () -> unbroadcast(w.op("Mul", w.op("MatMul", w.transpose(a, swapLast(ra)), g), bScale), b, y));
@@ -691,17 +685,23 @@ public final class GradientBuilder {
         String a = n.getInput(0);
         String b = n.getInput(1);
         String y = n.getOutput(0);
-        int ra = shapeOf(a).length;
-        int rb = shapeOf(b).length;
-        if (ra < 2 || rb < 2) {
-            throw new GradientUnavailableException("MatMulIntegerToFloat with a 1-D operand is not supported (node " + n.getName() + ")");
-        }
+        int ra = matrixRank(n, a);
+        int rb = matrixRank(n, b);
         String aScale = n.getInput(2);
         String bScale = n.getInput(3);
         give(a, () -> unbroadcast(w.op("Mul", w.op("MatMul", g, w.transpose(dequantized(b, optional(n, 5), bScale, false),
                 swapLast(rb))), aScale), a, y));
         give(b, () -> unbroadcast(w.op("Mul", w.op("MatMul", w.transpose(dequantized(a, optional(n, 4), aScale, true),
                 swapLast(ra)), g), bScale), b, y));
+    }
+
+    /** The rank of a (batched) matrix product's operand: at least 2, as the product rules here need. */
+    private int matrixRank(NodeProto n, String operand) throws GradientUnavailableException {
+        int rank = shapeOf(operand).length;
+        if (rank < 2) {
+            throw new GradientUnavailableException(n.getOpType() + " with a 1-D operand is not supported (node " + n.getName() + ")");
+        }
+        return rank;
     }
 
     /** Sums a gradient of output shape back to an operand's (broadcast) shape. */
@@ -766,11 +766,8 @@ public final class GradientBuilder {
         String a = n.getInput(0);
         String b = n.getInput(1);
         String y = n.getOutput(0);
-        int ra = shapeOf(a).length;
-        int rb = shapeOf(b).length;
-        if (ra < 2 || rb < 2) {
-            throw new GradientUnavailableException("FusedMatMul with a 1-D operand is not supported (node " + n.getName() + ")");
-        }
+        int ra = matrixRank(n, a);
+        int rb = matrixRank(n, b);
         boolean transA = attrInt(n, "transA", 0) != 0;
         boolean transB = attrInt(n, "transB", 0) != 0;
         float alpha = attrFloat(n, "alpha", 1f);
@@ -1008,11 +1005,8 @@ public final class GradientBuilder {
     private void matmul(NodeProto n, String g) throws GradientUnavailableException {
         String a = n.getInput(0);
         String b = n.getInput(1);
-        int ra = shapeOf(a).length;
-        int rb = shapeOf(b).length;
-        if (ra < 2 || rb < 2) {
-            throw new GradientUnavailableException("MatMul with a 1-D operand is not supported (node " + n.getName() + ")");
-        }
+        int ra = matrixRank(n, a);
+        int rb = matrixRank(n, b);
         String y = n.getOutput(0);
         give(a, () -> unbroadcast(w.op("MatMul", g, w.transpose(b, swapLast(rb))), a, y));
         give(b, () -> unbroadcast(w.op("MatMul", w.transpose(a, swapLast(ra)), g), b, y));

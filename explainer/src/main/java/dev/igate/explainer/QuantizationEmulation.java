@@ -114,8 +114,8 @@ final class QuantizationEmulation {
         }
         int rows = (int) codes.getDims(0);
         int cols = (int) codes.getDims(1);
-        int[] c = integers(codes);
-        int[] z = zeros == null ? new int[1] : integers(zeros);
+        int[] c = OnnxProtos.byteValues(codes);
+        int[] z = zeros == null ? new int[1] : OnnxProtos.byteValues(zeros);
         float[] s = OnnxProtos.floatValues(scales);
         if (c == null || z == null) {
             return null;
@@ -131,21 +131,6 @@ final class QuantizationEmulation {
         return name;
     }
 
-    private static int[] integers(TensorProto t) {
-        boolean signed = t.getDataType() == TensorProto.DataType.INT8_VALUE;
-        if (!signed && t.getDataType() != TensorProto.DataType.UINT8_VALUE) {
-            return null;
-        }
-        if (!t.getRawData().isEmpty()) {
-            byte[] raw = t.getRawData().toByteArray();
-            int[] out = new int[raw.length];
-            for (int i = 0; i < raw.length; i++) {
-                out[i] = signed ? raw[i] : raw[i] & 0xff;
-            }
-            return out;
-        }
-        return t.getInt32DataList().stream().mapToInt(Integer::intValue).toArray();
-    }
 
     private void product(String a, String b, String bias, String out) {
         String y = w.op("MatMul", a, b);

@@ -60,37 +60,7 @@ class DemoModelExplainerIT {
 
     @Test
     void gradientGraphMatchesFiniteDifferencesOfTheModel() {
-        int seq = sample.ids().length;
-        int hidden = ig.embeddings().hidden();
-        float[] x = new float[seq * hidden];
-        ig.embeddings().lookup(sample.ids(), x, 0);
-        float[] baseline = new float[seq * hidden];
-        ig.embeddings().lookup(sample.baselineIds(), baseline, 0);
-        float[] point = new float[x.length];
-        for (int j = 0; j < x.length; j++) {
-            point[j] = baseline[j] + 0.5f * (x[j] - baseline[j]);
-        }
-        float[] grad = ig.gradients(sample, point, 1, 0);
-
-        double h = 1e-2;
-        for (int token = 1; token < seq - 1; token++) {
-            float[] both = new float[2 * x.length];
-            System.arraycopy(point, 0, both, 0, x.length);
-            System.arraycopy(point, 0, both, x.length, x.length);
-            double analytic = 0;
-            for (int d = 0; d < hidden; d++) {
-                int j = token * hidden + d;
-                double direction = x[j] - baseline[j];
-                analytic += grad[j] * direction;
-                both[j] += (float) (h * direction);
-                both[x.length + j] -= (float) (h * direction);
-            }
-            float[] logits = ig.logits(IntegratedGradients.BLACKBOX, sample, both, 2);
-            int classes = logits.length / 2;
-            double numeric = (logits[0] - logits[classes]) / (2 * h);
-            assertThat(Math.abs(analytic - numeric)).as("token %d: analytic %s vs numeric %s", token, analytic, numeric)
-                    .isLessThanOrEqualTo(2e-3 + 1e-2 * Math.abs(numeric));
-        }
+        GradientCheck.checkAgainstFiniteDifferences(ig, sample);
     }
 
     @Test

@@ -81,7 +81,7 @@ class EncoderFixturesTests {
             assertThat(ig.hasGradientGraph()).as(ig.gradientUnavailableReason()).isTrue();
             // every operator ONNX Runtime's optimizer fuses in has a rule: no fallback to the graph as written
             assertThat(ig.differentiatedGraph()).isEqualTo("optimized");
-            checkAgainstFiniteDifferences(ig, s);
+            GradientCheck.checkAgainstFiniteDifferences(ig, s);
 
             Attribution graph = explain(ig, s, IntegratedGradients.GRAPH, -1);
             Attribution blackbox = explain(ig, s, IntegratedGradients.BLACKBOX, graph.target());
@@ -153,40 +153,6 @@ class EncoderFixturesTests {
         }
         try (OnnxModel session = OnnxModel.load(model.toByteArray(), CPU, "fixture")) {
             return session.run(feeds, List.of("logits")).get(0).floats();
-        }
-    }
-
-    /** The gradient graph's directional derivative along each token's (x - x') against central differences of the forward model. */
-    static void checkAgainstFiniteDifferences(IntegratedGradients ig, IntegratedGradients.Sample s) {
-        int seq = s.ids().length;
-        int hidden = ig.embeddings().hidden();
-        float[] x = new float[seq * hidden];
-        ig.embeddings().lookup(s.ids(), x, 0);
-        float[] baseline = new float[seq * hidden];
-        ig.embeddings().lookup(s.baselineIds(), baseline, 0);
-        float[] point = new float[x.length];
-        for (int j = 0; j < x.length; j++) {
-            point[j] = baseline[j] + 0.5f * (x[j] - baseline[j]);
-        }
-        float[] grad = ig.gradients(s, point, 1, 0);
-        double h = 1e-2;
-        for (int token = 1; token < seq - 1; token++) {
-            float[] both = new float[2 * x.length];
-            System.arraycopy(point, 0, both, 0, x.length);
-            System.arraycopy(point, 0, both, x.length, x.length);
-            double analytic = 0;
-            for (int d = 0; d < hidden; d++) {
-                int j = token * hidden + d;
-                double direction = x[j] - baseline[j];
-                analytic += grad[j] * direction;
-                both[j] += (float) (h * direction);
-                both[x.length + j] -= (float) (h * direction);
-            }
-            float[] logits = ig.logits(IntegratedGradients.BLACKBOX, s, both, 2);
-            int classes = logits.length / 2;
-            double numeric = (logits[0] - logits[classes]) / (2 * h);
-            assertThat(Math.abs(analytic - numeric)).as("token %d: analytic %s vs numeric %s", token, analytic, numeric)
-                    .isLessThanOrEqualTo(2e-3 + 1e-2 * Math.abs(numeric));
         }
     }
 }

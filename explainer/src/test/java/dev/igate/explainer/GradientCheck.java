@@ -110,30 +110,12 @@ final class GradientCheck {
 
     /** Checks d(Σ seed ⊙ out) / d{wrt} against finite differences. */
     void check(String wrt) throws Exception {
-        Map<String, float[]> values = new LinkedHashMap<>();
-        for (Input in : inputs) {
-            values.put(in.name(), sample(in));
-        }
-        GraphProto.Builder forwardGraph = graph.clone();
-        forwardGraph.addOutput(tensorValue(output, TensorProto.DataType.FLOAT));
-        ModelProto forward = model(forwardGraph);
-        List<Tensor> feeds = feeds(values);
-
+        Map<String, float[]> values = sampleInputs();
+        ModelProto forward = forwardModel();
         try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward")) {
-            Tensor out = f.run(feeds, List.of(output)).get(0);
-            float[] seed = new float[out.size()];
-            for (int i = 0; i < seed.length; i++) {
-                seed[i] = (float) (random.nextDouble() * 2 - 1);
-            }
-            Map<String, long[]> shapes = ShapeProbe.shapes(forward,
-                    GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
-            ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
-            float[] analytic;
-            try (OnnxModel gm = OnnxModel.load(gradient.toByteArray(), CPU, "gradient")) {
-                List<Tensor> gradFeeds = new ArrayList<>(feeds);
-                gradFeeds.add(Tensor.ofFloats("seed", out.shape(), seed));
-                analytic = gm.run(gradFeeds, List.of(GradientBuilder.gradName(wrt))).get(0).floats();
-            }
+            Tensor seedTensor = sampleSeed(f, values);
+            float[] seed = seedTensor.floats();
+            float[] analytic = gradient(forward, wrt, values, seedTensor);
             float[] x = values.get(wrt);
             assertThat(analytic).hasSameSizeAs(x);
             for (int i = 0; i < x.length; i++) {
@@ -169,29 +151,49 @@ final class GradientCheck {
     /** The gradient graph's d(Σ seed ⊙ out) / d{wrt} at inputs and a seed drawn afresh from the fixed random sequence. */
     private float[] gradient(String wrt) throws Exception {
         random.setSeed(7);
+        Map<String, float[]> values = sampleInputs();
+        ModelProto forward = forwardModel();
+        try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward")) {
+            return gradient(forward, wrt, values, sampleSeed(f, values));
+        }
+    }
+
+    /** The gradient graph's d(Σ seed ⊙ out) / d{wrt} at the given inputs and seed. */
+    private float[] gradient(ModelProto forward, String wrt, Map<String, float[]> values, Tensor seed) throws Exception {
+        List<Tensor> feeds = feeds(values);
+        Map<String, long[]> shapes = ShapeProbe.shapes(forward,
+                GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
+        ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
+        try (OnnxModel gm = OnnxModel.load(gradient.toByteArray(), CPU, "gradient")) {
+            List<Tensor> gradFeeds = new ArrayList<>(feeds);
+            gradFeeds.add(seed);
+            return gm.run(gradFeeds, List.of(GradientBuilder.gradName(wrt))).get(0).floats();
+        }
+    }
+
+    private Map<String, float[]> sampleInputs() {
         Map<String, float[]> values = new LinkedHashMap<>();
         for (Input in : inputs) {
             values.put(in.name(), sample(in));
         }
+        return values;
+    }
+
+    /** The forward model, with the checked output declared. */
+    private ModelProto forwardModel() {
         GraphProto.Builder forwardGraph = graph.clone();
         forwardGraph.addOutput(tensorValue(output, TensorProto.DataType.FLOAT));
-        ModelProto forward = model(forwardGraph);
-        List<Tensor> feeds = feeds(values);
-        try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward")) {
-            Tensor out = f.run(feeds, List.of(output)).get(0);
-            float[] seed = new float[out.size()];
-            for (int i = 0; i < seed.length; i++) {
-                seed[i] = (float) (random.nextDouble() * 2 - 1);
-            }
-            Map<String, long[]> shapes = ShapeProbe.shapes(forward,
-                    GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
-            ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
-            try (OnnxModel gm = OnnxModel.load(gradient.toByteArray(), CPU, "gradient")) {
-                List<Tensor> gradFeeds = new ArrayList<>(feeds);
-                gradFeeds.add(Tensor.ofFloats("seed", out.shape(), seed));
-                return gm.run(gradFeeds, List.of(GradientBuilder.gradName(wrt))).get(0).floats();
-            }
+        return model(forwardGraph);
+    }
+
+    /** A random seed of the output's shape, drawn after the inputs. */
+    private Tensor sampleSeed(OnnxModel f, Map<String, float[]> values) {
+        Tensor out = f.run(feeds(values), List.of(output)).get(0);
+        float[] seed = new float[out.size()];
+        for (int i = 0; i < seed.length; i++) {
+            seed[i] = (float) (random.nextDouble() * 2 - 1);
         }
+        return Tensor.ofFloats("seed", out.shape(), seed);
     }
 
     private List<Tensor> feeds(Map<String, float[]> values) {
@@ -208,5 +210,39 @@ final class GradientCheck {
             s += (double) a[i] * b[i];
         }
         return s;
+    }
+
+    /** The gradient graph's directional derivative along each token's (x - x') against central differences of the forward model. */
+    static void checkAgainstFiniteDifferences(IntegratedGradients ig, IntegratedGradients.Sample s) {
+        int seq = s.ids().length;
+        int hidden = ig.embeddings().hidden();
+        float[] x = new float[seq * hidden];
+        ig.embeddings().lookup(s.ids(), x, 0);
+        float[] baseline = new float[seq * hidden];
+        ig.embeddings().lookup(s.baselineIds(), baseline, 0);
+        float[] point = new float[x.length];
+        for (int j = 0; j < x.length; j++) {
+            point[j] = baseline[j] + 0.5f * (x[j] - baseline[j]);
+        }
+        float[] grad = ig.gradients(s, point, 1, 0);
+        double h = 1e-2;
+        for (int token = 1; token < seq - 1; token++) {
+            float[] both = new float[2 * x.length];
+            System.arraycopy(point, 0, both, 0, x.length);
+            System.arraycopy(point, 0, both, x.length, x.length);
+            double analytic = 0;
+            for (int d = 0; d < hidden; d++) {
+                int j = token * hidden + d;
+                double direction = x[j] - baseline[j];
+                analytic += grad[j] * direction;
+                both[j] += (float) (h * direction);
+                both[x.length + j] -= (float) (h * direction);
+            }
+            float[] logits = ig.logits(IntegratedGradients.BLACKBOX, s, both, 2);
+            int classes = logits.length / 2;
+            double numeric = (logits[0] - logits[classes]) / (2 * h);
+            assertThat(Math.abs(analytic - numeric)).as("token %d: analytic %s vs numeric %s", token, analytic, numeric)
+                    .isLessThanOrEqualTo(2e-3 + 1e-2 * Math.abs(numeric));
+        }
     }
 }

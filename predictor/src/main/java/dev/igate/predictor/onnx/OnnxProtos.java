@@ -156,4 +156,21 @@ public final class OnnxProtos {
         }
         return out;
     }
+
+    /** Reads an INT8 or UINT8 tensor's values as ints (raw data or int32_data), or null for other types. */
+    public static int[] byteValues(TensorProto t) {
+        boolean signed = t.getDataType() == TensorProto.DataType.INT8_VALUE;
+        if (!signed && t.getDataType() != TensorProto.DataType.UINT8_VALUE) {
+            return null;
+        }
+        if (!t.getRawData().isEmpty()) {
+            byte[] raw = t.getRawData().toByteArray();
+            int[] out = new int[raw.length];
+            for (int i = 0; i < raw.length; i++) {
+                out[i] = signed ? raw[i] : raw[i] & 0xff;
+            }
+            return out;
+        }
+        return t.getInt32DataList().stream().mapToInt(Integer::intValue).toArray();
+    }
 }

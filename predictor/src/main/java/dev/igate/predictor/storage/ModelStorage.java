@@ -72,7 +72,7 @@ public final class ModelStorage {
         String scheme = uri.getScheme() == null ? "file" : uri.getScheme().toLowerCase(Locale.ROOT);
         switch (scheme) {
             case "file" -> {
-                return link(Path.of(uri.getScheme() == null ? uri.getPath() : uri.getPath()), target);
+                return link(Path.of(uri.getPath()), target);
             }
             case "http", "https" -> {
                 return download(uri, target);
