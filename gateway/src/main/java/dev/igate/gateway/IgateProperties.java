@@ -53,7 +53,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("10000") int loggerBuffer,
                               @DefaultValue("0s") Duration repositoryPollInterval,
                               @DefaultValue("./.igate-cache") Path storageCache,
-                              @DefaultValue("4GB") DataSize storageMaxUnpackedBytes) {
+                              @DefaultValue("4GB") DataSize storageMaxUnpackedBytes,
+                              S3Properties s3) {
 
     public static final String PREFIX = "igate";
 
@@ -73,6 +74,7 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         grpc = grpc == null ? GrpcProperties.DEFAULTS : grpc;
         responseCache = responseCache == null ? ResponseCacheProperties.DEFAULTS : responseCache;
         kafka = kafka == null ? KafkaSettings.DEFAULTS : kafka;
+        s3 = s3 == null ? S3Properties.DEFAULTS : s3;
         if (repositoryPollInterval.isNegative()) {
             throw new IllegalArgumentException(PREFIX + ".repository-poll-interval must not be negative, was " + repositoryPollInterval);
         }

@@ -8,8 +8,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import dev.igate.demo.TinyClassifier;
@@ -21,8 +19,6 @@ import org.springframework.http.MediaType;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
-import reactor.core.publisher.Flux;
-import reactor.core.scheduler.Schedulers;
 
 /**
  * Version pickup by polling the local repository: a new version folder serves once loaded and
@@ -54,32 +50,9 @@ class RepositoryPollingIT {
         registry.add("igate.model-repository", REPOSITORY::toString);
     }
 
-    /** The version that answered each predict of the load, and the statuses other than 200. */
-    record Load(List<String> versions, List<Integer> failures, AtomicBoolean running) {
-    }
-
-    Load load() {
-        Load load = new Load(new CopyOnWriteArrayList<>(), new CopyOnWriteArrayList<>(), new AtomicBoolean(true));
-        Flux.range(0, 16).parallel(16).runOn(Schedulers.boundedElastic()).subscribe(i -> {
-            while (load.running().get()) {
-                var r = client.post().uri("/v1/models/Polled:predict").contentType(MediaType.APPLICATION_JSON)
-                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
-                if (r.getStatus().value() == 200) {
-                    load.versions().add(r.getResponseHeaders().getFirst("X-Model-Version"));
-                } else {
-                    load.failures().add(r.getStatus().value());
-                }
-            }
-        });
-        return load;
-    }
-
     /** igate_model_reload_failures_total of a model, 0 before the first. */
     double reloadFailures(String model) {
-        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody());
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("igate_model_reload_failures_total\\{[^}]*model_name=\"" + model
-                + "\"[^}]*\\} ([0-9.E]+)").matcher(metrics);
-        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+        return ServerTestSupport.modelCounter(client, "igate_model_reload_failures_total", model);
     }
 
     @Test
@@ -111,7 +84,7 @@ class RepositoryPollingIT {
     @Test
     void aNewVersionServesAfterItsLoadWithoutAFailedRequestAndACorruptOneNeverReplacesIt() throws Exception {
         ServerTestSupport.awaitReady(client, "/v2/models/Polled/ready");
-        Load load = load();
+        ServerTestSupport.Load load = ServerTestSupport.predictLoad(client, "Polled", 16);
         try {
             await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > 50);
 

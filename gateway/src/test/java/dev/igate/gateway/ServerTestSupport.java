@@ -4,15 +4,21 @@ import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.blockhound.BlockHound;
+import reactor.core.publisher.Flux;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * A real server on a random port serving the demo model, built once per build into
@@ -55,6 +61,35 @@ public abstract class ServerTestSupport {
     @DynamicPropertySource
     static void demoRepository(DynamicPropertyRegistry registry) {
         registry.add("igate.model-repository", DEMO_REPOSITORY::toString);
+    }
+
+    /** The version that answered each predict of a load, and the statuses other than 200; {@code running} false stops it. */
+    public record Load(List<String> versions, List<Integer> failures, AtomicBoolean running) {
+    }
+
+    /** {@code concurrency} clients sending V1 predicts to {@code model} back to back until stopped. */
+    public static Load predictLoad(WebTestClient client, String model, int concurrency) {
+        Load load = new Load(new CopyOnWriteArrayList<>(), new CopyOnWriteArrayList<>(), new AtomicBoolean(true));
+        Flux.range(0, concurrency).parallel(concurrency).runOn(Schedulers.boundedElastic()).subscribe(i -> {
+            while (load.running().get()) {
+                var r = client.post().uri("/v1/models/" + model + ":predict").contentType(MediaType.APPLICATION_JSON)
+                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
+                if (r.getStatus().value() == 200) {
+                    load.versions().add(r.getResponseHeaders().getFirst("X-Model-Version"));
+                } else {
+                    load.failures().add(r.getStatus().value());
+                }
+            }
+        });
+        return load;
+    }
+
+    /** A per-model counter from /actuator/prometheus ({@code name} with its _total), 0 before the first. */
+    public static double modelCounter(WebTestClient client, String name, String model) {
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(name + "\\{[^}]*model_name=\"" + model
+                + "\"[^}]*\\} ([0-9.E]+)").matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
 
     /** Waits until the demo model's versions have loaded (the first run builds them, about 10 s). */

@@ -70,7 +70,11 @@ public class ModelRegistry implements SmartLifecycle {
                 : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
-        this.storage = new dev.igate.predictor.storage.ModelStorage(properties.storageCache(), properties.storageMaxUnpackedBytes().toBytes());
+        this.storage = new dev.igate.predictor.storage.ModelStorage(properties.storageCache(),
+                properties.storageMaxUnpackedBytes().toBytes(), properties.s3().settings());
+        io.micrometer.core.instrument.FunctionCounter.builder("igate.storage.downloaded", storage,
+                        dev.igate.predictor.storage.ModelStorage::downloadedBytes)
+                .baseUnit("bytes").description("Bytes downloaded from storage URIs (a reused cached copy adds none)").register(meters);
     }
 
     public ModelRepository repository() {
@@ -93,6 +97,7 @@ public class ModelRegistry implements SmartLifecycle {
         }
         log.info("Stopping: letting queued and running inference finish, then closing the models");
         entries.values().forEach(this::retire);
+        storage.close();
     }
 
     @Override
@@ -110,6 +115,8 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     private final dev.igate.predictor.storage.ModelStorage storage;
+    /** The last fetch or reload that failed, by "model/storage" and "model/reload", until one succeeds; in health details. */
+    private final Map<String, String> problems = new ConcurrentHashMap<>();
 
     /**
      * Fetches every model that names a storage URI into the repository (its folder replaced only
@@ -124,11 +131,13 @@ public class ModelRegistry implements SmartLifecycle {
             }
             try {
                 var outcome = storage.fetch(uri, repository.modelDir(m.getKey()));
+                problems.remove(m.getKey() + "/storage");
                 log.info("Model {}: storage {} {}", m.getKey(), uri, outcome == dev.igate.predictor.storage.ModelStorage.Outcome.UPDATED
                         ? "fetched" : "unchanged");
             } catch (IOException | RuntimeException e) {
                 meters.counter("igate.storage.fetch.failures", "model_name", m.getKey()).increment();
                 log.warn("Model {}: storage {} not fetched: {}", m.getKey(), uri, e.getMessage());
+                problems.put(m.getKey() + "/storage", "storage " + uri + " not fetched: " + PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
             }
         }
     }
@@ -258,9 +267,15 @@ public class ModelRegistry implements SmartLifecycle {
                 // every version the policy picks failed (latest:1 and a corrupt new version): the serving ones stay
                 log.warn("Model {}: no version of the reload loaded ({}); the versions serving now keep serving", name, fresh.versions());
                 meters.counter("igate.model.reload.failures", "model_name", name).increment();
+                problems.put(name + "/reload", "reload failed, the serving versions kept: " + fresh.versions().entrySet().stream()
+                        .map(v -> "version " + v.getKey() + " " + v.getValue().status() + (v.getValue().reason() == null ? "" : ": " + v.getValue().reason()))
+                        .collect(java.util.stream.Collectors.joining("; ")));
                 return Map.of(name, describe().get(name));
             }
             old = entries.put(name, fresh);
+        }
+        if (fresh.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.FAILED)) {
+            problems.remove(name + "/reload");
         }
         log.info("Model {} {}: {}", name, old == null ? "loaded" : "reloaded", describe().get(name));
         if (old != null) {
@@ -293,6 +308,8 @@ public class ModelRegistry implements SmartLifecycle {
         log.warn("Model {}: version {} failed to load ({}); version {} keeps serving", entry.name(), entry.defaultVersion(),
                 chosen == null ? "missing" : chosen.reason(), ready);
         meters.counter("igate.model.reload.failures", "model_name", entry.name()).increment();
+        problems.put(entry.name() + "/reload", "version " + entry.defaultVersion() + " failed to load, version " + ready + " kept serving: "
+                + (chosen == null ? "missing" : chosen.reason()));
         return new Entry(entry.name(), ready, entry.versions(), entry.file());
     }
 
@@ -531,6 +548,9 @@ public class ModelRegistry implements SmartLifecycle {
                 versions.put(v, s.reason() == null ? s.status().name() : s.status() + ": " + s.reason());
             }
             out.put(name, versions);
+        }
+        if (!problems.isEmpty()) {
+            out.put("problems", new java.util.TreeMap<>(problems));
         }
         return out;
     }

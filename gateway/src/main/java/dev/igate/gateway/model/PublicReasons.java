@@ -7,12 +7,14 @@ import java.util.regex.Pattern;
 /**
  * Failure reasons as clients may read them (503 bodies, {@code /ready}, health details): file
  * paths under the model repository become relative to it ({@code Broken/1/model.onnx}), and any
- * other absolute path is cut to its file name, so the server's layout never leaks. The log keeps
+ * other absolute path is cut to its file name, so the server's layout never leaks (storage URLs,
+ * which the operator set, stay whole). The log keeps
  * the full message.
  */
 final class PublicReasons {
 
-    private static final Pattern ABSOLUTE_PATH = Pattern.compile("(?<![\\w.])(/[\\w.@+-]+)+/?");
+    /** A path not inside a URL ({@code s3://bucket/key} and {@code http://host/path} stay whole: the operator wrote them). */
+    private static final Pattern ABSOLUTE_PATH = Pattern.compile("(?<![\\w.:/])(/[\\w.@+-]+)+/?");
 
     private PublicReasons() {
     }

@@ -20,4 +20,14 @@ class PublicReasonsTest {
         assertThat(PublicReasons.of("warm-up inference failed: shape [1, 16] and 1/2 of the rows", repository))
                 .isEqualTo("warm-up inference failed: shape [1, 16] and 1/2 of the rows");
     }
+
+    @Test
+    void storageUrlsTheOperatorSetStayWhole() {
+        Path repository = Path.of("/srv/igate/models");
+
+        assertThat(PublicReasons.of("storage s3://models/text/rotten not fetched: s3://models/text/rotten/1/model.onnx does not match its ETag",
+                repository)).isEqualTo("storage s3://models/text/rotten not fetched: s3://models/text/rotten/1/model.onnx does not match its ETag");
+        assertThat(PublicReasons.of("download of https://models.example.com/a/b.tar.gz answered HTTP 404 (cache /var/cache/igate/x.part)",
+                repository)).isEqualTo("download of https://models.example.com/a/b.tar.gz answered HTTP 404 (cache x.part)");
+    }
 }

@@ -19,6 +19,7 @@ import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import java.util.zip.GZIPInputStream;
 
@@ -32,8 +33,9 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
 /**
  * A model's files from its storage URI into the repository, as KServe's storage initializer puts
  * them in /mnt/models: {@code file://} or a plain path (a PVC mount) is linked, an {@code http(s)://}
- * {@code .tar.gz}, {@code .tgz} or {@code .zip} archive is downloaded to a cache and unpacked. Under
- * the URI the repository layout holds ({@code <version>/model.onnx, tokenizer.json, config.json}).
+ * or {@code s3://} {@code .tar.gz}, {@code .tgz} or {@code .zip} archive is downloaded to a cache and
+ * unpacked, and the objects under any other {@code s3://bucket/prefix} are mirrored. Under the URI
+ * the repository layout holds ({@code <version>/model.onnx, tokenizer.json, config.json}).
  *
  * <p>Downloads are checked (the length the server declared, and its ETag and the archive's
  * SHA-256, kept beside the archive, so that a valid cached copy is reused after a restart with a
@@ -42,10 +44,29 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
  * reason. The model's folder is replaced in one step, only once its new files are complete, so a
  * failed fetch leaves the previous files serving.
  */
-public final class ModelStorage {
+public final class ModelStorage implements AutoCloseable {
+
+    /**
+     * How S3 is reached.
+     *
+     * @param endpoint  an S3-compatible store's URL (AWS_ENDPOINT_URL); null for AWS itself
+     * @param region    the region; null or blank for the environment's (AWS_REGION) or profile's, else us-east-1
+     * @param pathStyle path-style addressing (bucket in the path), always on when an endpoint is set
+     */
+    public record S3Settings(URI endpoint, String region, boolean pathStyle) {
+        public static final S3Settings DEFAULT = new S3Settings(null, null, false);
+
+        /** An endpoint setting as a URL: a URL, or a host[:port] as KServe's S3_ENDPOINT (https unless told not to). */
+        public static URI endpoint(String setting, boolean https) {
+            return S3Store.endpoint(setting, https);
+        }
+    }
 
     private final Path cache;
     private final long maxBytes;
+    private final S3Settings s3Settings;
+    private S3Store s3;
+    private final AtomicLong downloaded = new AtomicLong();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
             .followRedirects(HttpClient.Redirect.NORMAL).build();
 
@@ -54,8 +75,38 @@ public final class ModelStorage {
      * @param maxBytes most bytes an archive may unpack to
      */
     public ModelStorage(Path cache, long maxBytes) {
+        this(cache, maxBytes, S3Settings.DEFAULT);
+    }
+
+    /**
+     * @param cache    where archives and objects are kept between fetches and restarts
+     * @param maxBytes most bytes an archive may unpack to, or a model's objects add up to
+     * @param s3       how S3 is reached
+     */
+    public ModelStorage(Path cache, long maxBytes, S3Settings s3) {
         this.cache = cache;
         this.maxBytes = maxBytes;
+        this.s3Settings = s3;
+    }
+
+    /** Bytes downloaded since this storage was made (archives and objects; a reused cached copy adds nothing). */
+    public long downloadedBytes() {
+        return downloaded.get();
+    }
+
+    private synchronized S3Store s3() {
+        if (s3 == null) {
+            s3 = new S3Store(s3Settings);
+        }
+        return s3;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (s3 != null) {
+            s3.close();
+            s3 = null;
+        }
     }
 
     /** What a fetch did. */
@@ -75,9 +126,12 @@ public final class ModelStorage {
                 return link(Path.of(uri.getPath()), target);
             }
             case "http", "https" -> {
-                return download(uri, target);
+                return httpArchive(uri, target);
             }
-            default -> throw new IOException("storage URI scheme " + scheme + " is not supported (file, http, https)");
+            case "s3" -> {
+                return s3(uri, target);
+            }
+            default -> throw new IOException("storage URI scheme " + scheme + " is not supported (file, http, https, s3)");
         }
     }
 
@@ -104,53 +158,168 @@ public final class ModelStorage {
         }
     }
 
-    private Outcome download(URI uri, Path target) throws IOException {
-        String path = uri.getPath().toLowerCase(Locale.ROOT);
-        boolean zip = path.endsWith(".zip");
-        if (!zip && !path.endsWith(".tar.gz") && !path.endsWith(".tgz")) {
+    /**
+     * A model under an {@code s3://bucket/prefix}: an archive object (.tar.gz, .tgz, .zip) as an
+     * http(s) one, else the objects under the prefix, mirrored: each object is kept in the cache
+     * by its name, size and ETag and downloaded only when none of those is there yet (so a restart
+     * downloads nothing that did not change), every download checked (length, MD5 against a plain
+     * ETag), and the model's folder built from the cached objects and
+     * swapped in one step once all of them are there.
+     */
+    private Outcome s3(URI uri, Path target) throws IOException {
+        String bucket = uri.getAuthority();
+        if (bucket == null || bucket.isEmpty()) {
+            throw new IOException("an s3 storage URI names a bucket (s3://bucket/prefix), was " + uri);
+        }
+        String prefix = uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/+", "");
+        S3Store store = s3();
+        if (isArchive(prefix)) {
+            return archive(uri, target, (etag, part) -> store.get(bucket, prefix, etag, part));
+        }
+        String folder = prefix.isEmpty() || prefix.endsWith("/") ? prefix : prefix + "/";
+        List<S3Store.Entry> objects = store.list(bucket, folder);
+        if (objects.isEmpty()) {
+            throw new IOException("no objects under " + uri);
+        }
+        long total = objects.stream().mapToLong(S3Store.Entry::size).sum();
+        if (total > maxBytes) {
+            throw new IOException(uri + " holds more than " + maxBytes + " bytes (igate.storage-max-unpacked-bytes)");
+        }
+        String manifest = objects.stream().map(o -> o.name() + "\t" + o.size() + "\t" + o.etag()).sorted()
+                .collect(java.util.stream.Collectors.joining("\n"));
+        String key = digest(uri.toString());
+        Path manifestFile = cache.resolve(key + ".manifest");
+        if (Files.isDirectory(target) && Files.isRegularFile(manifestFile) && Files.readString(manifestFile).equals(manifest)) {
+            return Outcome.UNCHANGED;
+        }
+        Path objectsDir = Files.createDirectories(cache.resolve(key + ".objects"));
+        Path staging = target.resolveSibling("." + target.getFileName() + ".fetching");
+        deleteTree(staging);
+        Path root = Files.createDirectories(staging).toAbsolutePath().normalize();
+        java.util.Set<String> kept = new java.util.HashSet<>();
+        try {
+            for (S3Store.Entry o : objects) {
+                Path destination = landing(root, o.name(), false);
+                String id = digest(o.name() + "\n" + o.size() + "\n" + o.etag());
+                kept.add(id);
+                Path cached = objectsDir.resolve(id);
+                if (!Files.isRegularFile(cached) || Files.size(cached) != o.size()) {
+                    Path part = objectsDir.resolve(id + ".part");
+                    try {
+                        Fetched fetched = store.get(bucket, folder + o.name(), null, part);
+                        long size = Files.size(part);
+                        downloaded.addAndGet(size);
+                        if (size != o.size()) {
+                            throw new IOException("s3://" + bucket + "/" + folder + o.name() + " is truncated: " + size + " of " + o.size() + " bytes");
+                        }
+                        if (!fetched.etag().equals(o.etag())) {
+                            throw new IOException("s3://" + bucket + "/" + folder + o.name() + " changed while it was fetched; the next fetch takes it");
+                        }
+                        Files.move(part, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                    } finally {
+                        Files.deleteIfExists(part);
+                    }
+                }
+                Files.createDirectories(destination.getParent());
+                try {
+                    Files.createLink(destination, cached);
+                } catch (IOException | UnsupportedOperationException e) {
+                    Files.copy(cached, destination);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            deleteTree(staging);
+            throw e;
+        }
+        replace(modelFolder(staging), target);
+        deleteTree(staging);
+        Files.writeString(manifestFile, manifest);
+        // objects no longer listed are not kept
+        try (Stream<Path> files = Files.list(objectsDir)) {
+            for (Path p : files.filter(p -> !kept.contains(p.getFileName().toString())).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+        return Outcome.UPDATED;
+    }
+
+    /** An archive's bytes from where it is kept, fetched into {@code part} unless it still has {@code etag}. */
+    private interface ArchiveSource {
+        /** @return null when the stored archive still has {@code etag} (nothing written) */
+        Fetched get(String etag, Path part) throws IOException;
+    }
+
+    /** A fetched archive: its ETag (or "") and the length its store declared (-1 when none). */
+    record Fetched(String etag, long declaredLength) {
+    }
+
+    private Outcome httpArchive(URI uri, Path target) throws IOException {
+        return archive(uri, target, (etag, part) -> {
+            HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(10)).GET();
+            if (etag != null && !etag.isEmpty()) {
+                request.header("If-None-Match", etag);
+            }
+            HttpResponse<Path> response;
+            try {
+                response = http.send(request.build(), HttpResponse.BodyHandlers.ofFile(part));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("download of " + uri + " interrupted", e);
+            }
+            if (response.statusCode() == 304) {
+                return null;
+            }
+            if (response.statusCode() != 200) {
+                throw new IOException("download of " + uri + " answered HTTP " + response.statusCode());
+            }
+            return new Fetched(response.headers().firstValue("ETag").orElse(""),
+                    response.headers().firstValueAsLong("Content-Length").orElse(-1));
+        });
+    }
+
+    private static boolean isArchive(String path) {
+        String lower = path.toLowerCase(Locale.ROOT);
+        return lower.endsWith(".zip") || lower.endsWith(".tar.gz") || lower.endsWith(".tgz");
+    }
+
+    /** Fetches an archive into the cache (unless its cached copy is current) and unpacks it into {@code target}. */
+    private Outcome archive(URI uri, Path target, ArchiveSource source) throws IOException {
+        if (!isArchive(uri.getPath())) {
             throw new IOException("an http(s) storage URI names a .tar.gz, .tgz or .zip archive, was " + uri);
         }
+        boolean zip = uri.getPath().toLowerCase(Locale.ROOT).endsWith(".zip");
         Files.createDirectories(cache);
         String key = digest(uri.toString());
         Path archive = cache.resolve(key + (zip ? ".zip" : ".tar.gz"));
         Path etagFile = cache.resolve(key + ".etag");
+        Path sumFile = cache.resolve(key + ".sha256");
         String etag = Files.isRegularFile(archive) && Files.isRegularFile(etagFile) ? Files.readString(etagFile).trim() : null;
-        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(10)).GET();
-        if (etag != null && !etag.isEmpty()) {
-            request.header("If-None-Match", etag);
-        }
         Path part = cache.resolve(key + ".part");
-        HttpResponse<Path> response;
+        Fetched fetched;
         try {
-            response = http.send(request.build(), HttpResponse.BodyHandlers.ofFile(part));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("download of " + uri + " interrupted", e);
-        }
-        if (response.statusCode() == 304 && Files.isDirectory(target)) {
+            fetched = source.get(etag, part);
+        } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(part);
+            throw e instanceof IOException io ? io : new IOException(e.getMessage(), e);
+        }
+        if (fetched == null && Files.isDirectory(target)) {
             return Outcome.UNCHANGED;
         }
-        if (response.statusCode() != 200 && response.statusCode() != 304) {
-            Files.deleteIfExists(part);
-            throw new IOException("download of " + uri + " answered HTTP " + response.statusCode());
-        }
-        if (response.statusCode() == 200) {
-            long declared = response.headers().firstValueAsLong("Content-Length").orElse(-1);
-            if (declared >= 0 && Files.size(part) != declared) {
+        if (fetched != null) {
+            long size = Files.size(part);
+            downloaded.addAndGet(size);
+            if (fetched.declaredLength() >= 0 && size != fetched.declaredLength()) {
                 Files.deleteIfExists(part);
-                throw new IOException("download of " + uri + " is truncated: " + Files.size(part) + " of " + declared + " bytes");
+                throw new IOException("download of " + uri + " is truncated: " + size + " of " + fetched.declaredLength() + " bytes");
             }
-            // the same bytes as the archive unpacked last (a server without ETags): nothing to do
-            Path sumFile = cache.resolve(key + ".sha256");
             String sum = sha256(part);
-            if (Files.isDirectory(target) && Files.isRegularFile(sumFile) && Files.readString(sumFile).equals(sum)) {
-                Files.move(part, archive, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-                Files.writeString(etagFile, response.headers().firstValue("ETag").orElse(""));
+            // the same bytes as the archive unpacked last (a server without ETags): nothing to do
+            boolean same = Files.isDirectory(target) && Files.isRegularFile(sumFile) && Files.readString(sumFile).equals(sum);
+            Files.move(part, archive, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Files.writeString(etagFile, fetched.etag());
+            if (same) {
                 return Outcome.UNCHANGED;
             }
-            Files.move(part, archive, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            Files.writeString(etagFile, response.headers().firstValue("ETag").orElse(""));
             Files.writeString(sumFile, sum);
         }
         Path staging = target.resolveSibling("." + target.getFileName() + ".unpacking");
@@ -163,7 +332,7 @@ public final class ModelStorage {
             // a cached archive that does not unpack is not kept: the next fetch downloads it again
             Files.deleteIfExists(archive);
             Files.deleteIfExists(etagFile);
-            Files.deleteIfExists(cache.resolve(key + ".sha256"));
+            Files.deleteIfExists(sumFile);
             throw new IOException("archive " + uri + " refused: " + e.getMessage(), e);
         }
         replace(modelFolder(staging), target);
@@ -216,10 +385,7 @@ public final class ModelStorage {
             if (entry instanceof ZipArchiveEntry z && z.isUnixSymlink()) {
                 throw new IOException("entry " + name + " is a link");
             }
-            Path destination = root.resolve(name).normalize();
-            if (name.startsWith("/") || name.contains("\\") || !destination.startsWith(root) || destination.equals(root) && !entry.isDirectory()) {
-                throw new IOException("entry " + name + " would land outside the model's folder");
-            }
+            Path destination = landing(root, name, entry.isDirectory());
             if (entry.isDirectory()) {
                 Files.createDirectories(destination);
                 continue;
@@ -235,6 +401,15 @@ public final class ModelStorage {
                 }
             }
         }
+    }
+
+    /** Where a file named {@code name} lands under {@code root}, refused when that is outside it. */
+    private static Path landing(Path root, String name, boolean directory) throws IOException {
+        Path destination = root.resolve(name).normalize();
+        if (name.startsWith("/") || name.contains("\\") || !destination.startsWith(root) || destination.equals(root) && !directory) {
+            throw new IOException("entry " + name + " would land outside the model's folder");
+        }
+        return destination;
     }
 
     /** Replaces {@code target} by {@code staging} in one step (the old one removed after). */
