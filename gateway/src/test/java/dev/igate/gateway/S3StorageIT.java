@@ -108,7 +108,7 @@ class S3StorageIT {
     }
 
     String healthDetails() {
-        return client.get().uri("/actuator/health/models").exchange().expectBody(String.class).returnResult().getResponseBody();
+        return client.get().uri("/actuator/health").exchange().expectBody(String.class).returnResult().getResponseBody();
     }
 
     @Test

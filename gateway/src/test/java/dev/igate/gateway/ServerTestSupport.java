@@ -17,8 +17,6 @@ import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.blockhound.BlockHound;
-import reactor.core.publisher.Flux;
-import reactor.core.scheduler.Schedulers;
 
 /**
  * A real server on a random port serving the demo model, built once per build into
@@ -67,12 +65,16 @@ public abstract class ServerTestSupport {
     public record Load(List<String> versions, List<Integer> failures, AtomicBoolean running) {
     }
 
-    /** {@code concurrency} clients sending V1 predicts to {@code model} back to back until stopped. */
-    public static Load predictLoad(WebTestClient client, String model, int concurrency) {
+    /**
+     * {@code concurrency} clients sending V1 predicts to {@code model} back to back until stopped, on
+     * threads of their own (on Reactor's shared bounded-elastic pool they would starve the server in
+     * this JVM, whose health checks and blocking work run there).
+     */
+    public static Load predictLoad(WebTestClient webClient, String model, int concurrency) {
         Load load = new Load(new CopyOnWriteArrayList<>(), new CopyOnWriteArrayList<>(), new AtomicBoolean(true));
-        Flux.range(0, concurrency).parallel(concurrency).runOn(Schedulers.boundedElastic()).subscribe(i -> {
+        Runnable client = () -> {
             while (load.running().get()) {
-                var r = client.post().uri("/v1/models/" + model + ":predict").contentType(MediaType.APPLICATION_JSON)
+                var r = webClient.post().uri("/v1/models/" + model + ":predict").contentType(MediaType.APPLICATION_JSON)
                         .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
                 if (r.getStatus().value() == 200) {
                     load.versions().add(r.getResponseHeaders().getFirst("X-Model-Version"));
@@ -80,7 +82,12 @@ public abstract class ServerTestSupport {
                     load.failures().add(r.getStatus().value());
                 }
             }
-        });
+        };
+        for (int i = 0; i < concurrency; i++) {
+            Thread thread = new Thread(client, "predict-load-" + i);
+            thread.setDaemon(true);
+            thread.start();
+        }
         return load;
     }
 
