@@ -34,6 +34,13 @@ import reactor.core.publisher.Mono;
  * group can serve: the call (predictions are idempotent; its body is kept for this) goes once
  * more, to that revision. The failure still counts against the revision that failed, for
  * {@link CanaryGuard}; {@code igate_revision_retries_total} counts the calls moved.
+ *
+ * <p>A revision may be a list of instances ({@code lb://service}, Spring Cloud LoadBalancer over
+ * the instances the discovery client lists, health-checked by {@link RouteHealth}): a call an
+ * instance fails to answer goes first to another instance of the same revision that this call has
+ * not tried ({@link HealthyInstances}; the failed instance is marked down when its connection was
+ * refused or broke), and only then to another revision; {@code igate_instance_retries_total}
+ * counts those moves. So losing a replica mid-load costs no request while another one serves.
  */
 @Component
 public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<RevisionGatewayFilterFactory.Config> {
@@ -71,7 +78,7 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
     public GatewayFilter apply(Config config) {
         return (exchange, chain) -> {
             Route route = exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR);
-            if (route == null || !remote(route) || !weights.hasAlternatives(route.getId())) {
+            if (route == null || !remote(route) || !weights.hasAlternatives(route.getId()) && !balanced(route)) {
                 return attempt(exchange, chain, route, config.name(), false);
             }
             return replayable(exchange).flatMap(ex -> attempt(ex, chain, route, config.name(), true));
@@ -80,8 +87,15 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
 
     private static boolean remote(Route route) {
         String scheme = route.getUri().getScheme();
-        return "http".equals(scheme) || "https".equals(scheme);
+        return "http".equals(scheme) || "https".equals(scheme) || "lb".equals(scheme);
     }
+
+    private static boolean balanced(Route route) {
+        return "lb".equals(route.getUri().getScheme());
+    }
+
+    /** Most instances of one revision a call is sent to before it goes to another revision. */
+    static final int MAX_INSTANCE_ATTEMPTS = 3;
 
     /** The exchange with its body read once and kept, so that it can be sent twice (up to the body limit: 413 past it). */
     private Mono<ServerWebExchange> replayable(ServerWebExchange exchange) {
@@ -105,16 +119,48 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
                 .flatMap(error -> {
                     UpstreamFailure failure = error.map(UpstreamFailure::of).orElse(null);
                     int status = error.isPresent() ? (failure != null ? failure.status() : ErrorStatus.httpStatus(error.get())) : status(exchange);
+                    java.net.URI instance = HealthyInstances.chosen(exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_LOADBALANCER_RESPONSE_ATTR));
                     if (route != null) {
-                        error.ifPresent(e -> health.connectionFailed(route.getId(), e));
+                        if (instance == null) {
+                            error.ifPresent(e -> health.connectionFailed(route.getId(), e));
+                        } else {
+                            error.ifPresent(e -> health.instanceFailed(instance, e));
+                        }
                         record(route, revision, System.nanoTime() - start, status);
                     }
                     boolean noAnswer = error.isPresent() ? failure != null && failure.retryable() : status == 502 || status == 503;
+                    if (noAnswer && instance != null && !exchange.getResponse().isCommitted()) {
+                        java.util.Set<String> tried = cast((java.util.Set<?>) exchange.getAttributes().computeIfAbsent(
+                                HealthyInstances.TRIED, k -> java.util.concurrent.ConcurrentHashMap.newKeySet()));
+                        tried.add(RouteHealth.key(instance));
+                        if (tried.size() < MAX_INSTANCE_ATTEMPTS && health.hasUntried(route.getUri().getHost(), tried)) {
+                            return otherInstance(exchange, chain, route, revision, error, mayRetry);
+                        }
+                    }
                     if (mayRetry && noAnswer && !exchange.getResponse().isCommitted()) {
                         return retry(exchange, chain, route, revision, error);
                     }
                     return error.map(Mono::<Void>error).orElse(Mono.empty());
                 });
+    }
+
+    @SuppressWarnings("unchecked")
+    private static java.util.Set<String> cast(java.util.Set<?> set) {
+        return (java.util.Set<String>) set;
+    }
+
+    /**
+     * Sends the call to another instance of the same revision (the load balancer offers only
+     * instances this call has not tried); when none is left, on to another revision as below.
+     */
+    private Mono<Void> otherInstance(ServerWebExchange exchange, GatewayFilterChain chain, Route route, String revision,
+                                     Optional<Throwable> error, boolean mayRetry) {
+        ServerWebExchangeUtils.reset(exchange);
+        exchange.getAttributes().remove(ServerWebExchangeUtils.GATEWAY_LOADBALANCER_RESPONSE_ATTR);
+        exchange.getAttributes().put(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR, route);
+        Counter.builder("igate.instance.retries").description("Calls an instance of a revision failed to answer, sent to another instance of it")
+                .tag("group", group(route)).tag("revision", revision).register(meters).increment();
+        return attempt(exchange, chain, route, revision, mayRetry);
     }
 
     /** Sends the call to another revision of the group, or ends it as the first attempt did when none can serve. */
