@@ -20,11 +20,14 @@ public class GrpcConfiguration {
     @Bean
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
                           ExplainService explainer, ServingMetrics metrics, RevisionWeights weights,
-                          RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token) {
+                          RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token,
+                          dev.igate.gateway.serving.RequestConcurrency concurrency) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions, token), new SessionIdInterceptor())),
+                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions, token), new SessionIdInterceptor(),
+                        concurrency.grpc())),
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new ExplainGrpcHandler(explainer, metrics, weights, revisions), new SessionIdInterceptor())));
+                        new ExplainGrpcHandler(explainer, metrics, weights, revisions), new SessionIdInterceptor(),
+                        concurrency.grpc())));
     }
 }

@@ -220,7 +220,7 @@ public class ModelRegistry implements SmartLifecycle {
             statistics.put(name + "/" + version, batchMetrics.statistics());
             // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
             removeGauges(name + "/" + version);
-            gauges.put(name + "/" + version, BatchMetrics.queueGauges(meters, name, version, model::queueDepth,
+            gauges.put(name + "/" + version, BatchMetrics.queueGauges(meters, name, version, model::inFlight, model::queueDepth,
                     () -> model.expectedQueueWait().toNanos() / 1e9));
             try {
                 model.warmUp();

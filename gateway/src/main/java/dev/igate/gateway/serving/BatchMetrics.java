@@ -65,12 +65,15 @@ public final class BatchMetrics implements BatchListener {
     }
 
     /**
-     * Registers the version's queue gauges: its depth, and the wait a request queued now is
-     * expected to have (what max-queue-wait admits by; a scaling signal).
+     * Registers the version's scaling gauges: its work in flight (tokenizing, queued, running,
+     * explaining), its queue depth, and the wait a request queued now is expected to have (what
+     * max-queue-wait admits by).
      */
-    public static List<Gauge> queueGauges(MeterRegistry registry, String model, String version, Supplier<Number> depth,
-                                          Supplier<Number> expectedWaitSeconds) {
+    public static List<Gauge> queueGauges(MeterRegistry registry, String model, String version, Supplier<Number> inFlight,
+                                          Supplier<Number> depth, Supplier<Number> expectedWaitSeconds) {
         return List.of(
+                Gauge.builder("igate.model.in.flight", inFlight).description("work in flight on the version: tokenizing, queued, running, explaining")
+                        .tags("model_name", model, "model_version", version).register(registry),
                 Gauge.builder("igate.queue.depth", depth).description("requests waiting for a batch")
                         .tags("model_name", model, "model_version", version).register(registry),
                 Gauge.builder("igate.queue.expected.wait", expectedWaitSeconds).baseUnit("seconds")
