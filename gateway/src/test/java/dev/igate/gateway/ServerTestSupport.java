@@ -75,7 +75,7 @@ public abstract class ServerTestSupport {
         Runnable client = () -> {
             while (load.running().get()) {
                 var r = webClient.post().uri("/v1/models/" + model + ":predict").contentType(MediaType.APPLICATION_JSON)
-                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().returnResult(byte[].class);
+                        .bodyValue("{\"instances\": [\"a short text\"]}").exchange().expectBody().returnResult();
                 if (r.getStatus().value() == 200) {
                     load.versions().add(r.getResponseHeaders().getFirst("X-Model-Version"));
                 } else {
