@@ -68,6 +68,7 @@ class DeployManifestsIT extends ServerTestSupport {
     static final KubernetesSerialization K8S = new KubernetesSerialization();
     /** Kinds of the core API these manifests use, by kind, and the type each must parse to. */
     static final Map<String, Class<?>> TYPED = Map.of("Deployment", Deployment.class, "Service", Service.class,
+            "PersistentVolumeClaim", io.fabric8.kubernetes.api.model.PersistentVolumeClaim.class,
             "ConfigMap", ConfigMap.class, "Secret", Secret.class, "ServiceAccount", ServiceAccount.class,
             "HorizontalPodAutoscaler", HorizontalPodAutoscaler.class, "PodDisruptionBudget", PodDisruptionBudget.class);
     /** Variables the application does not read itself: the JVM's and glibc's, KServe's storage initializer's, the AWS SDK's. */
@@ -116,8 +117,35 @@ class DeployManifestsIT extends ServerTestSupport {
         return new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody());
     }
 
+    @org.springframework.boot.test.web.server.LocalServerPort
+    int port;
+
+    final java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+
+    /**
+     * Whether this server answers GET {@code path} with 200. Asked up to three times, 5 s each: a
+     * few in a thousand actuator health requests go unanswered on a server with models loaded
+     * (measured with hey on the packaged jar, on this build and on the one before today's
+     * changes: a defect of its own, in the closing note), and this check is about the path.
+     */
     boolean serves(String path) {
-        return client.get().uri(path).exchange().expectBody().returnResult().getStatus().value() == 200;
+        IOException last = null;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            try {
+                return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + path))
+                        .timeout(java.time.Duration.ofSeconds(5)).build(), java.net.http.HttpResponse.BodyHandlers.discarding())
+                        .statusCode() == 200;
+            } catch (java.net.http.HttpTimeoutException e) {
+                System.out.println("DeployManifestsIT: GET " + path + " unanswered in 5 s, asking again");
+                last = e;
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(path, e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+        throw new java.io.UncheckedIOException(path + " unanswered three times", last);
     }
 
     // ---------------------------------------------------------------- the checks
@@ -162,6 +190,12 @@ class DeployManifestsIT extends ServerTestSupport {
                         continue;
                     }
                     Map<String, String> annotations = d.getSpec().getTemplate().getMetadata().getAnnotations();
+                    for (var volume : d.getSpec().getTemplate().getSpec().getVolumes()) {
+                        if (volume.getPersistentVolumeClaim() != null && manifests.stream().noneMatch(v -> v.kind().equals("PersistentVolumeClaim")
+                                && v.name().equals(volume.getPersistentVolumeClaim().getClaimName()))) {
+                            problems.add(m.where() + ": claim " + volume.getPersistentVolumeClaim().getClaimName() + " is in no manifest here");
+                        }
+                    }
                     for (Container c : d.getSpec().getTemplate().getSpec().getContainers()) {
                         checkContainer(m.where(), c, annotations, configMaps, problems);
                     }
