@@ -48,12 +48,21 @@ public final class TextExplainer implements AutoCloseable {
         return explain(text, options, scheduler);
     }
 
+    /** A text and its tokens: tokenized once for both the work estimate and the explanation. */
+    public record Tokenized(String text, TokenBatch batch) {
+    }
+
+    /** Tokenizes a text for {@link #workTokens} and {@link #explain(Tokenized, ExplainOptions, InstanceScheduler)}. */
+    public Tokenized tokenize(String text) {
+        return new Tokenized(text, encoder.encode(List.of(text)));
+    }
+
     /**
-     * Model tokens explaining {@code text} costs (rows run x tokens per row): what a request's
-     * work budget counts. Tokenizes the text.
+     * Model tokens explaining the text costs (rows run x tokens per row): what a request's work
+     * budget counts.
      */
-    public long workTokens(String text, ExplainOptions options) {
-        int seq = encoder.encode(List.of(text)).ids(0).length;
+    public long workTokens(Tokenized text, ExplainOptions options) {
+        int seq = text.batch().ids(0).length;
         return ig.rows(seq, Quadrature.of(options.method(), options.steps()).alphas().length, options.gradients()) * seq;
     }
 
@@ -62,13 +71,19 @@ public final class TextExplainer implements AutoCloseable {
      * version's scheduler, or a wrapper of it that can stop an explanation between pieces).
      */
     public Explanation explain(String text, ExplainOptions options, InstanceScheduler via) {
+        return explain(tokenize(text), options, via);
+    }
+
+    /** As {@link #explain(String, ExplainOptions, InstanceScheduler)}, for a text already tokenized. */
+    public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via) {
         long start = System.nanoTime();
+        String text = tokenized.text();
         int target = resolveTarget(options.target());
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
             throw new InvalidInputException("gradients=graph is unavailable for this model: "
                     + ig.gradientUnavailableReason() + "; use gradients=blackbox");
         }
-        TokenBatch batch = encoder.encode(List.of(text));
+        TokenBatch batch = tokenized.batch();
         long[] ids = batch.ids(0);
         long[] baseline = null;
         if (options.baseline().equals(ExplainOptions.PAD)) {

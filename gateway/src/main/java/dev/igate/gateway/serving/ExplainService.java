@@ -142,8 +142,11 @@ public class ExplainService {
             watch.check(properties.timeout());
             TextExplainer explainer = served.explainer();
             long work = 0;
+            List<TextExplainer.Tokenized> tokenized = new ArrayList<>(texts.size());
             for (String text : texts) {
-                work += explainer.workTokens(text, options);
+                TextExplainer.Tokenized t = explainer.tokenize(text);
+                tokenized.add(t);
+                work += explainer.workTokens(t, options);
             }
             if (work > properties.maxWorkTokens()) {
                 throw new InvalidInputException("Explanation would cost " + work + " model tokens (texts x path rows x tokens;"
@@ -151,7 +154,7 @@ public class ExplainService {
                         + properties.maxWorkTokens() + "): ask for fewer texts, shorter texts or fewer n_steps");
             }
             InstanceScheduler via = watch.around(explainer.scheduler(), properties.timeout());
-            for (String text : texts) {
+            for (TextExplainer.Tokenized text : tokenized) {
                 out.add(explainer.explain(text, options, via));
             }
         }
