@@ -38,24 +38,6 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
     public static final String INPUT_IDS = "input_ids";
     public static final String INPUTS_EMBEDS = "inputs_embeds";
 
-    /** Whether a one-input node only retypes token ids: Identity, or Cast to an integer type. */
-    private static boolean retypesIds(NodeProto n) {
-        if (n.getOpType().equals("Identity")) {
-            return true;
-        }
-        if (!n.getOpType().equals("Cast")) {
-            return false;
-        }
-        for (ai.onnx.proto.OnnxMl.AttributeProto a : n.getAttributeList()) {
-            if (a.getName().equals("to")) {
-                long to = a.getI();
-                return to == TensorProto.DataType.INT32_VALUE || to == TensorProto.DataType.INT64_VALUE
-                        || to == TensorProto.DataType.UINT32_VALUE || to == TensorProto.DataType.UINT64_VALUE;
-            }
-        }
-        return false;
-    }
-
     /**
      * Rewrites a model.
      *
@@ -66,18 +48,10 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         GraphProto graph = model.getGraph();
         // input_ids and what merely retypes it (Cast to another integer type, Identity): exports cast
         // the ids to INT32 before the lookup
-        Set<String> ids = new HashSet<>(List.of(INPUT_IDS));
+        Map<String, NodeProto> aliases = OnnxProtos.integerAliases(graph, INPUT_IDS);
+        Set<String> ids = aliases.keySet();
         Set<NodeProto> retypes = new HashSet<>();
-        for (boolean grew = true; grew; ) {
-            grew = false;
-            for (NodeProto n : graph.getNodeList()) {
-                if (!retypes.contains(n) && n.getInputCount() == 1 && ids.contains(n.getInput(0)) && retypesIds(n)) {
-                    retypes.add(n);
-                    ids.add(n.getOutput(0));
-                    grew = true;
-                }
-            }
-        }
+        aliases.values().stream().filter(java.util.Objects::nonNull).forEach(retypes::add);
         Map<String, TensorProto> initializers = new HashMap<>();
         graph.getInitializerList().forEach(t -> initializers.put(t.getName(), t));
         Table table = null;

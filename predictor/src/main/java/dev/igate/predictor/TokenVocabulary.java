@@ -1,7 +1,6 @@
 package dev.igate.predictor;
 
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 
@@ -38,12 +37,7 @@ public final class TokenVocabulary {
     public static TokenVocabulary of(ModelProto model) {
         Map<String, TensorProto> initializers = new HashMap<>();
         model.getGraph().getInitializerList().forEach(t -> initializers.put(t.getName(), t));
-        Set<String> ids = new HashSet<>(Set.of("input_ids"));
-        for (NodeProto n : model.getGraph().getNodeList()) {
-            if (n.getOpType().equals("Cast") && ids.contains(n.getInput(0))) {
-                ids.add(n.getOutput(0));
-            }
-        }
+        Set<String> ids = dev.igate.predictor.onnx.OnnxProtos.integerAliases(model.getGraph(), "input_ids").keySet();
         // an int8 table reaches its Gather through a DequantizeLinear: its rows are the quantized constant's
         Map<String, String> dequantized = new HashMap<>();
         for (NodeProto n : model.getGraph().getNodeList()) {

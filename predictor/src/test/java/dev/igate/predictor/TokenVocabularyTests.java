@@ -52,6 +52,20 @@ public class TokenVocabularyTests {
     }
 
     @Test
+    void idsThatPassAnIdentityAfterTheirCastStillFindTheTable() {
+        // input_ids -> Cast(INT32) -> Identity -> Gather, as some exporters write it; a Cast to float is no id
+        GraphProto.Builder g = embeddingModel(true).getGraph().toBuilder();
+        NodeProto lookup = g.getNode(1);
+        g.setNode(1, lookup.toBuilder().setInput(1, "ids_same"));
+        g.addNode(1, node("Identity", "same", List.of("ids32"), List.of("ids_same")));
+        assertThat(TokenVocabulary.of(embeddingModel(true).toBuilder().setGraph(g).build()).size()).isEqualTo(VOCAB);
+
+        GraphProto.Builder floatIds = embeddingModel(true).getGraph().toBuilder();
+        floatIds.setNode(0, floatIds.getNode(0).toBuilder().clearAttribute().addAttribute(intAttr("to", TensorProto.DataType.FLOAT_VALUE)));
+        assertThat(TokenVocabulary.of(embeddingModel(true).toBuilder().setGraph(floatIds).build()).size()).isZero();
+    }
+
+    @Test
     void anInt8TableBehindDequantizeLinearHasItsRowsCounted() {
         ModelProto plain = embeddingModel(false);
         GraphProto.Builder g = plain.getGraph().toBuilder();

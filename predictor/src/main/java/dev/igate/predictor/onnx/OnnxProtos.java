@@ -4,9 +4,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
@@ -20,6 +23,47 @@ import com.google.protobuf.CodedInputStream;
 public final class OnnxProtos {
 
     private OnnxProtos() {
+    }
+
+    /**
+     * The names that carry a graph input's values with only their integer type changed: the input
+     * itself and, transitively, the outputs of Identity nodes and of Casts to another integer type
+     * (exporters cast {@code input_ids} to INT32 before the embedding lookup), each mapped to the
+     * node that makes it (null for the input). Where the model checks its vocabulary and where the
+     * explainer cuts the lookup out both find the lookup through these names.
+     */
+    public static Map<String, NodeProto> integerAliases(GraphProto graph, String input) {
+        Map<String, NodeProto> aliases = new LinkedHashMap<>();
+        aliases.put(input, null);
+        for (boolean grew = true; grew; ) {
+            grew = false;
+            for (NodeProto n : graph.getNodeList()) {
+                if (n.getInputCount() == 1 && n.getOutputCount() >= 1 && aliases.containsKey(n.getInput(0))
+                        && !aliases.containsKey(n.getOutput(0)) && keepsIntegers(n)) {
+                    aliases.put(n.getOutput(0), n);
+                    grew = true;
+                }
+            }
+        }
+        return aliases;
+    }
+
+    /** An Identity, or a Cast to a 32- or 64-bit integer type. */
+    private static boolean keepsIntegers(NodeProto n) {
+        if (n.getOpType().equals("Identity")) {
+            return true;
+        }
+        if (!n.getOpType().equals("Cast")) {
+            return false;
+        }
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals("to")) {
+                long to = a.getI();
+                return to == TensorProto.DataType.INT32_VALUE || to == TensorProto.DataType.INT64_VALUE
+                        || to == TensorProto.DataType.UINT32_VALUE || to == TensorProto.DataType.UINT64_VALUE;
+            }
+        }
+        return false;
     }
 
     /** Parses a model of any size (protobuf's default 64 MiB limit is lifted). */
