@@ -395,6 +395,19 @@ class DeployManifestsIT extends ServerTestSupport {
 
     // ---------------------------------------------------------------- containers against the application
 
+    /** The Dockerfile's CMD and the configuration's placeholders, read once for every container checked. */
+    static final List<String> IMAGE_COMMAND;
+    static final Set<String> PLACEHOLDERS;
+
+    static {
+        try {
+            IMAGE_COMMAND = imageCommand();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        PLACEHOLDERS = placeholders();
+    }
+
     /** The Dockerfile's CMD, which the manifests' args repeat (args replace it). */
     static List<String> imageCommand() throws IOException {
         for (String line : Files.readAllLines(ROOT.resolve("Dockerfile"))) {
@@ -411,12 +424,7 @@ class DeployManifestsIT extends ServerTestSupport {
             problems.add(where + ": image " + c.getImage() + " is not igate's");
         }
         List<String> args = c.getArgs() == null ? List.of() : c.getArgs();
-        List<String> command;
-        try {
-            command = imageCommand();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
+        List<String> command = IMAGE_COMMAND;
         if (args.size() < command.size() || !args.subList(0, command.size()).equals(command)) {
             problems.add(where + ": args do not start with the image's command " + command);
         }
@@ -497,7 +505,7 @@ class DeployManifestsIT extends ServerTestSupport {
             }
         }
         for (String variable : variables) {
-            if (!EXTERNAL_VARIABLES.contains(variable) && !placeholders().contains(variable) && !bindsToIgate(variable)) {
+            if (!EXTERNAL_VARIABLES.contains(variable) && !PLACEHOLDERS.contains(variable) && !bindsToIgate(variable)) {
                 problems.add(where + ": environment variable " + variable + " is read by no application*.yml placeholder or igate property");
             }
         }

@@ -6,12 +6,10 @@ import static org.awaitility.Awaitility.await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 
 import dev.igate.demo.TinyClassifier;
 import org.junit.jupiter.api.Test;
@@ -42,13 +40,7 @@ class ModelLifecycleIT {
 
     @DynamicPropertySource
     static void repository(DynamicPropertyRegistry registry) throws Exception {
-        if (Files.exists(REPOSITORY)) {
-            try (Stream<Path> walk = Files.walk(REPOSITORY)) {
-                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
-        }
+        ServerTestSupport.deleteTree(REPOSITORY);
         TinyClassifier.write(REPOSITORY.resolve("Tiny").resolve("1"), "Tanh", 1);
         registry.add("igate.model-repository", REPOSITORY::toString);
     }

@@ -36,7 +36,7 @@ class ReplicasIT {
 
     @BeforeAll
     static void startAll() throws Exception {
-        StorageUriIT.clean(WORK.resolve("models"));
+        ServerTestSupport.deleteTree(WORK.resolve("models"));
         TinyClassifier.write(WORK.resolve("models").resolve("Tiny").resolve("1"), "Tanh", 1);
         Files.createDirectories(WORK.resolve("no-models"));
         int a = SplitDeploymentIT.freePort();

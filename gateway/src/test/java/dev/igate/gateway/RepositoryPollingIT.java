@@ -6,9 +6,7 @@ import static org.awaitility.Awaitility.await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 import dev.igate.demo.TinyClassifier;
 import org.junit.jupiter.api.Test;
@@ -38,13 +36,7 @@ class RepositoryPollingIT {
 
     @DynamicPropertySource
     static void repository(DynamicPropertyRegistry registry) throws Exception {
-        if (Files.exists(REPOSITORY)) {
-            try (Stream<Path> walk = Files.walk(REPOSITORY)) {
-                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
-        }
+        ServerTestSupport.deleteTree(REPOSITORY);
         TinyClassifier.write(REPOSITORY.resolve("Polled").resolve("1"), "Tanh", 1);
         TinyClassifier.write(REPOSITORY.resolve("Latest").resolve("1"), "Tanh", 1);
         registry.add("igate.model-repository", REPOSITORY::toString);

@@ -58,7 +58,7 @@ class S3StorageIT {
 
     @DynamicPropertySource
     static void storage(DynamicPropertyRegistry registry) throws Exception {
-        StorageUriIT.clean(WORK);
+        ServerTestSupport.deleteTree(WORK);
         Properties blobs = new Properties();
         blobs.setProperty("jclouds.filesystem.basedir", Files.createDirectories(WORK.resolve("blobs")).toString());
         BlobStoreContext context = ContextBuilder.newBuilder("filesystem").overrides(blobs).build(BlobStoreContext.class);

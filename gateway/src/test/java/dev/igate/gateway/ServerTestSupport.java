@@ -61,6 +61,17 @@ public abstract class ServerTestSupport {
         registry.add("igate.model-repository", DEMO_REPOSITORY::toString);
     }
 
+    /** Deletes a folder and everything under it, if it exists (tests start from a clean working folder). */
+    public static void deleteTree(Path folder) throws java.io.IOException {
+        if (java.nio.file.Files.exists(folder)) {
+            try (java.util.stream.Stream<Path> walk = java.nio.file.Files.walk(folder)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.delete(p);
+                }
+            }
+        }
+    }
+
     /** The version that answered each predict of a load, and the statuses other than 200; {@code running} false stops it. */
     public record Load(List<String> versions, List<Integer> failures, AtomicBoolean running) {
     }

@@ -9,7 +9,6 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -66,19 +65,9 @@ class StorageUriIT {
         return bytes.toByteArray();
     }
 
-    static void clean(Path p) throws IOException {
-        if (Files.exists(p)) {
-            try (Stream<Path> walk = Files.walk(p)) {
-                for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(q);
-                }
-            }
-        }
-    }
-
     @DynamicPropertySource
     static void storage(DynamicPropertyRegistry registry) throws Exception {
-        clean(WORK);
+        ServerTestSupport.deleteTree(WORK);
         TinyClassifier.write(WORK.resolve("source").resolve("1"), "Tanh", 1);
         archive.set(tarGz(WORK.resolve("source")));
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);

@@ -60,7 +60,7 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     }
 
     private boolean available(Revision r) {
-        return health.isUp(r.routeId()) && versionReady(r);
+        return health.isUp(r) && versionReady(r);
     }
 
     /** Replaces the random source, so tests can pick exact revisions. */

@@ -124,13 +124,12 @@ public class RouteHealth {
      * True unless the route's last check or request failed; for a route to {@code lb://service},
      * unless every instance of the service is down. Routes never checked are up.
      */
-    public boolean isUp(String routeId) {
-        Revision revision = weights.revisions().stream().filter(r -> r.routeId().equals(routeId)).findFirst().orElse(null);
-        if (revision != null && revision.uri() != null && "lb".equals(revision.uri().getScheme())) {
+    public boolean isUp(Revision revision) {
+        if (revision.uri() != null && "lb".equals(revision.uri().getScheme())) {
             List<URI> list = instances.get(revision.uri().getHost());
             return list == null || list.isEmpty() || list.stream().anyMatch(this::isInstanceUp);
         }
-        return up.getOrDefault(routeId, true);
+        return up.getOrDefault(revision.routeId(), true);
     }
 
     /** Marks a route down after a request could not connect to it. */

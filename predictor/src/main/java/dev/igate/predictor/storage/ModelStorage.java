@@ -58,7 +58,11 @@ public final class ModelStorage implements AutoCloseable {
 
         /** An endpoint setting as a URL: a URL, or a host[:port] as KServe's S3_ENDPOINT (https unless told not to). */
         public static URI endpoint(String setting, boolean https) {
-            return S3Store.endpoint(setting, https);
+            if (setting == null || setting.isBlank()) {
+                return null;
+            }
+            String s = setting.trim();
+            return URI.create(s.contains("://") ? s : (https ? "https://" : "http://") + s);
         }
     }
 

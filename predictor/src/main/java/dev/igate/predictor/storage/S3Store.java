@@ -1,7 +1,6 @@
 package dev.igate.predictor.storage;
 
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -134,14 +133,5 @@ final class S3Store implements AutoCloseable {
     @Override
     public void close() {
         client.close();
-    }
-
-    /** The endpoint a setting names: a URL, or a host[:port] as KServe's S3_ENDPOINT (https unless told not to). */
-    static URI endpoint(String setting, boolean https) {
-        if (setting == null || setting.isBlank()) {
-            return null;
-        }
-        String s = setting.trim();
-        return URI.create(s.contains("://") ? s : (https ? "https://" : "http://") + s);
     }
 }
