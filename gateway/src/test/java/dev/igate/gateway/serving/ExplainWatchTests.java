@@ -12,7 +12,7 @@ import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.ServerBusyException;
 import org.junit.jupiter.api.Test;
 
-class ExplainWatchTest {
+class ExplainWatchTests {
 
     @Test
     void piecesGoThroughUntilTheClientLeavesThenTheNextOneIsRefused() {

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The remote predictor's circuit breaker against a real HTTP server that fails, then recovers. */
-class RemotePredictorTest {
+class RemotePredictorTests {
 
     HttpServer server;
     final AtomicInteger calls = new AtomicInteger();

@@ -7,7 +7,7 @@ import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 
-class SlidingLatenciesTest {
+class SlidingLatenciesTests {
 
     static final long SECOND = 1_000_000_000L;
 

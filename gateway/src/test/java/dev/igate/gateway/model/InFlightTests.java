@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import dev.igate.protocol.ModelNotReadyException;
 
-class InFlightTest {
+class InFlightTests {
 
     @Test
     void drainingWaitsForTheLastLeaseThenRefusesNewWork() {

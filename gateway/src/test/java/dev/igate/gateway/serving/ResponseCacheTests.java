@@ -11,7 +11,7 @@ import dev.igate.protocol.Tensor;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 
-class ResponseCacheTest {
+class ResponseCacheTests {
 
     static InferenceRequest request(String text, Map<String, Object> parameters) {
         return new InferenceRequest("id", "m", null, List.of(Tensor.ofStrings("text", new long[] {1}, text)), List.of("logits"),

@@ -6,7 +6,7 @@ import java.nio.file.Path;
 
 import org.junit.jupiter.api.Test;
 
-class PublicReasonsTest {
+class PublicReasonsTests {
 
     @Test
     void pathsUnderTheRepositoryBecomeRelativeAndOtherAbsolutePathsLoseTheirFolders() {
