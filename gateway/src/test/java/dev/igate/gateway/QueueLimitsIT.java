@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
@@ -10,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.http.MediaType;
@@ -117,6 +119,26 @@ class QueueLimitsIT extends ServerTestSupport {
 
         assertThat(big.get()).isEqualTo(200);
         assertThat(metrics()).containsPattern("igate_requests_timed_out_total\\{[^}]*model_version=\"1\"} [1-9]");
+    }
+
+    @Autowired
+    dev.igate.gateway.grpc.GrpcServer grpc;
+
+    @Test
+    void aRequestWhoseTimeoutExpiresInTheQueueOverGrpcIsUnavailableAsTritonAnswersIt() throws Exception {
+        CompletableFuture<Integer> big = occupyTheModel();
+        io.grpc.ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            var stub = dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertThatThrownBy(() -> stub.modelInfer(GrpcIT.textRequest("1", false, null, "late")))
+                    .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> {
+                        assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNAVAILABLE);
+                        assertThat(e.getStatus().getDescription()).contains("timed out after 500 ms");
+                    });
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+        assertThat(big.get()).isEqualTo(200);
     }
 
     @Test

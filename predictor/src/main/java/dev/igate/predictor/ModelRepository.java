@@ -1,11 +1,14 @@
 package dev.igate.predictor;
 
 import java.io.IOException;
+import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -78,6 +81,26 @@ public final class ModelRepository {
                     .sorted(Comparator.comparingLong(Long::parseLong))
                     .toList();
         }
+    }
+
+    /**
+     * What a model's folder holds now: every file under it (its version folders and theirs,
+     * through symbolic links, as a PVC or {@code file://} storage URI links the folder in) with its
+     * size and modification time. Two calls agree exactly when no file was added, removed or
+     * rewritten between them. Blocking.
+     */
+    public String fingerprint(String model) throws IOException {
+        Path dir = modelDir(model);
+        Map<String, String> files = new TreeMap<>();
+        if (!Files.isDirectory(dir)) {
+            return files.toString();
+        }
+        try (Stream<Path> walk = Files.walk(dir, 3, FileVisitOption.FOLLOW_LINKS)) {
+            for (Path p : walk.filter(Files::isRegularFile).toList()) {
+                files.put(dir.relativize(p).toString(), Files.size(p) + "@" + Files.getLastModifiedTime(p).toMillis());
+            }
+        }
+        return files.toString();
     }
 
     /**

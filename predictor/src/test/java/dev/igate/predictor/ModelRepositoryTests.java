@@ -35,6 +35,25 @@ class ModelRepositoryTests {
     }
 
     @Test
+    void aLinkedModelFolderIsFingerprintedThroughTheLinkAndANewVersionChangesIt(@TempDir Path volume) throws Exception {
+        // given: the model's folder is a link to a volume, as a PVC or file:// storage URI puts it in the repository
+        Path model = Files.createDirectories(volume.resolve("1"));
+        Files.write(model.resolve(ModelRepository.MODEL_FILE), new byte[] {0});
+        Files.createSymbolicLink(root.resolve("linked"), volume);
+        ModelRepository repo = new ModelRepository(root);
+        String before = repo.fingerprint("linked");
+
+        // when: a new version lands on the volume
+        Path next = Files.createDirectories(volume.resolve("2"));
+        Files.write(next.resolve(ModelRepository.MODEL_FILE), new byte[] {0, 1});
+
+        // then: the fingerprint names the files behind the link, and it changed
+        assertThat(before).contains("1/model.onnx");
+        assertThat(repo.fingerprint("linked")).contains("2/model.onnx").isNotEqualTo(before);
+        assertThat(repo.fingerprint("linked")).isEqualTo(repo.fingerprint("linked"));
+    }
+
+    @Test
     void namesThatCouldEscapeTheRootAreRejected() {
         ModelRepository repo = new ModelRepository(root);
 

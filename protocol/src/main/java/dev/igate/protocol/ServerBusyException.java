@@ -20,4 +20,10 @@ public class ServerBusyException extends InferenceException {
     public int status() {
         return 503;
     }
+
+    /** A full queue empties: always worth another try. */
+    @Override
+    public boolean retryable() {
+        return true;
+    }
 }

@@ -19,8 +19,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The one place that maps the error hierarchy to gRPC status codes, as {@code ErrorResponses}
  * maps it to HTTP: invalid input INVALID_ARGUMENT, unknown model NOT_FOUND, model not ready
- * UNAVAILABLE, a full queue RESOURCE_EXHAUSTED (with the wait in the grpc-retry-pushback-ms
- * trailer, as REST sends Retry-After), not implemented UNIMPLEMENTED,
+ * UNAVAILABLE, a request whose queue timeout expired UNAVAILABLE (as Triton), a full queue
+ * RESOURCE_EXHAUSTED (with the wait in the grpc-retry-pushback-ms trailer, as REST sends
+ * Retry-After), a load that failed INVALID_ARGUMENT (as Triton), not implemented UNIMPLEMENTED,
  * inference failure INTERNAL with its message, and anything unexpected INTERNAL with a generic one.
  */
 final class GrpcStatus {
@@ -43,10 +44,12 @@ final class GrpcStatus {
             log.debug("gRPC {}: {}", method, e.getMessage());
         }
         Status status;
-        if (e instanceof InvalidInputException) {
+        if (e instanceof InvalidInputException || e instanceof dev.igate.protocol.LoadFailedException) {
             status = Status.INVALID_ARGUMENT;
         } else if (e instanceof ModelNotFoundException) {
             status = Status.NOT_FOUND;
+        } else if (e instanceof dev.igate.protocol.QueueTimeoutException) {
+            status = Status.UNAVAILABLE;
         } else if (e instanceof ServerBusyException) {
             status = Status.RESOURCE_EXHAUSTED;
         } else if (e instanceof ModelNotReadyException) {

@@ -80,8 +80,18 @@ public final class KafkaInference implements SmartLifecycle {
     private final RevisionWeights weights;
     private final long maxRequestBytes;
     private final OffsetTracker offsets = new OffsetTracker();
-    /** Records a full queue sent back, to try again; only the consumer thread takes them. */
-    private final ConcurrentLinkedQueue<ConsumerRecord<byte[], byte[]>> retries = new ConcurrentLinkedQueue<>();
+    /**
+     * Records that met a passing refusal (a full queue, a version loading or being replaced, a
+     * remote predictor down), to try again once their pause is over, in the order they came; only
+     * the consumer thread takes them.
+     */
+    private final ConcurrentLinkedQueue<Retry> retries = new ConcurrentLinkedQueue<>();
+    /** How long a record waits before it is tried again after a passing refusal. */
+    static final Duration RETRY_PAUSE = Duration.ofMillis(50);
+
+    /** A record to try again, not before {@code dueNanos}. */
+    private record Retry(ConsumerRecord<byte[], byte[]> record, long dueNanos) {
+    }
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong lag = new AtomicLong();
     private final Counter consumed;
@@ -160,12 +170,8 @@ public final class KafkaInference implements SmartLifecycle {
                 }
             });
             while (running) {
-                // records a full queue sent back go first, in the order they came
-                ArrayDeque<ConsumerRecord<byte[], byte[]>> again = new ArrayDeque<>();
-                for (ConsumerRecord<byte[], byte[]> r; (r = retries.poll()) != null; ) {
-                    again.add(r);
-                }
-                again.forEach(this::serve);
+                // records sent back by a passing refusal go first, in the order they came, once their pause is over
+                retryDue();
                 boolean full = inFlight.get() >= settings.maxInFlight() || !retries.isEmpty();
                 if (full && !paused) {
                     consumer.pause(consumer.assignment());
@@ -190,10 +196,8 @@ public final class KafkaInference implements SmartLifecycle {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             consumer.pause(consumer.assignment());
             while (inFlight.get() > 0 && System.nanoTime() < deadline) {
-                // records a full queue sent back are still in progress: they are tried again, not left
-                for (ConsumerRecord<byte[], byte[]> r; (r = retries.poll()) != null; ) {
-                    serve(r);
-                }
+                // records sent back by a passing refusal are still in progress: they are tried again, not left
+                retryDue();
                 consumer.poll(Duration.ofMillis(50));
             }
             commit();
@@ -212,6 +216,20 @@ public final class KafkaInference implements SmartLifecycle {
             consumer.close(Duration.ofSeconds(10));
             producer.close(Duration.ofSeconds(10));
         }
+    }
+
+    private void retryLater(ConsumerRecord<byte[], byte[]> r) {
+        retries.add(new Retry(r, System.nanoTime() + RETRY_PAUSE.toNanos()));
+    }
+
+    /** Serves again the records whose pause after a passing refusal is over (they were added in due order). */
+    private void retryDue() {
+        long now = System.nanoTime();
+        ArrayDeque<ConsumerRecord<byte[], byte[]>> again = new ArrayDeque<>();
+        for (Retry r; (r = retries.peek()) != null && r.dueNanos() - now <= 0; ) {
+            again.add(retries.poll().record());
+        }
+        again.forEach(this::serve);
     }
 
     private void measureLag() {
@@ -301,11 +319,10 @@ public final class KafkaInference implements SmartLifecycle {
                         a.id() != null ? a.id() : key, null), requestEvent, servedModel), answered),
                 e -> {
                     Throwable cause = ErrorStatus.unwrap(e);
-                    if (cause instanceof ServerBusyException || cause instanceof ModelNotReadyException
-                            && String.valueOf(cause.getMessage()).matches(".*(is loading|being prepared).*")) {
-                        // no 503 over Kafka: the record waits (a full queue, a version still loading), and the
-                        // consumer pauses until the records in progress drain
-                        retries.add(r);
+                    if (cause instanceof InferenceException refused && refused.retryable()) {
+                        // no 503 over Kafka: the record waits (a full queue, a version loading or being replaced,
+                        // a remote predictor down) and is tried again, and the consumer pauses meanwhile
+                        retryLater(r);
                         return;
                     }
                     String message = cause instanceof InferenceException ? cause.getMessage()
@@ -384,12 +401,12 @@ public final class KafkaInference implements SmartLifecycle {
                 } else {
                     // not acknowledged: served again, never lost
                     log.warn("Kafka answer to {} not acknowledged ({}); the record is served again", topic, e.toString());
-                    retries.add(r);
+                    retryLater(r);
                 }
             });
         } catch (RuntimeException e) {
             log.warn("Kafka answer to {} not sent ({}); the record is served again", topic, e.toString());
-            retries.add(r);
+            retryLater(r);
         }
     }
 

@@ -20,6 +20,7 @@ import dev.igate.predictor.ModelSettingsFile;
 import dev.igate.predictor.batching.DeviceGate;
 import dev.igate.gateway.remote.RemotePredictor;
 import dev.igate.protocol.Datatype;
+import dev.igate.protocol.LoadFailedException;
 import dev.igate.protocol.ModelMetadata;
 import dev.igate.protocol.TensorMetadata;
 import dev.igate.protocol.ModelNotFoundException;
@@ -53,6 +54,15 @@ public class ModelRegistry implements SmartLifecycle {
     private final Map<String, DeviceGate> gates = new ConcurrentHashMap<>();
     private volatile boolean scanned;
     private volatile String scanFailure;
+    /** Set once the start-up load has tried every model: the repository poller waits for it. */
+    private volatile boolean startupFinished;
+    /**
+     * The repository fingerprint of each model's folder as it was when its files were last read
+     * (start-up, load, reload): a poll reloads a model whose folder no longer matches it.
+     */
+    private final Map<String, String> fingerprints = new ConcurrentHashMap<>();
+    /** Models an operator unloaded: polling leaves them unloaded until an explicit load. */
+    private final java.util.Set<String> held = ConcurrentHashMap.newKeySet();
     /** Held while a model's versions load or its entry is replaced (start-up, reload, unload): blocking, never on an event loop. */
     private final Object loads = new Object();
     private volatile boolean running;
@@ -150,7 +160,13 @@ public class ModelRegistry implements SmartLifecycle {
             fetchStorage();
             List<String> names = repository.modelNames();
             for (String name : names) {
-                entries.put(name, newEntry(name));
+                synchronized (loads) {
+                    // an admin load that came first has put (and loaded) an entry of its own: it stays
+                    if (!entries.containsKey(name)) {
+                        fingerprints.put(name, repository.fingerprint(name));
+                        entries.put(name, newEntry(name));
+                    }
+                }
             }
             scanned = true;
             log.info("Model repository {}: {}", repository.root(), names.isEmpty() ? "no models" : names);
@@ -164,6 +180,7 @@ public class ModelRegistry implements SmartLifecycle {
                     Entry entry = entries.get(name);
                     if (entry != null && entry.versions().values().stream().allMatch(v -> v == VersionState.LOADING)) {
                         loadVersions(entry);
+                        publish(entry, null);
                     }
                 }
             }
@@ -171,7 +188,24 @@ public class ModelRegistry implements SmartLifecycle {
             scanFailure = PublicReasons.of(String.valueOf(e.getMessage()), repository.root());
             scanned = true;
             log.warn("Model repository {} could not be prepared", repository.root(), e);
+        } finally {
+            startupFinished = true;
         }
+    }
+
+    /** Whether the start-up load has tried every model of the repository (the poller starts after it). */
+    public boolean startupFinished() {
+        return startupFinished;
+    }
+
+    /** The repository fingerprint a loaded model's files were read at, or null when it is not loaded. */
+    String loadedFingerprint(String name) {
+        return entries.containsKey(name) ? fingerprints.get(name) : null;
+    }
+
+    /** Whether an operator unloaded the model (polling leaves it unloaded until an explicit load). */
+    boolean heldUnloaded(String name) {
+        return held.contains(name);
     }
 
     /** Reads a model's folder: its versions (all LOADING), settings file and default version. */
@@ -217,11 +251,6 @@ public class ModelRegistry implements SmartLifecycle {
             }
             BatchMetrics batchMetrics = new BatchMetrics(meters, name, version);
             ServedModel model = ServedModel.load(repository, name, version, props, maxLength, batchMetrics, this::share);
-            statistics.put(name + "/" + version, batchMetrics.statistics());
-            // a reloaded version's gauge must read the new batcher: Micrometer would hand back the old gauge
-            removeGauges(name + "/" + version);
-            gauges.put(name + "/" + version, BatchMetrics.queueGauges(meters, name, version, model::inFlight, model::queueDepth,
-                    () -> model.expectedQueueWait().toNanos() / 1e9));
             try {
                 model.warmUp();
             } catch (RuntimeException e) {
@@ -250,29 +279,89 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /**
-     * Loads a model from the repository, or reloads it: the new versions load beside the old
-     * ones, take over in one step when loaded, and the old ones then finish their queued work
-     * and close. Blocking: call it off the event loop.
+     * Makes the versions of {@code fresh} that serve visible in the scaling gauges and Triton's
+     * statistics, in place of those of {@code old} (null at start-up; {@code fresh} null for an
+     * unload): a version that left, or no longer serves, loses its gauges (which hold the retired
+     * copy) and its statistics. Called when {@code fresh} takes over, never before.
+     */
+    private void publish(Entry fresh, Entry old) {
+        String name = fresh != null ? fresh.name() : old.name();
+        if (old != null) {
+            for (Map.Entry<String, VersionState> v : old.versions().entrySet()) {
+                VersionState now = fresh == null ? null : fresh.versions().get(v.getKey());
+                if (now == null || !now.isReady()) {
+                    removeGauges(name + "/" + v.getKey());
+                    statistics.remove(name + "/" + v.getKey());
+                }
+            }
+        }
+        if (fresh == null) {
+            return;
+        }
+        for (Map.Entry<String, VersionState> v : fresh.versions().entrySet()) {
+            ServedModel model = v.getValue().model();
+            if (model == null || model.statistics() == null) {
+                continue;
+            }
+            String key = name + "/" + v.getKey();
+            // a reloaded version's gauges must read the new copy: Micrometer would hand back the old gauges
+            removeGauges(key);
+            gauges.put(key, BatchMetrics.queueGauges(meters, name, v.getKey(), model::inFlight, model::queueDepth,
+                    () -> model.expectedQueueWait().toNanos() / 1e9));
+            statistics.put(key, model.statistics());
+        }
+    }
+
+    /**
+     * Loads a model from the repository, or reloads it, at an operator's request: the new versions
+     * load beside the old ones, take over in one step when loaded, and the old ones then finish
+     * their queued work and close. An earlier explicit unload no longer holds the model unloaded.
+     * Blocking: call it off the event loop.
      *
+     * @return every version's state after the load
      * @throws ModelNotFoundException when the repository has no such model
+     * @throws LoadFailedException    when a version failed to load (what loaded serves; when nothing
+     *                                did, the versions serving before keep serving)
      */
     public Map<String, Object> reload(String name) throws IOException {
+        return reload(name, true);
+    }
+
+    /**
+     * A repository poll's load or reload of a model whose files changed or appeared; nothing for a
+     * model an operator unloaded.
+     *
+     * @throws LoadFailedException as {@link #reload(String)}
+     */
+    void pollReload(String name) throws IOException {
+        reload(name, false);
+    }
+
+    private Map<String, Object> reload(String name, boolean explicit) throws IOException {
         Entry fresh;
         Entry old;
         synchronized (loads) {
+            if (explicit) {
+                held.remove(name);
+            } else if (held.contains(name)) {
+                return Map.of();
+            }
+            // read before the files are: a change while they load is seen by the next poll
+            String fingerprint = repository.fingerprint(name);
             fresh = servingDefault(loaded(name));
+            fingerprints.put(name, fingerprint);
             Entry current = entries.get(name);
             boolean freshServes = fresh.versions().values().stream().anyMatch(VersionState::isReady);
             if (!freshServes && current != null && current.versions().values().stream().anyMatch(VersionState::isReady)) {
                 // every version the policy picks failed (latest:1 and a corrupt new version): the serving ones stay
                 log.warn("Model {}: no version of the reload loaded ({}); the versions serving now keep serving", name, fresh.versions());
                 meters.counter("igate.model.reload.failures", "model_name", name).increment();
-                problems.put(name + "/reload", "reload failed, the serving versions kept: " + fresh.versions().entrySet().stream()
-                        .map(v -> "version " + v.getKey() + " " + v.getValue().status() + (v.getValue().reason() == null ? "" : ": " + v.getValue().reason()))
-                        .collect(java.util.stream.Collectors.joining("; ")));
-                return Map.of(name, describe().get(name));
+                String failures = failures(fresh);
+                problems.put(name + "/reload", "reload failed, the serving versions kept: " + failures);
+                throw new LoadFailedException("Model " + name + " failed to load (" + failures + "); the versions serving before keep serving");
             }
             old = entries.put(name, fresh);
+            publish(fresh, old);
         }
         if (fresh.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.FAILED)) {
             problems.remove(name + "/reload");
@@ -281,7 +370,22 @@ public class ModelRegistry implements SmartLifecycle {
         if (old != null) {
             retire(old);
         }
+        if (fresh.versions().values().stream().anyMatch(v -> v.status() == VersionState.Status.FAILED)) {
+            throw new LoadFailedException("Model " + name + " failed to load (" + failures(fresh) + ")"
+                    + (freshServesAny(fresh) ? "; the versions that loaded serve" : ""));
+        }
         return Map.of(name, describe().get(name));
+    }
+
+    private static boolean freshServesAny(Entry entry) {
+        return entry.versions().values().stream().anyMatch(VersionState::isReady);
+    }
+
+    /** The failed versions of an entry and why: "version 3 FAILED: reason; ...". */
+    private static String failures(Entry entry) {
+        return new java.util.TreeMap<>(entry.versions()).entrySet().stream().filter(v -> v.getValue().status() == VersionState.Status.FAILED)
+                .map(v -> "version " + v.getKey() + " FAILED" + (v.getValue().reason() == null ? "" : ": " + v.getValue().reason()))
+                .collect(java.util.stream.Collectors.joining("; "));
     }
 
     private Entry loaded(String name) throws IOException {
@@ -314,23 +418,36 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /**
-     * Unloads a model: new requests get 404 at once, queued ones finish, then its sessions close.
+     * Unloads a model at an operator's request: new requests get 404 at once, queued ones finish,
+     * then its sessions close. Repository polling leaves it unloaded until an explicit load.
      *
      * @throws ModelNotFoundException when no such model is loaded
      */
     public void unload(String name) {
+        unload(name, true);
+    }
+
+    /** A repository poll's unload of a model whose folder was removed. */
+    void unloadRemoved(String name) {
+        unload(name, false);
+    }
+
+    private void unload(String name, boolean explicit) {
         Entry old;
         synchronized (loads) {
             old = entries.remove(entry(name).name());
+            fingerprints.remove(name);
+            if (explicit) {
+                held.add(name);
+            }
+            if (old != null) {
+                // the queue-depth gauges read the closed versions: an unloaded model has none
+                publish(null, old);
+            }
         }
         if (old != null) {
             log.info("Model {} unloaded", name);
             retire(old);
-            // the queue-depth gauges read the closed versions: an unloaded model has none
-            for (String version : old.versions().keySet()) {
-                removeGauges(name + "/" + version);
-                statistics.remove(name + "/" + version);
-            }
         }
     }
 
@@ -430,9 +547,8 @@ public class ModelRegistry implements SmartLifecycle {
     public ServedModel resolve(String name, String version) {
         VersionState state = state(name, version);
         if (!state.isReady()) {
-            throw new ModelNotReadyException(state.status() == VersionState.Status.LOADING
-                    ? "Model " + name + " is loading"
-                    : "Model " + name + " failed to load: " + state.reason());
+            throw state.status() == VersionState.Status.LOADING ? new ModelNotReadyException("Model " + name + " is loading")
+                    : ModelNotReadyException.failed("Model " + name + " failed to load: " + state.reason());
         }
         return state.model();
     }

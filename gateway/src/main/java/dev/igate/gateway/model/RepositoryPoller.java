@@ -1,16 +1,10 @@
 package dev.igate.gateway.model;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.predictor.ModelRepository;
@@ -33,7 +27,6 @@ public class RepositoryPoller implements SmartLifecycle {
 
     private final ModelRegistry registry;
     private final long intervalMillis;
-    private final Map<String, String> seen = new HashMap<>();
     private ScheduledExecutorService timer;
 
     public RepositoryPoller(ModelRegistry registry, IgateProperties properties) {
@@ -41,47 +34,40 @@ public class RepositoryPoller implements SmartLifecycle {
         this.intervalMillis = properties.repositoryPollInterval().toMillis();
     }
 
-    /** What a model's folder holds: every file under it with its size and modification time. */
-    static String fingerprint(Path modelDir) throws IOException {
-        Map<String, String> files = new TreeMap<>();
-        try (Stream<Path> walk = Files.walk(modelDir, 3)) {
-            for (Path p : walk.filter(Files::isRegularFile).toList()) {
-                files.put(modelDir.relativize(p).toString(), Files.size(p) + "@" + Files.getLastModifiedTime(p).toMillis());
-            }
-        }
-        return files.toString();
-    }
-
-    /** One look at the repository: reloads, loads and unloads what changed since the last. */
+    /**
+     * One look at the repository: reloads a loaded model whose files no longer match those it was
+     * read from, loads a new one, unloads one whose folder was removed. Nothing before the start-up
+     * load has tried every model (it reads the files itself, and a poll then would race it), and
+     * nothing for a model an operator unloaded, until an explicit load.
+     */
     void poll() {
+        if (!registry.startupFinished()) {
+            return;
+        }
         ModelRepository repository = registry.repository();
         // models kept elsewhere first: a new archive or folder lands in the repository, and is seen below
         registry.fetchStorage();
         try {
             List<String> names = repository.modelNames();
             for (String name : names) {
-                String now = fingerprint(repository.modelDir(name));
-                String before = seen.put(name, now);
-                boolean loaded = registry.modelNames().contains(name);
-                if (before == null && loaded) {
+                if (registry.heldUnloaded(name)) {
                     continue;
                 }
-                if (!now.equals(before) || !loaded) {
-                    log.info("Repository poll: model {} {}", name, loaded ? "changed, reloading" : "appeared, loading");
-                    try {
-                        registry.reload(name);
-                    } catch (RuntimeException | IOException e) {
-                        log.warn("Repository poll: model {} not (re)loaded: {}", name, e.getMessage());
-                    }
+                String loadedFrom = registry.loadedFingerprint(name);
+                if (loadedFrom != null && loadedFrom.equals(repository.fingerprint(name))) {
+                    continue;
+                }
+                log.info("Repository poll: model {} {}", name, loadedFrom != null ? "changed, reloading" : "appeared, loading");
+                try {
+                    registry.pollReload(name);
+                } catch (RuntimeException | IOException e) {
+                    log.warn("Repository poll: model {} not (re)loaded: {}", name, e.getMessage());
                 }
             }
-            for (String name : List.copyOf(seen.keySet())) {
+            for (String name : registry.modelNames()) {
                 if (!names.contains(name)) {
-                    seen.remove(name);
-                    if (registry.modelNames().contains(name)) {
-                        log.info("Repository poll: model {} removed, unloading", name);
-                        registry.unload(name);
-                    }
+                    log.info("Repository poll: model {} removed, unloading", name);
+                    registry.unloadRemoved(name);
                 }
             }
         } catch (IOException | RuntimeException e) {

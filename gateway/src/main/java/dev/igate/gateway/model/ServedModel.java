@@ -52,6 +52,8 @@ import dev.igate.transformer.TokenBatch;
 public final class ServedModel implements AutoCloseable {
 
     public static final String LOGITS = "logits";
+    /** Every load of a version in this process gets the next number: what a reload of the same version number changes. */
+    private static final java.util.concurrent.atomic.AtomicLong GENERATIONS = new java.util.concurrent.atomic.AtomicLong();
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ServedModel.class);
 
     private final String name;
@@ -69,6 +71,8 @@ public final class ServedModel implements AutoCloseable {
     private final SessionSettings settings;
     private final TokenVocabulary vocabulary;
     private final InFlight inFlight;
+    private final dev.igate.gateway.serving.TritonStatistics statistics;
+    private final long generation = GENERATIONS.incrementAndGet();
     private TextExplainer explainer;
     private String explainerUnavailable;
 
@@ -76,6 +80,7 @@ public final class ServedModel implements AutoCloseable {
                         BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
                         RemotePredictor remote, DeviceShare device, TokenVocabulary vocabulary) {
         this.vocabulary = vocabulary;
+        this.statistics = listener instanceof dev.igate.gateway.serving.BatchMetrics metrics ? metrics.statistics() : null;
         this.inFlight = new InFlight("Model " + name + " version " + version);
         this.remote = remote;
         this.directory = directory;
@@ -107,7 +112,7 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength, BatchListener listener, DeviceShares devices) throws ModelLoadException {
+                            int maxLength, dev.igate.gateway.serving.BatchMetrics listener, DeviceShares devices) throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
         SessionSettings base = props.sessionSettings();
@@ -152,6 +157,19 @@ public final class ServedModel implements AutoCloseable {
 
     public String version() {
         return version;
+    }
+
+    /**
+     * This load of the version: a number no other load in this process had, so a reload of the same
+     * version number (new files under "1") is told apart from the copy it replaced.
+     */
+    public long generation() {
+        return generation;
+    }
+
+    /** Triton's statistics of this copy of the version, or null when its model runs on a remote predictor. */
+    public dev.igate.gateway.serving.TritonStatistics statistics() {
+        return statistics;
     }
 
     /** Any one of the version's sessions, for its inputs, outputs and provider. */

@@ -229,7 +229,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         if (remove(job)) {
             listener.timedOut();
             String ms = limit.toNanos() % 1_000_000 == 0 ? limit.toMillis() + " ms" : limit.toNanos() / 1000 + " µs";
-            job.future().completeExceptionally(new ServerBusyException("Request timed out after " + ms
+            job.future().completeExceptionally(new dev.igate.protocol.QueueTimeoutException("Request timed out after " + ms
                     + " in the queue of model " + name, Duration.ofSeconds(1)));
         }
     }

@@ -28,7 +28,7 @@ import org.apache.commons.compress.archivers.ArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
-import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
+import org.apache.commons.compress.archivers.zip.ZipFile;
 
 /**
  * A model's files from its storage URI into the repository, as KServe's storage initializer puts
@@ -124,6 +124,23 @@ public final class ModelStorage implements AutoCloseable {
      *                     {@code target} is then as it was
      */
     public Outcome fetch(URI uri, Path target) throws IOException {
+        // one fetch of a model at a time, and of a storage URI: two (the start-up load and a poll, say)
+        // would write the same staging folder and the same cached files under each other
+        synchronized (lock("target " + target.toAbsolutePath().normalize())) {
+            synchronized (lock("uri " + cache.toAbsolutePath().normalize() + " " + uri)) {
+                return fetchLocked(uri, target);
+            }
+        }
+    }
+
+    /** Locks of this process's fetches, by target folder and by cached URI (a handful: one per model). */
+    private static final java.util.concurrent.ConcurrentHashMap<String, Object> LOCKS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static Object lock(String what) {
+        return LOCKS.computeIfAbsent(what, k -> new Object());
+    }
+
+    private Outcome fetchLocked(URI uri, Path target) throws IOException {
         String scheme = uri.getScheme() == null ? "file" : uri.getScheme().toLowerCase(Locale.ROOT);
         switch (scheme) {
             case "file" -> {
@@ -178,7 +195,7 @@ public final class ModelStorage implements AutoCloseable {
         String prefix = uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/+", "");
         S3Store store = s3();
         if (isArchive(prefix)) {
-            return archive(uri, target, (etag, part) -> store.get(bucket, prefix, etag, part));
+            return archive(uri, target, (etag, part) -> store.get(bucket, prefix, etag, part, maxBytes));
         }
         String folder = prefix.isEmpty() || prefix.endsWith("/") ? prefix : prefix + "/";
         List<S3Store.Entry> objects = store.list(bucket, folder);
@@ -210,7 +227,7 @@ public final class ModelStorage implements AutoCloseable {
                 if (!Files.isRegularFile(cached) || Files.size(cached) != o.size()) {
                     Path part = objectsDir.resolve(id + ".part");
                     try {
-                        Fetched fetched = store.get(bucket, folder + o.name(), null, part);
+                        Fetched fetched = store.get(bucket, folder + o.name(), null, part, maxBytes);
                         long size = Files.size(part);
                         downloaded.addAndGet(size);
                         if (size != o.size()) {
@@ -263,22 +280,47 @@ public final class ModelStorage implements AutoCloseable {
             if (etag != null && !etag.isEmpty()) {
                 request.header("If-None-Match", etag);
             }
-            HttpResponse<Path> response;
+            HttpResponse<InputStream> response;
             try {
-                response = http.send(request.build(), HttpResponse.BodyHandlers.ofFile(part));
+                response = http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IOException("download of " + uri + " interrupted", e);
             }
-            if (response.statusCode() == 304) {
-                return null;
+            try (InputStream body = response.body()) {
+                if (response.statusCode() == 304) {
+                    return null;
+                }
+                if (response.statusCode() != 200) {
+                    throw new IOException("download of " + uri + " answered HTTP " + response.statusCode());
+                }
+                long declared = response.headers().firstValueAsLong("Content-Length").orElse(-1);
+                copyBounded(body, declared, part, maxBytes, "download of " + uri);
+                return new Fetched(response.headers().firstValue("ETag").orElse(""), declared);
             }
-            if (response.statusCode() != 200) {
-                throw new IOException("download of " + uri + " answered HTTP " + response.statusCode());
-            }
-            return new Fetched(response.headers().firstValue("ETag").orElse(""),
-                    response.headers().firstValueAsLong("Content-Length").orElse(-1));
         });
+    }
+
+    /**
+     * Copies a download into {@code part}, refusing it (before a byte is written when its declared
+     * length says so) once it holds more than {@code max} bytes: a storage URI cannot fill the disk.
+     */
+    static void copyBounded(InputStream in, long declared, Path part, long max, String what) throws IOException {
+        String refusal = what + " holds more than " + max + " bytes (igate.storage-max-unpacked-bytes)";
+        if (declared > max) {
+            throw new IOException(refusal);
+        }
+        long total = 0;
+        byte[] buffer = new byte[64 * 1024];
+        try (OutputStream out = Files.newOutputStream(part)) {
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                total += n;
+                if (total > max) {
+                    throw new IOException(refusal);
+                }
+                out.write(buffer, 0, n);
+            }
+        }
     }
 
     private static boolean isArchive(String path) {
@@ -329,8 +371,14 @@ public final class ModelStorage implements AutoCloseable {
         Path staging = target.resolveSibling("." + target.getFileName() + ".unpacking");
         deleteTree(staging);
         Files.createDirectories(staging);
-        try (InputStream in = new BufferedInputStream(Files.newInputStream(archive))) {
-            unpack(zip ? new ZipArchiveInputStream(in) : new TarArchiveInputStream(new GZIPInputStream(in)), staging);
+        try {
+            if (zip) {
+                unpackZip(archive, staging);
+            } else {
+                try (InputStream in = new BufferedInputStream(Files.newInputStream(archive))) {
+                    unpack(new TarArchiveInputStream(new GZIPInputStream(in)), staging);
+                }
+            }
         } catch (IOException | RuntimeException e) {
             deleteTree(staging);
             // a cached archive that does not unpack is not kept: the next fetch downloads it again
@@ -376,33 +424,54 @@ public final class ModelStorage implements AutoCloseable {
         }
     }
 
-    /** Unpacks every entry under {@code into}, refusing escapes, links and archive bombs. */
+    /** Unpacks every entry of a tar stream under {@code into}, refusing escapes, links, special files and archive bombs. */
     void unpack(ArchiveInputStream<? extends ArchiveEntry> archive, Path into) throws IOException {
         Path root = into.toAbsolutePath().normalize();
-        long total = 0;
-        byte[] buffer = new byte[64 * 1024];
+        long[] total = {0};
         for (ArchiveEntry entry; (entry = archive.getNextEntry()) != null; ) {
-            String name = entry.getName();
             if (entry instanceof TarArchiveEntry tar && (tar.isSymbolicLink() || tar.isLink() || !tar.isFile() && !tar.isDirectory())) {
-                throw new IOException("entry " + name + " is a link or a special file");
+                throw new IOException("entry " + entry.getName() + " is a link or a special file");
             }
-            if (entry instanceof ZipArchiveEntry z && z.isUnixSymlink()) {
-                throw new IOException("entry " + name + " is a link");
-            }
-            Path destination = landing(root, name, entry.isDirectory());
-            if (entry.isDirectory()) {
-                Files.createDirectories(destination);
-                continue;
-            }
-            Files.createDirectories(destination.getParent());
-            try (OutputStream out = Files.newOutputStream(destination)) {
-                for (int n; (n = archive.read(buffer)) > 0; ) {
-                    total += n;
-                    if (total > maxBytes) {
-                        throw new IOException("the archive unpacks to more than " + maxBytes + " bytes (igate.storage.max-unpacked-bytes)");
-                    }
-                    out.write(buffer, 0, n);
+            write(archive, entry, root, total);
+        }
+    }
+
+    /**
+     * Unpacks a zip file under {@code into} as {@link #unpack} does a tar. Read through its central
+     * directory, the only place a zip keeps an entry's Unix mode: a stream read of the local headers
+     * never sees that an entry is a symbolic link, and would write the link's target path as a file.
+     */
+    void unpackZip(Path zip, Path into) throws IOException {
+        Path root = into.toAbsolutePath().normalize();
+        long[] total = {0};
+        try (ZipFile file = ZipFile.builder().setPath(zip).get()) {
+            for (ZipArchiveEntry entry : java.util.Collections.list(file.getEntriesInPhysicalOrder())) {
+                if (entry.isUnixSymlink()) {
+                    throw new IOException("entry " + entry.getName() + " is a link");
                 }
+                try (InputStream in = file.getInputStream(entry)) {
+                    write(in, entry, root, total);
+                }
+            }
+        }
+    }
+
+    /** Writes one entry's bytes where it lands under {@code root}, adding them to {@code total[0]} and refusing past the limit. */
+    private void write(InputStream in, ArchiveEntry entry, Path root, long[] total) throws IOException {
+        Path destination = landing(root, entry.getName(), entry.isDirectory());
+        if (entry.isDirectory()) {
+            Files.createDirectories(destination);
+            return;
+        }
+        Files.createDirectories(destination.getParent());
+        byte[] buffer = new byte[64 * 1024];
+        try (OutputStream out = Files.newOutputStream(destination)) {
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                total[0] += n;
+                if (total[0] > maxBytes) {
+                    throw new IOException("the archive unpacks to more than " + maxBytes + " bytes (igate.storage-max-unpacked-bytes)");
+                }
+                out.write(buffer, 0, n);
             }
         }
     }

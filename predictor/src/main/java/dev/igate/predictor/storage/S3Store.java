@@ -3,7 +3,6 @@ package dev.igate.predictor.storage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -87,11 +86,11 @@ final class S3Store implements AutoCloseable {
     /**
      * Fetches an object into {@code part} unless it still has {@code etag}. Checked: the length S3
      * declared, the MD5 that a single-part upload's ETag is (not for multipart or KMS-encrypted
-     * objects, whose ETags are not an MD5).
+     * objects, whose ETags are not an MD5), and no more than {@code maxBytes} written.
      *
      * @return the object's ETag and length, or null when it still has {@code etag}
      */
-    ModelStorage.Fetched get(String bucket, String key, String etag, Path part) throws IOException {
+    ModelStorage.Fetched get(String bucket, String key, String etag, Path part, long maxBytes) throws IOException {
         GetObjectRequest.Builder request = GetObjectRequest.builder().bucket(bucket).key(key);
         if (etag != null && !etag.isEmpty()) {
             request.ifNoneMatch(etag);
@@ -99,9 +98,9 @@ final class S3Store implements AutoCloseable {
         String where = "s3://" + bucket + "/" + key;
         try (ResponseInputStream<GetObjectResponse> body = client.getObject(request.build());
              DigestInputStream in = new DigestInputStream(body, MessageDigest.getInstance("MD5"))) {
-            Files.copy(in, part, StandardCopyOption.REPLACE_EXISTING);
             GetObjectResponse response = body.response();
             long length = response.contentLength() == null ? -1 : response.contentLength();
+            ModelStorage.copyBounded(in, length, part, maxBytes, where);
             String md5 = HexFormat.of().formatHex(in.getMessageDigest().digest());
             String tag = response.eTag() == null ? "" : response.eTag();
             String plain = tag.replace("\"", "").toLowerCase(Locale.ROOT);

@@ -185,4 +185,65 @@ class ModelStorageTests {
         assertThat(Files.readString(target.resolve("1").resolve("model.onnx"))).isEqualTo("on the volume");
         assertThat(new ModelStorage(dir.resolve("cache"), 1000).fetch(dir.resolve("pvc").toUri(), target)).isEqualTo(ModelStorage.Outcome.UNCHANGED);
     }
+
+    @Test
+    void aZipEntryThatIsASymbolicLinkIsRefused() throws Exception {
+        // the link's mode is in the central directory only: a stream read of the local headers sees a plain file
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ZipArchiveOutputStream zip = new ZipArchiveOutputStream(bytes)) {
+            zip.putArchiveEntry(new ZipArchiveEntry("1/config.json"));
+            zip.write("{}".getBytes(StandardCharsets.UTF_8));
+            zip.closeArchiveEntry();
+            ZipArchiveEntry link = new ZipArchiveEntry("1/model.onnx");
+            link.setUnixMode(0120777);
+            zip.putArchiveEntry(link);
+            zip.write("/etc/passwd".getBytes(StandardCharsets.UTF_8));
+            zip.closeArchiveEntry();
+        }
+        files.put("/link.zip", bytes.toByteArray());
+        Path target = dir.resolve("repo").resolve("M");
+
+        assertThatThrownBy(() -> new ModelStorage(dir.resolve("cache"), 1 << 20).fetch(url("/link.zip"), target))
+                .hasMessageContaining("entry 1/model.onnx is a link");
+        assertThat(target).doesNotExist();
+    }
+
+    @Test
+    void aDownloadLargerThanTheLimitIsRefusedBeforeItIsUnpackedOrKept() throws Exception {
+        byte[] noise = new byte[50_000];
+        new java.util.Random(7).nextBytes(noise);
+        files.put("/big.tar.gz", noise);
+        Path target = dir.resolve("repo").resolve("M");
+
+        assertThatThrownBy(() -> new ModelStorage(dir.resolve("cache"), 10_000).fetch(url("/big.tar.gz"), target))
+                .hasMessageContaining("holds more than 10000 bytes");
+        try (var left = Files.list(dir.resolve("cache"))) {
+            assertThat(left.toList()).as("nothing of the download is kept").isEmpty();
+        }
+    }
+
+    @Test
+    void concurrentFetchesOfOneModelNeverLeaveAHalfFolder() throws Exception {
+        Path target = dir.resolve("repo").resolve("M");
+        ModelStorage storage = new ModelStorage(dir.resolve("cache"), 1 << 20);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            for (int round = 0; round < 20; round++) {
+                // a new archive each round, fetched by four callers at once (the start-up load and polls)
+                String marker = "model bytes " + round;
+                files.put("/m.tar.gz", tarGz(Map.of("1/model.onnx", marker, "1/config.json", "{}", "1/tokenizer.json", "{}"), null));
+                java.util.List<java.util.concurrent.Future<ModelStorage.Outcome>> fetches = new java.util.ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    fetches.add(pool.submit(() -> storage.fetch(url("/m.tar.gz"), target)));
+                }
+                for (var f : fetches) {
+                    f.get(30, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                assertThat(Files.readString(target.resolve("1").resolve("model.onnx"))).isEqualTo(marker);
+                assertThat(target.resolve("1").resolve("tokenizer.json")).isRegularFile();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }
