@@ -98,4 +98,16 @@ class ResponseCacheIT extends ServerTestSupport {
         assertThat(stats("1").at("/inference_stats/cache_hit/count").longValue())
                 .isEqualTo(before.at("/inference_stats/cache_hit/count").longValue() + 1);
     }
+
+    @Test
+    void badSchedulingParametersAre400WhetherOrNotTheAnswerIsCached() {
+        String text = "Scheduling is checked before the cache " + System.nanoTime();
+        infer("/v2/models/" + MODEL + "/versions/1/infer", "warm", text);
+
+        client.post().uri("/v2/models/{m}/versions/1/infer", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"" + text
+                        + "\"]}], \"outputs\": [{\"name\": \"logits\"}], \"parameters\": {\"priority\": -1}}")
+                .exchange().expectStatus().isBadRequest()
+                .expectBody().jsonPath("$.error").value(String.class, m -> assertThat(m).contains("priority"));
+    }
 }

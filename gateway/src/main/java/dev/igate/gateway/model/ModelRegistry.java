@@ -451,10 +451,19 @@ public class ModelRegistry implements SmartLifecycle {
         }
     }
 
+    /** Who is told of a loaded copy that was retired (reloaded or unloaded), once it drained and closed. */
+    private final List<java.util.function.Consumer<ServedModel>> retiredListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** Tells {@code listener} of each loaded copy retired from now on (a reload's replaced copy, an unloaded model's). */
+    public void onRetired(java.util.function.Consumer<ServedModel> listener) {
+        retiredListeners.add(listener);
+    }
+
     private void retire(Entry entry) {
         for (VersionState s : entry.versions().values()) {
             if (s.model() != null) {
                 s.model().drainAndClose(java.time.Duration.ofSeconds(30));
+                retiredListeners.forEach(l -> l.accept(s.model()));
             }
         }
         NativeMemory.release();

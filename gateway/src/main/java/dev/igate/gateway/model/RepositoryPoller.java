@@ -61,7 +61,7 @@ public class RepositoryPoller implements SmartLifecycle {
                 try {
                     registry.pollReload(name);
                 } catch (RuntimeException | IOException e) {
-                    log.warn("Repository poll: model {} not (re)loaded: {}", name, e.getMessage());
+                    log.warn("Repository poll: model {}: {}", name, e.getMessage());
                 }
             }
             for (String name : registry.modelNames()) {

@@ -245,13 +245,14 @@ public class InferenceService {
                 }
             }
             checkElements(elements);
+            // scheduling parameters are checked whether or not the answer is cached: a hit answers as a miss would
+            scheduling(request);
             if (!Boolean.TRUE.equals(properties.forModel(served.name()).responseCache())) {
                 return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response, route));
             }
-            // the version that serves is known here, after canary routing: it is part of the key
-            String key = ResponseCache.key(request, served.version());
-            InferenceResponse cached = cache.lookup(key, request, served.name(), served.version(),
-                    registry.statisticsOf(served.name(), served.version()));
+            // the loaded copy that serves is known here, after canary routing: it is part of the key
+            ResponseCache.Key key = ResponseCache.key(request, served);
+            InferenceResponse cached = cache.lookup(key, request, served.statistics());
             if (cached != null) {
                 payloads.infer(served.name(), served.version(), "infer", request, cached, route);
                 return Mono.just(cached);
