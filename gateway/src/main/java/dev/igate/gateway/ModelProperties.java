@@ -39,18 +39,22 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          {@code latest:N} or {@code specific:1,3}
  * @param storageUri        where the model's files come from ({@code file://}, a path, or an http(s) .tar.gz/.zip
  *                          archive), fetched into the repository at start and at every repository poll
+ * @param priorityAging     what a priority level is worth in queue time: a request of level L queues as if it came
+ *                          (L - 1) x this later, so no level waits behind newer higher ones forever; 0 = strict
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
-                              PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri) {
+                              PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri,
+                              Duration priorityAging) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
-            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null);
+            1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null,
+            BatchingSettings.DEFAULT_PRIORITY_AGING);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -64,7 +68,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
                 pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
-                pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri));
+                pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -101,7 +105,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
     public BatchingSettings batchingSettings(ExecutionProvider provider) {
         Integer tokens = count("max-batch-tokens", maxBatchTokens, 0, Integer.MAX_VALUE, false);
         int maxTokens = tokens != null ? tokens : provider == ExecutionProvider.CPU ? CPU_BATCH_TOKENS : 0;
-        return new BatchingSettings(maxBatchSize, maxTokens, maxLatency, queueCapacity, timeout, maxQueueWait);
+        return new BatchingSettings(maxBatchSize, maxTokens, maxLatency, queueCapacity, timeout, maxQueueWait, priorityAging);
     }
 
     /** The instance layout on a device with {@code cores} cores, the {@code auto} counts chosen for it. */

@@ -140,8 +140,7 @@ public final class ServedModel implements AutoCloseable {
                 // one request per run: no client's answer may depend on another client's texts
                 log.warn("Model {} version {} computes batch-wide statistics ({}): each request runs alone, not batched with others",
                         name, version, batchWide);
-                batching = new BatchingSettings(1, batching.maxBatchTokens(), batching.maxLatency(), batching.queueCapacity(),
-                        batching.timeout(), batching.maxQueueWait());
+                batching = batching.unbatched();
             }
             return new ServedModel(name, version, sessions, encoder, task, batching, listener,
                     dir, base, null, devices.share(onnx.provider(), base, layout), vocabulary);

@@ -18,6 +18,8 @@ public abstract class BatchJob<R> {
     private final Object key;
     private final CompletableFuture<R> future = new CompletableFuture<>();
     volatile long enqueuedNanos;
+    /** Where the job sorts in its queue: when it came, plus what its priority level is worth (see priority-aging). */
+    long orderNanos;
     volatile long dequeuedNanos;
     /** The queue timeout of this job, cancelled as soon as the job completes (so nothing keeps it reachable). */
     volatile java.util.concurrent.Future<?> timeout;

@@ -15,9 +15,16 @@ import java.time.Duration;
  * @param maxQueueWait   longest a new request is expected to wait in the queue (queued work over the
  *                       measured rate of runs): past it, 503 + Retry-After at once, so that accepted
  *                       requests stay within this budget under overload; zero for no such limit
+ * @param priorityAging  how long a priority level is worth: a job of level L queues as if it had come
+ *                       (L - 1) x this later than it did, so a higher level passes it only when it came
+ *                       less than that after it, and no level waits behind newer higher ones forever;
+ *                       zero for strict priority (a lower level waits while any higher one is queued)
  */
 public record BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration maxLatency, int queueCapacity,
-                               Duration timeout, Duration maxQueueWait) {
+                               Duration timeout, Duration maxQueueWait, Duration priorityAging) {
+
+    /** What priority-aging is unless set: the default max-queue-wait, the wait an admitted request is allowed. */
+    public static final Duration DEFAULT_PRIORITY_AGING = Duration.ofSeconds(1);
 
     public BatchingSettings {
         if (maxBatchSize < 1) {
@@ -38,6 +45,20 @@ public record BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration ma
         if (maxQueueWait == null || maxQueueWait.isNegative()) {
             throw new IllegalArgumentException("max-queue-wait must be 0 (no limit) or positive, was " + maxQueueWait);
         }
+        if (priorityAging == null || priorityAging.isNegative() || priorityAging.compareTo(Duration.ofHours(1)) > 0) {
+            throw new IllegalArgumentException("priority-aging must be between 0 (strict priority) and 1h, was " + priorityAging);
+        }
+    }
+
+    /** The default priority aging. */
+    public BatchingSettings(int maxBatchSize, int maxBatchTokens, Duration maxLatency, int queueCapacity, Duration timeout,
+                            Duration maxQueueWait) {
+        this(maxBatchSize, maxBatchTokens, maxLatency, queueCapacity, timeout, maxQueueWait, DEFAULT_PRIORITY_AGING);
+    }
+
+    /** These settings with batching off (one request per run), the rest kept. */
+    public BatchingSettings unbatched() {
+        return new BatchingSettings(1, maxBatchTokens, maxLatency, queueCapacity, timeout, maxQueueWait, priorityAging);
     }
 
     /** No max-queue-wait. */

@@ -36,10 +36,18 @@ import dev.igate.protocol.ServerBusyException;
  * batch sends it at once (as Triton does without a queue delay), so light traffic pays no
  * batching latency; under load it waits up to {@code maxLatency} for companions.
  *
+ * <p>Priority, as Triton's priority levels with a queue policy per level: a job queues behind the
+ * jobs of its level and the higher ones (level 1 is the highest), each delayed by
+ * {@code priority-aging} per level (a job of level L sorts as if it had come (L - 1) x aging later),
+ * so a lower level is passed only by higher-level jobs that came less than that after it and never
+ * waits behind them forever. Admission is per level: a job is refused when queue-capacity jobs of its
+ * level or higher ones are queued (what it would wait behind), not when lower levels fill the queue;
+ * the queue holds at most {@value #LEVELS_BOUND} x queue-capacity jobs in all, whatever their levels.
+ *
  * <p>Overload: a full queue refuses at once with {@link ServerBusyException} (503 +
  * Retry-After); a job still queued when its timeout expires is answered with
- * {@link ServerBusyException} and never run; a job whose future is cancelled leaves the queue.
- * Every submitted job's future completes exactly once.
+ * {@link dev.igate.protocol.QueueTimeoutException} and never run; a job whose future is cancelled
+ * leaves the queue. Every submitted job's future completes exactly once.
  *
  * @param <J> the job type
  */
@@ -61,6 +69,11 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     private final BatchExecutor<J> executor;
     private final BatchListener listener;
     private final long maxLatencyNanos;
+    private final long agingNanos;
+    /** The whole queue's bound, in queue-capacities: levels beyond a few share it, so memory stays bounded. */
+    static final int LEVELS_BOUND = 4;
+    /** Jobs queued per priority level (guarded by the lock): what a level's admission counts. */
+    private final java.util.TreeMap<Long, Integer> queuedPerLevel = new java.util.TreeMap<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition arrived = lock.newCondition();
     private final LinkedList<J> queue = new LinkedList<>();
@@ -101,6 +114,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         this.executor = executor;
         this.listener = listener;
         this.maxLatencyNanos = settings.maxLatency().toNanos();
+        this.agingNanos = settings.priorityAging().toNanos();
         ThreadFactory threads = daemonThreads("batch-" + name);
         for (int i = 0; i < executor.instances(); i++) {
             int instance = i;
@@ -138,8 +152,8 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         try {
             admit(job.scheduling().level());
             job.enqueuedNanos = System.nanoTime();
+            job.orderNanos = job.enqueuedNanos + levelOffset(job.scheduling().level());
             enqueue(typed);
-            queuedTokens += tokens(typed);
             // idle workers and a worker waiting for companions share the condition: wake them all (few)
             arrived.signalAll();
         } finally {
@@ -184,10 +198,13 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         if (!running) {
             throw new ModelNotReadyException("Model " + name + " is unloading");
         }
-        if (queue.size() >= settings.queueCapacity()) {
+        int ahead = queuedAtOrAbove(level);
+        boolean full = queue.size() >= (long) LEVELS_BOUND * settings.queueCapacity();
+        if (ahead >= settings.queueCapacity() || full) {
             listener.rejected();
-            throw new ServerBusyException("Model " + name + " has " + queue.size() + " requests queued, retry later",
-                    Duration.ofSeconds(1));
+            String queued = full || ahead == queue.size() ? queue.size() + " requests queued"
+                    : ahead + " requests queued at priority " + level + " or higher";
+            throw new ServerBusyException("Model " + name + " has " + queued + ", retry later", Duration.ofSeconds(1));
         }
         long waitNanos = expectedWaitNanos(level);
         if (!settings.maxQueueWait().isZero() && waitNanos > settings.maxQueueWait().toNanos()) {
@@ -205,24 +222,63 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         return asked != null && asked.compareTo(settings.timeout()) < 0 ? asked : settings.timeout();
     }
 
+    /** What a priority level is worth in queue time: (level - 1) x priority-aging, bounded so sums never overflow. */
+    private long levelOffset(long level) {
+        if (agingNanos == 0) {
+            return 0;
+        }
+        long cap = Long.MAX_VALUE / 4;
+        return level - 1 > cap / agingNanos ? cap : (level - 1) * agingNanos;
+    }
+
     /**
-     * Queues a job behind every job of its priority level or a higher one (level 1 is the highest),
-     * ahead of the lower levels: the batches form from the head. Guarded by the lock.
+     * Whether a queued job stays ahead of a job of {@code level} sorting at {@code order}: with
+     * priority aging, the earlier order (ties: the one queued first); strict, the higher level, then
+     * the one queued first.
      */
+    private boolean staysAhead(BatchJob<?> queued, long level, long order) {
+        if (agingNanos == 0) {
+            long l = queued.scheduling().level();
+            return l < level || l == level && queued.orderNanos - order <= 0;
+        }
+        return queued.orderNanos - order <= 0;
+    }
+
+    /** Queues a job behind every job that stays ahead of it; the batches form from the head. Guarded by the lock. */
     private void enqueue(J job) {
         long level = job.scheduling().level();
-        if (queue.isEmpty() || queue.getLast().scheduling().level() <= level) {
+        queuedTokens += tokens(job);
+        queuedPerLevel.merge(level, 1, Integer::sum);
+        if (queue.isEmpty() || staysAhead(queue.getLast(), level, job.orderNanos)) {
             queue.addLast(job);
             return;
         }
         java.util.ListIterator<J> it = queue.listIterator(queue.size());
         while (it.hasPrevious()) {
-            if (it.previous().scheduling().level() <= level) {
+            if (staysAhead(it.previous(), level, job.orderNanos)) {
                 it.next();
                 break;
             }
         }
         it.add(job);
+    }
+
+    /** Book-keeping of a job that left the queue (taken into a batch, expired, cancelled). Guarded by the lock. */
+    private void dequeued(BatchJob<?> job) {
+        queuedTokens -= tokens(job);
+        queuedPerLevel.computeIfPresent(job.scheduling().level(), (l, n) -> n == 1 ? null : n - 1);
+    }
+
+    /** Jobs queued at {@code level} or a higher one (a lower number): what a job of that level waits behind. Guarded by the lock. */
+    private int queuedAtOrAbove(long level) {
+        if (queuedPerLevel.size() <= 1 && (queuedPerLevel.isEmpty() || queuedPerLevel.firstKey() <= level)) {
+            return queue.size();
+        }
+        int n = 0;
+        for (int count : queuedPerLevel.headMap(level, true).values()) {
+            n += count;
+        }
+        return n;
     }
 
     private void expire(J job, Duration limit) {
@@ -238,7 +294,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
         lock.lock();
         try {
             if (queue.remove(job)) {
-                queuedTokens -= tokens(job);
+                dequeued(job);
                 return true;
             }
             return false;
@@ -290,19 +346,21 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
     }
 
     /**
-     * The expected wait of a job of priority {@code level} queued now: the tokens queued at its
-     * level or a higher one (lower numbers) over the measured rate. Guarded by the lock.
+     * The expected wait of a job of priority {@code level} queued now: the tokens queued ahead of
+     * where it would sort over the measured rate. Higher levels that come later can still pass it,
+     * for at most (level - 1) x priority-aging. Guarded by the lock.
      */
     private long expectedWaitNanos(long level) {
         double rate = tokensPerSecond;
         if (rate <= 0 || measuredRuns.get() < COLD_RUNS + MIN_MEASURED_RUNS) {
             return 0;
         }
+        long order = System.nanoTime() + levelOffset(level);
         long ahead = queuedTokens;
-        if (!queue.isEmpty() && queue.getLast().scheduling().level() > level) {
+        if (!queue.isEmpty() && !staysAhead(queue.getLast(), level, order)) {
             ahead = 0;
             for (J job : queue) {
-                if (job.scheduling().level() > level) {
+                if (!staysAhead(job, level, order)) {
                     break;
                 }
                 ahead += tokens(job);
@@ -520,7 +578,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             }
             if (take) {
                 it.remove();
-                queuedTokens -= tokens(job);
+                dequeued(job);
                 job.dequeuedNanos = now;
             }
             batch.add(job);
@@ -608,6 +666,7 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             left = new ArrayList<>(queue);
             queue.clear();
             queuedTokens = 0;
+            queuedPerLevel.clear();
             arrived.signalAll();
             // a closing batcher must not wait its turn on a device another version holds
             for (Thread waiting : waitingForDevice) {

@@ -236,6 +236,76 @@ class DynamicBatcherTests {
     }
 
     @Test
+    void priorityOneIsAdmittedWhileLevelThreeFillsTheQueue() throws Exception {
+        batcher(1, Duration.ZERO, 4, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        List<CompletableFuture<List<Tensor>>> bulk = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            bulk.add(batcher.submit(job(1, i).schedule(new Scheduling(3, null))));
+        }
+
+        // level 3 is full: a fifth level-3 job is refused...
+        assertThatThrownBy(() -> batcher.submit(job(1, 9).schedule(new Scheduling(3, null)))).isInstanceOf(ServerBusyException.class)
+                .hasMessageContaining("4 requests queued");
+        // ...but a level-1 job waits behind none of them: admitted, and runs first
+        TensorJob urgent = job(1, 10);
+        CompletableFuture<List<Tensor>> answer = batcher.submit(urgent.schedule(new Scheduling(1, null)));
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        answer.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> b : bulk) {
+            b.get(5, TimeUnit.SECONDS);
+        }
+        assertThat(executed.get(1)).isSameAs(urgent);
+    }
+
+    @Test
+    void theWholeQueueIsBoundedWhateverTheLevels() throws Exception {
+        batcher(1, Duration.ZERO, 2, Duration.ofSeconds(10));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        // every level fills from the lowest up: each is admitted until the queue holds four capacities
+        int admitted = 0;
+        for (long level = 20; level >= 1; level--) {
+            for (int i = 0; i < 2; i++) {
+                try {
+                    batcher.submit(job(1, i).schedule(new Scheduling(level, null)));
+                    admitted++;
+                } catch (ServerBusyException refused) {
+                    assertThat(refused).hasMessageContaining("8 requests queued");
+                }
+            }
+        }
+        assertThat(admitted).isEqualTo(8);
+        assertThat(batcher.queueDepth()).isEqualTo(8);
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aLowerLevelThatWaitedLongerThanItsAgingGoesBeforeNewerHigherLevels() throws Exception {
+        batcher(new BatchingSettings(1, 0, Duration.ZERO, 10, Duration.ofSeconds(10), Duration.ZERO, Duration.ofMillis(100)));
+        CompletableFuture<List<Tensor>> first = occupyWorker();
+        TensorJob patient = job(1, 1);
+        CompletableFuture<List<Tensor>> a = batcher.submit(patient.schedule(new Scheduling(2, null)));
+        long queued = System.nanoTime();
+        // time itself is what is aged: wait until the level-2 job has queued longer than one level is worth
+        await().atMost(Duration.ofSeconds(5)).until(() -> System.nanoTime() - queued > Duration.ofMillis(150).toNanos());
+        TensorJob newer = job(1, 2);
+        CompletableFuture<List<Tensor>> b = batcher.submit(newer.schedule(new Scheduling(1, null)));
+        TensorJob fresh = job(1, 3);
+        CompletableFuture<List<Tensor>> c = batcher.submit(fresh.schedule(new Scheduling(2, null)));
+
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        for (CompletableFuture<List<Tensor>> f : List.of(a, b, c)) {
+            f.get(5, TimeUnit.SECONDS);
+        }
+
+        // the aged level-2 job first; a level-2 job that came with the level-1 one stays behind it
+        assertThat(executed.subList(1, executed.size())).containsExactly(patient, newer, fresh);
+    }
+
+    @Test
     void aRequestsOwnShorterTimeoutExpiresItInTheQueue() throws Exception {
         batcher(4, Duration.ZERO, 10, Duration.ofSeconds(10));
         CompletableFuture<List<Tensor>> first = occupyWorker();
