@@ -29,6 +29,9 @@ import org.springframework.util.unit.DataSize;
  *                        models and versions: {@code auto} = on a CPU its cores, a run taking its intra-op threads
  *                        (so runs never ask for more threads than there are cores); on a GPU one run. A number N
  *                        allows N runs at once whatever their threads; 0 for no limit
+ * @param loggerBuffer    payloads waiting to be logged (igate.models.*.logger) before new ones are dropped
+ * @param loggerBufferBytes bytes of payloads waiting to be logged, counted as they will be sent, before new ones are
+ *                        dropped: the buffer's bound whatever the payloads' sizes
  * @param strictReadiness Triton's flag: true (the default) = the server is ready only when every version of every
  *                        model is; false = ready once start-up loading has finished, the versions that loaded
  *                        serving and the ones that failed reported in health details
@@ -54,7 +57,8 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("0s") Duration repositoryPollInterval,
                               @DefaultValue("./.igate-cache") Path storageCache,
                               @DefaultValue("4GB") DataSize storageMaxUnpackedBytes,
-                              S3Properties s3) {
+                              S3Properties s3,
+                              @DefaultValue("64MB") DataSize loggerBufferBytes) {
 
     public static final String PREFIX = "igate";
 
@@ -80,6 +84,9 @@ public record IgateProperties(@DefaultValue("./models") Path modelRepository,
         }
         if (loggerBuffer < 1) {
             throw new IllegalArgumentException(PREFIX + ".logger-buffer must be at least 1, was " + loggerBuffer);
+        }
+        if (loggerBufferBytes.toBytes() < 1024) {
+            throw new IllegalArgumentException(PREFIX + ".logger-buffer-bytes must be at least 1KB, was " + loggerBufferBytes);
         }
         deviceRuns = deviceRuns == null ? "auto" : deviceRuns.trim().toLowerCase(java.util.Locale.ROOT);
         if (!deviceRuns.equals("auto") && (!deviceRuns.matches("[0-9]{1,2}") || Integer.parseInt(deviceRuns) > 64)) {

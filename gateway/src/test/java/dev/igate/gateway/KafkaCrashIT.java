@@ -11,18 +11,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
-import java.util.UUID;
 
 import dev.igate.demo.DemoRepository;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -78,28 +72,6 @@ class KafkaCrashIT {
         return p;
     }
 
-    /** Request ids (record keys) seen on a topic, with how many times each was seen. */
-    static final class Seen {
-        final Map<String, Integer> counts = new HashMap<>();
-        final KafkaConsumer<byte[], byte[]> consumer;
-
-        Seen(String topic) {
-            Properties p = new Properties();
-            p.put("bootstrap.servers", broker.getBrokersAsString());
-            p.put("group.id", "crash-reader-" + UUID.randomUUID());
-            p.put("auto.offset.reset", "earliest");
-            consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-            consumer.subscribe(List.of(topic));
-        }
-
-        int poll() {
-            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                counts.merge(new String(r.key(), StandardCharsets.UTF_8), 1, Integer::sum);
-            }
-            return counts.size();
-        }
-    }
-
     @org.junit.jupiter.api.BeforeAll
     static void startBroker() throws Exception {
         DemoRepository.ensure(ServerTestSupport.DEMO_REPOSITORY);
@@ -125,7 +97,7 @@ class KafkaCrashIT {
                 producer.send(r);
             }
         }
-        Seen answers = new Seen(DRAIN_OUTPUT);
+        KafkaKeys answers = new KafkaKeys(broker.getBrokersAsString(), DRAIN_OUTPUT);
         try {
             await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(50)).until(() -> answers.poll() >= requests / 3);
             // SIGTERM: the server stops taking records, finishes those in progress, commits, leaves the group
@@ -143,7 +115,7 @@ class KafkaCrashIT {
             assertThat(answers.counts).hasSize(requests);
             assertThat(repeats).isZero();
         } finally {
-            answers.consumer.close();
+            answers.close();
         }
     }
 
@@ -166,8 +138,8 @@ class KafkaCrashIT {
                 producer.send(r);
             }
         }
-        Seen answers = new Seen(OUTPUT);
-        Seen dead = new Seen(DEAD);
+        KafkaKeys answers = new KafkaKeys(broker.getBrokersAsString(), OUTPUT);
+        KafkaKeys dead = new KafkaKeys(broker.getBrokersAsString(), DEAD);
         try {
             // killed while the stream is being served: a third of it answered
             await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(50)).until(() -> answers.poll() >= REQUESTS / 3);
@@ -194,8 +166,8 @@ class KafkaCrashIT {
             assertThat(dead.counts.keySet()).allMatch(id -> Integer.parseInt(id.substring(2)) % 500 == 499);
             assertThat(dead.counts).hasSize(REQUESTS / 500);
         } finally {
-            answers.consumer.close();
-            dead.consumer.close();
+            answers.close();
+            dead.close();
         }
     }
 }

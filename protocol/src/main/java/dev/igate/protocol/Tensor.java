@@ -83,6 +83,18 @@ public record Tensor(String name, Datatype datatype, long[] shape, Object data) 
         return Array.getLength(data);
     }
 
+    /** The bytes of the tensor's data: each BYTES element's length, or elements x the datatype's width. */
+    public long byteSize() {
+        if (data instanceof byte[][] elements) {
+            long n = 0;
+            for (byte[] e : elements) {
+                n += e.length;
+            }
+            return n;
+        }
+        return (long) size() * datatype.byteSize();
+    }
+
     public long[] longs() {
         return (long[]) data;
     }

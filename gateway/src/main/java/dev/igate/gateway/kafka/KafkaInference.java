@@ -98,6 +98,9 @@ public final class KafkaInference implements SmartLifecycle {
     private final Counter answered;
     private final Counter deadLettered;
     private volatile boolean running;
+    /** Why records cannot be consumed now, or null: see {@link #failure()}. */
+    private volatile String failure = "starting";
+    private final Counter restarts;
     private Thread thread;
     private KafkaConsumer<byte[], byte[]> consumer;
     private KafkaProducer<byte[], byte[]> producer;
@@ -119,6 +122,8 @@ public final class KafkaInference implements SmartLifecycle {
                 .register(meters);
         this.deadLettered = Counter.builder("igate.kafka.records.dead.lettered")
                 .description("records that could not be served, acknowledged on the dead-letter topic").register(meters);
+        this.restarts = Counter.builder("igate.kafka.consumer.restarts").description("Kafka consumers made again after a failure")
+                .register(meters);
         Gauge.builder("igate.kafka.consumer.lag", lag, AtomicLong::get)
                 .description("records of the input topic's assigned partitions not consumed yet").register(meters);
     }
@@ -135,12 +140,6 @@ public final class KafkaInference implements SmartLifecycle {
         if (running) {
             return;
         }
-        Properties c = common();
-        c.put(ConsumerConfig.GROUP_ID_CONFIG, settings.groupId());
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Math.min(500, settings.maxInFlight()));
-        consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         Properties p = common();
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
@@ -154,15 +153,91 @@ public final class KafkaInference implements SmartLifecycle {
                 settings.bootstrapServers(), settings.groupId(), settings.outputTopic(), settings.deadLetterTopic());
     }
 
+    private KafkaConsumer<byte[], byte[]> newConsumer() {
+        Properties c = common();
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, settings.groupId());
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Math.min(500, settings.maxInFlight()));
+        return new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    /** The first pause before a failed consumer is made again; it doubles with each failure in a row, up to {@link #MAX_BACKOFF}. */
+    static final Duration FIRST_BACKOFF = Duration.ofMillis(200);
+    static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    /** How often the consumer asks the broker for the input topic's end offsets: what health reports. */
+    static final Duration BROKER_CHECK = Duration.ofSeconds(2);
+
+    /**
+     * The consumer thread: consumes until stopped. A consumer that fails (an exception out of poll
+     * or a rebalance) is closed and made again after a pause that doubles with each failure in a
+     * row; its records in progress finish, and those whose offsets were not committed are served
+     * again once the group has given their partitions out (at least once). Health says why it
+     * cannot consume meanwhile.
+     */
     private void consume() {
+        Duration backoff = FIRST_BACKOFF;
+        try {
+            while (running) {
+                try {
+                    consumer = newConsumer();
+                    consumeWith(consumer);
+                    return;
+                } catch (WakeupException e) {
+                    return;
+                } catch (RuntimeException e) {
+                    failure = "the Kafka consumer failed (" + e + "); made again in " + backoff.toMillis() + " ms";
+                    restarts.increment();
+                    log.error("Kafka consumer failed; it is made again in {} ms", backoff.toMillis(), e);
+                    try {
+                        consumer.close(Duration.ZERO);
+                    } catch (RuntimeException closing) {
+                        log.debug("failed consumer not closed cleanly: {}", closing.toString());
+                    }
+                    // its partitions go to the group again: what it had in progress and did not commit is served again
+                    offsets.revokedAll();
+                    committed.clear();
+                    pauseBeforeRestart(backoff);
+                    backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+                }
+            }
+        } finally {
+            sender.shutdown();
+            try {
+                sender.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            producer.flush();
+            producer.close(Duration.ofSeconds(10));
+        }
+    }
+
+    private synchronized void pauseBeforeRestart(Duration backoff) {
+        long deadline = System.nanoTime() + backoff.toNanos();
+        try {
+            while (running && deadline - System.nanoTime() > 0) {
+                wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running = false;
+        }
+    }
+
+    /** Consumes with one consumer until stopped (then drains and commits); a runtime exception means the consumer failed. */
+    private void consumeWith(KafkaConsumer<byte[], byte[]> consumer) {
         boolean paused = false;
-        long lagCheck = 0;
+        // both checks at once on the first turn
+        long lagCheck = System.nanoTime() - TimeUnit.HOURS.toNanos(1);
+        long brokerCheck = lagCheck;
         try {
             consumer.subscribe(List.of(settings.inputTopic()), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
                     commit();
                     offsets.revoked(partitions);
+                    committed.keySet().removeAll(partitions);
                 }
 
                 @Override
@@ -187,6 +262,10 @@ public final class KafkaInference implements SmartLifecycle {
                     serve(r);
                 }
                 commit();
+                if (System.nanoTime() - brokerCheck > BROKER_CHECK.toNanos()) {
+                    brokerCheck = System.nanoTime();
+                    checkBroker();
+                }
                 if (System.nanoTime() - lagCheck > TimeUnit.SECONDS.toNanos(5)) {
                     lagCheck = System.nanoTime();
                     measureLag();
@@ -201,21 +280,43 @@ public final class KafkaInference implements SmartLifecycle {
                 consumer.poll(Duration.ofMillis(50));
             }
             commit();
-        } catch (WakeupException e) {
-            // stop() woke the poll
-        } catch (RuntimeException e) {
-            log.error("Kafka consumer stopped: {}", e.toString(), e);
         } finally {
-            sender.shutdown();
-            try {
-                sender.awaitTermination(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            if (!running) {
+                consumer.close(Duration.ofSeconds(10));
             }
-            producer.flush();
-            consumer.close(Duration.ofSeconds(10));
-            producer.close(Duration.ofSeconds(10));
         }
+    }
+
+    /**
+     * Asks the broker for the input topic's end offsets (of the partitions assigned, or of all of
+     * them before an assignment): health is DOWN while that fails, since records can then be
+     * neither taken nor answered. A consumer that answers again clears an earlier failure.
+     */
+    private void checkBroker() {
+        try {
+            java.util.Set<TopicPartition> probe = new java.util.HashSet<>(consumer.assignment());
+            if (probe.isEmpty()) {
+                consumer.partitionsFor(settings.inputTopic(), Duration.ofSeconds(1))
+                        .forEach(info -> probe.add(new TopicPartition(info.topic(), info.partition())));
+            }
+            consumer.endOffsets(probe, Duration.ofSeconds(1));
+            failure = null;
+        } catch (WakeupException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            failure = "the Kafka broker at " + settings.bootstrapServers() + " does not answer (" + e.getClass().getSimpleName()
+                    + "); records wait in the topic";
+            log.debug("Kafka broker check failed: {}", e.toString());
+        }
+    }
+
+    /**
+     * Whether records are being consumed: null when they are, else why not (the consumer failed and
+     * is being made again, or the broker does not answer). Read by the {@code kafka} health
+     * contributor, part of the readiness group.
+     */
+    public String failure() {
+        return running ? failure : "stopped";
     }
 
     private void retryLater(ConsumerRecord<byte[], byte[]> r) {
@@ -249,12 +350,22 @@ public final class KafkaInference implements SmartLifecycle {
         }
     }
 
+    /** Offsets the group has from this consumer, by partition: only what advanced since is committed. */
+    private final Map<TopicPartition, Long> committed = new HashMap<>();
+
     private void commit() {
         Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
-        offsets.committable().forEach((p, o) -> commit.put(p, new OffsetAndMetadata(o)));
+        offsets.committable().forEach((p, o) -> {
+            if (!o.equals(committed.get(p))) {
+                commit.put(p, new OffsetAndMetadata(o));
+            }
+        });
         if (!commit.isEmpty()) {
             try {
                 consumer.commitSync(commit, Duration.ofSeconds(10));
+                commit.forEach((p, o) -> committed.put(p, o.offset()));
+            } catch (WakeupException e) {
+                throw e;
             } catch (RuntimeException e) {
                 log.warn("Kafka offsets not committed now ({}); the records may be served again", e.toString());
             }
@@ -419,6 +530,8 @@ public final class KafkaInference implements SmartLifecycle {
             }
             running = false;
             t = thread;
+            // a consumer waiting to be made again stops waiting
+            notifyAll();
         }
         try {
             t.join(TimeUnit.SECONDS.toMillis(45));

@@ -53,4 +53,10 @@ final class OffsetTracker {
             next.remove(p);
         });
     }
+
+    /** Forgets every partition: a failed consumer's partitions go to the group again. */
+    synchronized void revokedAll() {
+        pending.clear();
+        next.clear();
+    }
 }

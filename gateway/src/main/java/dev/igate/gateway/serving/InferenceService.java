@@ -79,13 +79,14 @@ public class InferenceService {
                 throw new InvalidInputException("No text to classify");
             }
             checkRows(texts.size());
+            long textBytes = texts.stream().mapToLong(t -> 2L * t.length() + 16).sum();
             return classifyWith(served, texts, Scheduling.DEFAULT).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
                     null, () -> {
                         tools.jackson.databind.node.ObjectNode body = dev.igate.protocol.Json.object();
                         texts.forEach(body.putArray("instances")::add);
                         return dev.igate.protocol.Json.write(body);
                     }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.predictions().stream()
-                            .map(p -> c.task().v1(p, false)).toList()), route));
+                            .map(p -> c.task().v1(p, false)).toList()), textBytes + 64L * texts.size(), route));
         });
     }
 

@@ -41,10 +41,14 @@ import org.springframework.stereotype.Component;
  * {@code inferenceservicename} (the model), {@code modelversion} and {@code endpoint}: POSTed to an
  * HTTP URL and/or produced to a Kafka topic (batched by the producer).
  *
- * <p>Asynchronous behind a bounded buffer ({@code igate.logger-buffer}): an inference only offers
- * its payloads, so a slow or dead sink never delays or fails it; what does not fit is dropped and
- * counted ({@code igate_payload_log_dropped_total}), as are the events each sink took or failed
- * ({@code igate_payload_log_events_total}).
+ * <p>Asynchronous behind a buffer bounded by count ({@code igate.logger-buffer}) and by bytes
+ * ({@code igate.logger-buffer-bytes}, the payloads' sizes as they will be sent, held until each sink
+ * has taken them): an inference only offers its payloads, so a slow or dead sink never delays or
+ * fails it; what does not fit is dropped and counted ({@code igate_payload_log_dropped_total}), as
+ * are the events each sink took or failed ({@code igate_payload_log_events_total}). The worker that
+ * encodes and hands out events never blocks: HTTP goes out asynchronously (at most
+ * {@value #HTTP_IN_FLIGHT} at once), and Kafka records go to a thread of their own, which is the
+ * one that waits when the broker does not answer.
  */
 @Component
 public final class PayloadLogger {
@@ -55,9 +59,9 @@ public final class PayloadLogger {
     /** HTTP events in flight at once: past it the buffer fills and drops. */
     static final int HTTP_IN_FLIGHT = 32;
 
-    /** One inference's payloads, encoded on the logger's thread. */
+    /** One inference's payloads, encoded on the logger's thread; {@code bytes} is what they weigh in the buffer until sent. */
     private record Entry(PayloadLoggerProperties sink, String model, String version, String endpoint, String id,
-                         java.util.function.Supplier<byte[]> requestBody, java.util.function.Supplier<byte[]> responseBody) {
+                         java.util.function.Supplier<byte[]> requestBody, java.util.function.Supplier<byte[]> responseBody, long bytes) {
     }
 
     private final IgateProperties properties;
@@ -66,6 +70,15 @@ public final class PayloadLogger {
     private final java.util.concurrent.ConcurrentLinkedQueue<Entry> buffer = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final java.util.concurrent.atomic.AtomicInteger buffered = new java.util.concurrent.atomic.AtomicInteger();
     private final int capacity;
+    private final long capacityBytes;
+    /** Bytes of payloads offered and not yet taken by every sink (entries in the buffer, Kafka records waiting for the producer). */
+    private final java.util.concurrent.atomic.AtomicLong bufferedBytes = new java.util.concurrent.atomic.AtomicLong();
+    /** Kafka records on their way to the producer: its send may block (metadata, a full buffer) while the broker is away. */
+    private final java.util.concurrent.ExecutorService kafkaSender = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "payload-logger-kafka");
+        t.setDaemon(true);
+        return t;
+    });
     private final Counter dropped;
     private final URI source;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -78,6 +91,7 @@ public final class PayloadLogger {
         this.properties = properties;
         this.meters = meters;
         this.capacity = properties.loggerBuffer();
+        this.capacityBytes = properties.loggerBufferBytes().toBytes();
         this.dropped = Counter.builder("igate.payload.log.dropped").description("payloads dropped: the logger's buffer was full")
                 .register(meters);
         String host;
@@ -121,29 +135,47 @@ public final class PayloadLogger {
                       PayloadLoggerProperties route) {
         PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
+            long bytes = 0;
+            for (dev.igate.protocol.Tensor t : request.inputs()) {
+                bytes += t.byteSize();
+            }
+            for (dev.igate.protocol.Tensor t : response.outputs()) {
+                bytes += t.byteSize();
+            }
             offer(new Entry(sink, model, version, endpoint, request.id(),
                     () -> V2Codec.encodeInferRequest(request.id(), request.inputs(), request.requestedOutputs()),
-                    () -> V2Codec.encodeInfer(response)));
+                    () -> V2Codec.encodeInfer(response), bytes));
         }
     }
 
-    /** Offers an inference's payloads in another encoding (V1 predict), encoded on the logger's thread. Never blocks. */
+    /**
+     * Offers an inference's payloads in another encoding (V1 predict), encoded on the logger's
+     * thread; {@code bytes} estimates their size. Never blocks.
+     */
     public void encoded(String model, String version, String endpoint, String id, java.util.function.Supplier<byte[]> request,
-                        java.util.function.Supplier<byte[]> response, PayloadLoggerProperties route) {
+                        java.util.function.Supplier<byte[]> response, long bytes, PayloadLoggerProperties route) {
         PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
-            offer(new Entry(sink, model, version, endpoint, id, request, response));
+            offer(new Entry(sink, model, version, endpoint, id, request, response, bytes));
         }
     }
 
     private void offer(Entry e) {
-        if (buffered.incrementAndGet() > capacity) {
+        // a payload's JSON is larger than its tensors: what the buffer holds is counted with a margin
+        long weight = 2 * e.bytes() + 512;
+        if (buffered.incrementAndGet() > capacity || bufferedBytes.addAndGet(weight) > capacityBytes) {
             buffered.decrementAndGet();
+            bufferedBytes.addAndGet(-weight);
             dropped.increment();
             return;
         }
         buffer.add(e);
         java.util.concurrent.locks.LockSupport.unpark(worker);
+    }
+
+    /** Bytes of payloads held now, waiting for a sink (for tests). */
+    long bufferedBytes() {
+        return bufferedBytes.get();
     }
 
     private void drain() {
@@ -158,6 +190,8 @@ public final class PayloadLogger {
                 send(e);
             } catch (RuntimeException ex) {
                 log.debug("payload not logged: {}", ex.toString());
+            } finally {
+                bufferedBytes.addAndGet(-(2 * e.bytes() + 512));
             }
         }
     }
@@ -217,7 +251,27 @@ public final class PayloadLogger {
             return;
         }
         ProducerRecord<String, byte[]> record = KafkaMessageFactory.<String>createWriter(topic, event.getId()).writeBinary(event);
-        producer.send(record, (m, ex) -> counted("kafka", ex == null));
+        long weight = record.value() == null ? 0 : record.value().length;
+        if (bufferedBytes.addAndGet(weight) > capacityBytes) {
+            // the records waiting for the producer fill the buffer: the broker is away
+            bufferedBytes.addAndGet(-weight);
+            dropped.increment();
+            return;
+        }
+        try {
+            kafkaSender.execute(() -> {
+                try {
+                    producer.send(record, (m, ex) -> counted("kafka", ex == null));
+                } catch (RuntimeException ex) {
+                    counted("kafka", false);
+                    log.debug("payload record not produced: {}", ex.toString());
+                } finally {
+                    bufferedBytes.addAndGet(-weight);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            bufferedBytes.addAndGet(-weight);
+        }
     }
 
     private KafkaProducer<String, byte[]> producer() {
@@ -231,6 +285,8 @@ public final class PayloadLogger {
                     // payload records go in batches: a little latency for far fewer requests to the broker
                     c.put(ProducerConfig.LINGER_MS_CONFIG, "50");
                     c.put(ProducerConfig.ACKS_CONFIG, "1");
+                    // a send waits at most this for metadata or room in the producer's buffer (on its own thread)
+                    c.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "5000");
                     kafka = new KafkaProducer<>(c, new StringSerializer(), new ByteArraySerializer());
                 }
                 p = kafka;
@@ -248,6 +304,7 @@ public final class PayloadLogger {
     void close() {
         running = false;
         worker.interrupt();
+        kafkaSender.shutdownNow();
         KafkaProducer<String, byte[]> p = kafka;
         if (p != null) {
             p.close(Duration.ofSeconds(5));
