@@ -139,15 +139,18 @@ public class ModelRegistry implements SmartLifecycle {
             if (uri == null) {
                 continue;
             }
+            // its userinfo and query (a presigned URL's signature) never reach the log or health
+            String shown = dev.igate.predictor.storage.ModelStorage.redact(uri.toString());
             try {
                 var outcome = storage.fetch(uri, repository.modelDir(m.getKey()));
                 problems.remove(m.getKey() + "/storage");
-                log.info("Model {}: storage {} {}", m.getKey(), uri, outcome == dev.igate.predictor.storage.ModelStorage.Outcome.UPDATED
+                log.info("Model {}: storage {} {}", m.getKey(), shown, outcome == dev.igate.predictor.storage.ModelStorage.Outcome.UPDATED
                         ? "fetched" : "unchanged");
             } catch (IOException | RuntimeException e) {
                 meters.counter("igate.storage.fetch.failures", "model_name", m.getKey()).increment();
-                log.warn("Model {}: storage {} not fetched: {}", m.getKey(), uri, e.getMessage());
-                problems.put(m.getKey() + "/storage", "storage " + uri + " not fetched: " + PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
+                String reason = dev.igate.predictor.storage.ModelStorage.redact(String.valueOf(e.getMessage()));
+                log.warn("Model {}: storage {} not fetched: {}", m.getKey(), shown, reason);
+                problems.put(m.getKey() + "/storage", "storage " + shown + " not fetched: " + PublicReasons.of(reason, repository.root()));
             }
         }
     }

@@ -8,8 +8,8 @@ import java.util.regex.Pattern;
  * Failure reasons as clients may read them (503 bodies, {@code /ready}, health details): file
  * paths under the model repository become relative to it ({@code Broken/1/model.onnx}), and any
  * other absolute path is cut to its file name, so the server's layout never leaks (storage URLs,
- * which the operator set, stay whole). The log keeps
- * the full message.
+ * which the operator set, stay, less their userinfo and query: a password or a presigned URL's
+ * signature never leaks either). The log keeps the full message, URLs redacted alike.
  */
 final class PublicReasons {
 
@@ -23,7 +23,7 @@ final class PublicReasons {
         if (reason == null) {
             return null;
         }
-        String out = reason;
+        String out = dev.igate.predictor.storage.ModelStorage.redact(reason);
         for (Path root : new Path[] {repository.toAbsolutePath().normalize(), realPath(repository)}) {
             if (root != null) {
                 out = out.replace(root + "/", "").replace(root.toString(), ".");

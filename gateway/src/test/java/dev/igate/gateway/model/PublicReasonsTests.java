@@ -30,4 +30,14 @@ class PublicReasonsTests {
         assertThat(PublicReasons.of("download of https://models.example.com/a/b.tar.gz answered HTTP 404 (cache /var/cache/igate/x.part)",
                 repository)).isEqualTo("download of https://models.example.com/a/b.tar.gz answered HTTP 404 (cache x.part)");
     }
+
+    @Test
+    void aUrlsUserinfoAndQueryAreRedacted() {
+        Path repository = Path.of("/srv/igate/models");
+
+        assertThat(PublicReasons.of("download of https://models.example.com/m.tar.gz?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA answered"
+                + " HTTP 403", repository)).isEqualTo("download of https://models.example.com/m.tar.gz?*** answered HTTP 403");
+        assertThat(PublicReasons.of("storage https://admin:hunter2@models.example.com/m.zip not fetched: refused", repository))
+                .isEqualTo("storage https://***@models.example.com/m.zip not fetched: refused");
+    }
 }

@@ -128,9 +128,38 @@ public final class ModelStorage implements AutoCloseable {
         // would write the same staging folder and the same cached files under each other
         synchronized (lock("target " + target.toAbsolutePath().normalize())) {
             synchronized (lock("uri " + cache.toAbsolutePath().normalize() + " " + uri)) {
-                return fetchLocked(uri, target);
+                try {
+                    return fetchLocked(uri, target);
+                } catch (IOException e) {
+                    // the reason reaches logs and health: a presigned URL's signature or a password must not
+                    throw new IOException(redact(e.getMessage()), e);
+                }
             }
         }
+    }
+
+    /** A URL inside a text: scheme, optional userinfo, the rest up to a query or a space, optional query. */
+    private static final java.util.regex.Pattern URL =
+            java.util.regex.Pattern.compile("\\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\\s@?#]*@)?([^\\s?#]*)(\\?[^\\s#]*)?(#\\S*)?");
+
+    /**
+     * {@code text} with every URL's userinfo and query (and fragment) replaced by {@code ***}: what a
+     * storage URI may carry that must not be published (a presigned URL's signature, a password),
+     * the rest (scheme, host, path) kept so the operator still knows which URL it is.
+     */
+    public static String redact(String text) {
+        if (text == null) {
+            return null;
+        }
+        java.util.regex.Matcher m = URL.matcher(text);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String kept = m.group(1) + (m.group(2) == null ? "" : "***@") + m.group(3) + (m.group(4) == null ? "" : "?***")
+                    + (m.group(5) == null ? "" : "#***");
+            m.appendReplacement(out, java.util.regex.Matcher.quoteReplacement(kept));
+        }
+        m.appendTail(out);
+        return out.toString();
     }
 
     /** Locks of this process's fetches, by target folder and by cached URI (a handful: one per model). */

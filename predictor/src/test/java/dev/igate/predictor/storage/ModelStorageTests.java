@@ -246,4 +246,14 @@ class ModelStorageTests {
             pool.shutdownNow();
         }
     }
+
+    @Test
+    void aFailedFetchsReasonCarriesNoQueryString() {
+        Path target = dir.resolve("repo").resolve("M");
+
+        assertThatThrownBy(() -> new ModelStorage(dir.resolve("cache"), 1 << 20)
+                .fetch(url("/missing.tar.gz?X-Amz-Signature=deadbeef"), target))
+                .hasMessageContaining("/missing.tar.gz?***").hasMessageContaining("HTTP 404").hasMessageNotContaining("deadbeef");
+        assertThat(ModelStorage.redact("s3://key:secret@bucket/prefix and http://h/p#frag")).isEqualTo("s3://***@bucket/prefix and http://h/p#***");
+    }
 }
