@@ -170,14 +170,16 @@ public final class IntegratedGradients implements AutoCloseable {
             // a batch-wide model's quantization emulated row by row first, so path points batch
             ModelProto perRow = batchWide ? QuantizationEmulation.emulate(candidate) : null;
             for (ModelProto form : perRow != null ? List.of(perRow, candidate) : List.of(candidate)) {
+                // sessions opened here and not kept are closed, whatever ends the try (a failed probe included)
+                ModelInstances opened = null;
                 try {
-                    gradient = openGradient(form, output, graph, instances, settings, modelFile);
-                    if (form == perRow && !rowsIndependent(gradient.instance(0), graph)) {
+                    opened = openGradient(form, output, graph, instances, settings, modelFile);
+                    if (form == perRow && !rowsIndependent(opened.instance(0), graph)) {
                         log.info("{}: emulated per-row quantization still mixes rows; each path point runs alone", modelFile);
-                        gradient.close();
-                        gradient = null;
                         continue;
                     }
+                    gradient = opened;
+                    opened = null;
                     emulated = form == perRow;
                     unavailable = null;
                     differentiated = optimized ? "optimized" : "written";
@@ -190,6 +192,10 @@ public final class IntegratedGradients implements AutoCloseable {
                     // a rule that does not fit the model (e.g. a FLOAT constant beside DOUBLE tensors) must cost
                     // only the faster method, not the model's explanations
                     unavailable = "ONNX Runtime rejected the gradient graph: " + e.getMessage();
+                } finally {
+                    if (opened != null) {
+                        opened.close();
+                    }
                 }
                 log.info("{}: no gradient graph from the {} graph: {}", modelFile, optimized ? "optimized" : "written", unavailable);
             }
@@ -205,8 +211,15 @@ public final class IntegratedGradients implements AutoCloseable {
         String quantized = graph.model().getGraph().getNodeList().stream()
                 .filter(n -> GradientBuilder.STRAIGHT_THROUGH.contains(n.getOpType()))
                 .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
-        return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
-                batchWide, gradient == null ? null : quantized, differentiated, emulated);
+        try {
+            return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
+                    batchWide, gradient == null ? null : quantized, differentiated, emulated);
+        } catch (RuntimeException e) {
+            if (gradient != null) {
+                gradient.close();
+            }
+            throw e;
+        }
     }
 
     /**
@@ -214,6 +227,16 @@ public final class IntegratedGradients implements AutoCloseable {
      * two sample rows run together equal those of each run alone.
      */
     private static boolean rowsIndependent(OnnxModel session, EmbeddingGraph graph) throws GradientUnavailableException {
+        try {
+            return rowsIndependentOrFail(session, graph);
+        } catch (RuntimeException e) {
+            // a gradient graph that cannot run two rows at once does not keep them apart either
+            log.info("per-row probe of the gradient graph failed ({}): each path point runs alone", e.getMessage());
+            return false;
+        }
+    }
+
+    private static boolean rowsIndependentOrFail(OnnxModel session, EmbeddingGraph graph) throws GradientUnavailableException {
         List<Tensor> both = sampleInputs(graph);
         String grad = GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS);
         List<Tensor> feeds = new ArrayList<>(both);

@@ -80,6 +80,7 @@ public class ModelRegistry implements SmartLifecycle {
                 : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
+        this.pins = properties.storageCache().toAbsolutePath().normalize().resolve("loaded").resolve(Long.toString(ProcessHandle.current().pid()));
         this.storage = new dev.igate.predictor.storage.ModelStorage(properties.storageCache(),
                 properties.storageMaxUnpackedBytes().toBytes(), properties.s3().settings());
         io.micrometer.core.instrument.FunctionCounter.builder("igate.storage.downloaded", storage,
@@ -155,8 +156,35 @@ public class ModelRegistry implements SmartLifecycle {
         }
     }
 
+    /** Where loaded versions pin their model files ({@code <storage-cache>/loaded/<pid>}): see ServedModel. */
+    private final java.nio.file.Path pins;
+
+    /** Removes the pinned model files of processes that are gone (a crash leaves them). */
+    private void removeStalePins() {
+        java.nio.file.Path all = pins.getParent();
+        if (!java.nio.file.Files.isDirectory(all)) {
+            return;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> folders = java.nio.file.Files.list(all)) {
+            for (java.nio.file.Path folder : folders.toList()) {
+                String pid = folder.getFileName().toString();
+                boolean alive = pid.matches("[0-9]{1,18}") && ProcessHandle.of(Long.parseLong(pid)).map(ProcessHandle::isAlive).orElse(false);
+                if (!alive) {
+                    try (java.util.stream.Stream<java.nio.file.Path> walk = java.nio.file.Files.walk(folder)) {
+                        for (java.nio.file.Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                            java.nio.file.Files.deleteIfExists(p);
+                        }
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.debug("stale pinned model files not removed: {}", e.toString());
+        }
+    }
+
     private void loadAll() {
         try {
+            removeStalePins();
             if (properties.demoModels()) {
                 DemoRepository.ensure(repository.root());
             }
@@ -253,7 +281,7 @@ public class ModelRegistry implements SmartLifecycle {
                 return VersionState.ready(model);
             }
             BatchMetrics batchMetrics = new BatchMetrics(meters, name, version);
-            ServedModel model = ServedModel.load(repository, name, version, props, maxLength, batchMetrics, this::share);
+            ServedModel model = ServedModel.load(repository, name, version, props, maxLength, batchMetrics, this::share, pins);
             try {
                 model.warmUp();
             } catch (RuntimeException e) {

@@ -72,13 +72,24 @@ public final class ServedModel implements AutoCloseable {
     private final TokenVocabulary vocabulary;
     private final InFlight inFlight;
     private final dev.igate.gateway.serving.TritonStatistics statistics;
-    private final long generation = GENERATIONS.incrementAndGet();
+    private final long generation;
+    /**
+     * The model file the sessions were opened from: a link to (or copy of) the repository's file,
+     * pinned at load, so the explainer is built from the same bytes even after the repository's file
+     * was replaced (a storage swap whose reload failed); null for a remote predictor.
+     */
+    private final Path modelFile;
+    /** The pinned file's size and modification time at load: a change in place shows in them. */
+    private final String modelFileStamp;
     private TextExplainer explainer;
     private String explainerUnavailable;
 
-    private ServedModel(String name, String version, ModelInstances sessions, TextEncoder encoder, Task task,
-                        BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
+    private ServedModel(String name, String version, long generation, Path modelFile, ModelInstances sessions, TextEncoder encoder,
+                        Task task, BatchingSettings batching, BatchListener listener, Path directory, SessionSettings settings,
                         RemotePredictor remote, DeviceShare device, TokenVocabulary vocabulary) {
+        this.generation = generation;
+        this.modelFile = modelFile;
+        this.modelFileStamp = modelFile == null ? null : stamp(modelFile);
         this.vocabulary = vocabulary;
         this.statistics = listener instanceof dev.igate.gateway.serving.BatchMetrics metrics ? metrics.statistics() : null;
         this.inFlight = new InFlight("Model " + name + " version " + version);
@@ -112,14 +123,23 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength, dev.igate.gateway.serving.BatchMetrics listener, DeviceShares devices) throws ModelLoadException {
+                            int maxLength, dev.igate.gateway.serving.BatchMetrics listener, DeviceShares devices, Path pins)
+            throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
         SessionSettings base = props.sessionSettings();
         ExecutionProvider provider = OnnxModel.providerFor(base);
         InstanceLayout layout = props.layout(provider, Runtime.getRuntime().availableProcessors());
-        Path file = dir.resolve(ModelRepository.MODEL_FILE);
-        ModelInstances sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s));
+        long generation = GENERATIONS.incrementAndGet();
+        Path file = pin(dir.resolve(ModelRepository.MODEL_FILE), pins.resolve(Long.toString(generation)).resolve(name).resolve(version)
+                .resolve(ModelRepository.MODEL_FILE));
+        ModelInstances sessions;
+        try {
+            sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s));
+        } catch (ModelLoadException | RuntimeException e) {
+            unpin(file);
+            throw e;
+        }
         OnnxModel onnx = sessions.first();
         TextEncoder encoder = null;
         try {
@@ -142,11 +162,53 @@ public final class ServedModel implements AutoCloseable {
                         name, version, batchWide);
                 batching = batching.unbatched();
             }
-            return new ServedModel(name, version, sessions, encoder, task, batching, listener,
+            return new ServedModel(name, version, generation, file, sessions, encoder, task, batching, listener,
                     dir, base, null, devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException e) {
             sessions.close();
+            unpin(file);
             throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Pins the repository's model file at {@code pinned}: a hard link (the same bytes for as long
+     * as it exists, whatever replaces the repository's file), or a copy where the two are on
+     * different file systems.
+     */
+    private static Path pin(Path file, Path pinned) throws ModelLoadException {
+        try {
+            Files.createDirectories(pinned.getParent());
+            try {
+                Files.createLink(pinned, file);
+            } catch (IOException | UnsupportedOperationException e) {
+                Files.copy(file, pinned, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+            return pinned;
+        } catch (IOException e) {
+            throw new ModelLoadException("model.onnx could not be read: " + e.getMessage(), e);
+        }
+    }
+
+    private static void unpin(Path pinned) {
+        try {
+            // the generation's folder: <pins>/<generation>/<name>/<version>/model.onnx
+            Path generation = pinned.getParent().getParent().getParent();
+            try (java.util.stream.Stream<Path> walk = Files.walk(generation)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.debug("pinned model file {} not removed: {}", pinned, e.toString());
+        }
+    }
+
+    private static String stamp(Path file) {
+        try {
+            return Files.size(file) + "@" + Files.getLastModifiedTime(file).toMillis();
+        } catch (IOException e) {
+            return "unreadable: " + e.getMessage();
         }
     }
 
@@ -367,7 +429,7 @@ public final class ServedModel implements AutoCloseable {
         }
         try {
             int limit = config.maxPositionEmbeddings() > 0 ? Math.min(maxLength, config.maxPositionEmbeddings()) : maxLength;
-            return new ServedModel(name, version, null, TextEncoder.load(tokenizer, limit), task(config),
+            return new ServedModel(name, version, GENERATIONS.incrementAndGet(), null, null, TextEncoder.load(tokenizer, limit), task(config),
                     props.batchingSettings(ExecutionProvider.CPU), BatchListener.NONE, dir, props.sessionSettings(), remote,
                     new DeviceShare(DeviceGate.UNLIMITED, 1), TokenVocabulary.UNKNOWN);
         } catch (IOException | RuntimeException e) {
@@ -404,12 +466,23 @@ public final class ServedModel implements AutoCloseable {
             } else if (!acceptsText()) {
                 explainerUnavailable = "Model " + name + " is not a text classifier (no tokenizer.json or id2label)";
             } else {
-                try {
-                    IntegratedGradients ig = IntegratedGradients.prepare(directory.resolve(ModelRepository.MODEL_FILE),
-                            logitsOutput, settings, sessions.layout());
-                    explainer = new TextExplainer(ig, encoder, task, batcher);
-                } catch (IOException | GradientUnavailableException | ModelLoadException e) {
-                    explainerUnavailable = "Model " + name + " cannot be explained: " + e.getMessage();
+                String now = stamp(modelFile);
+                if (!now.equals(modelFileStamp)) {
+                    // written over in place (not replaced): its bytes are no longer those the sessions run
+                    explainerUnavailable = "Model " + name + " version " + version + " cannot be explained: its model.onnx was"
+                            + " written over in place since it loaded (" + modelFileStamp + ", now " + now + "); reload the model";
+                } else {
+                    try {
+                        IntegratedGradients ig = IntegratedGradients.prepare(modelFile, logitsOutput, settings, sessions.layout());
+                        explainer = new TextExplainer(ig, encoder, task, batcher);
+                    } catch (IOException | GradientUnavailableException | ModelLoadException e) {
+                        explainerUnavailable = "Model " + name + " cannot be explained: " + e.getMessage();
+                    } catch (RuntimeException e) {
+                        // not tried again on every request: each try costs seconds (and a failure midway used to leak sessions)
+                        log.warn("Model {} version {}: the explainer could not be prepared", name, version, e);
+                        explainerUnavailable = "Model " + name + " cannot be explained: the explainer could not be prepared ("
+                                + e.getMessage() + ")";
+                    }
                 }
             }
         }
@@ -482,6 +555,9 @@ public final class ServedModel implements AutoCloseable {
         }
         if (sessions != null) {
             sessions.close();
+        }
+        if (modelFile != null) {
+            unpin(modelFile);
         }
     }
 }

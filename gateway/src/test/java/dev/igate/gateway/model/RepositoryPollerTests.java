@@ -2,26 +2,19 @@ package dev.igate.gateway.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 import dev.igate.demo.TinyClassifier;
-import dev.igate.gateway.IgateProperties;
 import dev.igate.protocol.LoadFailedException;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.boot.context.properties.bind.Bindable;
-import org.springframework.boot.context.properties.bind.Binder;
-import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
 
 /**
  * The repository poller and the registry it drives, on real tiny models, one poll at a time (the
@@ -32,14 +25,15 @@ class RepositoryPollerTests {
     @TempDir
     Path folder;
 
-    final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    RegistryHarness harness;
+    SimpleMeterRegistry meters;
     ModelRegistry registry;
     RepositoryPoller poller;
 
     @AfterEach
     void stop() {
-        if (registry != null) {
-            registry.stop();
+        if (harness != null) {
+            harness.close();
         }
     }
 
@@ -47,28 +41,16 @@ class RepositoryPollerTests {
         return folder.resolve("models");
     }
 
-    /** The server's own configuration binding, as application.yml would set these keys. */
-    IgateProperties properties(Map<String, String> settings) {
-        Map<String, String> all = new HashMap<>(settings);
-        all.put("igate.model-repository", repository().toString());
-        all.put("igate.storage-cache", folder.resolve("cache").toString());
-        all.put("igate.demo-models", "false");
-        all.put("igate.defaults.instances", "1");
-        all.put("igate.defaults.solo-threads", "0");
-        return new Binder(new MapConfigurationPropertySource(all)).bindOrCreate(IgateProperties.PREFIX, Bindable.of(IgateProperties.class));
-    }
-
     /** A registry that has started and finished its start-up load, and a poller over it (not started). */
     void start(Map<String, String> settings) {
-        IgateProperties properties = properties(settings);
-        registry = new ModelRegistry(properties, meters);
-        poller = new RepositoryPoller(registry, properties);
-        registry.start();
-        await().atMost(Duration.ofSeconds(60)).until(registry::startupFinished);
+        harness = new RegistryHarness(folder);
+        meters = harness.meters;
+        registry = harness.start(settings);
+        poller = new RepositoryPoller(registry, harness.properties);
     }
 
     boolean serves(String model, String version) {
-        return registry.knows(model, version) && registry.state(model, version).isReady();
+        return harness.serves(model, version);
     }
 
     @Test
@@ -88,9 +70,9 @@ class RepositoryPollerTests {
     @Test
     void noPollRunsBeforeTheStartUpLoadHasTriedEveryModel() throws Exception {
         TinyClassifier.write(repository().resolve("Early").resolve("1"), "Tanh", 1);
-        IgateProperties properties = properties(Map.of());
-        registry = new ModelRegistry(properties, meters);
-        poller = new RepositoryPoller(registry, properties);
+        harness = new RegistryHarness(folder);
+        registry = harness.create(Map.of());
+        poller = new RepositoryPoller(registry, harness.properties);
 
         // the registry's start-up load has not run: a poll now would load what it is about to load
         poller.poll();
