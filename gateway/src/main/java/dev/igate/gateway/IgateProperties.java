@@ -32,9 +32,9 @@ import org.springframework.util.unit.DataSize;
  * @param loggerBuffer    payloads waiting to be logged (igate.models.*.logger) before new ones are dropped
  * @param loggerBufferBytes bytes of payloads waiting to be logged, counted as they will be sent, before new ones are
  *                        dropped: the buffer's bound whatever the payloads' sizes
- * @param strictReadiness Triton's flag: true (the default) = the server is ready only when every version of every
- *                        model is; false = ready once start-up loading has finished, the versions that loaded
- *                        serving and the ones that failed reported in health details
+ * @param strictReadiness Triton's flag: true (the default) = the server is ready only when every model serves (its
+ *                        default version loaded; a failed version beside a serving one is reported, not counted);
+ *                        false = ready once start-up loading has finished, the ones that failed reported in health details
  */
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,

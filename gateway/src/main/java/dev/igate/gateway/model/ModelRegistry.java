@@ -211,7 +211,10 @@ public class ModelRegistry implements SmartLifecycle {
                     Entry entry = entries.get(name);
                     if (entry != null && entry.versions().values().stream().allMatch(v -> v == VersionState.LOADING)) {
                         loadVersions(entry);
-                        publish(entry, null);
+                        // a newest version that failed leaves the newest one that loaded answering, as on a reload
+                        Entry serving = servingDefault(entry);
+                        entries.put(name, serving);
+                        publish(serving, null);
                     }
                 }
             }
@@ -670,23 +673,25 @@ public class ModelRegistry implements SmartLifecycle {
         return entry(name).defaultVersion();
     }
 
-    /** Whether the repository was scanned and every version of every model is READY. */
-    public boolean allReady() {
-        return running && scanned && scanFailure == null && entries.values().stream()
-                .allMatch(e -> e.versions().values().stream().allMatch(VersionState::isReady));
-    }
-
     /**
      * Whether the server is ready (/v2/health/ready, readiness probe, gRPC ServerReady and health):
-     * with {@code igate.strict-readiness} (the default) when every version of every model is READY;
-     * without, once start-up loading has finished, whatever failed (reported in health details).
+     * what it can serve, once start-up loading has finished. With {@code igate.strict-readiness}
+     * (the default) every model must serve: its default version READY (a model none of whose
+     * versions loaded keeps the server unready); a version that failed beside one that serves (a
+     * corrupt upload picked up by polling, say) is reported in health details, metrics and that
+     * version's readiness, not here, so one bad upload never takes every replica out of its Service.
+     * Without, ready once loading has finished, whatever failed.
      */
     public boolean serverReady() {
-        if (properties.strictReadiness()) {
-            return allReady();
-        }
-        return running && scanned && scanFailure == null && entries.values().stream()
+        boolean loaded = running && scanned && scanFailure == null && entries.values().stream()
                 .allMatch(e -> e.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.LOADING));
+        if (!loaded || !properties.strictReadiness()) {
+            return loaded;
+        }
+        return entries.values().stream().allMatch(e -> {
+            VersionState serving = e.versions().get(e.defaultVersion());
+            return serving != null && serving.isReady();
+        });
     }
 
     /** Status of every version, for health details: {@code {model: {version: "READY" | "FAILED: why"}}}. */

@@ -173,4 +173,47 @@ class RepositoryPollerTests {
                 .hasMessageContaining("version 2 FAILED");
         assertThat(serves("Mixed", "1")).isTrue();
     }
+
+    static void corrupt(Path from, Path version) throws Exception {
+        Files.createDirectories(version);
+        for (String file : List.of("tokenizer.json", "config.json")) {
+            Files.copy(from.resolve(file), version.resolve(file));
+        }
+        Files.writeString(version.resolve("model.onnx"), "half a model");
+    }
+
+    @Test
+    void aCorruptVersionPickedUpByPollingLeavesTheServerReady() throws Exception {
+        TinyClassifier.write(repository().resolve("Served").resolve("1"), "Tanh", 1);
+        start(Map.of());
+        assertThat(registry.serverReady()).isTrue();
+
+        corrupt(repository().resolve("Served").resolve("1"), repository().resolve("Served").resolve("2"));
+        poller.poll();
+
+        // version 2 is reported failed, version 1 serves: what the server can serve is unchanged
+        assertThat(registry.state("Served", "2").status()).isEqualTo(VersionState.Status.FAILED);
+        assertThat(registry.describe().toString()).contains("FAILED");
+        assertThat(registry.serverReady()).isTrue();
+    }
+
+    @Test
+    void atStartANewestVersionThatFailsLeavesThePreviousServingAndTheServerReady() throws Exception {
+        TinyClassifier.write(repository().resolve("Two").resolve("1"), "Tanh", 1);
+        corrupt(repository().resolve("Two").resolve("1"), repository().resolve("Two").resolve("2"));
+        start(Map.of());
+
+        assertThat(registry.defaultVersion("Two")).isEqualTo("1");
+        assertThat(registry.serverReady()).isTrue();
+    }
+
+    @Test
+    void aModelNoneOfWhoseVersionsLoadedKeepsTheServerUnready() throws Exception {
+        TinyClassifier.write(repository().resolve("Good").resolve("1"), "Tanh", 1);
+        corrupt(repository().resolve("Good").resolve("1"), repository().resolve("Bad").resolve("1"));
+        start(Map.of());
+
+        assertThat(serves("Good", "1")).isTrue();
+        assertThat(registry.serverReady()).isFalse();
+    }
 }
