@@ -182,7 +182,7 @@ class CanaryRoutingIT extends ServerTestSupport {
                 var sticky = stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
                 String rest = client.post().uri(INFER).contentType(MediaType.APPLICATION_JSON)
                         .header(RevisionWeights.STICKY_HEADER, user).bodyValue(ServerTestSupport.SEED).exchange()
-                        .expectStatus().isOk().returnResult(String.class).getResponseHeaders().getFirst("X-Model-Version");
+                        .expectStatus().isOk().expectBody().returnResult().getResponseHeaders().getFirst("X-Model-Version");
                 for (int i = 0; i < 5; i++) {
                     assertThat(sticky.modelInfer(unversioned).getModelVersion()).as(user).isEqualTo(rest);
                 }

@@ -147,7 +147,7 @@ class ErrorResponsesIT {
 
     void awaitBrokenFailed() throws InterruptedException {
         await().alias("Broken model reported FAILED").atMost(java.time.Duration.ofSeconds(60))
-                .until(() -> client.get().uri("/v2/models/Broken/ready").exchange().returnResult(String.class).getStatus().value() != 200
+                .until(() -> client.get().uri("/v2/models/Broken/ready").exchange().expectBody().returnResult().getStatus().value() != 200
                         && client.get().uri("/actuator/health/readiness").exchange().returnResult(String.class)
                         .getResponseBody().collectList().block().toString().contains("FAILED"));
     }
@@ -253,7 +253,7 @@ class ErrorResponsesIT {
         java.util.List<Integer> statuses = reactor.core.publisher.Flux.range(0, 5)
                 .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> client.post().uri("/v1/models/" + MODEL + ":explain")
                                 .contentType(MediaType.APPLICATION_JSON).bodyValue(slow).exchange()
-                                .returnResult(String.class))
+                                .expectBody().returnResult())
                         .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic())
                         .map(r -> {
                             if (r.getStatus().value() == 503 && r.getResponseHeaders().getFirst("Retry-After") == null) {

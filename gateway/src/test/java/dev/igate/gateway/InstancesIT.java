@@ -46,7 +46,7 @@ class InstancesIT extends ServerTestSupport {
 
     int predict(String text) {
         return client.post().uri("/v1/models/{m}/versions/1:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
-                .bodyValue("{\"instances\": [\"" + text + "\"]}").exchange().returnResult(String.class).getStatus().value();
+                .bodyValue("{\"instances\": [\"" + text + "\"]}").exchange().expectBody().returnResult().getStatus().value();
     }
 
     @Test

@@ -116,7 +116,7 @@ class ModelLifecycleIT {
         AtomicInteger answered = new AtomicInteger();
         AtomicBoolean stop = new AtomicBoolean();
         List<Integer> statuses = new CopyOnWriteArrayList<>();
-        var load = Flux.range(0, 8).flatMap(i -> Mono.fromCallable(() -> predict("Tiny").returnResult(String.class).getStatus().value())
+        var load = Flux.range(0, 8).flatMap(i -> Mono.fromCallable(() -> predict("Tiny").expectBody().returnResult().getStatus().value())
                         .repeat(() -> !stop.get()).subscribeOn(Schedulers.boundedElastic()), 8)
                 .doOnNext(s -> {
                     statuses.add(s);
@@ -143,12 +143,12 @@ class ModelLifecycleIT {
         admin("/admin/models/Busy/load").expectStatus().isOk();
         AtomicBoolean stop = new AtomicBoolean();
         List<Integer> statuses = new CopyOnWriteArrayList<>();
-        Flux<Integer> predictions = Flux.range(0, 6).flatMap(i -> Mono.fromCallable(() -> predict("Busy").returnResult(String.class)
+        Flux<Integer> predictions = Flux.range(0, 6).flatMap(i -> Mono.fromCallable(() -> predict("Busy").expectBody().returnResult()
                 .getStatus().value()).repeat(() -> !stop.get()).subscribeOn(Schedulers.boundedElastic()), 6);
         Flux<Integer> explanations = Flux.range(0, 2).flatMap(i -> Mono.fromCallable(() -> client.post()
                 .uri("/v1/models/Busy:explain").contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"instances\": [\"a somewhat longer text to explain with many steps\"], \"parameters\": {\"n_steps\": 200}}")
-                .exchange().returnResult(String.class).getStatus().value()).repeat(() -> !stop.get())
+                .exchange().expectBody().returnResult().getStatus().value()).repeat(() -> !stop.get())
                 .subscribeOn(Schedulers.boundedElastic()), 2);
         var done = Flux.merge(predictions, explanations).doOnNext(statuses::add).then().toFuture();
         await().atMost(Duration.ofSeconds(30)).until(() -> statuses.stream().filter(s -> s == 200).count() >= 30);

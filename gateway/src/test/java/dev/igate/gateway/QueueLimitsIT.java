@@ -49,7 +49,7 @@ class QueueLimitsIT extends ServerTestSupport {
         }
         String body = "{\"inputs\": [{\"name\": \"t\", \"shape\": [256], \"datatype\": \"BYTES\", \"data\": [" + data + "]}]}";
         CompletableFuture<Integer> done = Mono.fromCallable(() -> client.post().uri("/v2/models/{m}/infer", MODEL)
-                        .contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange().returnResult(String.class).getStatus().value())
+                        .contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange().expectBody().returnResult().getStatus().value())
                 .subscribeOn(Schedulers.boundedElastic()).toFuture();
         // running: the device holds its run (or, on a fast machine, it has already answered)
         await().atMost(Duration.ofSeconds(30))

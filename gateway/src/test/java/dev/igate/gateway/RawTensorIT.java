@@ -98,7 +98,7 @@ class RawTensorIT extends ServerTestSupport {
                 .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> client.post().uri("/v2/models/{m}/infer", MODEL)
                                 .contentType(MediaType.APPLICATION_JSON)
                                 .bodyValue(i % 7 == 6 ? tokens(101, 99_999, 102) : tokens(101, 2609 + i % 7, 102))
-                                .exchange().returnResult(String.class).getStatus().value())
+                                .exchange().expectBody().returnResult().getStatus().value())
                         .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()), 7)
                 .collectList().block(java.time.Duration.ofMinutes(1));
 

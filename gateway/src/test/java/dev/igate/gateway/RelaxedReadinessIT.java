@@ -42,7 +42,7 @@ class RelaxedReadinessIT {
     @Test
     void readyOnceLoadingEndsWithTheFailedModelReported() {
         await().atMost(Duration.ofMinutes(1)).pollInterval(Duration.ofMillis(100))
-                .until(() -> client.get().uri("/v2/health/ready").exchange().returnResult(String.class).getStatus().value() == 200);
+                .until(() -> client.get().uri("/v2/health/ready").exchange().expectBody().returnResult().getStatus().value() == 200);
 
         client.get().uri("/actuator/health/readiness").exchange().expectStatus().isOk()
                 .expectBody().jsonPath("$.components.models.details.Broken.1").value(String.class,

@@ -65,7 +65,7 @@ class ReloadDuringStartupIT {
 
         // then: the server becomes ready and serves, with one copy of each version (two instances each)
         await().atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofMillis(100))
-                .until(() -> client.get().uri("/v2/health/ready").exchange().returnResult(String.class).getStatus().value() == 200);
+                .until(() -> client.get().uri("/v2/health/ready").exchange().expectBody().returnResult().getStatus().value() == 200);
         client.post().uri("/v2/models/{m}/infer", ServerTestSupport.MODEL).bodyValue(ServerTestSupport.SEED).exchange()
                 .expectStatus().isOk();
         assertThat(batcherThreads("1") - othersV1).isEqualTo(2);

@@ -52,10 +52,10 @@ class RepositoryPollingIT {
         ServerTestSupport.awaitReady(client, "/v2/models/Latest/ready");
         TinyClassifier.write(REPOSITORY.resolve("Latest").resolve("2"), "Sigmoid", 2);
         await().atMost(Duration.ofSeconds(60)).until(() -> client.get().uri("/v2/models/Latest/versions/2/ready").exchange()
-                .returnResult(String.class).getStatus().value() == 200);
+                .expectBody().returnResult().getStatus().value() == 200);
         // version 1 left the policy: unloaded
         await().atMost(Duration.ofSeconds(30)).until(() -> client.get().uri("/v2/models/Latest/versions/1/ready").exchange()
-                .returnResult(String.class).getStatus().value() == 400);
+                .expectBody().returnResult().getStatus().value() == 400);
 
         double failuresBefore = reloadFailures("Latest");
         Path broken = Files.createDirectories(REPOSITORY.resolve("Latest").resolve("3"));
