@@ -51,6 +51,8 @@ class S3StorageIT {
     static final Path WORK = Path.of("target", "s3-storage").toAbsolutePath();
     static final String PREFIX = "text/bucketed/";
     static S3Proxy proxy;
+    static BlobStoreContext store;
+    static URI endpoint;
     static S3Client bucket;
 
     @Autowired
@@ -61,12 +63,9 @@ class S3StorageIT {
         ServerTestSupport.deleteTree(WORK);
         Properties blobs = new Properties();
         blobs.setProperty("jclouds.filesystem.basedir", Files.createDirectories(WORK.resolve("blobs")).toString());
-        BlobStoreContext context = ContextBuilder.newBuilder("filesystem").overrides(blobs).build(BlobStoreContext.class);
-        proxy = S3Proxy.builder().blobStore(context.getBlobStore()).endpoint(URI.create("http://127.0.0.1:0"))
-                .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, "igate-it", "igate-it-secret").build();
-        proxy.start();
-        await().until(() -> "STARTED".equals(proxy.getState()));
-        URI endpoint = URI.create("http://127.0.0.1:" + proxy.getPort());
+        store = ContextBuilder.newBuilder("filesystem").overrides(blobs).build(BlobStoreContext.class);
+        startProxy(URI.create("http://127.0.0.1:0"));
+        endpoint = URI.create("http://127.0.0.1:" + proxy.getPort());
         bucket = S3Client.builder().endpointOverride(endpoint).forcePathStyle(true).region(Region.US_EAST_1)
                 .httpClientBuilder(UrlConnectionHttpClient.builder())
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
@@ -87,6 +86,14 @@ class S3StorageIT {
         registry.add("igate.s3.endpoint", endpoint::toString);
         registry.add("igate.models.Bucketed.storage-uri", () -> "s3://models/" + PREFIX.substring(0, PREFIX.length() - 1));
         registry.add("igate.models.Rotten.storage-uri", () -> "s3://models/text/rotten");
+    }
+
+    /** Starts the S3 endpoint over the blobs (again, on its first port, after an outage). */
+    static void startProxy(URI at) throws Exception {
+        proxy = S3Proxy.builder().blobStore(store.getBlobStore()).endpoint(at)
+                .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, "igate-it", "igate-it-secret").build();
+        proxy.start();
+        await().until(() -> "STARTED".equals(proxy.getState()));
     }
 
     @AfterAll
@@ -157,5 +164,41 @@ class S3StorageIT {
         assertThat(last).containsOnly("2");
         assertThat(Files.readString(WORK.resolve("repository/Bucketed/3/model.onnx"))).isEqualTo("half a model");
         assertThat(WORK.resolve("repository/Rotten")).doesNotExist();
+    }
+
+    @Test
+    void theStoreStoppingDuringPollsLeavesTheModelServingItsFilesAndTheNextPollRecovers() throws Exception {
+        ServerTestSupport.awaitReady(client, "/v2/models/Bucketed/ready");
+        ServerTestSupport.Load load = ServerTestSupport.predictLoad(client, "Bucketed", 4);
+        Path model = WORK.resolve("repository").resolve("Bucketed");
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > 20);
+            double failures = ServerTestSupport.modelCounter(client, "igate_storage_fetch_failures_total", "Bucketed");
+
+            // the store stops answering: polls fail, are counted and shown; the model serves the files it has
+            proxy.stop();
+            await().atMost(Duration.ofSeconds(60)).until(() ->
+                    ServerTestSupport.modelCounter(client, "igate_storage_fetch_failures_total", "Bucketed") > failures + 1);
+            assertThat(healthDetails()).contains("Bucketed/storage");
+            int during = load.versions().size();
+            await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > during + 50);
+            try (Stream<Path> versions = Files.list(model)) {
+                for (Path v : versions.filter(Files::isDirectory).toList()) {
+                    assertThat(v.resolve("model.onnx")).as("a whole version folder").isRegularFile();
+                    assertThat(v.resolve("tokenizer.json")).isRegularFile();
+                    assertThat(v.resolve("config.json")).isRegularFile();
+                }
+            }
+            assertThat(model.resolveSibling(".Bucketed.fetching")).as("no half folder").doesNotExist();
+
+            // it answers again: the next poll fetches, and the problem leaves health
+            startProxy(endpoint);
+            await().atMost(Duration.ofSeconds(60)).until(() -> !healthDetails().contains("Bucketed/storage"));
+            int after = load.versions().size();
+            await().atMost(Duration.ofSeconds(30)).until(() -> load.versions().size() > after + 20);
+        } finally {
+            load.running().set(false);
+        }
+        assertThat(load.failures()).as("requests that failed while the store was away").isEmpty();
     }
 }

@@ -100,6 +100,11 @@ public class ModelRegistry implements SmartLifecycle {
         loader.start();
     }
 
+    /**
+     * Retires every model and forgets them, so that a later {@link #start()} (Spring's test
+     * framework pauses and resumes cached contexts) reads the repository afresh instead of finding
+     * closed versions.
+     */
     @Override
     public void stop() {
         running = false;
@@ -107,7 +112,18 @@ public class ModelRegistry implements SmartLifecycle {
             loader.interrupt();
         }
         log.info("Stopping: letting queued and running inference finish, then closing the models");
-        entries.values().forEach(this::retire);
+        List<Entry> retiring;
+        synchronized (loads) {
+            retiring = new ArrayList<>(entries.values());
+            entries.clear();
+            fingerprints.clear();
+            held.clear();
+            scanned = false;
+            scanFailure = null;
+            startupFinished = false;
+            retiring.forEach(e -> publish(null, e));
+        }
+        retiring.forEach(this::retire);
         storage.close();
     }
 
