@@ -6,8 +6,9 @@
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
 #   ./benchmark.sh fixtures  the gradient method against one forward pass over the path points, per export style,
 #                            opset, fused and int8 form of the test encoders and of the demo model
-#   ./benchmark.sh overload  twice the measured capacity offered for 30 s (hey, 2,000 paced clients): every request
-#                            answered 200 or 503, goodput, and accepted p50 against max-queue-wait
+#   ./benchmark.sh overload  twice the measured capacity offered for 30 s (hey, 2,000 paced clients, V2 infer of one
+#                            text): every request answered 200 or 503, goodput, accepted p50 against max-queue-wait,
+#                            the 503s' p50/p99 as the client saw them, and the generator's and the server's CPU shares
 #   ./benchmark.sh clients   Triton's extensions: a response-cache hit's p50 against a health check's at concurrency 1,
 #                            and priority-1 against priority-2 requests' p99 while priority 2 overloads the server
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
@@ -169,8 +170,8 @@ for round in $(seq 1 16); do
   [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
 done
 if [ "$WHAT" = "overload" ]; then
-  echo "== capacity: closed loop, seed sentence, V1, concurrency 32 (hey -z $DURATION)"
-  read -r CAPACITY _ _ _ <<< "$(load "$V1" "$WORK/v1.json" 32)"
+  echo "== capacity: closed loop, V2 infer of the seed sentence (one text), concurrency 32 (hey -z $DURATION)"
+  read -r CAPACITY _ _ _ <<< "$(load "$V2" "$WORK/v2text.json" 32)"
   echo "   $CAPACITY req/s"
   RATE=$(awk -v c="$CAPACITY" 'BEGIN {printf "%.0f", 2 * c}')
   SECS=${OVERLOAD_SECONDS:-30}
@@ -178,15 +179,20 @@ if [ "$WHAT" = "overload" ]; then
   # 2,000 clients, each sending at most RATE/2000 requests a second: while an answer takes less than
   # 2000/RATE seconds a client keeps its pace, so the offered rate holds whatever the server does (checked below)
   echo "== twice that offered, $RATE req/s for $SECS s: hey -c 2000 -q $PER_CLIENT (max-queue-wait: $(grep -o 'max-queue-wait: *[^ ]*' application.yml | head -1 | sed 's/.*: *//'))"
-  server_view() { # sums of the server's own timers for V1 predictions: 200s, 503s, queue waits
+  server_view() { # sums of the server's own timers for V2 infers: 200s, 503s, queue waits
     curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | awk '
-      /^http_server_requests_seconds_(count|sum)\{.*status="200".*predict/ {split($1, a, "{"); v[a[1] "_200"] += $2}
-      /^http_server_requests_seconds_(count|sum)\{.*status="503".*predict/ {split($1, a, "{"); v[a[1] "_503"] += $2}
+      /^http_server_requests_seconds_(count|sum)\{.*status="200".*infer/ {split($1, a, "{"); v[a[1] "_200"] += $2}
+      /^http_server_requests_seconds_(count|sum)\{.*status="503".*infer/ {split($1, a, "{"); v[a[1] "_503"] += $2}
       /^igate_queue_wait_seconds_(count|sum)\{/ {split($1, a, "{"); v[a[1]] += $2}
       END {for (k in v) print k, v[k]}' | sort
   }
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   server_view > "$WORK/before.txt"
-  hey -z "${SECS}s" -c 2000 -q "$PER_CLIENT" -o csv -m POST -T application/json -D "$WORK/v1.json" "$V1" > "$WORK/overload.csv"
+  SERVER_BEFORE=$(cpu_ticks "$SERVER")
+  # the generator's own CPU time: the shell's children's user and system seconds once hey has exited
+  ( hey -z "${SECS}s" -c 2000 -q "$PER_CLIENT" -o csv -m POST -T application/json -D "$WORK/v2text.json" "$V2" > "$WORK/overload.csv"; times ) \
+    > "$WORK/hey.times"
+  SERVER_AFTER=$(cpu_ticks "$SERVER")
   server_view > "$WORK/after.txt"
   # response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
   awk -F, 'NR > 1 {print $7, $1 * 1000}' "$WORK/overload.csv" | sort -k1,1 -k2,2g > "$WORK/overload.sorted"
@@ -198,7 +204,12 @@ if [ "$WHAT" = "overload" ]; then
   BUSY=$(awk '$1 == 503' "$WORK/overload.sorted" | wc -l)
   echo "   answered $ANSWERED ($(awk -v n="$ANSWERED" -v s="$SECS" 'BEGIN {printf "%.0f", n / s}') req/s of $RATE offered)"
   echo "   200: $OK, goodput $(awk -v n="$OK" -v s="$SECS" -v c="$CAPACITY" 'BEGIN {printf "%.0f req/s = %.2f of capacity", n / s, n / s / c}'); p50 $(pct 200 0.5) ms, p99 $(pct 200 0.99) ms"
-  echo "   503: $BUSY, p50 $(pct 503 0.5) ms; any other status or error: $((ANSWERED - OK - BUSY))"
+  echo "   503: $BUSY, p50 $(pct 503 0.5) ms, p99 $(pct 503 0.99) ms; any other status or error: $((ANSWERED - OK - BUSY))"
+  # times prints the shell's, then its children's, user and system time as 1m2.345s
+  HEY_CPU=$(awk 'NR == 2 {n = split($0, t, " "); s = 0; for (i = 1; i <= n; i++) {split(t[i], p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2]}; print s}' "$WORK/hey.times")
+  awk -v h="$HEY_CPU" -v a="$SERVER_BEFORE" -v b="$SERVER_AFTER" -v tck="$(getconf CLK_TCK)" -v s="$SECS" -v n="$(nproc)" 'BEGIN {
+    printf "   CPU over the run (%d cores x %d s): the generator (hey) %.0f s = %.0f%%, the server %.0f s = %.0f%%\n",
+      n, s, h, 100 * h / (n * s), (b - a) / tck, 100 * (b - a) / tck / (n * s)}'
   join "$WORK/before.txt" "$WORK/after.txt" | awk '{d[$1] = $3 - $2}
     END {printf "   the server'"'"'s own timers: 200 mean %.0f ms, of which queue wait %.0f ms; 503 mean %.1f ms\n",
          1000 * d["http_server_requests_seconds_sum_200"] / d["http_server_requests_seconds_count_200"],

@@ -245,8 +245,7 @@ public final class PayloadLogger {
     }
 
     private void kafka(String topic, CloudEvent event) {
-        KafkaProducer<String, byte[]> producer = producer();
-        if (producer == null) {
+        if (properties.kafka().bootstrapServers() == null) {
             counted("kafka", false);
             return;
         }
@@ -261,7 +260,8 @@ public final class PayloadLogger {
         try {
             kafkaSender.execute(() -> {
                 try {
-                    producer.send(record, (m, ex) -> counted("kafka", ex == null));
+                    // made here, not on the worker: a producer takes a moment to make
+                    producer().send(record, (m, ex) -> counted("kafka", ex == null));
                 } catch (RuntimeException ex) {
                     counted("kafka", false);
                     log.debug("payload record not produced: {}", ex.toString());

@@ -84,7 +84,7 @@ class PayloadLoggerTests {
             logger.infer("m", "1", "infer", request, response, both);
             most = Math.max(most, logger.bufferedBytes());
             int before = received.get();
-            await().atMost(Duration.ofSeconds(5)).until(() -> received.get() > before || logger.bufferedBytes() > 128 * 1024);
+            await().atMost(Duration.ofSeconds(60)).until(() -> received.get() > before || logger.bufferedBytes() > 128 * 1024);
         }
 
         // the HTTP sink kept getting events: the worker never waited for Kafka
