@@ -216,6 +216,35 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         return null;
     }
 
+    /**
+     * The revision this exchange's dice chose for a call to {@code path} (an unversioned model path
+     * such as {@code /v1/models/m:predict}): the chosen member of the group whose routes forward in
+     * process to that path with a version in it ({@code /v1/models/m/versions/1:predict}). Null when
+     * no group forwards there (the model's default version serves), or before {@link #filter} ran.
+     */
+    public Revision chosenFor(ServerWebExchange exchange, String path) {
+        Map<String, String> chosen = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
+        if (chosen == null) {
+            return null;
+        }
+        for (Map.Entry<String, List<Revision>> e : groups.entrySet()) {
+            List<Revision> members = e.getValue();
+            if (!members.isEmpty() && members.stream().allMatch(r -> path.equals(unversioned(r)))) {
+                String routeId = chosen.get(e.getKey());
+                return members.stream().filter(r -> r.routeId().equals(routeId)).findFirst().orElse(null);
+            }
+        }
+        return null;
+    }
+
+    /** The path an in-process revision's target has without its version ({@code /v2/models/m/infer}), or null. */
+    private static String unversioned(Revision r) {
+        if (r.version() == null || r.uri() == null || !"forward".equals(r.uri().getScheme())) {
+            return null;
+        }
+        return r.uri().getSchemeSpecificPart().replace("/versions/" + r.version(), "");
+    }
+
     private static boolean forwardsTo(Revision r, String model, String endpoint) {
         return model.equals(r.model()) && r.version() != null && r.uri() != null && "forward".equals(r.uri().getScheme())
                 && ("/v2/models/" + model + "/versions/" + r.version() + "/" + endpoint).equals(r.uri().getSchemeSpecificPart());

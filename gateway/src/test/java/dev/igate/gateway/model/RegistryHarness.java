@@ -18,22 +18,22 @@ import org.springframework.boot.context.properties.source.MapConfigurationProper
  * property binding (as application.yml would set the keys), one instance and no solo session per
  * version; {@link #start} runs its start-up load to the end.
  */
-final class RegistryHarness implements AutoCloseable {
+public final class RegistryHarness implements AutoCloseable {
 
     final Path folder;
-    final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    IgateProperties properties;
-    ModelRegistry registry;
+    public final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    public IgateProperties properties;
+    public ModelRegistry registry;
 
-    RegistryHarness(Path folder) {
+    public RegistryHarness(Path folder) {
         this.folder = folder;
     }
 
-    Path repository() {
+    public Path repository() {
         return folder.resolve("models");
     }
 
-    IgateProperties properties(Map<String, String> settings) {
+    public IgateProperties properties(Map<String, String> settings) {
         Map<String, String> all = new HashMap<>(settings);
         all.put("igate.model-repository", repository().toString());
         all.put("igate.storage-cache", folder.resolve("cache").toString());
@@ -44,20 +44,20 @@ final class RegistryHarness implements AutoCloseable {
     }
 
     /** A registry on these settings, not started. */
-    ModelRegistry create(Map<String, String> settings) {
+    public ModelRegistry create(Map<String, String> settings) {
         properties = properties(settings);
         registry = new ModelRegistry(properties, meters);
         return registry;
     }
 
     /** A registry on these settings that has finished its start-up load. */
-    ModelRegistry start(Map<String, String> settings) {
+    public ModelRegistry start(Map<String, String> settings) {
         create(settings).start();
         await().atMost(Duration.ofSeconds(60)).until(registry::startupFinished);
         return registry;
     }
 
-    boolean serves(String model, String version) {
+    public boolean serves(String model, String version) {
         return registry.knows(model, version) && registry.state(model, version).isReady();
     }
 
