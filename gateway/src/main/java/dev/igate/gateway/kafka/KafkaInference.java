@@ -180,6 +180,7 @@ public final class KafkaInference implements SmartLifecycle {
         try {
             while (running) {
                 try {
+                    consumer = null;
                     consumer = newConsumer();
                     consumeWith(consumer);
                     return;
@@ -190,7 +191,9 @@ public final class KafkaInference implements SmartLifecycle {
                     restarts.increment();
                     log.error("Kafka consumer failed; it is made again in {} ms", backoff.toMillis(), e);
                     try {
-                        consumer.close(Duration.ZERO);
+                        if (consumer != null) {
+                            consumer.close(Duration.ZERO);
+                        }
                     } catch (RuntimeException closing) {
                         log.debug("failed consumer not closed cleanly: {}", closing.toString());
                     }
