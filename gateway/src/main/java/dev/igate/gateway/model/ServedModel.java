@@ -75,7 +75,7 @@ public final class ServedModel implements AutoCloseable {
     private final long generation;
     /**
      * The model file the sessions were opened from: a link to (or copy of) the repository's file,
-     * pinned at load, so the explainer is built from the same bytes even after the repository's file
+     * its version folder's other files beside it, pinned at load, so the explainer is built from the same bytes even after the repository's file
      * was replaced (a storage swap whose reload failed); null for a remote predictor.
      */
     private final Path modelFile;
@@ -172,21 +172,28 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /**
-     * Pins the repository's model file at {@code pinned}: a hard link (the same bytes for as long
-     * as it exists, whatever replaces the repository's file), or a copy where the two are on
-     * different file systems.
+     * Pins the repository's model file at {@code pinned}, with every other file of its version
+     * folder beside it (a model's external data, {@code model.onnx.data} and the like, is read
+     * relative to the model file): hard links (the same bytes for as long as they exist, whatever
+     * replaces the repository's files), or copies where the two are on different file systems.
      */
     private static Path pin(Path file, Path pinned) throws ModelLoadException {
-        try {
-            Files.createDirectories(pinned.getParent());
-            try {
-                Files.createLink(pinned, file);
-            } catch (IOException | UnsupportedOperationException e) {
-                Files.copy(file, pinned, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Path from = file.getParent();
+        Path to = pinned.getParent();
+        try (java.util.stream.Stream<Path> files = Files.walk(from, 8)) {
+            for (Path source : files.filter(Files::isRegularFile).toList()) {
+                Path target = to.resolve(from.relativize(source).toString());
+                Files.createDirectories(target.getParent());
+                try {
+                    Files.createLink(target, source);
+                } catch (IOException | UnsupportedOperationException e) {
+                    Files.copy(source, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
             }
             return pinned;
-        } catch (IOException e) {
-            throw new ModelLoadException("model.onnx could not be read: " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            unpin(pinned);
+            throw new ModelLoadException("the version's files could not be read: " + e.getMessage(), e);
         }
     }
 

@@ -91,4 +91,34 @@ class ServedModelTests {
             assertThat(refused).hasMessageContaining("written over in place").hasMessageContaining("reload the model");
         }
     }
+
+    @Test
+    void aModelWithExternalDataServesAndIsExplainedFromItsPin() throws Exception {
+        // given: the word table kept as external data beside model.onnx, as exporters write large models
+        ai.onnx.proto.OnnxMl.ModelProto model = TinyClassifier.model("Tanh", 5);
+        ai.onnx.proto.OnnxMl.GraphProto.Builder graph = model.getGraph().toBuilder();
+        int at = graph.getInitializerList().stream().map(ai.onnx.proto.OnnxMl.TensorProto::getName).toList().indexOf("word_embeddings");
+        ai.onnx.proto.OnnxMl.TensorProto table = graph.getInitializer(at);
+        float[] values = dev.igate.predictor.onnx.OnnxProtos.floatValues(table);
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(values);
+        graph.setInitializer(at, ai.onnx.proto.OnnxMl.TensorProto.newBuilder().setName("word_embeddings")
+                .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE).addAllDims(table.getDimsList())
+                .setDataLocation(ai.onnx.proto.OnnxMl.TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(ai.onnx.proto.OnnxMl.StringStringEntryProto.newBuilder().setKey("location").setValue("model.onnx.data"))
+                .addExternalData(ai.onnx.proto.OnnxMl.StringStringEntryProto.newBuilder().setKey("offset").setValue("0"))
+                .addExternalData(ai.onnx.proto.OnnxMl.StringStringEntryProto.newBuilder().setKey("length")
+                        .setValue(Integer.toString(values.length * 4))));
+        Path version = folder.resolve("models").resolve("External").resolve("1");
+        TinyClassifier.write(version, "Tanh", 5);
+        Files.write(version.resolve("model.onnx"), model.toBuilder().setGraph(graph).build().toByteArray());
+        Files.write(version.resolve("model.onnx.data"), bytes.array());
+        harness = new RegistryHarness(folder);
+        ServedModel served = harness.start(Map.of()).resolve("External", "1");
+
+        // when / then: it predicts and explains (ONNX Runtime found the data beside the pinned file)
+        float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join()[0]);
+        Explanation explained = served.explainer().explain(TEXT, OPTIONS);
+        assertThat(explained.probabilities()).containsExactly(predicted, org.assertj.core.data.Offset.offset(1e-5f));
+    }
 }
