@@ -1,8 +1,6 @@
 package dev.igate.explainer;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -140,10 +138,7 @@ public final class IntegratedGradients implements AutoCloseable {
             throws IOException, GradientUnavailableException, ModelLoadException {
         long start = System.nanoTime();
         InstanceLayout instances = new InstanceLayout(layout.instances(), layout.threads(), 0, layout.shared());
-        ModelProto model;
-        try (InputStream in = Files.newInputStream(modelFile)) {
-            model = OnnxProtos.parse(in);
-        }
+        ModelProto model = OnnxProtos.read(modelFile);
         // EmbedLayerNormalization hides the lookup, and Attention has no rule: both as the operators they fuse
         EmbeddingGraph graph = EmbeddingGraph.of(FusedOperators.decompose(model));
         ModelInstances gradient = null;

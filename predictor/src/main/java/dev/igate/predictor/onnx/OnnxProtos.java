@@ -79,6 +79,54 @@ public final class OnnxProtos {
         return ModelProto.parseFrom(coded);
     }
 
+    /**
+     * Reads a model file whole: initializers kept as external data (beside the file, as exporters
+     * write large models) are read in as raw data, so what is built from the model (the explainer's
+     * graphs, run from bytes) and what reads its weights in Java find them. A location outside the
+     * model's folder is refused.
+     *
+     * @throws IOException when the file or an external data file cannot be read, or a location escapes the folder
+     */
+    public static ModelProto read(java.nio.file.Path file) throws IOException {
+        ModelProto model;
+        try (InputStream in = java.nio.file.Files.newInputStream(file)) {
+            model = parse(in);
+        }
+        GraphProto graph = model.getGraph();
+        if (graph.getInitializerList().stream().noneMatch(t -> t.getDataLocation() == TensorProto.DataLocation.EXTERNAL)) {
+            return model;
+        }
+        java.nio.file.Path folder = file.toAbsolutePath().normalize().getParent();
+        GraphProto.Builder inlined = graph.toBuilder();
+        for (int i = 0; i < inlined.getInitializerCount(); i++) {
+            TensorProto t = inlined.getInitializer(i);
+            if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+                continue;
+            }
+            Map<String, String> where = new LinkedHashMap<>();
+            t.getExternalDataList().forEach(e -> where.put(e.getKey(), e.getValue()));
+            java.nio.file.Path data = folder.resolve(where.getOrDefault("location", "")).normalize();
+            if (!data.startsWith(folder) || data.equals(folder)) {
+                throw new IOException("initializer " + t.getName() + "'s external data " + where.get("location")
+                        + " is not in the model's folder");
+            }
+            long offset = Long.parseLong(where.getOrDefault("offset", "0"));
+            long length = where.containsKey("length") ? Long.parseLong(where.get("length"))
+                    : java.nio.file.Files.size(data) - offset;
+            byte[] bytes = new byte[Math.toIntExact(length)];
+            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(data)) {
+                ByteBuffer buffer = ByteBuffer.wrap(bytes);
+                while (buffer.hasRemaining()) {
+                    if (channel.read(buffer, offset + buffer.position()) < 0) {
+                        throw new IOException("initializer " + t.getName() + "'s external data ends early");
+                    }
+                }
+            }
+            inlined.setInitializer(i, t.toBuilder().clearExternalData().clearDataLocation().setRawData(ByteString.copyFrom(bytes)).build());
+        }
+        return model.toBuilder().setGraph(inlined).build();
+    }
+
     public static NodeProto node(String op, String name, List<String> inputs, List<String> outputs,
                                  AttributeProto... attributes) {
         return NodeProto.newBuilder().setOpType(op).setName(name)
