@@ -21,8 +21,6 @@ import dev.igate.gateway.serving.InferenceService;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InvalidInputException;
-import dev.igate.protocol.ModelNotReadyException;
-import dev.igate.protocol.ServerBusyException;
 import dev.igate.protocol.v1.V1Codec;
 import dev.igate.protocol.v2.V2Codec;
 import io.micrometer.core.instrument.Counter;

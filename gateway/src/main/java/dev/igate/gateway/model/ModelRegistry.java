@@ -66,7 +66,7 @@ public class ModelRegistry implements SmartLifecycle {
     /** Held while a model's versions load or its entry is replaced (start-up, reload, unload): blocking, never on an event loop. */
     private final Object loads = new Object();
     private volatile boolean running;
-    private Thread loader;
+    private volatile Thread loader;
 
     private final MeterRegistry meters;
     private final RemotePredictor remote;
@@ -95,6 +95,7 @@ public class ModelRegistry implements SmartLifecycle {
     @Override
     public void start() {
         running = true;
+        startupFinished = false;
         loader = new Thread(this::loadAll, "model-loader");
         loader.setDaemon(true);
         loader.start();
@@ -186,11 +187,7 @@ public class ModelRegistry implements SmartLifecycle {
                 String pid = folder.getFileName().toString();
                 boolean alive = pid.matches("[0-9]{1,18}") && ProcessHandle.of(Long.parseLong(pid)).map(ProcessHandle::isAlive).orElse(false);
                 if (!alive) {
-                    try (java.util.stream.Stream<java.nio.file.Path> walk = java.nio.file.Files.walk(folder)) {
-                        for (java.nio.file.Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                            java.nio.file.Files.deleteIfExists(p);
-                        }
-                    }
+                    dev.igate.predictor.storage.ModelStorage.deleteTree(folder);
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -239,7 +236,10 @@ public class ModelRegistry implements SmartLifecycle {
             scanned = true;
             log.warn("Model repository {} could not be prepared", repository.root(), e);
         } finally {
-            startupFinished = true;
+            // a loader that a stop left behind must not mark the next start's load as finished
+            if (Thread.currentThread() == loader) {
+                startupFinished = true;
+            }
         }
     }
 

@@ -200,12 +200,7 @@ public final class ServedModel implements AutoCloseable {
     private static void unpin(Path pinned) {
         try {
             // the generation's folder: <pins>/<generation>/<name>/<version>/model.onnx
-            Path generation = pinned.getParent().getParent().getParent();
-            try (java.util.stream.Stream<Path> walk = Files.walk(generation)) {
-                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
+            dev.igate.predictor.storage.ModelStorage.deleteTree(pinned.getParent().getParent().getParent());
         } catch (IOException | RuntimeException e) {
             log.debug("pinned model file {} not removed: {}", pinned, e.toString());
         }

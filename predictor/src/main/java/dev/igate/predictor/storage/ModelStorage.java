@@ -525,7 +525,8 @@ public final class ModelStorage implements AutoCloseable {
         deleteTree(old);
     }
 
-    static void deleteTree(Path p) throws IOException {
+    /** Deletes a file, a link (not what it points to) or a folder and everything under it; nothing when absent. */
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
