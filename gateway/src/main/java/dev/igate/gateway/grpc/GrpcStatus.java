@@ -1,6 +1,6 @@
 package dev.igate.gateway.grpc;
 
-import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.http.ErrorStatus;
 import dev.igate.protocol.ForbiddenException;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceFailedException;

@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import dev.igate.gateway.KafkaSettings;
 import dev.igate.gateway.routing.Revision;
 import dev.igate.gateway.routing.RevisionWeights;
-import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.http.ErrorStatus;
 import dev.igate.gateway.serving.InferenceService;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceRequest;

@@ -7,10 +7,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
-import dev.igate.demo.DemoRepository;
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.ModelProperties;
-import dev.igate.gateway.serving.BatchMetrics;
+import dev.igate.gateway.model.BatchMetrics;
 import dev.igate.predictor.ExecutionProvider;
 import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.SessionSettings;
@@ -72,7 +71,7 @@ public class ModelRegistry implements SmartLifecycle {
     private final RemotePredictor remote;
     private final Map<String, List<Gauge>> gauges = new ConcurrentHashMap<>();
     /** Triton's statistics per loaded version, by "name/version". */
-    private final Map<String, dev.igate.gateway.serving.TritonStatistics> statistics = new ConcurrentHashMap<>();
+    private final Map<String, dev.igate.gateway.model.TritonStatistics> statistics = new ConcurrentHashMap<>();
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
@@ -199,7 +198,9 @@ public class ModelRegistry implements SmartLifecycle {
         try {
             removeStalePins();
             if (properties.demoModels()) {
-                DemoRepository.ensure(repository.root());
+                for (dev.igate.predictor.RepositorySeed seed : java.util.ServiceLoader.load(dev.igate.predictor.RepositorySeed.class)) {
+                    seed.ensure(repository.root());
+                }
             }
             fetchStorage();
             List<String> names = repository.modelNames();
@@ -535,15 +536,15 @@ public class ModelRegistry implements SmartLifecycle {
      *
      * @throws ModelNotFoundException for a model or version that is not loaded
      */
-    public List<dev.igate.gateway.serving.TritonStatistics> statistics(String name, String version) {
+    public List<dev.igate.gateway.model.TritonStatistics> statistics(String name, String version) {
         if (name == null) {
             return statistics.entrySet().stream().sorted(Map.Entry.comparingByKey()).map(Map.Entry::getValue).toList();
         }
         Entry entry = entry(name);
-        List<dev.igate.gateway.serving.TritonStatistics> out = new ArrayList<>();
+        List<dev.igate.gateway.model.TritonStatistics> out = new ArrayList<>();
         for (String v : entry.versions().keySet().stream().sorted().toList()) {
             if (version == null || version.equals(v)) {
-                dev.igate.gateway.serving.TritonStatistics s = statistics.get(name + "/" + v);
+                dev.igate.gateway.model.TritonStatistics s = statistics.get(name + "/" + v);
                 if (s != null) {
                     out.add(s);
                 }
@@ -556,7 +557,7 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /** Triton's statistics of one loaded version, or null. */
-    public dev.igate.gateway.serving.TritonStatistics statisticsOf(String name, String version) {
+    public dev.igate.gateway.model.TritonStatistics statisticsOf(String name, String version) {
         return statistics.get(name + "/" + version);
     }
 

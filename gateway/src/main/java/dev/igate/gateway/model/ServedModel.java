@@ -71,7 +71,7 @@ public final class ServedModel implements AutoCloseable {
     private final SessionSettings settings;
     private final TokenVocabulary vocabulary;
     private final InFlight inFlight;
-    private final dev.igate.gateway.serving.TritonStatistics statistics;
+    private final dev.igate.gateway.model.TritonStatistics statistics;
     private final long generation;
     /**
      * The model file the sessions were opened from: a link to (or copy of) the repository's file,
@@ -91,7 +91,7 @@ public final class ServedModel implements AutoCloseable {
         this.modelFile = modelFile;
         this.modelFileStamp = modelFile == null ? null : stamp(modelFile);
         this.vocabulary = vocabulary;
-        this.statistics = listener instanceof dev.igate.gateway.serving.BatchMetrics metrics ? metrics.statistics() : null;
+        this.statistics = listener instanceof dev.igate.gateway.model.BatchMetrics metrics ? metrics.statistics() : null;
         this.inFlight = new InFlight("Model " + name + " version " + version);
         this.remote = remote;
         this.directory = directory;
@@ -123,7 +123,7 @@ public final class ServedModel implements AutoCloseable {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static ServedModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                            int maxLength, dev.igate.gateway.serving.BatchMetrics listener, DeviceShares devices, Path pins)
+                            int maxLength, dev.igate.gateway.model.BatchMetrics listener, DeviceShares devices, Path pins)
             throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
@@ -231,7 +231,7 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /** Triton's statistics of this copy of the version, or null when its model runs on a remote predictor. */
-    public dev.igate.gateway.serving.TritonStatistics statistics() {
+    public dev.igate.gateway.model.TritonStatistics statistics() {
         return statistics;
     }
 

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Map;
 
 import dev.igate.gateway.model.ModelRegistry;
-import dev.igate.gateway.web.RequestBodies;
+import dev.igate.gateway.http.RequestBodies;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.ModelNotFoundException;

@@ -4,8 +4,8 @@ import java.util.List;
 import java.util.Optional;
 
 import dev.igate.gateway.IgateProperties;
-import dev.igate.gateway.serving.ErrorStatus;
-import dev.igate.gateway.web.RequestBodies;
+import dev.igate.gateway.http.ErrorStatus;
+import dev.igate.gateway.http.RequestBodies;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.springframework.beans.factory.ObjectProvider;

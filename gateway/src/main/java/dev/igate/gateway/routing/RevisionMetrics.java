@@ -3,7 +3,7 @@ package dev.igate.gateway.routing;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
-import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.http.ErrorStatus;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import org.springframework.context.annotation.Lazy;

@@ -10,7 +10,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.DoubleSupplier;
 
 import dev.igate.gateway.IgateProperties;
-import dev.igate.gateway.web.RequestBodies;
+import dev.igate.gateway.http.RequestBodies;
 import dev.igate.protocol.Json;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;

@@ -1,5 +1,6 @@
 package dev.igate.gateway.serving;
 
+import dev.igate.gateway.model.TritonStatistics;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;

@@ -1,5 +1,6 @@
 package dev.igate.gateway.serving;
 
+import dev.igate.gateway.http.ErrorStatus;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 

@@ -2,7 +2,7 @@ package dev.igate.gateway.web;
 
 import dev.igate.gateway.routing.RevisionGatewayFilterFactory;
 import dev.igate.gateway.routing.UpstreamFailure;
-import dev.igate.gateway.serving.ErrorStatus;
+import dev.igate.gateway.http.ErrorStatus;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.ServerBusyException;

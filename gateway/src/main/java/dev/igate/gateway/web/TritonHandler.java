@@ -1,9 +1,10 @@
 package dev.igate.gateway.web;
 
+import dev.igate.gateway.http.RequestBodies;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.TritonViews;
 import dev.igate.gateway.routing.AdminToken;
-import dev.igate.gateway.serving.TritonStatistics;
+import dev.igate.gateway.model.TritonStatistics;
 import dev.igate.protocol.Json;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;

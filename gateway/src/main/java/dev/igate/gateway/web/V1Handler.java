@@ -1,5 +1,6 @@
 package dev.igate.gateway.web;
 
+import dev.igate.gateway.http.RequestBodies;
 import java.util.List;
 
 import dev.igate.gateway.model.ModelRegistry;

@@ -1,5 +1,6 @@
 package dev.igate.gateway.web;
 
+import dev.igate.gateway.http.RequestBodies;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.VersionState;
 import dev.igate.gateway.serving.ExplainService;

@@ -1,5 +1,6 @@
-package dev.igate.gateway.serving;
+package dev.igate.gateway.web;
 
+import dev.igate.gateway.serving.ServingMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;

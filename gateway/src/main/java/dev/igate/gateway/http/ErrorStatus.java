@@ -1,4 +1,4 @@
-package dev.igate.gateway.serving;
+package dev.igate.gateway.http;
 
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;

@@ -1,4 +1,4 @@
-package dev.igate.gateway.web;
+package dev.igate.gateway.http;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;

@@ -1,4 +1,4 @@
-package dev.igate.gateway.serving;
+package dev.igate.gateway.model;
 
 import java.util.Map;
 import java.util.TreeMap;

@@ -1,4 +1,4 @@
-package dev.igate.gateway.web;
+package dev.igate.gateway.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

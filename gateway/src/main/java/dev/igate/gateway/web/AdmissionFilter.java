@@ -1,5 +1,6 @@
-package dev.igate.gateway.serving;
+package dev.igate.gateway.web;
 
+import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
 import dev.igate.gateway.routing.Revision;

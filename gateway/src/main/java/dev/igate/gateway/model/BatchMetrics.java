@@ -1,4 +1,4 @@
-package dev.igate.gateway.serving;
+package dev.igate.gateway.model;
 
 import java.time.Duration;
 import java.util.List;
