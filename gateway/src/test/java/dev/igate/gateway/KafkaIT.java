@@ -41,7 +41,22 @@ import tools.jackson.databind.json.JsonMapper;
         // a small queue, so a burst fills it: over Kafka that pauses the consumer, it never dead-letters
         "igate.models.BERTSeqClassification.queue-capacity=4", "igate.kafka.max-in-flight=64",
         // payload logging to a topic of the same cluster
-        "igate.models.BERTSeqClassification.logger.mode=all", "igate.models.BERTSeqClassification.logger.kafka-topic=igate-payloads"})
+        "igate.models.BERTSeqClassification.logger.mode=all", "igate.models.BERTSeqClassification.logger.kafka-topic=igate-payloads",
+        // canary weights on the model's V2 infer: a record without a version is routed by them, as a REST call is
+        "spring.cloud.gateway.server.webflux.routes[0].id=kafka-stable",
+        "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[1]=Weight=kafka-infer, 50",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.version=1",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[1].id=kafka-canary",
+        "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v2/models/BERTSeqClassification/versions/2/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[1]=Weight=kafka-infer, 50",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.version=2",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.revision=canary"})
 class KafkaIT extends ServerTestSupport {
 
     static final JsonMapper JSON = JsonMapper.builder().build();
@@ -277,5 +292,35 @@ class KafkaIT extends ServerTestSupport {
                 StandardCharsets.UTF_8);
         assertThat(metrics).containsPattern("igate_kafka_records_consumed_total\\{[^}]*\\} [1-9]")
                 .containsPattern("igate_kafka_records_answered_total\\{[^}]*\\} [1-9]").contains("igate_kafka_consumer_lag");
+    }
+
+    double metric(String pattern) {
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectBody().returnResult().getResponseBody(),
+                StandardCharsets.UTF_8);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(pattern + " ([0-9.E]+)").matcher(metrics);
+        double sum = 0;
+        while (m.find()) {
+            sum += Double.parseDouble(m.group(1));
+        }
+        return sum;
+    }
+
+    @Test
+    void recordsAreCountedAndJudgedPerRevisionAsRestCallsAre() throws Exception {
+        // the data plane chooses the revision of a record that names no version, with the V2 infer routes' canary weights
+        String revisions = "igate_revision_requests_seconds_count\\{[^}]*group=\"kafka-infer\"[^}]*\\}";
+        String counted = "igate_requests_total\\{[^}]*endpoint=\"kafka_infer\"[^}]*outcome=\"success\"[^}]*\\}";
+        double revisionsBefore = metric(revisions);
+        double countedBefore = metric(counted);
+        String run = "judged-" + UUID.randomUUID() + "-";
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 20; i++) {
+                p.send(record(run + i, "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\""
+                        + SEED_TEXT + "\"]}]}", "igate-model", MODEL));
+            }
+        }
+        records("igate-output", run, 20);
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> metric(revisions) >= revisionsBefore + 20 && metric(counted) >= countedBefore + 20);
     }
 }

@@ -2,11 +2,7 @@ package dev.igate.gateway.grpc;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
-import dev.igate.gateway.routing.RevisionMetrics;
-import dev.igate.gateway.routing.RevisionWeights;
-import dev.igate.gateway.serving.ExplainService;
 import dev.igate.gateway.serving.InferenceService;
-import dev.igate.gateway.serving.ServingMetrics;
 import io.grpc.ServerInterceptors;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.context.annotation.Bean;
@@ -18,16 +14,15 @@ import org.springframework.context.annotation.Configuration;
 public class GrpcConfiguration {
 
     @Bean
-    GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, InferenceService inference,
-                          ExplainService explainer, ServingMetrics metrics, RevisionWeights weights,
-                          RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token,
+    GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, dev.igate.gateway.serving.DataPlane plane,
+                          InferenceService inference, dev.igate.gateway.routing.AdminToken token,
                           dev.igate.gateway.serving.RequestConcurrency concurrency) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new InferenceGrpcHandler(registry, inference, metrics, weights, revisions, token), new SessionIdInterceptor(),
+                        new InferenceGrpcHandler(registry, plane, inference, token), new SessionIdInterceptor(),
                         concurrency.grpc())),
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new ExplainGrpcHandler(explainer, metrics, weights, revisions), new SessionIdInterceptor(),
+                        new ExplainGrpcHandler(plane), new SessionIdInterceptor(),
                         concurrency.grpc())));
     }
 }

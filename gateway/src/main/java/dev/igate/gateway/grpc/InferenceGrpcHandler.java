@@ -1,15 +1,12 @@
 package dev.igate.gateway.grpc;
 
+import dev.igate.gateway.serving.DataPlane;
+
 import java.util.List;
-import java.util.function.Function;
 import java.util.function.Supplier;
 
 import dev.igate.gateway.model.ModelRegistry;
-import dev.igate.gateway.routing.Revision;
-import dev.igate.gateway.routing.RevisionMetrics;
-import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.serving.InferenceService;
-import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.gateway.web.V2Handler;
 import dev.igate.grpc.GrpcCodec;
 import dev.igate.grpc.v2.GRPCInferenceServiceGrpc;
@@ -25,7 +22,6 @@ import dev.igate.grpc.v2.ServerMetadataRequest;
 import dev.igate.grpc.v2.ServerMetadataResponse;
 import dev.igate.grpc.v2.ServerReadyRequest;
 import dev.igate.grpc.v2.ServerReadyResponse;
-import dev.igate.protocol.InferenceRequest;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import reactor.core.Disposable;
@@ -35,7 +31,8 @@ import reactor.core.publisher.Mono;
 /**
  * inference.GRPCInferenceService: the V2 protocol over gRPC. Like {@link V2Handler} it only
  * translates, here with {@link GrpcCodec}; ModelInfer goes through the same
- * {@link InferenceService} as REST, so its rows join the same dynamic batcher. Calls run on the
+ * {@link DataPlane} as REST (revision choice, counting, limits, cache), so its rows join the same
+ * dynamic batcher. Calls run on the
  * gRPC transport threads and never block them: the work is handed to the stage pools and the
  * answer is sent when it completes. A cancelled call (client gone, deadline passed) leaves the
  * batcher's queue.
@@ -46,20 +43,15 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     public static final List<String> EXTENSIONS = V2Handler.EXTENSIONS;
 
     private final ModelRegistry registry;
+    private final DataPlane plane;
     private final InferenceService service;
-    private final ServingMetrics metrics;
-    private final RevisionWeights weights;
-    private final RevisionMetrics revisions;
     private final dev.igate.gateway.routing.AdminToken token;
 
-    public InferenceGrpcHandler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RevisionWeights weights,
-                                RevisionMetrics revisions, dev.igate.gateway.routing.AdminToken token) {
+    public InferenceGrpcHandler(ModelRegistry registry, DataPlane plane, InferenceService service, dev.igate.gateway.routing.AdminToken token) {
         this.token = token;
         this.registry = registry;
+        this.plane = plane;
         this.service = service;
-        this.metrics = metrics;
-        this.weights = weights;
-        this.revisions = revisions;
     }
 
     @Override
@@ -69,7 +61,7 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
 
     @Override
     public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> observer) {
-        unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(registry.serverReady()).build());
+        unary(observer, "ServerReady", () -> ServerReadyResponse.newBuilder().setReady(plane.serverReady()).build());
     }
 
     /**
@@ -78,15 +70,8 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> observer) {
-        unary(observer, "ModelReady", () -> {
-            boolean ready;
-            try {
-                ready = registry.state(request.getName(), emptyToNull(request.getVersion())).isReady();
-            } catch (dev.igate.protocol.ModelNotFoundException | dev.igate.protocol.ModelNotReadyException e) {
-                ready = false;
-            }
-            return ModelReadyResponse.newBuilder().setReady(ready).build();
-        });
+        unary(observer, "ModelReady", () -> ModelReadyResponse.newBuilder()
+                .setReady(plane.readiness(request.getName(), emptyToNull(request.getVersion())).ready()).build());
     }
 
     @Override
@@ -98,7 +83,7 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     @Override
     public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> observer) {
         unary(observer, "ModelMetadata", () -> GrpcCodec.encodeMetadata(
-                registry.metadata(request.getName(), emptyToNull(request.getVersion()))));
+                plane.metadata(request.getName(), emptyToNull(request.getVersion()))));
     }
 
     /**
@@ -107,37 +92,21 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
      */
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
-        call(observer, "ModelInfer", metrics, request.getModelName(), request.getModelVersion(), "grpc_infer",
+        call(observer, "ModelInfer", plane.infer(origin("grpc_infer"), request.getModelName(), emptyToNull(request.getModelVersion()),
                 Mono.fromCallable(() -> {
-                            // refused before the tensors are allocated, not after
-                            service.checkElements(GrpcCodec.declaredElements(request));
-                            return Routed.of(GrpcCodec.decodeInfer(request), weights, "infer");
-                        })
-                        .flatMap(routed -> revisions.recorded(routed.revision(), service.infer(routed.request())
-                                .map(response -> GrpcCodec.encodeInfer(response, !routed.request().binaryOutputs().isEmpty())))),
-                ModelInferResponse::getModelVersion);
+                    // refused before the tensors are allocated, not after
+                    service.checkElements(GrpcCodec.declaredElements(request));
+                    return GrpcCodec.decodeInfer(request);
+                })).map(a -> GrpcCodec.encodeInfer(a.response(), !a.request().binaryOutputs().isEmpty())));
     }
 
     /**
-     * A request and the revision the canary weights chose for it (null when it named a version
-     * or the model has no weighted V2 routes).
+     * Where a call comes from: a call without a version follows the canary weights of the model's
+     * V2 routes, sticky by its {@code x-session-id} metadata as REST is by X-Session-Id (read here,
+     * on the call's thread, where gRPC's context holds it).
      */
-    record Routed(InferenceRequest request, Revision revision) {
-
-        /**
-         * A request without a version gets the one the canary weights of the model's V2
-         * {@code endpoint} routes choose, sticky by the call's {@code x-session-id} metadata as REST
-         * is by X-Session-Id; the call then counts for that revision in its metrics and in the
-         * automatic-rollback judgement.
-         */
-        static Routed of(InferenceRequest r, RevisionWeights weights, String endpoint) {
-            Revision revision = r.version() == null ? weights.choose(r.model(), endpoint, SessionIdInterceptor.SESSION_ID.get()) : null;
-            if (revision == null) {
-                return new Routed(r, null);
-            }
-            return new Routed(new InferenceRequest(r.id(), r.model(), revision.version(), r.inputs(), r.requestedOutputs(),
-                    r.parameters(), r.binaryOutputs(), r.classifications()), revision);
-        }
+    static DataPlane.Origin origin(String endpoint) {
+        return DataPlane.Origin.weighted(endpoint, SessionIdInterceptor.SESSION_ID.get());
     }
 
     static String emptyToNull(String s) {
@@ -228,11 +197,10 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     }
 
     /**
-     * Subscribes to the work of a call, answers when it completes, counts the answer in
-     * {@code igate_requests_total}, and drops the work if the client cancels.
+     * Subscribes to the work of a call (the data plane counts it), answers when it completes, and
+     * drops the work if the client cancels.
      */
-    static <T> void call(StreamObserver<T> observer, String method, ServingMetrics metrics, String model, String version,
-                         String endpoint, Mono<T> work, Function<T, String> servedVersion) {
+    static <T> void call(StreamObserver<T> observer, String method, Mono<T> work) {
         // the cancel handler has to be set before the call method returns; a cancel that comes
         // before the subscription exists disposes it as soon as it is set
         Disposable.Swap subscription = Disposables.swap();
@@ -242,13 +210,9 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
         // every stage answers with a value or an error; should one ever complete empty, the call must still end
         subscription.update(work.switchIfEmpty(Mono.error(() -> new IllegalStateException(method + " produced no answer"))).subscribe(
                 value -> {
-                    metrics.request(model, servedVersion.apply(value), endpoint, null);
                     observer.onNext(value);
                     observer.onCompleted();
                 },
-                error -> {
-                    metrics.request(model, emptyToNull(version), endpoint, error);
-                    observer.onError(GrpcStatus.of(error, method));
-                }));
+                error -> observer.onError(GrpcStatus.of(error, method))));
     }
 }

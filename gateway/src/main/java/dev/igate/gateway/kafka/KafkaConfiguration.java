@@ -1,8 +1,6 @@
 package dev.igate.gateway.kafka;
 
 import dev.igate.gateway.IgateProperties;
-import dev.igate.gateway.routing.RevisionWeights;
-import dev.igate.gateway.serving.InferenceService;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.context.annotation.Bean;
@@ -14,7 +12,7 @@ import org.springframework.context.annotation.Configuration;
 public class KafkaConfiguration {
 
     @Bean
-    KafkaInference kafkaInference(IgateProperties properties, InferenceService service, RevisionWeights weights, MeterRegistry meters) {
-        return new KafkaInference(properties.kafka(), properties.maxRequestSize().toBytes(), service, weights, meters);
+    KafkaInference kafkaInference(IgateProperties properties, dev.igate.gateway.serving.DataPlane plane, MeterRegistry meters) {
+        return new KafkaInference(properties.kafka(), properties.maxRequestSize().toBytes(), plane, meters);
     }
 }

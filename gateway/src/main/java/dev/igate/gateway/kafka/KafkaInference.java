@@ -1,5 +1,9 @@
 package dev.igate.gateway.kafka;
 
+import dev.igate.gateway.serving.CloudEvents;
+import dev.igate.gateway.serving.DataPlane;
+import reactor.core.publisher.Mono;
+
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -14,12 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import dev.igate.gateway.KafkaSettings;
-import dev.igate.gateway.routing.Revision;
-import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.http.ErrorStatus;
-import dev.igate.gateway.serving.InferenceService;
 import dev.igate.protocol.InferenceException;
-import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.v1.V1Codec;
 import dev.igate.protocol.v2.V2Codec;
@@ -74,8 +74,7 @@ public final class KafkaInference implements SmartLifecycle {
     static final String ERROR = "igate-error";
 
     private final KafkaSettings settings;
-    private final InferenceService service;
-    private final RevisionWeights weights;
+    private final DataPlane plane;
     private final long maxRequestBytes;
     private final OffsetTracker offsets = new OffsetTracker();
     /**
@@ -108,12 +107,10 @@ public final class KafkaInference implements SmartLifecycle {
      */
     private java.util.concurrent.ExecutorService sender;
 
-    public KafkaInference(KafkaSettings settings, long maxRequestBytes, InferenceService service, RevisionWeights weights,
-                          MeterRegistry meters) {
+    public KafkaInference(KafkaSettings settings, long maxRequestBytes, DataPlane plane, MeterRegistry meters) {
         this.settings = settings;
         this.maxRequestBytes = maxRequestBytes;
-        this.service = service;
-        this.weights = weights;
+        this.plane = plane;
         this.consumed = Counter.builder("igate.kafka.records.consumed").description("records taken from the input topic")
                 .register(meters);
         this.answered = Counter.builder("igate.kafka.records.answered").description("answers acknowledged on the output topic")
@@ -398,29 +395,22 @@ public final class KafkaInference implements SmartLifecycle {
                 throw new InvalidInputException("The record's value holds " + r.value().length + " bytes, more than the limit of "
                         + maxRequestBytes + " (igate.max-request-size)");
             }
-            // a CloudEvent carrying the request: binary mode (ce_ headers) leaves the value as it is,
-            // structured mode (content-type application/cloudevents+json) carries it in data
-            byte[] value = r.value();
-            String contentType = header(r, "content-type");
-            if (contentType != null && contentType.toLowerCase(java.util.Locale.ROOT).startsWith("application/cloudevents+json")) {
-                value = dev.igate.gateway.web.CloudEventBodies.dataOf(value);
-                eventId = structuredId(r.value());
-            } else if (header(r, "ce_specversion") != null) {
-                eventId = header(r, "ce_id") != null ? header(r, "ce_id") : "";
-            }
-            if (version == null) {
-                // the canary weights of the model's V2 infer routes, sticky by the record's key
-                Revision revision = weights.choose(model, "infer", key);
-                version = revision == null ? null : revision.version();
-            }
+            // a CloudEvent carrying the request: binary mode (ce_ headers, per the Kafka binding) leaves
+            // the value as it is, structured mode (content-type application/cloudevents+json) carries it in data
+            CloudEvents.Incoming in = CloudEvents.unwrap(CloudEvents.mode(header(r, "content-type"), header(r, "ce_specversion") != null),
+                    "ce_", name -> header(r, name), r.value());
+            eventId = in.mode() == CloudEvents.Mode.NONE ? null : in.id() == null ? "" : in.id();
+            byte[] value = in.data();
+            // without a version the data plane follows the canary weights of the model's V2 routes, sticky by the record's key
+            String asked = version;
             if (v1) {
-                List<String> texts = V1Codec.decodeTexts(value);
-                answer = service.classify(model, version, texts).map(c -> new Answer(null, c.version(),
-                        V1Codec.encodePredictions(c.predictions().stream().map(p -> c.task().v1(p, false)).toList())));
+                answer = plane.predict(DataPlane.Origin.weighted("kafka_predict", key), model, version,
+                                Mono.fromCallable(() -> V1Codec.decodeTexts(value)))
+                        .map(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false))));
             } else {
-                InferenceRequest request = V2Codec.decodeInfer(model, version, value);
-                answer = service.infer(request).map(response -> new Answer(response.id(), response.version(),
-                        V2Codec.encodeInfer(response)));
+                answer = plane.infer(DataPlane.Origin.weighted("kafka_infer", key), model, version,
+                                Mono.fromCallable(() -> V2Codec.decodeInfer(model, asked, value)))
+                        .map(a -> new Answer(a.response().id(), a.response().version(), V2Codec.encodeInfer(a.response())));
             }
         } catch (RuntimeException e) {
             answer = reactor.core.publisher.Mono.error(e);
@@ -449,13 +439,6 @@ public final class KafkaInference implements SmartLifecycle {
     private record Answer(String id, String version, byte[] body) {
     }
 
-    private static String structuredId(byte[] event) {
-        try {
-            return dev.igate.protocol.Json.parseObject(event).path("id").stringValue("");
-        } catch (RuntimeException e) {
-            return "";
-        }
-    }
 
     /**
      * An answer to a CloudEvent is a CloudEvent in binary mode per the Kafka binding, as KServe
@@ -467,9 +450,9 @@ public final class KafkaInference implements SmartLifecycle {
             return headers;
         }
         headers.add("ce_specversion", "1.0".getBytes(StandardCharsets.UTF_8));
-        headers.add("ce_id", dev.igate.gateway.web.CloudEventBodies.randomId().getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_id", CloudEvents.randomId().getBytes(StandardCharsets.UTF_8));
         headers.add("ce_source", ("io.kserve.inference." + model).getBytes(StandardCharsets.UTF_8));
-        headers.add("ce_type", "io.kserve.inference.response".getBytes(StandardCharsets.UTF_8));
+        headers.add("ce_type", CloudEvents.RESPONSE_TYPE.getBytes(StandardCharsets.UTF_8));
         headers.add("ce_requestid", requestEvent.getBytes(StandardCharsets.UTF_8));
         headers.add("content-type", "application/json".getBytes(StandardCharsets.UTF_8));
         return headers;

@@ -28,6 +28,8 @@ public class RepositoryPoller implements SmartLifecycle {
     private final ModelRegistry registry;
     private final long intervalMillis;
     private ScheduledExecutorService timer;
+    /** What each model's folder held at the previous poll: a change is loaded once it holds still for a poll. */
+    private final java.util.Map<String, String> previous = new java.util.HashMap<>();
 
     public RepositoryPoller(ModelRegistry registry, IgateProperties properties) {
         this.registry = registry;
@@ -36,7 +38,9 @@ public class RepositoryPoller implements SmartLifecycle {
 
     /**
      * One look at the repository: reloads a loaded model whose files no longer match those it was
-     * read from, loads a new one, unloads one whose folder was removed. Nothing before the start-up
+     * read from, loads a new one, unloads one whose folder was removed. A change is acted on once
+     * two polls in a row see the same files (one that is still being copied in is left for the next
+     * poll, so a version is never loaded without the files that were still coming). Nothing before the start-up
      * load has tried every model (it reads the files itself, and a poll then would race it), and
      * nothing for a model an operator unloaded, until an explicit load.
      */
@@ -54,7 +58,9 @@ public class RepositoryPoller implements SmartLifecycle {
                     continue;
                 }
                 String loadedFrom = registry.loadedFingerprint(name);
-                if (loadedFrom != null && loadedFrom.equals(repository.fingerprint(name))) {
+                String now = repository.fingerprint(name);
+                String before = previous.put(name, now);
+                if (loadedFrom != null && loadedFrom.equals(now) || !now.equals(before)) {
                     continue;
                 }
                 log.info("Repository poll: model {} {}", name, loadedFrom != null ? "changed, reloading" : "appeared, loading");
@@ -64,6 +70,7 @@ public class RepositoryPoller implements SmartLifecycle {
                     log.warn("Repository poll: model {}: {}", name, e.getMessage());
                 }
             }
+            previous.keySet().retainAll(names);
             for (String name : registry.modelNames()) {
                 if (!names.contains(name)) {
                     log.info("Repository poll: model {} removed, unloading", name);

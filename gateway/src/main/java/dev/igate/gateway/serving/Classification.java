@@ -19,4 +19,12 @@ public record Classification(String model, String version, Task task, List<Predi
     public List<String> labels() {
         return task.labels();
     }
+
+    /**
+     * The predictions as a V1 answer lists them: a label (or value) each, or with {@code detailed}
+     * the label with its probabilities; the one mapping for every transport that answers V1.
+     */
+    public List<tools.jackson.databind.JsonNode> v1(boolean detailed) {
+        return predictions.stream().map(p -> task.v1(p, detailed)).toList();
+    }
 }

@@ -85,8 +85,7 @@ public class InferenceService {
                         tools.jackson.databind.node.ObjectNode body = dev.igate.protocol.Json.object();
                         texts.forEach(body.putArray("instances")::add);
                         return dev.igate.protocol.Json.write(body);
-                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.predictions().stream()
-                            .map(p -> c.task().v1(p, false)).toList()), textBytes + 64L * texts.size(), route));
+                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.v1(false)), textBytes + 64L * texts.size(), route));
         });
     }
 

@@ -1,13 +1,12 @@
 package dev.igate.gateway.web;
 
+import dev.igate.gateway.serving.CloudEvents;
+import dev.igate.gateway.serving.DataPlane;
+
 import dev.igate.gateway.http.RequestBodies;
 import java.util.List;
 
 import dev.igate.gateway.model.ModelRegistry;
-import dev.igate.gateway.serving.Classification;
-import dev.igate.gateway.serving.ExplainService;
-import dev.igate.gateway.serving.InferenceService;
-import dev.igate.gateway.serving.ServingMetrics;
 import dev.igate.protocol.Json;
 import dev.igate.protocol.v1.V1Codec;
 import org.springframework.http.ResponseEntity;
@@ -19,7 +18,6 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import reactor.core.publisher.Mono;
-import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -28,18 +26,13 @@ import tools.jackson.databind.node.ObjectNode;
 public class V1Handler {
 
     private final ModelRegistry registry;
-    private final InferenceService service;
-    private final ServingMetrics metrics;
+    private final DataPlane plane;
     private final RequestBodies bodies;
-    private final ExplainService explainer;
 
-    public V1Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies,
-                     ExplainService explainer) {
-        this.explainer = explainer;
-        this.bodies = bodies;
+    public V1Handler(ModelRegistry registry, DataPlane plane, RequestBodies bodies) {
         this.registry = registry;
-        this.service = service;
-        this.metrics = metrics;
+        this.plane = plane;
+        this.bodies = bodies;
     }
 
     @GetMapping("/v1/models")
@@ -84,14 +77,17 @@ public class V1Handler {
                                                 @RequestParam(name = "probabilities", defaultValue = "false") boolean probabilities,
                                                 ServerWebExchange exchange) {
         ServerHttpRequest request = exchange.getRequest();
-        CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
-        return bodies.read(request)
+        CloudEvents.Mode mode = CloudEventBodies.mode(request);
+        java.util.concurrent.atomic.AtomicReference<CloudEvents.Incoming> event = new java.util.concurrent.atomic.AtomicReference<>();
+        Mono<java.util.List<String>> texts = bodies.read(request)
                 .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
-                .flatMap(in -> RequestBodies.decode(in.data(), V1Codec::decodeTexts)
-                        .flatMap(texts -> service.classify(model, version, texts))
-                        .map(c -> CloudEventBodies.answer(in, model, V1Codec.encodePredictions(predictions(c, probabilities)), c.version())))
-                .contextWrite(RouteLogging.of(exchange))
-                .transform(JsonResponses.counted(metrics, model, version, "v1_predict"));
+                .flatMap(in -> {
+                    event.set(in);
+                    return RequestBodies.decode(in.data(), V1Codec::decodeTexts);
+                });
+        return plane.predict(DataPlane.Origin.routed("v1_predict"), model, version, texts)
+                .map(c -> CloudEventBodies.answer(event.get(), model, V1Codec.encodePredictions(c.v1(probabilities)), c.version()))
+                .contextWrite(RouteLogging.of(exchange));
     }
 
     /**
@@ -107,17 +103,10 @@ public class V1Handler {
     @PostMapping("/v1/models/{model}/versions/{version}:explain")
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
-        return bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, b -> new ExplainBody(V1Codec.decodeTexts(b), V1Codec.decodeParameters(b))))
-                .flatMap(body -> explainer.explain(model, version, body.texts(), body.parameters()))
-                .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()))
-                .transform(JsonResponses.counted(metrics, model, version, "v1_explain"));
+        Mono<DataPlane.Texts> decoded = bodies.read(request)
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> new DataPlane.Texts(V1Codec.decodeTexts(b), V1Codec.decodeParameters(b))));
+        return plane.explain(DataPlane.Origin.routed("v1_explain"), model, version, decoded)
+                .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()));
     }
 
-    static List<JsonNode> predictions(Classification c, boolean probabilities) {
-        return c.predictions().stream().map(p -> c.task().v1(p, probabilities)).toList();
-    }
-
-    private record ExplainBody(java.util.List<String> texts, java.util.Map<String, Object> parameters) {
-    }
 }

@@ -1,16 +1,14 @@
 package dev.igate.gateway.web;
 
+import java.util.concurrent.atomic.AtomicReference;
+
 import dev.igate.gateway.http.RequestBodies;
-import dev.igate.gateway.model.ModelRegistry;
-import dev.igate.gateway.model.VersionState;
-import dev.igate.gateway.serving.ExplainService;
-import dev.igate.gateway.serving.InferenceService;
-import dev.igate.gateway.serving.ServingMetrics;
+import dev.igate.gateway.serving.CloudEvents;
+import dev.igate.gateway.serving.DataPlane;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
-import dev.igate.protocol.v2.TextInputs;
 import dev.igate.protocol.v2.V2Codec;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
@@ -26,7 +24,8 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Open Inference Protocol (KServe V2) REST endpoints. HTTP only: bodies are decoded by
- * {@link V2Codec} into the internal request and the work is done by {@link InferenceService}.
+ * {@link V2Codec} into the internal request, the work is the {@link DataPlane}'s, and its answer is
+ * encoded back.
  */
 @RestController
 public class V2Handler {
@@ -35,19 +34,12 @@ public class V2Handler {
     public static final String BINARY_HEADER = "Inference-Header-Content-Length";
     public static final String SERVER_VERSION = "0.1.0";
 
-    private final ModelRegistry registry;
-    private final InferenceService service;
-    private final ServingMetrics metrics;
+    private final DataPlane plane;
     private final RequestBodies bodies;
-    private final ExplainService explainer;
 
-    public V2Handler(ModelRegistry registry, InferenceService service, ServingMetrics metrics, RequestBodies bodies,
-                     ExplainService explainer) {
-        this.explainer = explainer;
+    public V2Handler(DataPlane plane, RequestBodies bodies) {
+        this.plane = plane;
         this.bodies = bodies;
-        this.registry = registry;
-        this.service = service;
-        this.metrics = metrics;
     }
 
     /**
@@ -77,7 +69,7 @@ public class V2Handler {
     /** 200 when every model version is loaded and warmed up; 400 otherwise, as the protocol asks for a 4xx. */
     @GetMapping("/v2/health/ready")
     public ResponseEntity<byte[]> ready() {
-        boolean ready = registry.serverReady();
+        boolean ready = plane.serverReady();
         ObjectNode n = Json.object();
         n.put("ready", ready);
         return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
@@ -85,12 +77,12 @@ public class V2Handler {
 
     @GetMapping("/v2/models/{model}")
     public ResponseEntity<byte[]> metadata(@PathVariable String model) {
-        return JsonResponses.ok(V2Codec.encodeMetadata(registry.metadata(model, null)));
+        return JsonResponses.ok(V2Codec.encodeMetadata(plane.metadata(model, null)));
     }
 
     @GetMapping("/v2/models/{model}/versions/{version}")
     public ResponseEntity<byte[]> metadata(@PathVariable String model, @PathVariable String version) {
-        return JsonResponses.ok(V2Codec.encodeMetadata(registry.metadata(model, version)));
+        return JsonResponses.ok(V2Codec.encodeMetadata(plane.metadata(model, version)));
     }
 
     @GetMapping("/v2/models/{model}/ready")
@@ -109,28 +101,19 @@ public class V2Handler {
      * status is false), as gRPC's ModelReady answers ready=false.
      */
     private ResponseEntity<byte[]> readiness(String model, String version) {
+        DataPlane.Readiness readiness = plane.readiness(model, version);
         ObjectNode n = Json.object();
-        String reason;
-        boolean ready;
-        try {
-            VersionState state = registry.state(model, version);
-            n.put("name", model);
-            ready = state.isReady();
-            reason = state.reason() != null ? state.reason()
-                    : state.status() == VersionState.Status.LOADING ? "Model " + model + " is loading" : null;
-        } catch (dev.igate.protocol.ModelNotFoundException | dev.igate.protocol.ModelNotReadyException e) {
+        if (readiness.known()) {
             // a name the server does not have is not echoed back
-            ready = false;
-            reason = e.getMessage();
+            n.put("name", model);
         }
-        n.put("ready", ready);
-        if (!ready) {
+        n.put("ready", readiness.ready());
+        if (!readiness.ready()) {
             // a 4xx answer carries its error, as every other one does
-            String why = reason != null ? reason : "Model " + model + " is not ready";
-            n.put("reason", why);
-            n.put("error", why);
+            n.put("reason", readiness.reason());
+            n.put("error", readiness.reason());
         }
-        return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+        return readiness.ready() ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
     }
 
     @PostMapping("/v2/models/{model}/infer")
@@ -144,15 +127,19 @@ public class V2Handler {
         ServerHttpRequest request = exchange.getRequest();
         // the header is checked after the body is read: answering before the body is consumed would
         // leave its bytes on a kept-alive connection
-        CloudEventBodies.Mode mode = CloudEventBodies.mode(request);
-        return bodies.read(request)
+        CloudEvents.Mode mode = CloudEventBodies.mode(request);
+        AtomicReference<CloudEvents.Incoming> event = new AtomicReference<>();
+        Mono<InferenceRequest> decoded = bodies.read(request)
                 .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
-                .flatMap(in -> RequestBodies.decode(in.data(), b -> V2Codec.decodeInfer(model, version, b,
-                                mode == CloudEventBodies.Mode.NONE ? headerLength(request) : -1))
-                        .flatMap(r -> service.infer(r).map(response -> mode == CloudEventBodies.Mode.NONE ? encode(r, response)
-                                : CloudEventBodies.answer(in, model, V2Codec.encodeInfer(response), response.version()))))
-                .contextWrite(RouteLogging.of(exchange))
-                .transform(JsonResponses.counted(metrics, model, version, "v2_infer"));
+                .flatMap(in -> {
+                    event.set(in);
+                    return RequestBodies.decode(in.data(), b -> V2Codec.decodeInfer(model, version, b,
+                            mode == CloudEvents.Mode.NONE ? headerLength(request) : -1));
+                });
+        return plane.infer(DataPlane.Origin.routed("v2_infer"), model, version, decoded)
+                .map(a -> mode == CloudEvents.Mode.NONE ? encode(a.request(), a.response())
+                        : CloudEventBodies.answer(event.get(), model, V2Codec.encodeInfer(a.response()), a.response().version()))
+                .contextWrite(RouteLogging.of(exchange));
     }
 
     /** The binary tensor data extension's header, or -1 for a JSON-only body. */
@@ -194,17 +181,11 @@ public class V2Handler {
     @PostMapping("/v2/models/{model}/versions/{version}/explain")
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
-        return bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))))
-                .flatMap(r -> {
-                    if (r.inputs().size() != 1) {
-                        throw new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + r.inputs().size());
-                    }
-                    return explainer.explain(model, version, TextInputs.texts(r.inputs().get(0)), r.parameters())
-                            .map(result -> JsonResponses.ok(V2Codec.encodeExplain(r.id(), result.model(), result.version(),
-                                    result.explanations()), result.version()));
-                })
-                .transform(JsonResponses.counted(metrics, model, version, "v2_explain"));
+        Mono<InferenceRequest> decoded = bodies.read(request)
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))));
+        return plane.explainRequest(DataPlane.Origin.routed("v2_explain"), model, version, decoded)
+                .map(e -> JsonResponses.ok(V2Codec.encodeExplain(e.request().id(), e.result().model(), e.result().version(),
+                        e.result().explanations()), e.result().version()));
     }
 
 }

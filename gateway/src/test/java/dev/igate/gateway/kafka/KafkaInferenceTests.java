@@ -26,7 +26,7 @@ class KafkaInferenceTests {
         KafkaSettings settings = new KafkaSettings("127.0.0.1:" + closedPort(), null, null, null, "faults", 8,
                 Map.of("session.timeout.ms", "not a number"));
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
-        KafkaInference kafka = new KafkaInference(settings, 1 << 20, null, null, meters);
+        KafkaInference kafka = new KafkaInference(settings, 1 << 20, null, meters);
         kafka.start();
         try {
             await().atMost(Duration.ofSeconds(30)).until(() -> meters.counter("igate.kafka.consumer.restarts").count() >= 2);

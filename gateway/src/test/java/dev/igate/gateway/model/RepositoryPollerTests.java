@@ -53,15 +53,21 @@ class RepositoryPollerTests {
         return harness.serves(model, version);
     }
 
+    /** Two polls: a change is acted on once two polls in a row see the same files. */
+    void settle() {
+        poller.poll();
+        poller.poll();
+    }
+
     @Test
-    void aChangeMadeBeforeTheFirstPollIsLoadedByIt() throws Exception {
+    void aChangeMadeBeforeTheFirstPollIsLoadedWithoutAnotherChange() throws Exception {
         TinyClassifier.write(repository().resolve("Polled").resolve("1"), "Tanh", 1);
         start(Map.of());
         assertThat(serves("Polled", "1")).isTrue();
 
         // a version lands after the start-up load read the folder, before any poll
         TinyClassifier.write(repository().resolve("Polled").resolve("2"), "Tanh", 2);
-        poller.poll();
+        settle();
 
         assertThat(serves("Polled", "2")).isTrue();
         assertThat(registry.defaultVersion("Polled")).isEqualTo("2");
@@ -87,16 +93,16 @@ class RepositoryPollerTests {
         start(Map.of());
 
         registry.unload("Held");
-        poller.poll();
+        settle();
         TinyClassifier.write(repository().resolve("Held").resolve("2"), "Tanh", 2);
-        poller.poll();
+        settle();
         assertThat(registry.modelNames()).doesNotContain("Held");
 
         registry.reload("Held");
         assertThat(serves("Held", "2")).isTrue();
         // a later change is polled again
         TinyClassifier.write(repository().resolve("Held").resolve("3"), "Tanh", 3);
-        poller.poll();
+        settle();
         assertThat(serves("Held", "3")).isTrue();
     }
 
@@ -112,7 +118,7 @@ class RepositoryPollerTests {
 
         // when: a version is added on the volume
         TinyClassifier.write(volume.resolve("2"), "Tanh", 2);
-        poller.poll();
+        settle();
 
         // then: it serves
         assertThat(serves("Linked", "2")).isTrue();
@@ -130,7 +136,7 @@ class RepositoryPollerTests {
         assertThat(meters.find("igate.queue.depth").tags("model_name", "Latest", "model_version", "1").gauge()).isNotNull();
 
         TinyClassifier.write(repository().resolve("Latest").resolve("2"), "Tanh", 2);
-        poller.poll();
+        settle();
 
         assertThat(serves("Latest", "2")).isTrue();
         assertThat(registry.knows("Latest", "1")).isFalse();
@@ -189,7 +195,7 @@ class RepositoryPollerTests {
         assertThat(registry.serverReady()).isTrue();
 
         corrupt(repository().resolve("Served").resolve("1"), repository().resolve("Served").resolve("2"));
-        poller.poll();
+        settle();
 
         // version 2 is reported failed, version 1 serves: what the server can serve is unchanged
         assertThat(registry.state("Served", "2").status()).isEqualTo(VersionState.Status.FAILED);
@@ -215,5 +221,26 @@ class RepositoryPollerTests {
 
         assertThat(serves("Good", "1")).isTrue();
         assertThat(registry.serverReady()).isFalse();
+    }
+
+    @Test
+    void aVersionStillBeingCopiedInIsLoadedOnceItsFilesHoldStill() throws Exception {
+        TinyClassifier.write(repository().resolve("Copied").resolve("1"), "Tanh", 1);
+        start(Map.of());
+        Path incoming = Files.createDirectories(repository().resolve("Copied").resolve("2"));
+
+        // the model file has landed, its tokenizer and labels not yet
+        Files.copy(repository().resolve("Copied").resolve("1").resolve("model.onnx"), incoming.resolve("model.onnx"));
+        poller.poll();
+        for (String file : List.of("tokenizer.json", "config.json")) {
+            Files.copy(repository().resolve("Copied").resolve("1").resolve(file), incoming.resolve(file));
+        }
+        poller.poll();
+        assertThat(registry.knows("Copied", "2")).as("not loaded while its files were still coming").isFalse();
+
+        // a poll later the files held still: loaded whole, as a text classifier
+        poller.poll();
+        assertThat(serves("Copied", "2")).isTrue();
+        assertThat(registry.resolve("Copied", "2").acceptsText()).isTrue();
     }
 }

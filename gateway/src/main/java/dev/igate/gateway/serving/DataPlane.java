@@ -1,0 +1,186 @@
+package dev.igate.gateway.serving;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+import dev.igate.gateway.model.ModelRegistry;
+import dev.igate.gateway.model.VersionState;
+import dev.igate.gateway.routing.Revision;
+import dev.igate.gateway.routing.RevisionMetrics;
+import dev.igate.gateway.routing.RevisionWeights;
+import dev.igate.protocol.InferenceRequest;
+import dev.igate.protocol.InferenceResponse;
+import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.ModelMetadata;
+import dev.igate.protocol.ModelNotFoundException;
+import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.v2.TextInputs;
+import org.springframework.stereotype.Service;
+import reactor.core.publisher.Mono;
+
+/**
+ * The data plane every transport calls, as KServe's {@code DataPlane} is: REST V1 and V2, gRPC and
+ * Kafka decode and encode, and nothing else. Here, once for all of them: the revision a call that
+ * names no version goes to (the canary weights of the model's routes, sticky by the caller's
+ * session or the record's key; REST's routes choose before a call reaches this), the revision
+ * metrics the automatic rollback judges, counting in {@code igate_requests_total} (decoding errors
+ * included: a transport hands its decoding over as the work's first step), readiness, metadata;
+ * and, through {@link InferenceService} and {@link ExplainService}, limits, admission, the response
+ * cache and payload logging.
+ */
+@Service
+public class DataPlane {
+
+    /**
+     * Where a call comes from.
+     *
+     * @param endpoint the {@code endpoint} tag it is counted under ({@code v2_infer}, {@code grpc_infer},
+     *                 {@code kafka_infer}, ...)
+     * @param sticky   what keeps one caller on one revision (a session id, a record key), or null
+     * @param routed   whether the revision was chosen before the call got here (REST's gateway routes)
+     */
+    public record Origin(String endpoint, String sticky, boolean routed) {
+
+        /** A call the gateway's routes already sent to a revision (REST). */
+        public static Origin routed(String endpoint) {
+            return new Origin(endpoint, null, true);
+        }
+
+        /** A call whose revision the canary weights choose here (gRPC, Kafka), sticky by {@code sticky}. */
+        public static Origin weighted(String endpoint, String sticky) {
+            return new Origin(endpoint, sticky, false);
+        }
+    }
+
+    /** Texts to explain and the explain parameters, as a V1 body carries them. */
+    public record Texts(List<String> texts, Map<String, Object> parameters) {
+    }
+
+    /** An explained V2 (or gRPC) request: the request as it was decoded, and its explanations. */
+    public record Explained(InferenceRequest request, ExplainService.Result result) {
+    }
+
+    /** An answered V2 infer: the request as it was decoded (its outputs' encodings), and the answer. */
+    public record Answered(InferenceRequest request, InferenceResponse response) {
+    }
+
+    private final ModelRegistry registry;
+    private final InferenceService inference;
+    private final ExplainService explainer;
+    private final ServingMetrics metrics;
+    private final RevisionWeights weights;
+    private final RevisionMetrics revisions;
+
+    public DataPlane(ModelRegistry registry, InferenceService inference, ExplainService explainer, ServingMetrics metrics,
+                     RevisionWeights weights, RevisionMetrics revisions) {
+        this.registry = registry;
+        this.inference = inference;
+        this.explainer = explainer;
+        this.metrics = metrics;
+        this.weights = weights;
+        this.revisions = revisions;
+    }
+
+    /** A V2 infer: {@code decoded} is the transport's decoding of the call (body read included), run as the first step. */
+    public Mono<Answered> infer(Origin origin, String model, String version, Mono<InferenceRequest> decoded) {
+        return counted(origin, model, version, a -> a.response().version(), decoded.flatMap(request -> {
+            Revision revision = choose(origin, model, request.version(), "infer");
+            InferenceRequest routed = revision == null ? request : withVersion(request, revision.version());
+            return revisions.recorded(revision, inference.infer(routed).map(response -> new Answered(routed, response)));
+        }));
+    }
+
+    /** A V1 predict of texts. */
+    public Mono<Classification> predict(Origin origin, String model, String version, Mono<List<String>> texts) {
+        return counted(origin, model, version, Classification::version, texts.flatMap(t -> {
+            Revision revision = choose(origin, model, version, "infer");
+            return revisions.recorded(revision, inference.classify(model, revision == null ? version : revision.version(), t));
+        }));
+    }
+
+    /** A V1 explain of texts. */
+    public Mono<ExplainService.Result> explain(Origin origin, String model, String version, Mono<Texts> decoded) {
+        return counted(origin, model, version, ExplainService.Result::version, decoded.flatMap(body -> {
+            Revision revision = choose(origin, model, version, "explain");
+            return revisions.recorded(revision, explainer.explain(model, revision == null ? version : revision.version(),
+                    body.texts(), body.parameters()));
+        }));
+    }
+
+    /**
+     * A V2 (or gRPC) explain: an infer request with exactly one BYTES input of texts, the explain
+     * parameters in its parameters.
+     *
+     * @throws InvalidInputException (in the Mono) for any other inputs
+     */
+    public Mono<Explained> explainRequest(Origin origin, String model, String version, Mono<InferenceRequest> decoded) {
+        return counted(origin, model, version, e -> e.result().version(), decoded.flatMap(request -> {
+            if (request.inputs().size() != 1) {
+                return Mono.error(new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + request.inputs().size()));
+            }
+            Revision revision = choose(origin, model, request.version(), "explain");
+            String served = revision == null ? request.version() : revision.version();
+            return revisions.recorded(revision, explainer.explain(model, served, TextInputs.texts(request.inputs().get(0)),
+                    request.parameters()).map(result -> new Explained(request, result)));
+        }));
+    }
+
+    /**
+     * Whether a model version serves now; never throws: a version loading, failed, unloaded or
+     * unknown is not ready, as the protocol's boolean answers it.
+     */
+    public Readiness readiness(String model, String version) {
+        try {
+            VersionState state = registry.state(model, version);
+            String reason = state.reason() != null ? state.reason()
+                    : state.status() == VersionState.Status.LOADING ? "Model " + model + " is loading" : null;
+            return new Readiness(true, state.isReady(), state.isReady() ? null : reason != null ? reason : "Model " + model + " is not ready");
+        } catch (ModelNotFoundException | ModelNotReadyException e) {
+            return new Readiness(false, false, e.getMessage());
+        }
+    }
+
+    /**
+     * A version's readiness.
+     *
+     * @param known  whether the server has the model (a name it does not have is not echoed back)
+     * @param ready  whether the version serves now
+     * @param reason why it does not, or null
+     */
+    public record Readiness(boolean known, boolean ready, String reason) {
+    }
+
+    /** Whether the server is ready (every model serves, or with relaxed readiness, loading has finished). */
+    public boolean serverReady() {
+        return registry.serverReady();
+    }
+
+    /** V2 metadata of a model version. */
+    public ModelMetadata metadata(String model, String version) {
+        return registry.metadata(model, version);
+    }
+
+    /**
+     * The revision a call to a model's {@code endpoint} ({@code infer}, {@code explain}) goes to when
+     * it names no version and nothing chose one before: the canary weights', sticky by the caller;
+     * null when it names one, was routed, or the model has no weighted routes (its default serves).
+     */
+    private Revision choose(Origin origin, String model, String version, String endpoint) {
+        return origin.routed() || version != null ? null : weights.choose(model, endpoint, origin.sticky());
+    }
+
+    private static InferenceRequest withVersion(InferenceRequest r, String version) {
+        return new InferenceRequest(r.id(), r.model(), version, r.inputs(), r.requestedOutputs(), r.parameters(), r.binaryOutputs(),
+                r.classifications());
+    }
+
+    /**
+     * Counts a call's answer in {@code igate_requests_total} when it comes: the version that served
+     * it, or on an error the one it asked for.
+     */
+    public <T> Mono<T> counted(Origin origin, String model, String version, Function<T, String> servedVersion, Mono<T> work) {
+        return work.doOnSuccess(value -> metrics.request(model, value == null ? version : servedVersion.apply(value), origin.endpoint(), null))
+                .doOnError(e -> metrics.request(model, version, origin.endpoint(), e));
+    }
+}
