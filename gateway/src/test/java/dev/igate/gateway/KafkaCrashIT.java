@@ -32,7 +32,7 @@ class KafkaCrashIT {
 
     static final Path JAR = Path.of("target", "igate.jar").toAbsolutePath();
     static final File ROOT = new File("..").getAbsoluteFile();
-    static final int REQUESTS = 10_000;
+    static final int REQUESTS = 6_000;
     static final String INPUT = "crash-input";
     static final String OUTPUT = "crash-output";
     static final String DEAD = "crash-dead-letter";
@@ -66,10 +66,28 @@ class KafkaCrashIT {
         Process p = new ProcessBuilder("java", "-Xmx512m", "-jar", JAR.toString(), "--server.port=" + port, "--igate.grpc.port=0",
                 "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.kafka.bootstrap-servers=" + broker.getBrokersAsString(),
                 "--igate.kafka.input-topic=" + prefix + "-input", "--igate.kafka.output-topic=" + prefix + "-output",
-                "--igate.kafka.dead-letter-topic=" + prefix + "-dead-letter", "--igate.kafka.group-id=" + prefix)
+                "--igate.kafka.dead-letter-topic=" + prefix + "-dead-letter", "--igate.kafka.group-id=" + prefix,
+                // a killed member's partitions go to the restarted server after 10 s, not the default 45 s
+                "--igate.kafka.properties.session.timeout.ms=10000", "--igate.kafka.properties.heartbeat.interval.ms=1000")
                 .directory(ROOT).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         processes.add(p);
         return p;
+    }
+
+    /**
+     * Waits up to 5 minutes for {@code done}; on a timeout, fails with the progress and the server
+     * log's warnings and errors, since the servers are other processes whose logs a CI run may not keep.
+     */
+    static void awaitOrExplain(Path log, java.util.function.Supplier<String> progress, java.util.concurrent.Callable<Boolean> done)
+            throws IOException {
+        try {
+            await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofMillis(100)).until(done);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            List<String> problems = Files.readAllLines(log).stream()
+                    .filter(l -> l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("Exception") || l.contains("Started ")).toList();
+            throw new AssertionError("not done after 5 minutes: " + progress.get() + "; server log " + log.toAbsolutePath() + ":\n"
+                    + String.join("\n", problems.subList(Math.max(0, problems.size() - 40), problems.size())), e);
+        }
     }
 
     @org.junit.jupiter.api.BeforeAll
@@ -106,7 +124,7 @@ class KafkaCrashIT {
             int beforeRestart = answers.poll();
             server(logs.resolve("drain.log"), freePort(), "drain");
 
-            await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofMillis(100)).until(() -> answers.poll() >= requests);
+            awaitOrExplain(logs.resolve("drain.log"), () -> answers.counts.size() + " answered", () -> answers.poll() >= requests);
             answers.poll();
             long repeats = answers.counts.values().stream().mapToInt(c -> c - 1).sum();
             System.out.printf("Kafka graceful stop: %d requests, stopped after %d answers; %d answered, %d repeated%n",
@@ -147,8 +165,8 @@ class KafkaCrashIT {
             int beforeRestart = answers.poll();
             server(logs.resolve("server.log"), freePort());
 
-            await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofMillis(100))
-                    .until(() -> answers.poll() + dead.poll() >= REQUESTS);
+            awaitOrExplain(logs.resolve("server.log"), () -> answers.counts.size() + " answered, " + dead.counts.size() + " dead-lettered",
+                    () -> answers.poll() + dead.poll() >= REQUESTS);
 
             List<String> missing = new ArrayList<>();
             for (int i = 0; i < REQUESTS; i++) {

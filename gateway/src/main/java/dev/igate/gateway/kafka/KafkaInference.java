@@ -94,6 +94,7 @@ public final class KafkaInference implements SmartLifecycle {
     private final Counter consumed;
     private final Counter answered;
     private final Counter deadLettered;
+    private final Counter retried;
     private volatile boolean running;
     /** Why records cannot be consumed now, or null: see {@link #failure()}. */
     private volatile String failure = "starting";
@@ -117,6 +118,8 @@ public final class KafkaInference implements SmartLifecycle {
                 .register(meters);
         this.deadLettered = Counter.builder("igate.kafka.records.dead.lettered")
                 .description("records that could not be served, acknowledged on the dead-letter topic").register(meters);
+        this.retried = Counter.builder("igate.kafka.records.retried")
+                .description("attempts refused for a passing reason (a full queue, a version loading), the record tried again").register(meters);
         this.restarts = Counter.builder("igate.kafka.consumer.restarts").description("Kafka consumers made again after a failure")
                 .register(meters);
         Gauge.builder("igate.kafka.consumer.lag", lag, AtomicLong::get)
@@ -318,6 +321,7 @@ public final class KafkaInference implements SmartLifecycle {
     }
 
     private void retryLater(ConsumerRecord<byte[], byte[]> r) {
+        retried.increment();
         retries.add(new Retry(r, System.nanoTime() + RETRY_PAUSE.toNanos()));
     }
 
@@ -404,11 +408,11 @@ public final class KafkaInference implements SmartLifecycle {
             // without a version the data plane follows the canary weights of the model's V2 routes, sticky by the record's key
             String asked = version;
             if (v1) {
-                answer = plane.predict(DataPlane.Origin.weighted("kafka_predict", key), model, version,
+                answer = plane.predict(DataPlane.Origin.retrying("kafka_predict", key), model, version,
                                 Mono.fromCallable(() -> V1Codec.decodeTexts(value)))
                         .map(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false))));
             } else {
-                answer = plane.infer(DataPlane.Origin.weighted("kafka_infer", key), model, version,
+                answer = plane.infer(DataPlane.Origin.retrying("kafka_infer", key), model, version,
                                 Mono.fromCallable(() -> V2Codec.decodeInfer(model, asked, value)))
                         .map(a -> new Answer(a.response().id(), a.response().version(), V2Codec.encodeInfer(a.response())));
             }

@@ -9,7 +9,6 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.ModelProperties;
-import dev.igate.gateway.model.BatchMetrics;
 import dev.igate.predictor.ExecutionProvider;
 import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.SessionSettings;
@@ -28,7 +27,10 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.boot.availability.AvailabilityChangeEvent;
+import org.springframework.boot.availability.ReadinessState;
 import org.springframework.context.SmartLifecycle;
+import org.springframework.context.event.EventListener;
 import org.springframework.stereotype.Component;
 
 /**
@@ -53,6 +55,8 @@ public class ModelRegistry implements SmartLifecycle {
     private final Map<String, DeviceGate> gates = new ConcurrentHashMap<>();
     private volatile boolean scanned;
     private volatile String scanFailure;
+    /** Set once the application context starts closing (SIGTERM): the server is no longer ready, while accepted work drains. */
+    private volatile boolean draining;
     /** Set once the start-up load has tried every model: the repository poller waits for it. */
     private volatile boolean startupFinished;
     /**
@@ -130,6 +134,16 @@ public class ModelRegistry implements SmartLifecycle {
     @Override
     public boolean isRunning() {
         return running;
+    }
+
+    /**
+     * Readiness goes the moment the context starts closing, before the web server's drain: a
+     * client or load balancer that keeps a connection open (and so is not refused new connections)
+     * reads not-ready on it, while the requests it already sent are answered.
+     */
+    @EventListener
+    public void onReadiness(AvailabilityChangeEvent<ReadinessState> event) {
+        draining = event.getState() == ReadinessState.REFUSING_TRAFFIC;
     }
 
     /**
@@ -700,7 +714,7 @@ public class ModelRegistry implements SmartLifecycle {
      * Without, ready once loading has finished, whatever failed.
      */
     public boolean serverReady() {
-        boolean loaded = running && scanned && scanFailure == null && entries.values().stream()
+        boolean loaded = running && !draining && scanned && scanFailure == null && entries.values().stream()
                 .allMatch(e -> e.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.LOADING));
         if (!loaded || !properties.strictReadiness()) {
             return loaded;

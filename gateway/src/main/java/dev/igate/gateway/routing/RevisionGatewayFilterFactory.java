@@ -126,7 +126,7 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
                         } else {
                             error.ifPresent(e -> health.instanceFailed(instance, e));
                         }
-                        record(route, revision, System.nanoTime() - start, status);
+                        record(route, revision, System.nanoTime() - start, status, error.map(RevisionMetrics::refusedForLoad).orElse(false));
                     }
                     boolean noAnswer = error.isPresent() ? failure != null && failure.retryable() : status == 502 || status == 503;
                     if (noAnswer && instance != null && !exchange.getResponse().isCommitted()) {
@@ -193,9 +193,9 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
         return String.valueOf(route.getMetadata().getOrDefault("group", route.getId()));
     }
 
-    private void record(Route route, String revision, long nanos, int status) {
+    private void record(Route route, String revision, long nanos, int status, boolean refused) {
         Object model = route.getMetadata().get("model");
         boolean autoRollback = "true".equals(String.valueOf(route.getMetadata().get("auto-rollback")));
-        metrics.record(group(route), revision, model == null ? null : String.valueOf(model), autoRollback, nanos, status);
+        metrics.record(group(route), revision, model == null ? null : String.valueOf(model), autoRollback, nanos, status, refused);
     }
 }

@@ -2,8 +2,10 @@ package dev.igate.gateway.routing;
 
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 
 import dev.igate.gateway.http.ErrorStatus;
+import dev.igate.protocol.ServerBusyException;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import org.springframework.context.annotation.Lazy;
@@ -14,7 +16,7 @@ import reactor.core.publisher.Mono;
  * Records one answered call of a revision, whichever protocol carried it: the
  * {@code igate_revision_requests_seconds} timer by weight group, revision and outcome, and the
  * sample {@link CanaryGuard} judges automatic rollback on. REST calls are recorded by the
- * {@code Revision=} filter, gRPC calls that the weights routed by {@link #recorded}.
+ * {@code Revision=} filter, gRPC and Kafka calls that the weights routed by {@link #recorded}.
  */
 @Component
 public class RevisionMetrics {
@@ -30,30 +32,47 @@ public class RevisionMetrics {
     }
 
     /**
-     * @param status the answer's HTTP status, or the HTTP status of the error a gRPC call ended with
+     * @param status  the answer's HTTP status, or the HTTP status of the error a gRPC call ended with
+     * @param refused whether the call was refused for load (a full queue, past its wait): counted,
+     *                but not held against the revision by the automatic rollback, since a refusal
+     *                says how busy the server is, not how good the revision is
      */
-    public void record(String group, String revision, String model, boolean autoRollback, long nanos, int status) {
+    public void record(String group, String revision, String model, boolean autoRollback, long nanos, int status, boolean refused) {
         String outcome = ErrorStatus.outcome(status);
-        guard.record(model, group, revision, autoRollback, nanos, status);
+        if (!refused) {
+            guard.record(model, group, revision, autoRollback, nanos, status);
+        }
         Timer.builder(METRIC).tag("group", group).tag("revision", revision).tag("outcome", outcome)
                 .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
                 .maximumExpectedValue(Duration.ofSeconds(30))
                 .register(meters).record(nanos, TimeUnit.NANOSECONDS);
     }
 
-    /** The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when null). */
-    public <T> Mono<T> recorded(Revision revision, Mono<T> work) {
+    /**
+     * The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when
+     * null); an error for which {@code answers} is false (one the transport tries again) is not.
+     */
+    public <T> Mono<T> recorded(Revision revision, Mono<T> work, Predicate<Throwable> answers) {
         if (revision == null) {
             return work;
         }
         return Mono.defer(() -> {
             long start = System.nanoTime();
-            return work.doOnSuccess(v -> record(revision, System.nanoTime() - start, 200))
-                    .doOnError(e -> record(revision, System.nanoTime() - start, ErrorStatus.httpStatus(e)));
+            return work.doOnSuccess(v -> record(revision, System.nanoTime() - start, 200, false))
+                    .doOnError(e -> {
+                        if (answers.test(e)) {
+                            record(revision, System.nanoTime() - start, ErrorStatus.httpStatus(e), refusedForLoad(e));
+                        }
+                    });
         });
     }
 
-    private void record(Revision r, long nanos, int status) {
-        record(r.group(), r.revision(), r.model(), r.autoRollback(), nanos, status);
+    /** Whether an error is a refusal for load (a full queue, a wait past its bound), not a failure of the revision. */
+    public static boolean refusedForLoad(Throwable e) {
+        return ErrorStatus.unwrap(e) instanceof ServerBusyException;
+    }
+
+    private void record(Revision r, long nanos, int status, boolean refused) {
+        record(r.group(), r.revision(), r.model(), r.autoRollback(), nanos, status, refused);
     }
 }

@@ -9,6 +9,8 @@ import dev.igate.gateway.model.VersionState;
 import dev.igate.gateway.routing.Revision;
 import dev.igate.gateway.routing.RevisionMetrics;
 import dev.igate.gateway.routing.RevisionWeights;
+import dev.igate.gateway.http.ErrorStatus;
+import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
@@ -39,17 +41,30 @@ public class DataPlane {
      *                 {@code kafka_infer}, ...)
      * @param sticky   what keeps one caller on one revision (a session id, a record key), or null
      * @param routed   whether the revision was chosen before the call got here (REST's gateway routes)
+     * @param retrying whether the transport tries a call again itself after a passing refusal (a full
+     *                 queue, a version loading: Kafka): such an attempt is not an answer, so it is neither
+     *                 counted nor judged; the attempt that answers is
      */
-    public record Origin(String endpoint, String sticky, boolean routed) {
+    public record Origin(String endpoint, String sticky, boolean routed, boolean retrying) {
 
         /** A call the gateway's routes already sent to a revision (REST). */
         public static Origin routed(String endpoint) {
-            return new Origin(endpoint, null, true);
+            return new Origin(endpoint, null, true, false);
         }
 
-        /** A call whose revision the canary weights choose here (gRPC, Kafka), sticky by {@code sticky}. */
+        /** A call whose revision the canary weights choose here (gRPC), sticky by {@code sticky}. */
         public static Origin weighted(String endpoint, String sticky) {
-            return new Origin(endpoint, sticky, false);
+            return new Origin(endpoint, sticky, false, false);
+        }
+
+        /** As {@link #weighted}, from a transport that tries again after a passing refusal (Kafka). */
+        public static Origin retrying(String endpoint, String sticky) {
+            return new Origin(endpoint, sticky, false, true);
+        }
+
+        /** Whether this error ends the call here (counted and judged), rather than being tried again by the transport. */
+        boolean answers(Throwable error) {
+            return !(retrying && ErrorStatus.unwrap(error) instanceof InferenceException refused && refused.retryable());
         }
     }
 
@@ -87,7 +102,7 @@ public class DataPlane {
         return counted(origin, model, version, a -> a.response().version(), decoded.flatMap(request -> {
             Revision revision = choose(origin, model, request.version(), "infer");
             InferenceRequest routed = revision == null ? request : withVersion(request, revision.version());
-            return revisions.recorded(revision, inference.infer(routed).map(response -> new Answered(routed, response)));
+            return recorded(origin, revision, inference.infer(routed).map(response -> new Answered(routed, response)));
         }));
     }
 
@@ -95,7 +110,7 @@ public class DataPlane {
     public Mono<Classification> predict(Origin origin, String model, String version, Mono<List<String>> texts) {
         return counted(origin, model, version, Classification::version, texts.flatMap(t -> {
             Revision revision = choose(origin, model, version, "infer");
-            return revisions.recorded(revision, inference.classify(model, revision == null ? version : revision.version(), t));
+            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t));
         }));
     }
 
@@ -103,7 +118,7 @@ public class DataPlane {
     public Mono<ExplainService.Result> explain(Origin origin, String model, String version, Mono<Texts> decoded) {
         return counted(origin, model, version, ExplainService.Result::version, decoded.flatMap(body -> {
             Revision revision = choose(origin, model, version, "explain");
-            return revisions.recorded(revision, explainer.explain(model, revision == null ? version : revision.version(),
+            return recorded(origin, revision, explainer.explain(model, revision == null ? version : revision.version(),
                     body.texts(), body.parameters()));
         }));
     }
@@ -121,7 +136,7 @@ public class DataPlane {
             }
             Revision revision = choose(origin, model, request.version(), "explain");
             String served = revision == null ? request.version() : revision.version();
-            return revisions.recorded(revision, explainer.explain(model, served, TextInputs.texts(request.inputs().get(0)),
+            return recorded(origin, revision, explainer.explain(model, served, TextInputs.texts(request.inputs().get(0)),
                     request.parameters()).map(result -> new Explained(request, result)));
         }));
     }
@@ -170,6 +185,11 @@ public class DataPlane {
         return origin.routed() || version != null ? null : weights.choose(model, endpoint, origin.sticky());
     }
 
+    /** The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when null). */
+    private <T> Mono<T> recorded(Origin origin, Revision revision, Mono<T> work) {
+        return revisions.recorded(revision, work, origin::answers);
+    }
+
     private static InferenceRequest withVersion(InferenceRequest r, String version) {
         return new InferenceRequest(r.id(), r.model(), version, r.inputs(), r.requestedOutputs(), r.parameters(), r.binaryOutputs(),
                 r.classifications());
@@ -181,6 +201,10 @@ public class DataPlane {
      */
     public <T> Mono<T> counted(Origin origin, String model, String version, Function<T, String> servedVersion, Mono<T> work) {
         return work.doOnSuccess(value -> metrics.request(model, value == null ? version : servedVersion.apply(value), origin.endpoint(), null))
-                .doOnError(e -> metrics.request(model, version, origin.endpoint(), e));
+                .doOnError(e -> {
+                    if (origin.answers(e)) {
+                        metrics.request(model, version, origin.endpoint(), e);
+                    }
+                });
     }
 }
