@@ -6,6 +6,7 @@ import java.util.List;
 import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Tensor;
 import dev.igate.transformer.Prediction;
 import dev.igate.transformer.Task;
 import dev.igate.transformer.TextEncoder;
@@ -143,7 +144,7 @@ public final class TextExplainer implements AutoCloseable {
         for (int i = 0; i < raw.length; i++) {
             importances[i] = norm > 0 ? raw[i] / norm : 0;
         }
-        Prediction predicted = task.decode(a.logits(), 1).get(0);
+        Prediction predicted = task.decode(Tensor.ofFloats("logits", new long[] {1, a.logits().length}, a.logits()), batch).get(0);
         return new Explanation(words, importances, a.delta(), task.labels().get(a.target()), a.target(),
                 task.summary(predicted), task.labels(), predicted.scores(), raw, options.method(), a.gradients(),
                 a.steps(), (System.nanoTime() - start) / 1e6, approximation(a));

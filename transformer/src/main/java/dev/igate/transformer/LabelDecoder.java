@@ -3,11 +3,7 @@ package dev.igate.transformer;
 import java.util.ArrayList;
 import java.util.List;
 
-import dev.igate.protocol.Json;
 import dev.igate.protocol.Tensor;
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.node.ObjectNode;
-import tools.jackson.databind.node.StringNode;
 
 /**
  * Single-label classification, the default task: logits to softmax probabilities and the argmax
@@ -36,9 +32,10 @@ public final class LabelDecoder implements Task {
     }
 
     @Override
-    public List<Prediction> decode(float[] logits, int rows) {
+    public List<Prediction> decode(Tensor output, TokenBatch tokens) {
+        int rows = tokens.rows();
         int width = labels.size();
-        Task.checkWidth(logits, rows, width);
+        float[] logits = Task.matrix(output, rows, width);
         List<Prediction> out = new ArrayList<>(rows);
         for (int r = 0; r < rows; r++) {
             float[] p = softmax(logits, r * width, width);
@@ -49,23 +46,20 @@ public final class LabelDecoder implements Task {
     }
 
     @Override
-    public JsonNode v1(Prediction p, boolean detailed) {
+    public Object v1(Prediction p, boolean detailed) {
         if (!detailed) {
-            return StringNode.valueOf(p.label());
+            return p.label();
         }
-        ObjectNode o = Json.object();
+        java.util.Map<String, Object> o = new java.util.LinkedHashMap<>();
         o.put("label", p.label());
-        ObjectNode probabilities = o.putObject("probabilities");
-        for (int i = 0; i < labels.size(); i++) {
-            probabilities.put(labels.get(i), p.scores()[i]);
-        }
+        o.put("probabilities", Task.byLabel(labels, p.scores()));
         return o;
     }
 
-    /** The labels, BYTES. */
+    /** The label (a BYTES output). */
     @Override
-    public Tensor predictionTensor(String name, long[] rowsShape, List<Prediction> predictions) {
-        return Tensor.ofStrings(name, rowsShape, predictions.stream().map(Prediction::label).toArray(String[]::new));
+    public Object answer(Prediction p) {
+        return p.label();
     }
 
     @Override

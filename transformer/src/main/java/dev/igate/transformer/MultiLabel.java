@@ -4,11 +4,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
-import dev.igate.protocol.Json;
 import dev.igate.protocol.Tensor;
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.node.ArrayNode;
-import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Multi-label classification ({@code problem_type: multi_label_classification}): each output is
@@ -42,9 +38,10 @@ public final class MultiLabel implements Task {
     }
 
     @Override
-    public List<Prediction> decode(float[] logits, int rows) {
+    public List<Prediction> decode(Tensor output, TokenBatch tokens) {
+        int rows = tokens.rows();
         int width = labels.size();
-        Task.checkWidth(logits, rows, width);
+        float[] logits = Task.matrix(output, rows, width);
         List<Prediction> out = new ArrayList<>(rows);
         for (int r = 0; r < rows; r++) {
             float[] p = new float[width];
@@ -63,29 +60,20 @@ public final class MultiLabel implements Task {
     }
 
     @Override
-    public JsonNode v1(Prediction p, boolean detailed) {
-        ArrayNode chosen = Json.array();
-        p.labels().forEach(chosen::add);
+    public Object v1(Prediction p, boolean detailed) {
         if (!detailed) {
-            return chosen;
+            return p.labels();
         }
-        ObjectNode o = Json.object();
-        o.set("labels", chosen);
-        ObjectNode scores = o.putObject("probabilities");
-        for (int i = 0; i < labels.size(); i++) {
-            scores.put(labels.get(i), p.scores()[i]);
-        }
+        java.util.Map<String, Object> o = new java.util.LinkedHashMap<>();
+        o.put("labels", p.labels());
+        o.put("probabilities", Task.byLabel(labels, p.scores()));
         return o;
     }
 
-    /** Each text's labels as a JSON array in one BYTES element: a text may have none or several. */
+    /** Each text's labels, a list (a BYTES element holding its JSON array): a text may have none or several. */
     @Override
-    public Tensor predictionTensor(String name, long[] rowsShape, List<Prediction> predictions) {
-        return Tensor.ofStrings(name, rowsShape, predictions.stream().map(p -> {
-            ArrayNode a = Json.array();
-            p.labels().forEach(a::add);
-            return a.toString();
-        }).toArray(String[]::new));
+    public Object answer(Prediction p) {
+        return p.labels();
     }
 
     @Override

@@ -3,11 +3,7 @@ package dev.igate.transformer;
 import java.util.ArrayList;
 import java.util.List;
 
-import dev.igate.protocol.Json;
 import dev.igate.protocol.Tensor;
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.node.DoubleNode;
-import tools.jackson.databind.node.ObjectNode;
 
 /** Regression ({@code problem_type: regression}, or a single output): the model's one output is the answer. */
 public final class Regression implements Task {
@@ -33,8 +29,9 @@ public final class Regression implements Task {
     }
 
     @Override
-    public List<Prediction> decode(float[] logits, int rows) {
-        Task.checkWidth(logits, rows, 1);
+    public List<Prediction> decode(Tensor output, TokenBatch tokens) {
+        int rows = tokens.rows();
+        float[] logits = Task.matrix(output, rows, 1);
         List<Prediction> out = new ArrayList<>(rows);
         for (int r = 0; r < rows; r++) {
             out.add(new Prediction(0, labels.get(0), new float[] {logits[r]}, List.of()));
@@ -43,23 +40,17 @@ public final class Regression implements Task {
     }
 
     @Override
-    public JsonNode v1(Prediction p, boolean detailed) {
+    public Object v1(Prediction p, boolean detailed) {
         if (!detailed) {
-            return DoubleNode.valueOf(p.scores()[0]);
+            return (double) p.scores()[0];
         }
-        ObjectNode o = Json.object();
-        o.put("score", p.scores()[0]);
-        return o;
+        return java.util.Map.of("score", p.scores()[0]);
     }
 
-    /** The values, FP32. */
+    /** The value (an FP32 output). */
     @Override
-    public Tensor predictionTensor(String name, long[] rowsShape, List<Prediction> predictions) {
-        float[] values = new float[predictions.size()];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = predictions.get(i).scores()[0];
-        }
-        return Tensor.ofFloats(name, rowsShape, values);
+    public Object answer(Prediction p) {
+        return p.scores()[0];
     }
 
     @Override

@@ -3,13 +3,16 @@ package dev.igate.transformer;
 import java.util.List;
 
 import dev.igate.protocol.Tensor;
-import tools.jackson.databind.JsonNode;
 
 /**
  * What a sequence classifier's outputs mean, and every answer that depends on it, in one place:
  * KServe's Model has preprocess, predict, postprocess and explain; the tokenizer preprocesses and
  * the predictor predicts for every task alike, so a task is its postprocessing and what its
- * explanations and answers say. A new task is one class here and a name in {@link #of}.
+ * explanations and answers say. A new task is one class here and a name in {@link #of}: it
+ * decodes the model's output tensor as the model shapes it ({@code [rows, labels]},
+ * {@code [rows, tokens, labels]}, ...) with the tokenized texts beside it (token offsets into each
+ * text, word ids), and answers in plain values (strings, numbers, lists and maps of them) that the
+ * codecs render for V1, V2 and gRPC, so a task knows nothing of JSON or protobuf.
  *
  * <p>The tasks are HuggingFace's {@code problem_type}s: {@link LabelDecoder single-label}
  * classification (softmax, the most probable label), {@link MultiLabel multi-label} classification
@@ -20,6 +23,7 @@ public interface Task {
     String SINGLE_LABEL = "single_label_classification";
     String MULTI_LABEL = "multi_label_classification";
     String REGRESSION = "regression";
+    String TOKEN_CLASSIFICATION = "token_classification";
 
     /**
      * The task of a model.
@@ -34,8 +38,9 @@ public interface Task {
             case SINGLE_LABEL -> new LabelDecoder(labels);
             case MULTI_LABEL -> new MultiLabel(labels, MultiLabel.THRESHOLD);
             case REGRESSION -> new Regression(labels);
+            case TOKEN_CLASSIFICATION -> new TokenClassification(labels, TokenClassification.Aggregation.SIMPLE, java.util.Set.of("O"));
             default -> throw new IllegalArgumentException("problem_type must be " + SINGLE_LABEL + ", " + MULTI_LABEL
-                    + " or " + REGRESSION + ", was " + type);
+                    + ", " + REGRESSION + " or " + TOKEN_CLASSIFICATION + ", was " + type);
         };
     }
 
@@ -51,29 +56,51 @@ public interface Task {
     }
 
     /**
-     * Decodes a {@code [rows, outputs]} logits matrix.
+     * Decodes the model's output for tokenized texts, one prediction per text.
      *
-     * @throws IllegalArgumentException when the logits' width is not the number of outputs
+     * @param output the output tensor, its first dimension the texts (cut to {@code tokens.length()}
+     *               tokens where the model answers per token)
+     * @param tokens the texts as they were tokenized: token strings, word ids, character offsets
+     * @throws IllegalArgumentException when the output's shape does not fit the task
      */
-    List<Prediction> decode(float[] logits, int rows);
+    List<Prediction> decode(Tensor output, TokenBatch tokens);
 
     /**
-     * One text's V1 prediction: the label, the labels, or the value; with {@code detailed}
-     * ({@code ?probabilities=true}) an object with the scores of every output too.
+     * One text's V1 prediction, in plain values: the label, the labels, or the value; with
+     * {@code detailed} ({@code ?probabilities=true}) a map with the scores of every output too.
      */
-    JsonNode v1(Prediction p, boolean detailed);
+    Object v1(Prediction p, boolean detailed);
 
-    /** The V2 output {@code name} of the texts' predictions, of shape {@code rowsShape}. */
-    Tensor predictionTensor(String name, long[] rowsShape, List<Prediction> predictions);
+    /**
+     * One text's element of the V2 prediction output, in plain values: a number (every text's a
+     * number: an FP32 output), or a string or a structure (a BYTES output, a structure as its JSON).
+     */
+    Object answer(Prediction p);
 
     /** The prediction in words, as an explanation reports what the model predicted. */
     String summary(Prediction p);
 
-    /** Checks a {@code [rows, outputs]} logits matrix's width. */
-    static void checkWidth(float[] logits, int rows, int width) {
-        if (logits.length != rows * width) {
-            throw new IllegalArgumentException("logits hold " + logits.length + " values, expected "
-                    + rows + " x " + width + " labels");
+    /**
+     * The values of a {@code [rows, width]} output.
+     *
+     * @throws IllegalArgumentException for another shape
+     */
+    static float[] matrix(Tensor output, int rows, int width) {
+        long[] shape = output.shape();
+        if (shape.length != 2 || shape[0] != rows || shape[1] != width) {
+            throw new IllegalArgumentException("the model's output " + output.name() + " has shape "
+                    + java.util.Arrays.toString(shape) + ", expected [" + rows + ", " + width + "]: "
+                    + rows + " texts x " + width + " labels");
         }
+        return output.floats();
+    }
+
+    /** Scores by label, in label order, as detailed answers give them. */
+    static java.util.Map<String, Object> byLabel(List<String> labels, float[] scores) {
+        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < labels.size(); i++) {
+            out.put(labels.get(i), scores[i]);
+        }
+        return out;
     }
 }

@@ -118,7 +118,7 @@ public final class TextEncoder implements AutoCloseable {
                 ends[i][j] = span == null ? -1 : utf16[span.getEnd()];
             }
         }
-        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends);
+        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends, List.copyOf(texts));
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.igate.transformer;
 
+import java.util.List;
+
 /**
  * Tokenized texts, padded to the longest text of the batch, as flat row-major arrays ready to
  * become {@code [rows, length]} INT64 tensors.
@@ -14,9 +16,11 @@ package dev.igate.transformer;
  * @param truncated     per row, whether the text was cut at the maximum length
  * @param charStarts    per row, each token's start in the text as a String (UTF-16) index, -1 for special tokens
  * @param charEnds      per row, each token's end (exclusive) as a String (UTF-16) index, -1 for special tokens
+ * @param texts         the texts, as they were given
  */
 public record TokenBatch(int rows, int length, long[] inputIds, long[] attentionMask, long[] typeIds,
-                         long[][] wordIds, String[][] tokens, boolean[] truncated, int[][] charStarts, int[][] charEnds) {
+                         long[][] wordIds, String[][] tokens, boolean[] truncated, int[][] charStarts, int[][] charEnds,
+                         List<String> texts) {
 
     /** The real (non-padding) token count of a row. */
     public int tokenCount(int row) {

@@ -14,7 +14,7 @@ class LabelDecoderTests {
 
     @Test
     void eachRowGetsItsArgmaxLabelAndSoftmaxProbabilities() {
-        List<Prediction> p = decoder.decode(new float[] {0, 0, 1000, 3, 1, 2}, 2);
+        List<Prediction> p = decoder.decode(Outputs.matrix(2, 0, 0, 1000, 3, 1, 2), Outputs.texts(2));
 
         assertThat(p.get(0).label()).isEqualTo("c");
         assertThat(p.get(0).scores()[2]).isEqualTo(1f);
@@ -26,6 +26,6 @@ class LabelDecoderTests {
 
     @Test
     void logitsWidthMustMatchTheLabels() {
-        assertThatThrownBy(() -> decoder.decode(new float[4], 2)).hasMessageContaining("expected 2 x 3 labels");
+        assertThatThrownBy(() -> decoder.decode(Outputs.matrix(2, new float[4]), Outputs.texts(2))).hasMessageContaining("expected [2, 3]");
     }
 }

@@ -299,17 +299,18 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /**
-     * Classifies tokenized texts: queues their rows for the next batch of this version.
+     * Runs tokenized texts: queues their rows for the next batch of this version.
      *
-     * @return logits per text
+     * @return the model's output for the texts, {@code [texts, ...]} as the model shapes it (a
+     *         per-token output cut to the batch's length)
      * @throws ServerBusyException when the version's queue is full
      */
-    public CompletableFuture<float[][]> logits(TokenBatch batch) {
+    public CompletableFuture<Tensor> logits(TokenBatch batch) {
         return logits(batch, Scheduling.DEFAULT);
     }
 
     /** As {@link #logits(TokenBatch)}, queued at the request's priority and with its queue timeout. */
-    public CompletableFuture<float[][]> logits(TokenBatch batch, Scheduling scheduling) {
+    public CompletableFuture<Tensor> logits(TokenBatch batch, Scheduling scheduling) {
         if (remote != null) {
             long[] shape = {batch.rows(), batch.length()};
             // only the token inputs the remote model has, in its datatypes
@@ -324,25 +325,10 @@ public final class ServedModel implements AutoCloseable {
                     }
                 }
                 return remote.infer(name, version, feeds, List.of(LOGITS));
-            }).thenApply(out -> {
-                float[] flat = out.get(0).floats();
-                int width = flat.length / batch.rows();
-                float[][] rows = new float[batch.rows()][];
-                for (int r = 0; r < rows.length; r++) {
-                    rows[r] = java.util.Arrays.copyOfRange(flat, r * width, (r + 1) * width);
-                }
-                return rows;
-            });
+            }).thenApply(out -> out.get(0));
         }
-        long[][] ids = new long[batch.rows()][];
-        long[][] mask = new long[batch.rows()][];
-        long[][] types = new long[batch.rows()][];
-        for (int r = 0; r < batch.rows(); r++) {
-            ids[r] = batch.ids(r);
-            mask[r] = batch.mask(r);
-            types[r] = batch.types(r);
-        }
-        return leased(() -> batcher.submit(new TokenJob(ids, mask, types).schedule(scheduling)));
+        return leased(() -> batcher.submit(new TokenJob(batch.rows(), batch.length(), batch.inputIds(), batch.attentionMask(),
+                batch.typeIds()).schedule(scheduling)));
     }
 
     /**
@@ -382,9 +368,9 @@ public final class ServedModel implements AutoCloseable {
         if (acceptsText()) {
             TokenBatch batch = encoder.encode(List.of("Warm-up sentence for the model."));
             for (Placement p : placements) {
-                TokenJob job = new TokenJob(new long[][] {batch.ids(0)}, new long[][] {batch.mask(0)}, new long[][] {batch.types(0)});
+                TokenJob job = new TokenJob(batch.rows(), batch.length(), batch.inputIds(), batch.attentionMask(), batch.typeIds());
                 executor.execute(List.of(job), p);
-                task.decode(job.future().join()[0], 1);
+                task.decode(job.future().join(), batch);
             }
             return;
         }
@@ -467,6 +453,9 @@ public final class ServedModel implements AutoCloseable {
                         + "; explanations are served where the model is (the explainer or predictor service)";
             } else if (!acceptsText()) {
                 explainerUnavailable = "Model " + name + " is not a text classifier (no tokenizer.json or id2label)";
+            } else if (task instanceof dev.igate.transformer.TokenClassification) {
+                explainerUnavailable = "Model " + name + " classifies tokens: explaining an entity is not served yet"
+                        + " (integrated gradients here explain a whole text's label)";
             } else {
                 String now = stamp(modelFile);
                 if (!now.equals(modelFileStamp)) {

@@ -14,6 +14,7 @@ import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
 import dev.igate.predictor.batching.Scheduling;
 import dev.igate.protocol.Datatype;
+import dev.igate.protocol.Answers;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
@@ -97,15 +98,23 @@ public class InferenceService {
     private Mono<Classification> classifyWith(ServedModel served, List<String> texts, Scheduling scheduling) {
         Scheduler answers = AnswerThreads.current();
         return Mono.fromFuture(() -> tokenizeAndQueue(served, texts, scheduling))
+                .flatMap(queued -> Mono.fromFuture(queued.output()).map(output -> new Run(queued.tokens(), output)))
                 // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
                 .publishOn(answers)
-                .map(rows -> {
+                .map(run -> {
                     long t1 = System.nanoTime();
-                    float[] logits = flatten(rows);
-                    List<Prediction> predictions = served.task().decode(logits, rows.length);
+                    List<Prediction> predictions = served.task().decode(run.output(), run.tokens());
                     metrics.postprocess(served.name(), System.nanoTime() - t1);
-                    return new Classification(served.name(), served.version(), served.task(), predictions, logits);
+                    return new Classification(served.name(), served.version(), served.task(), predictions, run.output());
                 });
+    }
+
+    /** Texts tokenized and queued: the tokens, and the queued job's own future (cancelling it takes the job out of the queue). */
+    private record Queued(TokenBatch tokens, CompletableFuture<Tensor> output) {
+    }
+
+    /** Texts tokenized and run. */
+    private record Run(TokenBatch tokens, Tensor output) {
     }
 
     /**
@@ -115,14 +124,14 @@ public class InferenceService {
      */
     static final int INLINE_TOKENIZE_CHARS = 1024;
 
-    private CompletableFuture<float[][]> tokenizeAndQueue(ServedModel served, List<String> texts, Scheduling scheduling) {
+    private CompletableFuture<Queued> tokenizeAndQueue(ServedModel served, List<String> texts, Scheduling scheduling) {
         long chars = 0;
         for (String t : texts) {
             chars += t.length();
         }
         if (chars <= INLINE_TOKENIZE_CHARS) {
             try {
-                return queue(served, texts, scheduling);
+                return CompletableFuture.completedFuture(queue(served, texts, scheduling));
             } catch (RuntimeException e) {
                 return CompletableFuture.failedFuture(e);
             }
@@ -133,12 +142,12 @@ public class InferenceService {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        CompletableFuture<CompletableFuture<float[][]>> queueing = preprocess.supply(() -> queue(served, texts, scheduling));
-        CompletableFuture<float[][]> answer = queueing.thenCompose(job -> job);
-        // a client that goes away cancels the answer: cancel the queued job too, so it never runs
-        answer.whenComplete((rows, e) -> {
+        CompletableFuture<Queued> queueing = preprocess.supply(() -> queue(served, texts, scheduling));
+        CompletableFuture<Queued> answer = queueing.thenApply(q -> q);
+        // a client that goes away while its texts are tokenized cancels the job they queue, so it never runs
+        answer.whenComplete((q, e) -> {
             if (answer.isCancelled()) {
-                queueing.thenAccept(job -> job.cancel(false));
+                queueing.thenAccept(job -> job.output().cancel(false));
             }
         });
         return answer;
@@ -148,19 +157,18 @@ public class InferenceService {
      * Tokenizes and queues in one step under a lease on the version, so the version cannot be
      * closed between the two (the queued job holds its own lease until it is answered).
      */
-    private CompletableFuture<float[][]> queue(ServedModel served, List<String> texts, Scheduling scheduling) {
+    private Queued queue(ServedModel served, List<String> texts, Scheduling scheduling) {
         try (ServedModel.Lease lease = served.lease()) {
             served.checkAdmission(scheduling);
             TokenBatch batch = encode(served, texts);
             long queued = System.nanoTime();
-            // the job's own future, so that cancelling it (the client went away) takes it out of the queue
-            CompletableFuture<float[][]> job = served.logits(batch, scheduling);
-            job.whenComplete((rows, e) -> {
+            CompletableFuture<Tensor> job = served.logits(batch, scheduling);
+            job.whenComplete((output, e) -> {
                 if (e == null) {
                     metrics.predict(served.name(), System.nanoTime() - queued);
                 }
             });
-            return job;
+            return new Queued(batch, job);
         }
     }
 
@@ -193,15 +201,6 @@ public class InferenceService {
             throw new InvalidInputException("The request holds " + elements + " tensor elements, more than the limit of "
                     + limits.maxElements() + " (igate.limits.max-elements)");
         }
-    }
-
-    private static float[] flatten(float[][] rows) {
-        int width = rows.length == 0 ? 0 : rows[0].length;
-        float[] out = new float[rows.length * width];
-        for (int r = 0; r < rows.length; r++) {
-            System.arraycopy(rows[r], 0, out, r * width, width);
-        }
-        return out;
     }
 
     /**
@@ -311,7 +310,7 @@ public class InferenceService {
         matrixShape[rowsShape.length] = width;
         for (String name : names) {
             switch (name) {
-                case PREDICT_OUTPUT -> out.add(c.task().predictionTensor(PREDICT_OUTPUT, rowsShape, c.predictions()));
+                case PREDICT_OUTPUT -> out.add(Answers.tensor(PREDICT_OUTPUT, rowsShape, c.predictions().stream().map(c.task()::answer).toList()));
                 case PROBABILITIES_OUTPUT -> {
                     float[] p = new float[c.predictions().size() * width];
                     for (int r = 0; r < c.predictions().size(); r++) {
@@ -319,7 +318,14 @@ public class InferenceService {
                     }
                     out.add(Tensor.ofFloats(PROBABILITIES_OUTPUT, matrixShape, p));
                 }
-                default -> out.add(Tensor.ofFloats(LOGITS_OUTPUT, matrixShape, c.logits()));
+                default -> {
+                    // the model's output as it shapes it, the texts' dimension as the request's
+                    long[] shape = c.logits().shape();
+                    long[] logitsShape = new long[rowsShape.length + shape.length - 1];
+                    System.arraycopy(rowsShape, 0, logitsShape, 0, rowsShape.length);
+                    System.arraycopy(shape, 1, logitsShape, rowsShape.length, shape.length - 1);
+                    out.add(Tensor.ofFloats(LOGITS_OUTPUT, logitsShape, c.logits().floats()));
+                }
             }
         }
         return out;

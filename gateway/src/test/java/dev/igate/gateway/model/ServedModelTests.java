@@ -58,7 +58,7 @@ class ServedModelTests {
         harness = new RegistryHarness(folder);
         ModelRegistry registry = harness.start(Map.of());
         ServedModel served = registry.resolve("Swapped", "1");
-        float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join()[0]);
+        float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join().floats());
 
         // when: its file is replaced in the repository (a storage swap whose reload failed, a copy in progress)
         Path incoming = version.resolve("model.onnx.incoming");
@@ -85,7 +85,7 @@ class ServedModelTests {
         // a hard-linked pin sees the change and refuses; a copied pin (another file system) still has the loaded bytes
         try {
             Explanation explained = served.explainer().explain(TEXT, OPTIONS);
-            float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join()[0]);
+            float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join().floats());
             assertThat(explained.probabilities()).containsExactly(predicted, org.assertj.core.data.Offset.offset(1e-5f));
         } catch (NotImplementedException refused) {
             assertThat(refused).hasMessageContaining("written over in place").hasMessageContaining("reload the model");
@@ -117,7 +117,7 @@ class ServedModelTests {
         ServedModel served = harness.start(Map.of()).resolve("External", "1");
 
         // when / then: it predicts and explains (ONNX Runtime found the data beside the pinned file)
-        float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join()[0]);
+        float[] predicted = softmax(served.logits(served.encoder().encode(List.of(TEXT))).join().floats());
         Explanation explained = served.explainer().explain(TEXT, OPTIONS);
         assertThat(explained.probabilities()).containsExactly(predicted, org.assertj.core.data.Offset.offset(1e-5f));
     }

@@ -13,7 +13,8 @@ import dev.igate.protocol.TensorMetadata;
 /**
  * Runs batches on a model version's sessions, each on the instance (or solo session) the batcher
  * chose. Token jobs are padded to the longest row of the
- * batch (pad id, mask 0) and each row's logits go back to its job; tensor jobs are concatenated
+ * batch (pad id, mask 0) and each job gets its rows of the output, shaped (a per-token output cut
+ * to the job's own length); tensor jobs are concatenated
  * along the batch dimension and every output is split back by rows.
  */
 public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
@@ -70,7 +71,7 @@ public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
         int length = 0;
         for (TokenJob j : jobs) {
             rows += j.rows();
-            length = Math.max(length, TokenJob.longest(j.ids()));
+            length = Math.max(length, j.length());
         }
         long[] ids = new long[rows * length];
         long[] mask = new long[rows * length];
@@ -78,23 +79,43 @@ public final class OnnxBatchExecutor implements BatchExecutor<BatchJob<?>> {
         Arrays.fill(ids, padId);
         int r = 0;
         for (TokenJob j : jobs) {
+            int n = j.length();
             for (int i = 0; i < j.rows(); i++, r++) {
-                System.arraycopy(j.ids()[i], 0, ids, r * length, j.ids()[i].length);
-                System.arraycopy(j.mask()[i], 0, mask, r * length, j.mask()[i].length);
-                System.arraycopy(j.types()[i], 0, types, r * length, j.types()[i].length);
+                System.arraycopy(j.ids(), i * n, ids, r * length, n);
+                System.arraycopy(j.mask(), i * n, mask, r * length, n);
+                System.arraycopy(j.types(), i * n, types, r * length, n);
             }
         }
         List<Tensor> feeds = model.tokenFeeds(new long[] {rows, length}, ids, mask, types);
-        float[] logits = model.run(feeds, List.of(logitsOutput)).get(0).floats();
-        int width = logits.length / rows;
+        Tensor output = model.run(feeds, List.of(logitsOutput)).get(0);
         r = 0;
         for (TokenJob j : jobs) {
-            float[][] out = new float[j.rows()][];
-            for (int i = 0; i < j.rows(); i++, r++) {
-                out[i] = Arrays.copyOfRange(logits, r * width, (r + 1) * width);
-            }
-            j.future().complete(out);
+            j.future().complete(rowsOf(output, r, j.rows(), length, j.length()));
+            r += j.rows();
         }
+    }
+
+    /**
+     * Rows {@code [from, from + count)} of a batch's output. An output with a token dimension (its
+     * second, as long as the batch's rows) is cut to {@code tokens}, the job's own length.
+     */
+    static Tensor rowsOf(Tensor output, int from, int count, int batchLength, int tokens) {
+        long[] shape = output.shape().clone();
+        float[] all = output.floats();
+        int rows = (int) shape[0];
+        int rowSize = rows == 0 ? 0 : all.length / rows;
+        boolean perToken = shape.length >= 3 && shape[1] == batchLength && tokens < batchLength;
+        shape[0] = count;
+        if (!perToken) {
+            return Tensor.ofFloats(output.name(), shape, Arrays.copyOfRange(all, from * rowSize, (from + count) * rowSize));
+        }
+        int tokenSize = rowSize / batchLength;
+        shape[1] = tokens;
+        float[] out = new float[count * tokens * tokenSize];
+        for (int i = 0; i < count; i++) {
+            System.arraycopy(all, (from + i) * rowSize, out, i * tokens * tokenSize, tokens * tokenSize);
+        }
+        return Tensor.ofFloats(output.name(), shape, out);
     }
 
     private void runTensors(OnnxModel model, List<TensorJob> jobs) {

@@ -1,40 +1,68 @@
 package dev.igate.predictor.batching;
 
+import dev.igate.protocol.Tensor;
+
 /**
- * Rows of token ids (one per text, each its own length) whose logits the caller wants. Jobs
+ * Tokenized texts, padded to the job's longest row, whose model output the caller wants. Jobs
  * share a run when their longest rows fall in the same length bucket (≤ 16, ≤ 32, ≤ 64, …
  * tokens), so one long text does not make a batch of short ones pay for its padding.
+ *
+ * <p>The answer is the output tensor of the job's rows, shaped as the model shapes it with the
+ * batch dimension cut to {@code rows}: {@code [rows, labels]} for a sequence classifier; a
+ * per-token output ({@code [rows, tokens, labels]}) is cut to this job's own length, so that its
+ * token positions are those of the rows the caller sent.
  */
-public final class TokenJob extends BatchJob<float[][]> {
+public final class TokenJob extends BatchJob<Tensor> {
 
     /** Jobs of one length bucket batch together. */
     public record Bucket(int maxTokens) {
     }
 
-    private final long[][] ids;
-    private final long[][] mask;
-    private final long[][] types;
-    private final int longest;
+    private final int length;
+    private final long[] ids;
+    private final long[] mask;
+    private final long[] types;
 
-    public TokenJob(long[][] ids, long[][] mask, long[][] types) {
-        super(ids.length, new Bucket(bucket(longest(ids))));
+    /**
+     * @param rows   texts
+     * @param length tokens per row, padding included (the longest row's)
+     * @param ids    token ids, {@code rows * length}, row-major
+     * @param mask   attention mask, 0 on padding
+     * @param types  token type ids
+     */
+    public TokenJob(int rows, int length, long[] ids, long[] mask, long[] types) {
+        super(rows, new Bucket(bucket(length)));
+        if (ids.length != (long) rows * length || mask.length != ids.length || types.length != ids.length) {
+            throw new IllegalArgumentException("token arrays must hold " + rows + " x " + length + " values");
+        }
+        this.length = length;
         this.ids = ids;
         this.mask = mask;
         this.types = types;
-        this.longest = longest(ids);
+    }
+
+    /** Rows of their own lengths, padded here with {@code padId} (mask and type 0). */
+    public static TokenJob ofRows(long[][] ids, long[][] mask, long[][] types, long padId) {
+        int length = 0;
+        for (long[] r : ids) {
+            length = Math.max(length, r.length);
+        }
+        int rows = ids.length;
+        long[] flatIds = new long[rows * length];
+        long[] flatMask = new long[rows * length];
+        long[] flatTypes = new long[rows * length];
+        java.util.Arrays.fill(flatIds, padId);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(ids[r], 0, flatIds, r * length, ids[r].length);
+            System.arraycopy(mask[r], 0, flatMask, r * length, mask[r].length);
+            System.arraycopy(types[r], 0, flatTypes, r * length, types[r].length);
+        }
+        return new TokenJob(rows, length, flatIds, flatMask, flatTypes);
     }
 
     @Override
     public int rowLength() {
-        return longest;
-    }
-
-    static int longest(long[][] rows) {
-        int max = 0;
-        for (long[] r : rows) {
-            max = Math.max(max, r.length);
-        }
-        return max;
+        return length;
     }
 
     /** The smallest power of two from 16 up that holds {@code tokens}. */
@@ -46,15 +74,20 @@ public final class TokenJob extends BatchJob<float[][]> {
         return b;
     }
 
-    public long[][] ids() {
+    /** Tokens per row, padding included. */
+    public int length() {
+        return length;
+    }
+
+    public long[] ids() {
         return ids;
     }
 
-    public long[][] mask() {
+    public long[] mask() {
         return mask;
     }
 
-    public long[][] types() {
+    public long[] types() {
         return types;
     }
 }

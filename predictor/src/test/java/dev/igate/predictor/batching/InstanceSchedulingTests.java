@@ -249,21 +249,21 @@ class InstanceSchedulingTests {
         DeviceGate device = new DeviceGate(1);
         BatchExecutor<BatchJob<?>> answering = (batch, where) -> {
             batchRows.add(batch.stream().mapToInt(BatchJob::rows).sum());
-            batch.forEach(j -> ((TokenJob) j).future().complete(new float[][] {{0f}}));
+            batch.forEach(j -> ((TokenJob) j).future().complete(Tensor.ofFloats("logits", new long[] {j.rows(), 1}, new float[j.rows()])));
         };
         DynamicBatcher<BatchJob<?>> batcher = new DynamicBatcher<>("tokens", new BatchingSettings(32, 512, Duration.ZERO, 100,
                 Duration.ofSeconds(30)), answering, BatchListener.NONE, device, 1);
         batchers.add(batcher);
-        List<CompletableFuture<float[][]>> all = new ArrayList<>();
+        List<CompletableFuture<Tensor>> all = new ArrayList<>();
         try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
             for (int i = 0; i < 8; i++) {
                 long[][] row = {new long[100]};
-                all.add(batcher.submit(new TokenJob(row, row, row)));
+                all.add(batcher.submit(TokenJob.ofRows(row, row, row, 0)));
             }
         }
 
         // when the device frees up
-        for (CompletableFuture<float[][]> f : all) {
+        for (CompletableFuture<Tensor> f : all) {
             f.get(10, TimeUnit.SECONDS);
         }
 
@@ -308,8 +308,8 @@ class InstanceSchedulingTests {
             DynamicBatcher<BatchJob<?>> batcher = new DynamicBatcher<>("embedding", settings(32),
                     new OnnxBatchExecutor(embedding, "logits", 0), BatchListener.NONE, device, 1);
             batchers.add(batcher);
-            List<CompletableFuture<float[][]>> good = new ArrayList<>();
-            CompletableFuture<float[][]> bad;
+            List<CompletableFuture<Tensor>> good = new ArrayList<>();
+            CompletableFuture<Tensor> bad;
             try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
                 for (int i = 0; i < 3; i++) {
                     good.add(batcher.submit(tokens(1, 2 + i, 3)));
@@ -322,11 +322,11 @@ class InstanceSchedulingTests {
 
             // then: only the bad job fails; each good one gets what it gets alone
             assertThatThrownBy(() -> bad.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(dev.igate.protocol.InferenceFailedException.class);
-            for (CompletableFuture<float[][]> f : good) {
-                assertThat(f.get(10, TimeUnit.SECONDS)).hasDimensions(1, 2);
+            for (CompletableFuture<Tensor> f : good) {
+                assertThat(f.get(10, TimeUnit.SECONDS).shape()).containsExactly(1, 2);
             }
             // ids 1, 2, 3 sum the table's rows (0.02 i, 0.02 i + 0.01)
-            assertThat(good.get(0).get()[0]).containsExactly(new float[] {0.12f, 0.15f}, org.assertj.core.data.Offset.offset(1e-6f));
+            assertThat(good.get(0).get().floats()).containsExactly(new float[] {0.12f, 0.15f}, org.assertj.core.data.Offset.offset(1e-6f));
         }
     }
 
@@ -334,7 +334,7 @@ class InstanceSchedulingTests {
         long[][] row = {ids};
         long[][] ones = {new long[ids.length]};
         java.util.Arrays.fill(ones[0], 1);
-        return new TokenJob(row, ones, new long[][] {new long[ids.length]});
+        return TokenJob.ofRows(row, ones, new long[][] {new long[ids.length]}, 0);
     }
 
     @Test
