@@ -324,4 +324,40 @@ class CanaryRoutingIT extends ServerTestSupport {
         assertThat(metrics).containsPattern("igate_revision_requests_seconds_count\\{[^}]*group=\"bert-v1-predict\",outcome=\"success\",revision=\"canary\"")
                 .containsPattern("igate_revision_requests_seconds_count\\{[^}]*group=\"bert-v1-predict\",outcome=\"success\",revision=\"stable\"");
     }
+
+    @Test
+    void plainInProcessGroupsAreServedDirectlyAndARouteWithAnotherFilterTakesItsGroupThroughTheGateway() throws InterruptedException {
+        // the shipped canary routes: in process, Path/Method/Weight predicates, a Revision filter, nothing else
+        assertThat(weights.revisions()).filteredOn(r -> r.group().startsWith("bert-")).isNotEmpty()
+                .allMatch(dev.igate.gateway.routing.Revision::direct);
+        // served directly, the V1 query parameter as the controller reads it
+        client.post().uri(PREDICT + "?probabilities=true").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"]}").exchange()
+                .expectStatus().isOk().expectBody().jsonPath("$.predictions[0].probabilities").exists();
+        client.post().uri(PREDICT + "?probabilities=maybe").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"]}").exchange()
+                .expectStatus().isBadRequest().expectBody().jsonPath("$.error").value(m -> assertThat((String) m).contains("probabilities"));
+        // HTTP metrics name the handler's pattern, as the gateway's forward did
+        assertThat(client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody())
+                .containsPattern("http_server_requests_seconds_count\\{[^}]*uri=\"/v1/models/\\{model}/versions/\\{version}:predict\"");
+
+        RouteDefinition filtered = extraRoute("filtered", "2", 1000);
+        filtered.setFilters(List.of(new FilterDefinition("Revision=filtered"), new FilterDefinition("AddRequestParameter=probabilities, true")));
+        writer.save(Mono.just(filtered)).block();
+        try {
+            refreshAndAwait(w -> w.containsKey("filtered"));
+            assertThat(weights.revisions()).filteredOn(r -> r.routeId().equals("filtered")).singleElement()
+                    .matches(r -> !r.direct());
+            // the group's calls go through the gateway now: its filters apply, the weights still choose
+            weights.setRandomSupplier(() -> 0.99);
+            EntityExchangeResult<String> through = predict(null);
+            assertThat(revision(through)).isEqualTo("filtered/2");
+            assertThat(through.getResponseBody()).contains("\"probabilities\"");
+            weights.setRandomSupplier(() -> 0.01);
+            assertThat(revision(predict(null))).isEqualTo("stable/1");
+        } finally {
+            writer.delete(Mono.just("filtered")).block();
+            refreshAndAwait(w -> !w.containsKey("filtered"));
+        }
+    }
 }

@@ -78,6 +78,28 @@ class KafkaCrashIT {
      * Waits up to 5 minutes for {@code done}; on a timeout, fails with the progress and the server
      * log's warnings and errors, since the servers are other processes whose logs a CI run may not keep.
      */
+    /** A server's Kafka meters and its Kafka threads' stacks, for a failure message. */
+    static String state(Process server, int port) {
+        StringBuilder out = new StringBuilder("server state: ");
+        try {
+            java.net.http.HttpResponse<String> metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + port + "/actuator/prometheus")).timeout(Duration.ofSeconds(5)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            metrics.body().lines().filter(l -> l.startsWith("igate_kafka") || l.startsWith("igate_requests_total") || l.startsWith("igate_queue"))
+                    .forEach(l -> out.append('\n').append(l));
+            Process jstack = new ProcessBuilder("jcmd", String.valueOf(server.pid()), "Thread.print").redirectErrorStream(true).start();
+            String dump = new String(jstack.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            for (String thread : dump.split("\n\n")) {
+                if (thread.contains("\"kafka-")) {
+                    out.append('\n').append(thread);
+                }
+            }
+        } catch (Exception e) {
+            out.append("not read (").append(e).append(')');
+        }
+        return out.toString();
+    }
+
     static void awaitOrExplain(Path log, java.util.function.Supplier<String> progress, java.util.concurrent.Callable<Boolean> done)
             throws IOException {
         try {
@@ -122,9 +144,11 @@ class KafkaCrashIT {
             first.destroy();
             assertThat(first.waitFor(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
             int beforeRestart = answers.poll();
-            server(logs.resolve("drain.log"), freePort(), "drain");
+            int port = freePort();
+            Process second = server(logs.resolve("drain.log"), port, "drain");
 
-            awaitOrExplain(logs.resolve("drain.log"), () -> answers.counts.size() + " answered", () -> answers.poll() >= requests);
+            awaitOrExplain(logs.resolve("drain.log"), () -> answers.counts.size() + " answered; " + state(second, port),
+                    () -> answers.poll() >= requests);
             answers.poll();
             long repeats = answers.counts.values().stream().mapToInt(c -> c - 1).sum();
             System.out.printf("Kafka graceful stop: %d requests, stopped after %d answers; %d answered, %d repeated%n",
@@ -163,9 +187,11 @@ class KafkaCrashIT {
             await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(50)).until(() -> answers.poll() >= REQUESTS / 3);
             first.destroyForcibly().waitFor();
             int beforeRestart = answers.poll();
-            server(logs.resolve("server.log"), freePort());
+            int port = freePort();
+            Process second = server(logs.resolve("server.log"), port);
 
-            awaitOrExplain(logs.resolve("server.log"), () -> answers.counts.size() + " answered, " + dead.counts.size() + " dead-lettered",
+            awaitOrExplain(logs.resolve("server.log"), () -> answers.counts.size() + " answered, " + dead.counts.size() + " dead-lettered; "
+                            + state(second, port),
                     () -> answers.poll() + dead.poll() >= REQUESTS);
 
             List<String> missing = new ArrayList<>();

@@ -6,13 +6,17 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.UUID;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
-/** The record keys (request ids) seen on a topic so far, with how many times each was seen: repeats are counted. */
+/**
+ * The record keys (request ids) seen on a topic so far, with how many times each was seen: repeats
+ * are counted. Reads every partition by assignment, not in a consumer group, so no group
+ * coordination (a join, a rebalance) can hold the reading back.
+ */
 final class KafkaKeys implements AutoCloseable {
 
     final Map<String, Integer> counts = new HashMap<>();
@@ -21,10 +25,13 @@ final class KafkaKeys implements AutoCloseable {
     KafkaKeys(String bootstrapServers, String topic) {
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrapServers);
-        p.put("group.id", "reader-" + UUID.randomUUID());
         p.put("auto.offset.reset", "earliest");
+        p.put("enable.auto.commit", "false");
         consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-        consumer.subscribe(List.of(topic));
+        List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+                .map(info -> new TopicPartition(topic, info.partition())).toList();
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
     }
 
     /** Reads what arrived (up to 200 ms of waiting); the number of different keys seen so far. */

@@ -13,7 +13,10 @@ import java.net.URI;
  * @param version  the in-process model version it forwards to (metadata {@code version}), or null for remote revisions
  * @param uri      the route's target: {@code forward:...} in process, {@code http(s)://...} remote
  * @param autoRollback whether the route's metadata puts it under automatic rollback ({@code auto-rollback: true})
+ * @param direct   whether the data plane serves it without the gateway: an in-process target
+ *                 ({@code forward:} with a version) behind nothing but {@code Path}, {@code Method} and
+ *                 {@code Weight} predicates and a {@code Revision} filter, and no payload logger of its own
  */
 public record Revision(String routeId, String group, int weight, String revision, String model, String version, URI uri,
-                       boolean autoRollback) {
+                       boolean autoRollback, boolean direct) {
 }

@@ -1,6 +1,7 @@
 package dev.igate.gateway.routing;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
@@ -25,6 +26,8 @@ public class RevisionMetrics {
 
     private final MeterRegistry meters;
     private final CanaryGuard guard;
+    /** The timers by group, revision and outcome: one map look-up per call instead of registering an id. */
+    private final java.util.Map<List<String>, Timer> timers = new java.util.concurrent.ConcurrentHashMap<>();
 
     public RevisionMetrics(MeterRegistry meters, @Lazy CanaryGuard guard) {
         this.meters = meters;
@@ -42,10 +45,16 @@ public class RevisionMetrics {
         if (!refused) {
             guard.record(model, group, revision, autoRollback, nanos, status);
         }
-        Timer.builder(METRIC).tag("group", group).tag("revision", revision).tag("outcome", outcome)
-                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
-                .maximumExpectedValue(Duration.ofSeconds(30))
-                .register(meters).record(nanos, TimeUnit.NANOSECONDS);
+        List<String> key = List.of(String.valueOf(group), revision, outcome);
+        Timer timer = timers.get(key);
+        if (timer == null) {
+            timer = timers.computeIfAbsent(key, k -> Timer.builder(METRIC).tag("group", String.valueOf(group))
+                    .tag("revision", revision).tag("outcome", outcome)
+                    .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                    .maximumExpectedValue(Duration.ofSeconds(30))
+                    .register(meters));
+        }
+        timer.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -72,7 +81,8 @@ public class RevisionMetrics {
         return ErrorStatus.unwrap(e) instanceof ServerBusyException;
     }
 
-    private void record(Revision r, long nanos, int status, boolean refused) {
+    /** Records one answered call of a revision (see {@link #record(String, String, String, boolean, long, int, boolean)}). */
+    public void record(Revision r, long nanos, int status, boolean refused) {
         record(r.group(), r.revision(), r.model(), r.autoRollback(), nanos, status, refused);
     }
 }

@@ -1,5 +1,6 @@
 package dev.igate.gateway.routing;
 
+import java.net.URI;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -49,6 +50,8 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     private final ModelRegistry registry;
     private final Map<String, Integer> overrides = new ConcurrentHashMap<>();
     private volatile Map<String, List<Revision>> groups = Map.of();
+    /** The weight group each direct path's calls go to: every member {@link Revision#direct}, one literal POST path. */
+    private volatile Map<String, String> directGroups = Map.of();
     private volatile DoubleSupplier random = new Random()::nextDouble;
 
     private final RouteHealth health;
@@ -87,6 +90,7 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
 
     void apply(List<RouteDefinition> routes) {
         Map<String, List<Revision>> next = new LinkedHashMap<>();
+        Map<String, java.util.Set<String>> paths = new LinkedHashMap<>();
         for (RouteDefinition route : routes) {
             route.getPredicates().stream().filter(p -> p.getName().equals("Weight")).findFirst().ifPresent(p -> {
                 Map<String, String> args = p.getArgs();
@@ -98,12 +102,69 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
                         Integer.parseInt(weight), String.valueOf(meta.getOrDefault("revision", route.getId())),
                         meta.get("model") == null ? null : String.valueOf(meta.get("model")),
                         meta.get("version") == null ? null : String.valueOf(meta.get("version")), route.getUri(),
-                        "true".equals(String.valueOf(meta.get("auto-rollback")))));
+                        "true".equals(String.valueOf(meta.get("auto-rollback"))), direct(route)));
+                paths.computeIfAbsent(group, g -> new java.util.HashSet<>()).add(literalPath(route));
             });
         }
+        Map<String, String> direct = new java.util.HashMap<>();
+        next.forEach((group, members) -> {
+            java.util.Set<String> path = paths.get(group);
+            if (path.size() == 1 && path.iterator().next() != null && members.stream().allMatch(Revision::direct)) {
+                direct.put(path.iterator().next(), group);
+            }
+        });
         groups = Map.copyOf(next);
+        directGroups = Map.copyOf(direct);
         overrides.keySet().retainAll(next.values().stream().flatMap(List::stream).map(Revision::routeId).toList());
         log.debug("Weight groups rebuilt: {}", next);
+    }
+
+    /** Whether the data plane can serve the route without the gateway (see {@link Revision#direct}). */
+    private static boolean direct(RouteDefinition route) {
+        URI uri = route.getUri();
+        boolean inProcess = uri != null && "forward".equals(uri.getScheme()) && route.getMetadata().get("version") != null;
+        boolean plainPredicates = route.getPredicates().stream().allMatch(p -> switch (p.getName()) {
+            case "Path", "Weight" -> true;
+            case "Method" -> p.getArgs().values().stream().allMatch(m -> m.trim().equalsIgnoreCase("POST"));
+            default -> false;
+        });
+        boolean plainFilters = route.getFilters().stream().allMatch(f -> f.getName().equals("Revision"));
+        boolean ownLogger = route.getMetadata().keySet().stream().anyMatch(k -> k.startsWith("logger"));
+        return inProcess && plainPredicates && plainFilters && !ownLogger && literalPath(route) != null;
+    }
+
+    /** The route's one Path pattern when it is a literal path (no variables, no wildcards), else null. */
+    private static String literalPath(RouteDefinition route) {
+        List<String> patterns = route.getPredicates().stream().filter(p -> p.getName().equals("Path"))
+                .flatMap(p -> p.getArgs().entrySet().stream().filter(e -> !e.getKey().equals("matchTrailingSlash")).map(Map.Entry::getValue))
+                .toList();
+        if (patterns.size() != 1) {
+            return null;
+        }
+        String path = patterns.get(0).trim();
+        return path.startsWith("/") && path.chars().noneMatch(c -> c == '{' || c == '*' || c == '?') ? path : null;
+    }
+
+    /**
+     * The revision this exchange's dice chose, when its path is that of a group of direct revisions
+     * (see {@link Revision#direct}); null when it is not, or when no revision of the group can serve.
+     */
+    public Revision directChoice(ServerWebExchange exchange) {
+        String group = directGroups.get(exchange.getRequest().getPath().value());
+        if (group == null) {
+            return null;
+        }
+        Map<String, String> chosen = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
+        String routeId = chosen == null ? null : chosen.get(group);
+        if (routeId == null) {
+            return null;
+        }
+        for (Revision r : groups.getOrDefault(group, List.of())) {
+            if (r.routeId().equals(routeId)) {
+                return r;
+            }
+        }
+        return null;
     }
 
     /** The groups as they stand, each revision with its effective weight. */
