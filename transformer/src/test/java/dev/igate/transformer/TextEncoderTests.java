@@ -25,11 +25,16 @@ class TextEncoderTests {
 
     @BeforeAll
     static void load() throws Exception {
+        encoder = miniLm(dir);
+    }
+
+    /** MiniLM's tokenizer (uncased WordPiece), written into {@code dir} and loaded with a 128-token limit. */
+    static TextEncoder miniLm(Path dir) throws Exception {
         Path file = dir.resolve("tokenizer.json");
         try (InputStream in = TextEncoderTests.class.getResourceAsStream("/all-minilm-l6-v2-tokenizer.json")) {
             Files.copy(in, file);
         }
-        encoder = TextEncoder.load(file, 128);
+        return TextEncoder.load(file, 128);
     }
 
     @AfterAll

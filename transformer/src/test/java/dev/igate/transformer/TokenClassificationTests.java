@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
-import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -34,11 +32,7 @@ class TokenClassificationTests {
 
     @BeforeAll
     static void load() throws Exception {
-        Path file = dir.resolve("tokenizer.json");
-        try (InputStream in = TokenClassificationTests.class.getResourceAsStream("/all-minilm-l6-v2-tokenizer.json")) {
-            Files.copy(in, file);
-        }
-        encoder = TextEncoder.load(file, 128);
+        encoder = TextEncoderTests.miniLm(dir);
     }
 
     @AfterAll

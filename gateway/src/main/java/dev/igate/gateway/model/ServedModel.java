@@ -327,8 +327,12 @@ public final class ServedModel implements AutoCloseable {
                 return remote.infer(name, version, feeds, List.of(LOGITS));
             }).thenApply(out -> out.get(0));
         }
-        return leased(() -> batcher.submit(new TokenJob(batch.rows(), batch.length(), batch.inputIds(), batch.attentionMask(),
-                batch.typeIds()).schedule(scheduling)));
+        return leased(() -> batcher.submit(tokenJob(batch).schedule(scheduling)));
+    }
+
+    /** The batch's rows as a job for the batcher, as they were tokenized (padded to the batch's longest text). */
+    private static TokenJob tokenJob(TokenBatch batch) {
+        return new TokenJob(batch.rows(), batch.length(), batch.inputIds(), batch.attentionMask(), batch.typeIds());
     }
 
     /**
@@ -368,7 +372,7 @@ public final class ServedModel implements AutoCloseable {
         if (acceptsText()) {
             TokenBatch batch = encoder.encode(List.of("Warm-up sentence for the model."));
             for (Placement p : placements) {
-                TokenJob job = new TokenJob(batch.rows(), batch.length(), batch.inputIds(), batch.attentionMask(), batch.typeIds());
+                TokenJob job = tokenJob(batch);
                 executor.execute(List.of(job), p);
                 task.decode(job.future().join(), batch);
             }

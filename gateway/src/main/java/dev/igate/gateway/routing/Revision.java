@@ -15,7 +15,8 @@ import java.net.URI;
  * @param autoRollback whether the route's metadata puts it under automatic rollback ({@code auto-rollback: true})
  * @param direct   whether the data plane serves it without the gateway: an in-process target
  *                 ({@code forward:} with a version) behind nothing but {@code Path}, {@code Method} and
- *                 {@code Weight} predicates and a {@code Revision} filter, and no payload logger of its own
+ *                 {@code Weight} predicates and a {@code Revision} filter, no payload logger of its own,
+ *                 and no default filters configured for every route
  */
 public record Revision(String routeId, String group, int weight, String revision, String model, String version, URI uri,
                        boolean autoRollback, boolean direct) {

@@ -55,9 +55,13 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     private volatile DoubleSupplier random = new Random()::nextDouble;
 
     private final RouteHealth health;
+    /** The gateway's settings: default filters apply to every route, so routes under them are never direct. */
+    private final org.springframework.cloud.gateway.config.GatewayProperties gateway;
 
-    public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry, RouteHealth health) {
+    public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry, RouteHealth health,
+                           org.springframework.cloud.gateway.config.GatewayProperties gateway) {
         this.definitions = definitions;
+        this.gateway = gateway;
         this.registry = registry;
         this.health = health;
     }
@@ -120,7 +124,11 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     }
 
     /** Whether the data plane can serve the route without the gateway (see {@link Revision#direct}). */
-    private static boolean direct(RouteDefinition route) {
+    private boolean direct(RouteDefinition route) {
+        if (gateway != null && !gateway.getDefaultFilters().isEmpty()) {
+            // default filters apply to every route: only the gateway runs them
+            return false;
+        }
         URI uri = route.getUri();
         boolean inProcess = uri != null && "forward".equals(uri.getScheme()) && route.getMetadata().get("version") != null;
         boolean plainPredicates = route.getPredicates().stream().allMatch(p -> switch (p.getName()) {

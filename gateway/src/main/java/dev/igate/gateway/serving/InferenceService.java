@@ -143,7 +143,8 @@ public class InferenceService {
             return CompletableFuture.failedFuture(e);
         }
         CompletableFuture<Queued> queueing = preprocess.supply(() -> queue(served, texts, scheduling));
-        CompletableFuture<Queued> answer = queueing.thenApply(q -> q);
+        // a copy: cancelling it leaves the pool's task alone, and the job it queued is cancelled below
+        CompletableFuture<Queued> answer = queueing.copy();
         // a client that goes away while its texts are tokenized cancels the job they queue, so it never runs
         answer.whenComplete((q, e) -> {
             if (answer.isCancelled()) {

@@ -41,25 +41,6 @@ public final class TokenJob extends BatchJob<Tensor> {
         this.types = types;
     }
 
-    /** Rows of their own lengths, padded here with {@code padId} (mask and type 0). */
-    public static TokenJob ofRows(long[][] ids, long[][] mask, long[][] types, long padId) {
-        int length = 0;
-        for (long[] r : ids) {
-            length = Math.max(length, r.length);
-        }
-        int rows = ids.length;
-        long[] flatIds = new long[rows * length];
-        long[] flatMask = new long[rows * length];
-        long[] flatTypes = new long[rows * length];
-        java.util.Arrays.fill(flatIds, padId);
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(ids[r], 0, flatIds, r * length, ids[r].length);
-            System.arraycopy(mask[r], 0, flatMask, r * length, mask[r].length);
-            System.arraycopy(types[r], 0, flatTypes, r * length, types[r].length);
-        }
-        return new TokenJob(rows, length, flatIds, flatMask, flatTypes);
-    }
-
     @Override
     public int rowLength() {
         return length;

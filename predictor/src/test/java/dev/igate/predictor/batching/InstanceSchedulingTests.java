@@ -258,7 +258,7 @@ class InstanceSchedulingTests {
         try (DeviceGate.Permit held = device.tryAcquire(1, 1, TimeUnit.SECONDS)) {
             for (int i = 0; i < 8; i++) {
                 long[][] row = {new long[100]};
-                all.add(batcher.submit(TokenJob.ofRows(row, row, row, 0)));
+                all.add(batcher.submit(tokenRows(row, row, row, 0)));
             }
         }
 
@@ -334,7 +334,7 @@ class InstanceSchedulingTests {
         long[][] row = {ids};
         long[][] ones = {new long[ids.length]};
         java.util.Arrays.fill(ones[0], 1);
-        return TokenJob.ofRows(row, ones, new long[][] {new long[ids.length]}, 0);
+        return tokenRows(row, ones, new long[][] {new long[ids.length]}, 0);
     }
 
     @Test
@@ -411,5 +411,24 @@ class InstanceSchedulingTests {
         batcher.submit(job).get(10, TimeUnit.SECONDS);
 
         await().atMost(Duration.ofSeconds(5)).until(() -> job.timeout != null && job.timeout.isCancelled());
+    }
+
+    /** Rows of their own lengths, padded here with {@code padId} (mask and type 0). */
+    static TokenJob tokenRows(long[][] ids, long[][] mask, long[][] types, long padId) {
+        int length = 0;
+        for (long[] r : ids) {
+            length = Math.max(length, r.length);
+        }
+        int rows = ids.length;
+        long[] flatIds = new long[rows * length];
+        long[] flatMask = new long[rows * length];
+        long[] flatTypes = new long[rows * length];
+        java.util.Arrays.fill(flatIds, padId);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(ids[r], 0, flatIds, r * length, ids[r].length);
+            System.arraycopy(mask[r], 0, flatMask, r * length, mask[r].length);
+            System.arraycopy(types[r], 0, flatTypes, r * length, types[r].length);
+        }
+        return new TokenJob(rows, length, flatIds, flatMask, flatTypes);
     }
 }
