@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.kafka.test.EmbeddedKafkaKraftBroker;
 
 /**
- * Nothing lost over Kafka: a server process serving 10,000 requests from a real broker (KRaft, in
+ * Nothing lost over Kafka: a server process serving 6,000 requests from a real broker (KRaft, in
  * the test JVM) is killed with SIGKILL mid-stream and started again; every request id then has an
  * answer or a dead-letter record. Repeats (records served before the kill whose offsets were not
  * committed yet) are counted and reported, as at-least-once allows them.
@@ -78,14 +78,30 @@ class KafkaCrashIT {
      * Waits up to 5 minutes for {@code done}; on a timeout, fails with the progress and the server
      * log's warnings and errors, since the servers are other processes whose logs a CI run may not keep.
      */
-    /** A server's Kafka meters and its Kafka threads' stacks, for a failure message. */
-    static String state(Process server, int port) {
-        StringBuilder out = new StringBuilder("server state: ");
+    /**
+     * The consumer group as the broker sees it (state, members, assignments, committed offsets
+     * against the ends), the server's Kafka meters and its Kafka threads' stacks, for a failure message.
+     */
+    static String state(Process server, int port, String group) {
+        StringBuilder out = new StringBuilder("group ").append(group).append(": ");
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                java.util.Map.of("bootstrap.servers", broker.getBrokersAsString()))) {
+            var description = admin.describeConsumerGroups(List.of(group)).all().get(10, java.util.concurrent.TimeUnit.SECONDS).get(group);
+            out.append(description.groupState()).append(", members ").append(description.members());
+            var committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            var ends = admin.listOffsets(committed.keySet().stream().collect(java.util.stream.Collectors.toMap(p -> p,
+                    p -> org.apache.kafka.clients.admin.OffsetSpec.latest()))).all().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            committed.forEach((p, o) -> out.append("\n  ").append(p).append(" committed ").append(o == null ? "none" : o.offset())
+                    .append(" of ").append(ends.get(p).offset()));
+        } catch (Exception e) {
+            out.append("not described (").append(e).append(')');
+        }
+        out.append("\nserver state: ");
         try {
             java.net.http.HttpResponse<String> metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
                     java.net.URI.create("http://127.0.0.1:" + port + "/actuator/prometheus")).timeout(Duration.ofSeconds(5)).build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
-            metrics.body().lines().filter(l -> l.startsWith("igate_kafka") || l.startsWith("igate_requests_total") || l.startsWith("igate_queue"))
+            metrics.body().lines().filter(l -> (l.startsWith("igate_kafka") || l.startsWith("igate_requests_total") || l.startsWith("igate_queue_depth")))
                     .forEach(l -> out.append('\n').append(l));
             Process jstack = new ProcessBuilder("jcmd", String.valueOf(server.pid()), "Thread.print").redirectErrorStream(true).start();
             String dump = new String(jstack.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
@@ -147,7 +163,7 @@ class KafkaCrashIT {
             int port = freePort();
             Process second = server(logs.resolve("drain.log"), port, "drain");
 
-            awaitOrExplain(logs.resolve("drain.log"), () -> answers.counts.size() + " answered; " + state(second, port),
+            awaitOrExplain(logs.resolve("drain.log"), () -> answers.counts.size() + " answered; " + state(second, port, "drain"),
                     () -> answers.poll() >= requests);
             answers.poll();
             long repeats = answers.counts.values().stream().mapToInt(c -> c - 1).sum();
@@ -191,7 +207,7 @@ class KafkaCrashIT {
             Process second = server(logs.resolve("server.log"), port);
 
             awaitOrExplain(logs.resolve("server.log"), () -> answers.counts.size() + " answered, " + dead.counts.size() + " dead-lettered; "
-                            + state(second, port),
+                            + state(second, port, "crash"),
                     () -> answers.poll() + dead.poll() >= REQUESTS);
 
             List<String> missing = new ArrayList<>();

@@ -151,8 +151,18 @@ public final class KafkaInference implements SmartLifecycle {
                 settings.bootstrapServers(), settings.groupId(), settings.outputTopic(), settings.deadLetterTopic());
     }
 
+    /**
+     * The consumer's default {@code max.poll.interval.ms}, unless {@code igate.kafka.properties}
+     * sets it. It is also the group's rebalance timeout: a member killed while it was joining a
+     * rebalance keeps its partitions from every other member until it passes (Kafka does not
+     * expire a member awaiting a join by its session). Kafka's default is 5 minutes; this loop never
+     * blocks on inference (the longest gap between polls is a 10 s commit), so one minute is safe.
+     */
+    static final String MAX_POLL_INTERVAL_MS = "60000";
+
     private KafkaConsumer<byte[], byte[]> newConsumer() {
         Properties c = common();
+        c.putIfAbsent(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
         c.put(ConsumerConfig.GROUP_ID_CONFIG, settings.groupId());
         c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
