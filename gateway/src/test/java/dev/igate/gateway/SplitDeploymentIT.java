@@ -190,6 +190,11 @@ class SplitDeploymentIT {
         assertThat(v1.body()).isEqualTo("{\"predictions\":[\"Pharma-Toxico\"]}");
         HttpResponse<String> metadata = get(transformer, "/v2/models/BERTSeqClassification");
         assertThat(metadata.body()).contains("\"platform\":\"igate_transformer\"").contains("\"predictor\":\"http://127.0.0.1:" + predictor);
+        // Triton's model configuration of a transformer: texts in, labels out, its batching settings (a 500 before the remote model had them)
+        HttpResponse<String> config = get(transformer, "/v2/models/BERTSeqClassification/config");
+        assertThat(config.statusCode()).as(config.body()).isEqualTo(200);
+        assertThat(config.body()).contains("\"platform\":\"igate_transformer\"").contains("\"name\":\"text\"")
+                .contains("\"data_type\":\"TYPE_STRING\"").containsPattern("\"max_batch_size\":[1-9]");
     }
 
     @Test

@@ -8,22 +8,13 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 import dev.igate.gateway.IgateProperties;
-import dev.igate.gateway.ModelProperties;
-import dev.igate.predictor.ExecutionProvider;
-import dev.igate.predictor.InstanceLayout;
-import dev.igate.predictor.SessionSettings;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.ModelSettingsFile;
-import dev.igate.predictor.batching.DeviceGate;
-import dev.igate.gateway.remote.RemotePredictor;
-import dev.igate.protocol.Datatype;
 import dev.igate.protocol.LoadFailedException;
 import dev.igate.protocol.ModelMetadata;
-import dev.igate.protocol.TensorMetadata;
 import dev.igate.protocol.ModelNotFoundException;
 import dev.igate.protocol.ModelNotReadyException;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,8 +42,6 @@ public class ModelRegistry implements SmartLifecycle {
     private final IgateProperties properties;
     private final ModelRepository repository;
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
-    /** One gate per device, shared by every version's batcher on it (igate.device-runs). */
-    private final Map<String, DeviceGate> gates = new ConcurrentHashMap<>();
     private volatile boolean scanned;
     private volatile String scanFailure;
     /** Set once the application context starts closing (SIGTERM): the server is no longer ready, while accepted work drains. */
@@ -69,26 +58,21 @@ public class ModelRegistry implements SmartLifecycle {
     /** Held while a model's versions load or its entry is replaced (start-up, reload, unload): blocking, never on an event loop. */
     private final Object loads = new Object();
     private volatile boolean running;
-    private volatile Thread loader;
+    /** The start-up load's thread. */
+    private volatile Thread startup;
 
     private final MeterRegistry meters;
-    private final RemotePredictor remote;
-    private final Map<String, List<Gauge>> gauges = new ConcurrentHashMap<>();
-    /** Triton's statistics per loaded version, by "name/version". */
-    private final Map<String, dev.igate.gateway.model.TritonStatistics> statistics = new ConcurrentHashMap<>();
+    private final VersionLoader loader;
+    private final VersionViews views;
+    private final StorageFetch storage;
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
         this.meters = meters;
-        this.remote = properties.predictorUrl() == null ? null
-                : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
-        this.pins = properties.storageCache().toAbsolutePath().normalize().resolve("loaded").resolve(Long.toString(ProcessHandle.current().pid()));
-        this.storage = new dev.igate.predictor.storage.ModelStorage(properties.storageCache(),
-                properties.storageMaxUnpackedBytes().toBytes(), properties.s3().settings());
-        io.micrometer.core.instrument.FunctionCounter.builder("igate.storage.downloaded", storage,
-                        dev.igate.predictor.storage.ModelStorage::downloadedBytes)
-                .baseUnit("bytes").description("Bytes downloaded from storage URIs (a reused cached copy adds none)").register(meters);
+        this.loader = new VersionLoader(properties, repository, meters);
+        this.views = new VersionViews(meters);
+        this.storage = new StorageFetch(properties, repository, meters);
     }
 
     public ModelRepository repository() {
@@ -99,9 +83,9 @@ public class ModelRegistry implements SmartLifecycle {
     public void start() {
         running = true;
         startupFinished = false;
-        loader = new Thread(this::loadAll, "model-loader");
-        loader.setDaemon(true);
-        loader.start();
+        startup = new Thread(this::loadAll, "model-loader");
+        startup.setDaemon(true);
+        startup.start();
     }
 
     /**
@@ -112,8 +96,8 @@ public class ModelRegistry implements SmartLifecycle {
     @Override
     public void stop() {
         running = false;
-        if (loader != null) {
-            loader.interrupt();
+        if (startup != null) {
+            startup.interrupt();
         }
         log.info("Stopping: letting queued and running inference finish, then closing the models");
         List<Entry> retiring;
@@ -155,62 +139,31 @@ public class ModelRegistry implements SmartLifecycle {
         return SmartLifecycle.DEFAULT_PHASE - 4096;
     }
 
-    private final dev.igate.predictor.storage.ModelStorage storage;
     /** The last fetch or reload that failed, by "model/storage" and "model/reload", until one succeeds; in health details. */
     private final Map<String, String> problems = new ConcurrentHashMap<>();
 
     /**
      * Fetches every model that names a storage URI into the repository (its folder replaced only
-     * once the new files are complete); a failure is logged with its reason and counted, and the
-     * model's previous files, if any, keep serving. Blocking.
+     * once the new files are complete); a failure is logged with its reason, counted and in health
+     * details, and the model's previous files, if any, keep serving. Blocking.
      */
     public void fetchStorage() {
-        for (Map.Entry<String, ModelProperties> m : properties.models().entrySet()) {
-            java.net.URI uri = m.getValue().storageUri();
-            if (uri == null) {
-                continue;
+        storage.fetchAll(new StorageFetch.Problems() {
+            @Override
+            public void failed(String model, String reason) {
+                problems.put(model + "/storage", reason);
             }
-            // its userinfo and query (a presigned URL's signature) never reach the log or health
-            String shown = dev.igate.predictor.storage.ModelStorage.redact(uri.toString());
-            try {
-                var outcome = storage.fetch(uri, repository.modelDir(m.getKey()));
-                problems.remove(m.getKey() + "/storage");
-                log.info("Model {}: storage {} {}", m.getKey(), shown, outcome == dev.igate.predictor.storage.ModelStorage.Outcome.UPDATED
-                        ? "fetched" : "unchanged");
-            } catch (IOException | RuntimeException e) {
-                meters.counter("igate.storage.fetch.failures", "model_name", m.getKey()).increment();
-                String reason = dev.igate.predictor.storage.ModelStorage.redact(String.valueOf(e.getMessage()));
-                log.warn("Model {}: storage {} not fetched: {}", m.getKey(), shown, reason);
-                problems.put(m.getKey() + "/storage", "storage " + shown + " not fetched: " + PublicReasons.of(reason, repository.root()));
-            }
-        }
-    }
 
-    /** Where loaded versions pin their model files ({@code <storage-cache>/loaded/<pid>}): see ServedModel. */
-    private final java.nio.file.Path pins;
-
-    /** Removes the pinned model files of processes that are gone (a crash leaves them). */
-    private void removeStalePins() {
-        java.nio.file.Path all = pins.getParent();
-        if (!java.nio.file.Files.isDirectory(all)) {
-            return;
-        }
-        try (java.util.stream.Stream<java.nio.file.Path> folders = java.nio.file.Files.list(all)) {
-            for (java.nio.file.Path folder : folders.toList()) {
-                String pid = folder.getFileName().toString();
-                boolean alive = pid.matches("[0-9]{1,18}") && ProcessHandle.of(Long.parseLong(pid)).map(ProcessHandle::isAlive).orElse(false);
-                if (!alive) {
-                    dev.igate.predictor.storage.ModelStorage.deleteTree(folder);
-                }
+            @Override
+            public void fetched(String model) {
+                problems.remove(model + "/storage");
             }
-        } catch (IOException | RuntimeException e) {
-            log.debug("stale pinned model files not removed: {}", e.toString());
-        }
+        });
     }
 
     private void loadAll() {
         try {
-            removeStalePins();
+            loader.removeStalePins();
             if (properties.demoModels()) {
                 for (dev.igate.predictor.RepositorySeed seed : java.util.ServiceLoader.load(dev.igate.predictor.RepositorySeed.class)) {
                     seed.ensure(repository.root());
@@ -252,7 +205,7 @@ public class ModelRegistry implements SmartLifecycle {
             log.warn("Model repository {} could not be prepared", repository.root(), e);
         } finally {
             // a loader that a stop left behind must not mark the next start's load as finished
-            if (Thread.currentThread() == loader) {
+            if (Thread.currentThread() == startup) {
                 startupFinished = true;
             }
         }
@@ -290,7 +243,7 @@ public class ModelRegistry implements SmartLifecycle {
         Map<String, VersionState> states = new ConcurrentHashMap<>();
         versions.forEach(v -> states.put(v, VersionState.LOADING));
         String latest = versions.get(versions.size() - 1);
-        String defaultVersion = firstNonNull(properties.forModel(name).defaultVersion(), file.defaultVersion(), latest);
+        String defaultVersion = VersionLoader.firstNonNull(properties.forModel(name).defaultVersion(), file.defaultVersion(), latest);
         if (!versions.contains(defaultVersion)) {
             log.warn("Model {}: default version {} is not in the repository, using {}", name, defaultVersion, latest);
             defaultVersion = latest;
@@ -300,81 +253,13 @@ public class ModelRegistry implements SmartLifecycle {
 
     private void loadVersions(Entry entry) {
         for (String version : List.copyOf(entry.versions().keySet())) {
-            entry.versions().put(version, loadVersion(entry.name(), version, entry.file()));
+            entry.versions().put(version, loader.load(entry.name(), version, entry.file()));
         }
     }
 
-    private VersionState loadVersion(String name, String version, ModelSettingsFile file) {
-        ModelProperties props = properties.forModel(name);
-        int maxLength = firstNonNull(props.maxLength(), file.maxLength(), 128);
-        long start = System.nanoTime();
-        try {
-            if (remote != null) {
-                ServedModel model = ServedModel.loadRemote(repository, name, version, props, maxLength, remote);
-                log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
-                return VersionState.ready(model);
-            }
-            BatchMetrics batchMetrics = new BatchMetrics(meters, name, version);
-            ServedModel model = ServedModel.load(repository, name, version, props, maxLength, batchMetrics, this::share, pins);
-            try {
-                model.warmUp();
-            } catch (RuntimeException e) {
-                if (model.acceptsText()) {
-                    model.close();
-                    throw new ModelLoadException("warm-up inference failed: " + e.getMessage(), e);
-                }
-                log.warn("Model {} version {}: warm-up with zero tensors failed ({}); serving anyway",
-                        name, version, e.getMessage());
-            }
-            log.info("Model {} version {} ready on {} in {} ms{}: {}; {}", name, version, model.onnx().provider().ortName(),
-                    (System.nanoTime() - start) / 1_000_000, model.acceptsText() ? " (text classifier)" : " (tensors only)",
-                    model.sessions().layout().describe(), describeBatching(model));
-            return VersionState.ready(model);
-        } catch (ModelLoadException | RuntimeException e) {
-            log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
-            return VersionState.failed(PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
-        }
-    }
-
-    private void removeGauges(String key) {
-        List<Gauge> previous = gauges.remove(key);
-        if (previous != null) {
-            previous.forEach(meters::remove);
-        }
-    }
-
-    /**
-     * Makes the versions of {@code fresh} that serve visible in the scaling gauges and Triton's
-     * statistics, in place of those of {@code old} (null at start-up; {@code fresh} null for an
-     * unload): a version that left, or no longer serves, loses its gauges (which hold the retired
-     * copy) and its statistics. Called when {@code fresh} takes over, never before.
-     */
+    /** Shows the serving versions of {@code fresh} (null for an unload) in place of those of {@code old} (null at start-up). */
     private void publish(Entry fresh, Entry old) {
-        String name = fresh != null ? fresh.name() : old.name();
-        if (old != null) {
-            for (Map.Entry<String, VersionState> v : old.versions().entrySet()) {
-                VersionState now = fresh == null ? null : fresh.versions().get(v.getKey());
-                if (now == null || !now.isReady()) {
-                    removeGauges(name + "/" + v.getKey());
-                    statistics.remove(name + "/" + v.getKey());
-                }
-            }
-        }
-        if (fresh == null) {
-            return;
-        }
-        for (Map.Entry<String, VersionState> v : fresh.versions().entrySet()) {
-            ServedModel model = v.getValue().model();
-            if (model == null || model.statistics() == null) {
-                continue;
-            }
-            String key = name + "/" + v.getKey();
-            // a reloaded version's gauges must read the new copy: Micrometer would hand back the old gauges
-            removeGauges(key);
-            gauges.put(key, BatchMetrics.queueGauges(meters, name, v.getKey(), model::inFlight, model::queueDepth,
-                    () -> model.expectedQueueWait().toNanos() / 1e9));
-            statistics.put(key, model.statistics());
-        }
+        views.publish(fresh != null ? fresh.name() : old.name(), fresh == null ? null : fresh.versions(), old == null ? null : old.versions());
     }
 
     /**
@@ -534,45 +419,19 @@ public class ModelRegistry implements SmartLifecycle {
         NativeMemory.release();
     }
 
-    @SafeVarargs
-    private static <T> T firstNonNull(T... values) {
-        for (T v : values) {
-            if (v != null) {
-                return v;
-            }
-        }
-        return null;
-    }
-
     /**
      * Triton's statistics of the loaded versions: every model's with no name, every version of a
      * model with no version.
      *
      * @throws ModelNotFoundException for a model or version that is not loaded
      */
-    public List<dev.igate.gateway.model.TritonStatistics> statistics(String name, String version) {
-        if (name == null) {
-            return statistics.entrySet().stream().sorted(Map.Entry.comparingByKey()).map(Map.Entry::getValue).toList();
-        }
-        Entry entry = entry(name);
-        List<dev.igate.gateway.model.TritonStatistics> out = new ArrayList<>();
-        for (String v : entry.versions().keySet().stream().sorted().toList()) {
-            if (version == null || version.equals(v)) {
-                dev.igate.gateway.model.TritonStatistics s = statistics.get(name + "/" + v);
-                if (s != null) {
-                    out.add(s);
-                }
-            }
-        }
-        if (version != null && out.isEmpty()) {
-            throw ModelNotFoundException.version(name, version);
-        }
-        return out;
+    public List<TritonStatistics> statistics(String name, String version) {
+        return name == null ? views.all() : views.of(name, entry(name).versions().keySet(), version);
     }
 
     /** Triton's statistics of one loaded version, or null. */
-    public dev.igate.gateway.model.TritonStatistics statisticsOf(String name, String version) {
-        return statistics.get(name + "/" + version);
+    public TritonStatistics statisticsOf(String name, String version) {
+        return views.of(name, version);
     }
 
     /**
@@ -657,38 +516,6 @@ public class ModelRegistry implements SmartLifecycle {
         return entry;
     }
 
-    /**
-     * The gate of the device a version's sessions run on, shared by every version there, and how
-     * much of it one run takes. With {@code device-runs: auto} a CPU's gate holds its cores and a
-     * run takes its intra-op threads; a GPU's holds one run. A number N holds N runs of any size.
-     */
-    private DeviceShare share(ExecutionProvider provider, SessionSettings settings, InstanceLayout layout) {
-        String device = provider == ExecutionProvider.CPU ? "cpu" : "cuda:" + settings.cudaDeviceId();
-        Integer limit = properties.deviceRunLimit();
-        DeviceGate gate = gates.computeIfAbsent(device, d -> {
-            int cores = Runtime.getRuntime().availableProcessors();
-            DeviceGate g = new DeviceGate(limit != null ? limit : provider == ExecutionProvider.CPU ? cores : 1);
-            Gauge.builder("igate.device.runs.in.flight", g, DeviceGate::runsInFlight)
-                    .description("ONNX Runtime runs holding the device's gate").tag("device", d).register(meters);
-            Gauge.builder("igate.device.runs.peak", g, DeviceGate::peakRunsInFlight)
-                    .description("most ONNX Runtime runs that held the device's gate at once since start").tag("device", d)
-                    .register(meters);
-            log.info("Device {}: {}", d, limit != null ? (limit == 0 ? "no limit on runs at once (device-runs: 0)"
-                    : limit + " runs at once (device-runs: " + limit + ")")
-                    : provider == ExecutionProvider.CPU ? cores + " threads of runs at once, one per core (device-runs: auto)"
-                    : "one run at once (device-runs: auto)");
-            return g;
-        });
-        int units = limit == null && provider == ExecutionProvider.CPU ? Math.min(layout.threads(), gate.capacity()) : 1;
-        return new DeviceShare(gate, units);
-    }
-
-    private static String describeBatching(ServedModel model) {
-        var b = model.batching();
-        return "batches of up to " + b.maxBatchSize() + " rows" + (b.maxBatchTokens() > 0 ? " and " + b.maxBatchTokens() + " tokens" : "")
-                + ", max-latency " + b.maxLatency().toMillis() + " ms";
-    }
-
     /** Whether the model (and the version, when not null) exists; never throws, for any name. */
     public boolean knows(String name, String version) {
         Entry entry = name == null ? null : entries.get(name);
@@ -756,35 +583,13 @@ public class ModelRegistry implements SmartLifecycle {
     public ModelMetadata metadata(String name, String version) {
         ServedModel model = resolve(name, version);
         Map<String, Object> parameters = new LinkedHashMap<>();
-        if (model.remote() != null) {
-            parameters.put("version", model.version());
-            parameters.put("default_version", defaultVersion(name));
-            parameters.put("predictor", model.remote().base().toString());
-            parameters.put("max_length", model.encoder().maxLength());
-            parameters.put("labels", new ArrayList<>(model.task().labels()));
-            parameters.put("task", model.task().problemType());
-            return new ModelMetadata(name, versions(name), "igate_transformer",
-                    List.of(new TensorMetadata("text", Datatype.BYTES, new long[] {-1})),
-                    List.of(new TensorMetadata("predict", Datatype.BYTES, new long[] {-1})), parameters);
-        }
         parameters.put("version", model.version());
         parameters.put("default_version", defaultVersion(name));
-        parameters.put("execution_provider", model.onnx().provider().ortName());
-        parameters.put("text_input", model.acceptsText());
-        parameters.put("max_batch_size", model.batching().maxBatchSize());
-        parameters.put("max_batch_tokens", model.batching().maxBatchTokens());
-        parameters.put("instances", model.sessions().layout().instances());
-        parameters.put("intra_op_threads", model.sessions().layout().threads());
-        parameters.put("solo_threads", model.sessions().layout().soloThreads());
-        parameters.put("max_latency_ms", model.batching().maxLatency().toNanos() / 1e6);
-        if (model.encoder() != null) {
-            parameters.put("max_length", model.encoder().maxLength());
-        }
+        model.describe(parameters);
         if (model.task() != null) {
             parameters.put("labels", new ArrayList<>(model.task().labels()));
             parameters.put("task", model.task().problemType());
         }
-        return new ModelMetadata(name, versions(name), "onnxruntime_onnx", model.onnx().inputs(), model.onnx().outputs(),
-                parameters);
+        return new ModelMetadata(name, versions(name), model.platform(), model.inputs(), model.outputs(), parameters);
     }
 }

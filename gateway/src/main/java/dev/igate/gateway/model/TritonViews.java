@@ -68,24 +68,24 @@ public final class TritonViews {
                         .setDefaultQueuePolicy(ModelQueuePolicy.newBuilder()
                                 .setDefaultTimeoutMicroseconds(batching.timeout().toNanos() / 1000)
                                 .setAllowTimeoutOverride(true).setMaxQueueSize(batching.queueCapacity())));
-        if (model.remote() != null) {
+        if (model instanceof RemoteModel) {
             // a transformer in front of a remote predictor: texts in, labels out
             b.setPlatform("igate_transformer").setBackend("igate")
                     .addInput(ModelInput.newBuilder().setName("text").setDataType(DataType.TYPE_STRING).addDims(1))
                     .addOutput(ModelOutput.newBuilder().setName("predict").setDataType(DataType.TYPE_STRING).addDims(1));
-        } else {
-            b.setPlatform("onnxruntime_onnx").setBackend("onnxruntime");
-            for (TensorMetadata in : model.onnx().inputs()) {
+        } else if (model instanceof LocalModel local) {
+            b.setPlatform(local.platform()).setBackend("onnxruntime");
+            for (TensorMetadata in : local.inputs()) {
                 b.addInput(ModelInput.newBuilder().setName(in.name()).setDataType(dataType(in.datatype())).addAllDims(dims(in.shape())));
             }
-            for (TensorMetadata out : model.onnx().outputs()) {
+            for (TensorMetadata out : local.outputs()) {
                 b.addOutput(ModelOutput.newBuilder().setName(out.name()).setDataType(dataType(out.datatype()))
                         .addAllDims(dims(out.shape())));
             }
             b.addInstanceGroup(ModelInstanceGroup.newBuilder().setName(model.name() + "_0")
-                    .setKind(model.onnx().provider() == ExecutionProvider.CUDA ? ModelInstanceGroup.Kind.KIND_GPU
+                    .setKind(local.onnx().provider() == ExecutionProvider.CUDA ? ModelInstanceGroup.Kind.KIND_GPU
                             : ModelInstanceGroup.Kind.KIND_CPU)
-                    .setCount(model.sessions().layout().instances()));
+                    .setCount(local.sessions().layout().instances()));
         }
         if (model.task() != null) {
             b.putParameters("task", ModelParameter.newBuilder().setStringValue(model.task().problemType()).build());

@@ -74,7 +74,7 @@ public class InferenceService {
             ServedModel served = registry.resolve(model, version);
             if (!served.acceptsText()) {
                 throw new InvalidInputException("Model " + model + " takes tensors, not text: it has no tokenizer.json "
-                        + "or no id2label; send its inputs " + served.onnx().inputs().stream().map(t -> t.name()).toList());
+                        + "or no id2label; send its inputs " + served.inputs().stream().map(t -> t.name()).toList());
             }
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to classify");

@@ -235,16 +235,14 @@ public final class ResponseCache {
     }
 
     /** A cached answer for the request (with the request's id), or null; counted as a hit or a miss. */
-    InferenceResponse lookup(Key key, InferenceRequest request, TritonStatistics statistics) {
+    InferenceResponse lookup(Key key, InferenceRequest request, java.util.Optional<TritonStatistics> statistics) {
         long t0 = System.nanoTime();
         InferenceResponse cached = cache.getIfPresent(key);
         boolean hit = cached != null;
         Counter.builder(hit ? "nv_cache_num_hits_per_model" : "nv_cache_num_misses_per_model")
                 .description(hit ? "response cache hits" : "response cache misses")
                 .tags("model", key.model(), "version", key.version()).register(meters).increment();
-        if (statistics != null) {
-            statistics.cache(hit, System.nanoTime() - t0);
-        }
+        statistics.ifPresent(s -> s.cache(hit, System.nanoTime() - t0));
         return hit ? new InferenceResponse(request.id(), cached.model(), cached.version(), cached.outputs(), cached.parameters()) : null;
     }
 

@@ -159,7 +159,7 @@ class RepositoryPollerTests {
 
         // the copy that serves still feeds the statistics and the scaling signals
         assertThat(registry.resolve("Same", "1")).isSameAs(serving);
-        assertThat(registry.statisticsOf("Same", "1")).isSameAs(serving.statistics());
+        assertThat(registry.statisticsOf("Same", "1")).isSameAs(serving.statistics().orElseThrow());
         try (ServedModel.Lease work = serving.lease()) {
             assertThat(gauge("igate.model.in.flight", "Same", "1")).isEqualTo(1.0);
         }

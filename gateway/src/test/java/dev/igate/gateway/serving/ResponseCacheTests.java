@@ -78,9 +78,9 @@ class ResponseCacheTests {
 
         cache.drop("m", 7);
 
-        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "m", "1", 7), request("a", Map.of()), null)).isNull();
-        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "m", "1", 8), request("a", Map.of()), null)).isNotNull();
-        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "other", "1", 7), request("a", Map.of()), null)).isNotNull();
+        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "m", "1", 7), request("a", Map.of()), java.util.Optional.empty())).isNull();
+        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "m", "1", 8), request("a", Map.of()), java.util.Optional.empty())).isNotNull();
+        assertThat(cache.lookup(ResponseCache.key(request("a", Map.of()), "other", "1", 7), request("a", Map.of()), java.util.Optional.empty())).isNotNull();
     }
 
     @Test
@@ -104,9 +104,9 @@ class ResponseCacheTests {
         ResponseCache cache = new ResponseCache(1 << 20, 10, new SimpleMeterRegistry());
         cache.store(key(request("k", Map.of()), "1"), new InferenceResponse("first", "m", "1", response(2).outputs(), Map.of()));
 
-        InferenceResponse hit = cache.lookup(key(request("k", Map.of()), "1"), request("a", Map.of()), null);
+        InferenceResponse hit = cache.lookup(key(request("k", Map.of()), "1"), request("a", Map.of()), java.util.Optional.empty());
 
         assertThat(hit.id()).isEqualTo("id");
-        assertThat(cache.lookup(key(request("other", Map.of()), "1"), request("a", Map.of()), null)).isNull();
+        assertThat(cache.lookup(key(request("other", Map.of()), "1"), request("a", Map.of()), java.util.Optional.empty())).isNull();
     }
 }
