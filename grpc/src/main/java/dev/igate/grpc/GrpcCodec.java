@@ -149,23 +149,12 @@ public final class GrpcCodec {
     private static Object typed(String name, Datatype type, int n, InferTensorContents c) {
         int filled = c.getBoolContentsCount() + c.getIntContentsCount() + c.getInt64ContentsCount() + c.getUintContentsCount()
                 + c.getUint64ContentsCount() + c.getFp32ContentsCount() + c.getFp64ContentsCount() + c.getBytesContentsCount();
-        int matching = switch (type) {
-            case BOOL -> c.getBoolContentsCount();
-            case INT8, INT16, INT32 -> c.getIntContentsCount();
-            case INT64 -> c.getInt64ContentsCount();
-            case UINT8, UINT16, UINT32 -> c.getUintContentsCount();
-            case UINT64 -> c.getUint64ContentsCount();
-            case FP32 -> c.getFp32ContentsCount();
-            case FP64 -> c.getFp64ContentsCount();
-            case BYTES -> c.getBytesContentsCount();
-            case FP16, BF16 -> {
-                if (n > 0) {
-                    throw new InvalidInputException("Input " + name + " is " + type + ", which has no typed contents field: "
-                            + "send it in raw_input_contents");
-                }
-                yield 0;
-            }
-        };
+        TypedContents field = TypedContents.of(type);
+        if (field == null && n > 0) {
+            throw new InvalidInputException("Input " + name + " is " + type + ", which has no typed contents field: "
+                    + "send it in raw_input_contents");
+        }
+        int matching = field == null ? 0 : field.count(c);
         if (filled != matching) {
             throw new InvalidInputException("Input " + name + " has datatype " + type + " but fills a contents field of "
                     + "another datatype");
@@ -174,109 +163,7 @@ public final class GrpcCodec {
             throw new InvalidInputException("Input " + name + " has " + n + " elements by its shape but " + matching
                     + " in its contents");
         }
-        switch (type) {
-            case BOOL -> {
-                boolean[] a = new boolean[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getBoolContents(i);
-                }
-                return a;
-            }
-            case INT8 -> {
-                byte[] a = new byte[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (byte) ranged(name, type, c.getIntContents(i), Byte.MIN_VALUE, Byte.MAX_VALUE);
-                }
-                return a;
-            }
-            case UINT8 -> {
-                byte[] a = new byte[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (byte) ranged(name, type, Integer.toUnsignedLong(c.getUintContents(i)), 0, 255);
-                }
-                return a;
-            }
-            case INT16 -> {
-                short[] a = new short[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (short) ranged(name, type, c.getIntContents(i), Short.MIN_VALUE, Short.MAX_VALUE);
-                }
-                return a;
-            }
-            case UINT16 -> {
-                short[] a = new short[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (short) ranged(name, type, Integer.toUnsignedLong(c.getUintContents(i)), 0, 65535);
-                }
-                return a;
-            }
-            case INT32 -> {
-                int[] a = new int[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getIntContents(i);
-                }
-                return a;
-            }
-            case UINT32 -> {
-                int[] a = new int[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getUintContents(i);
-                }
-                return a;
-            }
-            case INT64 -> {
-                long[] a = new long[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getInt64Contents(i);
-                }
-                return a;
-            }
-            case UINT64 -> {
-                long[] a = new long[n];
-                for (int i = 0; i < n; i++) {
-                    // Java reads a uint64 above 2^63 - 1 as negative: rejected, as tensors hold signed longs (REST alike)
-                    a[i] = ranged(name, type, c.getUint64Contents(i), 0, Long.MAX_VALUE);
-                }
-                return a;
-            }
-            case FP32 -> {
-                float[] a = new float[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getFp32Contents(i);
-                    if (!Float.isFinite(a[i])) {
-                        throw new InvalidInputException("Input " + name + " holds a non-finite number");
-                    }
-                }
-                return a;
-            }
-            case FP64 -> {
-                double[] a = new double[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getFp64Contents(i);
-                    if (!Double.isFinite(a[i])) {
-                        throw new InvalidInputException("Input " + name + " holds a non-finite number");
-                    }
-                }
-                return a;
-            }
-            case BYTES -> {
-                byte[][] a = new byte[n][];
-                for (int i = 0; i < n; i++) {
-                    a[i] = c.getBytesContents(i).toByteArray();
-                }
-                return a;
-            }
-            default -> {
-                return new float[0];
-            }
-        }
-    }
-
-    private static long ranged(String name, Datatype type, long v, long min, long max) {
-        if (v < min || v > max) {
-            throw new InvalidInputException("Input " + name + " value " + v + " is out of range for " + type);
-        }
-        return v;
+        return field == null ? dev.igate.protocol.Elements.of(type).zeros(0) : field.read(name, c, n);
     }
 
     /**
@@ -311,22 +198,11 @@ public final class GrpcCodec {
     /** A tensor's elements in the typed contents field of its datatype (not FP16 or BF16). */
     public static InferTensorContents contents(Tensor t) {
         InferTensorContents.Builder c = InferTensorContents.newBuilder();
-        Object a = t.data();
-        switch (t.datatype()) {
-            case BOOL -> { for (boolean v : (boolean[]) a) { c.addBoolContents(v); } }
-            case INT8 -> { for (byte v : (byte[]) a) { c.addIntContents(v); } }
-            case UINT8 -> { for (byte v : (byte[]) a) { c.addUintContents(v & 0xFF); } }
-            case INT16 -> { for (short v : (short[]) a) { c.addIntContents(v); } }
-            case UINT16 -> { for (short v : (short[]) a) { c.addUintContents(v & 0xFFFF); } }
-            case INT32 -> { for (int v : (int[]) a) { c.addIntContents(v); } }
-            case UINT32 -> { for (int v : (int[]) a) { c.addUintContents(v); } }
-            case INT64 -> { for (long v : (long[]) a) { c.addInt64Contents(v); } }
-            case UINT64 -> { for (long v : (long[]) a) { c.addUint64Contents(v); } }
-            case FP32 -> { for (float v : (float[]) a) { c.addFp32Contents(v); } }
-            case FP64 -> { for (double v : (double[]) a) { c.addFp64Contents(v); } }
-            case BYTES -> { for (byte[] v : t.bytes()) { c.addBytesContents(ByteString.copyFrom(v)); } }
-            default -> throw new IllegalArgumentException(t.datatype() + " has no typed contents field");
+        TypedContents field = TypedContents.of(t.datatype());
+        if (field == null) {
+            throw new IllegalArgumentException(t.datatype() + " has no typed contents field");
         }
+        field.write(t.data(), c);
         return c.build();
     }
 

@@ -67,16 +67,7 @@ public record Tensor(String name, Datatype datatype, long[] shape, Object data) 
 
     /** The Java array class that holds elements of the given datatype. */
     public static Class<?> javaType(Datatype datatype) {
-        return switch (datatype) {
-            case BOOL -> boolean[].class;
-            case INT8, UINT8 -> byte[].class;
-            case INT16, UINT16 -> short[].class;
-            case INT32, UINT32 -> int[].class;
-            case INT64, UINT64 -> long[].class;
-            case FP16, BF16, FP32 -> float[].class;
-            case FP64 -> double[].class;
-            case BYTES -> byte[][].class;
-        };
+        return Elements.of(datatype).javaType();
     }
 
     public int size() {

@@ -280,21 +280,11 @@ public final class LocalModel extends ServedModel {
                 shape[i] = Math.max(shape[i], 1);
             }
             int n = Math.toIntExact(Tensor.elementCount(shape));
-            zeros.add(new Tensor(in.name(), in.datatype(), shape, zeroData(in, n)));
+            zeros.add(new Tensor(in.name(), in.datatype(), shape, dev.igate.protocol.Elements.of(in.datatype()).zeros(n)));
         }
         for (OnnxModel session : sessions.sessions()) {
             session.run(zeros, List.of());
         }
-    }
-
-    private static Object zeroData(TensorMetadata in, int n) {
-        Class<?> type = Tensor.javaType(in.datatype());
-        if (type == byte[][].class) {
-            byte[][] empty = new byte[n][];
-            java.util.Arrays.fill(empty, new byte[0]);
-            return empty;
-        }
-        return java.lang.reflect.Array.newInstance(type.getComponentType(), n);
     }
 
     /**

@@ -79,7 +79,7 @@ public final class ResponseCache {
                 for (long d : t.shape()) {
                     out.number(d);
                 }
-                writeData(out, t.data());
+                writeData(out, t);
             }
             out.value(request.requestedOutputs());
             out.value(request.classifications());
@@ -177,46 +177,16 @@ public final class ResponseCache {
         }
     }
 
-    private static void writeData(CanonicalWriter out, Object data) {
-        if (data instanceof byte[][] elements) {
-            out.list(elements.length);
-            for (byte[] e : elements) {
+    /** A tensor's data: BYTES element by element (their boundaries count), any other datatype as its little-endian bytes. */
+    private static void writeData(CanonicalWriter out, Tensor t) {
+        if (t.datatype() == dev.igate.protocol.Datatype.BYTES) {
+            out.list(t.size());
+            for (byte[] e : t.bytes()) {
                 out.bytes(e);
             }
             return;
         }
-        if (data instanceof boolean[] flags) {
-            byte[] b = new byte[flags.length];
-            for (int i = 0; i < flags.length; i++) {
-                b[i] = (byte) (flags[i] ? 1 : 0);
-            }
-            out.bytes(b);
-            return;
-        }
-        // fixed-width numbers: their little-endian bytes, as the binary extension carries them
-        java.nio.ByteBuffer buffer;
-        if (data instanceof float[] f) {
-            buffer = java.nio.ByteBuffer.allocate(f.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            buffer.asFloatBuffer().put(f);
-        } else if (data instanceof long[] l) {
-            buffer = java.nio.ByteBuffer.allocate(l.length * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            buffer.asLongBuffer().put(l);
-        } else if (data instanceof int[] a) {
-            buffer = java.nio.ByteBuffer.allocate(a.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            buffer.asIntBuffer().put(a);
-        } else if (data instanceof double[] d) {
-            buffer = java.nio.ByteBuffer.allocate(d.length * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            buffer.asDoubleBuffer().put(d);
-        } else if (data instanceof short[] sh) {
-            buffer = java.nio.ByteBuffer.allocate(sh.length * 2).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            buffer.asShortBuffer().put(sh);
-        } else if (data instanceof byte[] b) {
-            out.bytes(b);
-            return;
-        } else {
-            throw new IllegalArgumentException("no cache key for tensor data " + data.getClass());
-        }
-        out.bytes(buffer.array());
+        out.bytes(dev.igate.protocol.Elements.of(t.datatype()).toLittleEndian(t.data()));
     }
 
     private static long bytes(InferenceResponse response) {

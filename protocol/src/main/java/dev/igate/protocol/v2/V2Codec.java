@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 
 import dev.igate.protocol.Datatype;
+import dev.igate.protocol.Elements;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
@@ -198,7 +199,7 @@ public final class V2Codec {
             throw new InvalidInputException("Input " + name + " has shape " + Arrays.toString(shape) + " ("
                     + expected + " elements) but " + leaves.size() + " data elements");
         }
-        return new Tensor(name, datatype, shape, elements(name, datatype, leaves));
+        return new Tensor(name, datatype, shape, Elements.of(datatype).fromJson(name, leaves));
     }
 
     private static String inputName(JsonNode in) {
@@ -291,121 +292,6 @@ public final class V2Codec {
         }
     }
 
-    private static Object elements(String name, Datatype type, List<JsonNode> leaves) {
-        int n = leaves.size();
-        switch (type) {
-            case BOOL -> {
-                boolean[] a = new boolean[n];
-                for (int i = 0; i < n; i++) {
-                    JsonNode v = leaves.get(i);
-                    if (!v.isBoolean()) {
-                        throw wrong(name, type, v);
-                    }
-                    a[i] = v.booleanValue();
-                }
-                return a;
-            }
-            case INT8, UINT8 -> {
-                byte[] a = new byte[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (byte) ranged(name, type, leaves.get(i));
-                }
-                return a;
-            }
-            case INT16, UINT16 -> {
-                short[] a = new short[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (short) ranged(name, type, leaves.get(i));
-                }
-                return a;
-            }
-            case INT32, UINT32 -> {
-                int[] a = new int[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = (int) ranged(name, type, leaves.get(i));
-                }
-                return a;
-            }
-            case INT64, UINT64 -> {
-                long[] a = new long[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = ranged(name, type, leaves.get(i));
-                }
-                return a;
-            }
-            case FP16, BF16, FP32 -> {
-                float[] a = new float[n];
-                for (int i = 0; i < n; i++) {
-                    double d = real(name, type, leaves.get(i));
-                    if (Math.abs(d) > Float.MAX_VALUE) {
-                        throw new InvalidInputException("Input " + name + " value " + d + " is out of range for " + type);
-                    }
-                    a[i] = (float) d;
-                }
-                return a;
-            }
-            case FP64 -> {
-                double[] a = new double[n];
-                for (int i = 0; i < n; i++) {
-                    a[i] = real(name, type, leaves.get(i));
-                }
-                return a;
-            }
-            case BYTES -> {
-                byte[][] a = new byte[n][];
-                for (int i = 0; i < n; i++) {
-                    JsonNode v = leaves.get(i);
-                    if (!v.isString()) {
-                        throw wrong(name, type, v);
-                    }
-                    a[i] = v.stringValue().getBytes(StandardCharsets.UTF_8);
-                }
-                return a;
-            }
-            default -> throw new IllegalStateException(type.name());
-        }
-    }
-
-    private static long ranged(String name, Datatype type, JsonNode v) {
-        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
-            throw wrong(name, type, v);
-        }
-        long x = v.longValue();
-        long min;
-        long max;
-        switch (type) {
-            case INT8 -> { min = Byte.MIN_VALUE; max = Byte.MAX_VALUE; }
-            case UINT8 -> { min = 0; max = 255; }
-            case INT16 -> { min = Short.MIN_VALUE; max = Short.MAX_VALUE; }
-            case UINT16 -> { min = 0; max = 65535; }
-            case INT32 -> { min = Integer.MIN_VALUE; max = Integer.MAX_VALUE; }
-            case UINT32 -> { min = 0; max = 0xFFFFFFFFL; }
-            case UINT64 -> { min = 0; max = Long.MAX_VALUE; }
-            default -> { min = Long.MIN_VALUE; max = Long.MAX_VALUE; }
-        }
-        if (x < min || x > max) {
-            throw new InvalidInputException("Input " + name + " value " + x + " is out of range for " + type);
-        }
-        return x;
-    }
-
-    private static double real(String name, Datatype type, JsonNode v) {
-        if (!v.isNumber()) {
-            throw wrong(name, type, v);
-        }
-        double d = v.doubleValue();
-        if (!Double.isFinite(d)) {
-            throw new InvalidInputException("Input " + name + " holds a non-finite number");
-        }
-        return d;
-    }
-
-    private static InvalidInputException wrong(String name, Datatype type, JsonNode v) {
-        String kind = v.isString() ? "a string" : v.isBoolean() ? "a boolean" : v.isNumber() ? "the number " + v
-                : v.isObject() ? "an object" : v.isNull() ? "null" : "a " + v.getNodeType();
-        return new InvalidInputException("Input " + name + " has datatype " + type + " but holds " + kind);
-    }
-
     /** Encodes an infer response with flat data arrays. */
     public static byte[] encodeInfer(InferenceResponse response) {
         ObjectNode root = responseRoot(response);
@@ -445,22 +331,7 @@ public final class V2Codec {
         for (long d : t.shape()) {
             shape.add(d);
         }
-        ArrayNode data = o.putArray("data");
-        Object a = t.data();
-        switch (t.datatype()) {
-            case BOOL -> { for (boolean v : (boolean[]) a) { data.add(v); } }
-            case INT8 -> { for (byte v : (byte[]) a) { data.add(v); } }
-            case UINT8 -> { for (byte v : (byte[]) a) { data.add(v & 0xFF); } }
-            case INT16 -> { for (short v : (short[]) a) { data.add(v); } }
-            case UINT16 -> { for (short v : (short[]) a) { data.add(v & 0xFFFF); } }
-            case INT32 -> { for (int v : (int[]) a) { data.add(v); } }
-            case UINT32 -> { for (int v : (int[]) a) { data.add(v & 0xFFFFFFFFL); } }
-            case INT64, UINT64 -> { for (long v : (long[]) a) { data.add(v); } }
-            case FP16, BF16, FP32 -> { for (float v : (float[]) a) { data.add(v); } }
-            case FP64 -> { for (double v : (double[]) a) { data.add(v); } }
-            case BYTES -> { for (String v : t.strings()) { data.add(v); } }
-            default -> throw new IllegalStateException(t.datatype().name());
-        }
+        Elements.of(t.datatype()).toJson(t.data(), o.putArray("data"));
         return o;
     }
 

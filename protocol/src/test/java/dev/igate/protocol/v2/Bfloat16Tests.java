@@ -16,7 +16,7 @@ class Bfloat16Tests {
     }
 
     static int encode(float value) {
-        return BinaryTensors.floatToBfloat16(value) & 0xFFFF;
+        return dev.igate.protocol.HalfFloats.floatToBfloat16(value) & 0xFFFF;
     }
 
     static boolean isNaN(int bits) {

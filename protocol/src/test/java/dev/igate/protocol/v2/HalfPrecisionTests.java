@@ -22,13 +22,13 @@ class HalfPrecisionTests {
     }
 
     static int half(float value) {
-        return BinaryTensors.floatToHalf(value) & 0xFFFF;
+        return dev.igate.protocol.HalfFloats.floatToHalf(value) & 0xFFFF;
     }
 
     @Test
     void everyHalfDecodesToItsExactValueAndEncodesBackToItsOwnBits() {
         for (int bits = 0; bits < 0x10000; bits++) {
-            float decoded = BinaryTensors.halfToFloat((short) bits);
+            float decoded = dev.igate.protocol.HalfFloats.halfToFloat((short) bits);
 
             if (isNaN(bits)) {
                 assertThat(decoded).as("half %04x", bits).isNaN();
@@ -66,9 +66,9 @@ class HalfPrecisionTests {
     @Test
     void edgeValuesKeepTheirMeaning() {
         assertThat(half(0x1p-24f)).as("smallest subnormal").isEqualTo(0x0001);
-        assertThat(BinaryTensors.halfToFloat((short) 0x0001)).isEqualTo(0x1p-24f);
+        assertThat(dev.igate.protocol.HalfFloats.halfToFloat((short) 0x0001)).isEqualTo(0x1p-24f);
         assertThat(half(1023 * 0x1p-24f)).as("largest subnormal").isEqualTo(0x03FF);
-        assertThat(BinaryTensors.halfToFloat((short) 0x03FF)).isEqualTo(1023 * 0x1p-24f);
+        assertThat(dev.igate.protocol.HalfFloats.halfToFloat((short) 0x03FF)).isEqualTo(1023 * 0x1p-24f);
         assertThat(half(0x1p-14f)).as("smallest normal").isEqualTo(0x0400);
         assertThat(half(0x1p-25f)).as("half the smallest subnormal ties to zero").isZero();
         assertThat(half(Float.MIN_VALUE)).isZero();
@@ -78,10 +78,10 @@ class HalfPrecisionTests {
         assertThat(half(-1e10f)).isEqualTo(0xFC00);
         assertThat(half(Float.POSITIVE_INFINITY)).isEqualTo(0x7C00);
         assertThat(half(-0.0f)).isEqualTo(0x8000);
-        assertThat(BinaryTensors.halfToFloat((short) 0x8000)).isEqualTo(-0.0f);
+        assertThat(dev.igate.protocol.HalfFloats.halfToFloat((short) 0x8000)).isEqualTo(-0.0f);
         assertThat(isNaN(half(Float.NaN))).isTrue();
         assertThat(isNaN(half(Float.intBitsToFloat(0x7F800001)))).as("a NaN whose payload is in bits a half drops").isTrue();
-        assertThat(BinaryTensors.halfToFloat((short) 0x7E00)).isNaN();
+        assertThat(dev.igate.protocol.HalfFloats.halfToFloat((short) 0x7E00)).isNaN();
         assertThat(half(1.0009765625f)).as("1 + 2^-10").isEqualTo(0x3C01);
         assertThat(half(1.00048828125f)).as("1 + 2^-11 ties to even 1").isEqualTo(0x3C00);
     }
