@@ -54,10 +54,17 @@ public final class Json {
         return MAPPER.writeValueAsBytes(node);
     }
 
+    /** Writes a value the mapper knows how to write (a record of a wire answer, a map, a list). */
+    public static byte[] writeValue(Object value) {
+        return MAPPER.writeValueAsBytes(value);
+    }
+
+    /** Every error answer: {@code {"error": message}}. */
+    public record Error(String error) {
+    }
+
     public static byte[] error(String message) {
-        ObjectNode n = object();
-        n.put("error", message);
-        return write(n);
+        return writeValue(new Error(message));
     }
 
     /** A parameters object as plain Java values: strings, booleans, numbers; anything else as its JSON text. */

@@ -8,6 +8,7 @@ import java.util.List;
 
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.protocol.Json;
+import dev.igate.protocol.v1.V1Answers;
 import dev.igate.protocol.v1.V1Codec;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.server.reactive.ServerHttpRequest;
@@ -18,8 +19,6 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import reactor.core.publisher.Mono;
-import tools.jackson.databind.node.ArrayNode;
-import tools.jackson.databind.node.ObjectNode;
 
 /** KServe V1 REST endpoints for text classifiers. */
 @RestController
@@ -37,27 +36,19 @@ public class V1Handler {
 
     @GetMapping("/v1/models")
     public ResponseEntity<byte[]> models() {
-        ObjectNode n = Json.object();
-        ArrayNode list = n.putArray("models");
-        registry.modelNames().forEach(list::add);
-        return JsonResponses.ok(Json.write(n));
+        return JsonResponses.ok(Json.writeValue(new V1Answers.Models(registry.modelNames())));
     }
 
     @GetMapping("/v1/models/{model}")
     public ResponseEntity<byte[]> model(@PathVariable String model) {
         boolean ready = registry.state(model, null).isReady();
-        ObjectNode n = Json.object();
-        n.put("name", model);
-        n.put("ready", ready);
-        return JsonResponses.ok(Json.write(n));
+        return JsonResponses.ok(Json.writeValue(new V1Answers.ModelStatus(model, ready)));
     }
 
     /** KServe's V1 liveness, which its Python client's is_server_live() reads: {@code {"status": "alive"}}. */
     @org.springframework.web.bind.annotation.GetMapping("/")
     public ResponseEntity<byte[]> alive() {
-        ObjectNode n = Json.object();
-        n.put("status", "alive");
-        return JsonResponses.ok(Json.write(n));
+        return JsonResponses.ok(Json.writeValue(new V1Answers.Status("alive")));
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
+import dev.igate.protocol.v2.V2Answers;
 import dev.igate.protocol.v2.V2Codec;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
@@ -20,7 +21,6 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RestController;
 import reactor.core.publisher.Mono;
-import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Open Inference Protocol (KServe V2) REST endpoints. HTTP only: bodies are decoded by
@@ -52,27 +52,20 @@ public class V2Handler {
 
     @GetMapping("/v2")
     public ResponseEntity<byte[]> serverMetadata() {
-        ObjectNode n = Json.object();
-        n.put("name", SERVER_NAME);
-        n.put("version", SERVER_VERSION);
-        EXTENSIONS.forEach(n.putArray("extensions")::add);
-        return JsonResponses.ok(Json.write(n));
+        return JsonResponses.ok(Json.writeValue(new V2Answers.ServerMetadata(SERVER_NAME, SERVER_VERSION, EXTENSIONS)));
     }
 
     @GetMapping("/v2/health/live")
     public ResponseEntity<byte[]> live() {
-        ObjectNode n = Json.object();
-        n.put("live", true);
-        return JsonResponses.ok(Json.write(n));
+        return JsonResponses.ok(Json.writeValue(new V2Answers.Live(true)));
     }
 
     /** 200 when every model version is loaded and warmed up; 400 otherwise, as the protocol asks for a 4xx. */
     @GetMapping("/v2/health/ready")
     public ResponseEntity<byte[]> ready() {
         boolean ready = plane.serverReady();
-        ObjectNode n = Json.object();
-        n.put("ready", ready);
-        return ready ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+        byte[] body = Json.writeValue(new V2Answers.Ready(ready));
+        return ready ? JsonResponses.ok(body) : JsonResponses.status(HttpStatus.BAD_REQUEST, body);
     }
 
     @GetMapping("/v2/models/{model}")
@@ -102,18 +95,9 @@ public class V2Handler {
      */
     private ResponseEntity<byte[]> readiness(String model, String version) {
         DataPlane.Readiness readiness = plane.readiness(model, version);
-        ObjectNode n = Json.object();
-        if (readiness.known()) {
-            // a name the server does not have is not echoed back
-            n.put("name", model);
-        }
-        n.put("ready", readiness.ready());
-        if (!readiness.ready()) {
-            // a 4xx answer carries its error, as every other one does
-            n.put("reason", readiness.reason());
-            n.put("error", readiness.reason());
-        }
-        return readiness.ready() ? JsonResponses.ok(Json.write(n)) : JsonResponses.status(HttpStatus.BAD_REQUEST, Json.write(n));
+        // a name the server does not have is not echoed back; a 4xx answer carries its error, as every other one does
+        byte[] body = Json.writeValue(V2Answers.ModelReady.of(readiness.known() ? model : null, readiness.ready(), readiness.reason()));
+        return readiness.ready() ? JsonResponses.ok(body) : JsonResponses.status(HttpStatus.BAD_REQUEST, body);
     }
 
     @PostMapping("/v2/models/{model}/infer")

@@ -337,31 +337,7 @@ public final class V2Codec {
 
     /** Encodes model metadata as {@code GET /v2/models/{m}} answers it. */
     public static byte[] encodeMetadata(ModelMetadata m) {
-        ObjectNode root = Json.object();
-        root.put("name", m.name());
-        ArrayNode versions = root.putArray("versions");
-        m.versions().forEach(versions::add);
-        root.put("platform", m.platform());
-        root.set("inputs", tensorList(m.inputs()));
-        root.set("outputs", tensorList(m.outputs()));
-        if (!m.parameters().isEmpty()) {
-            root.set("parameters", Json.toNode(m.parameters()));
-        }
-        return Json.write(root);
-    }
-
-    private static ArrayNode tensorList(List<TensorMetadata> tensors) {
-        ArrayNode list = Json.MAPPER.createArrayNode();
-        for (TensorMetadata t : tensors) {
-            ObjectNode o = list.addObject();
-            o.put("name", t.name());
-            o.put("datatype", t.datatype().name());
-            ArrayNode shape = o.putArray("shape");
-            for (long d : t.shape()) {
-                shape.add(d);
-            }
-        }
-        return list;
+        return Json.writeValue(V2Answers.Metadata.of(m));
     }
 
     /**
