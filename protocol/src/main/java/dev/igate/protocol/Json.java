@@ -14,7 +14,11 @@ import tools.jackson.databind.node.ObjectNode;
 public final class Json {
 
     /** Duplicate keys are rejected: a body with two "inputs" is ambiguous, not last-one-wins. */
-    public static final JsonMapper MAPPER = JsonMapper.builder()
+    public static final JsonMapper MAPPER = JsonMapper.builder(tools.jackson.core.json.JsonFactory.builder()
+                    // buffers recycled per thread: the event loops and stage threads are few and long-lived, and the
+                    // default shared deque cost a measurable share of each small answer's encoding
+                    .recyclerPool(tools.jackson.core.util.JsonRecyclerPools.threadLocalPool())
+                    .build())
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .build();
 

@@ -503,11 +503,12 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     private Entry entry(String name) {
-        if (!ModelRepository.isValidModelName(name)) {
-            throw new ModelNotFoundException("Invalid model name");
-        }
-        Entry entry = entries.get(name);
+        // every name in the map is valid: only a name it lacks is checked (a regular expression, on every request otherwise)
+        Entry entry = name == null ? null : entries.get(name);
         if (entry == null) {
+            if (!ModelRepository.isValidModelName(name)) {
+                throw new ModelNotFoundException("Invalid model name");
+            }
             if (!scanned) {
                 throw new ModelNotReadyException("The model repository is still being prepared");
             }

@@ -249,23 +249,73 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         }
     }
 
+    /**
+     * Puts this exchange's choices where the {@code Weight} predicate reads them: each group's dice
+     * are rolled when a predicate (or the direct path) first asks for that group, once, so a call
+     * pays for its own group's roll only, not for every group's.
+     */
     @Override
     public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
-        Map<String, String> chosen = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
-        if (chosen == null) {
-            chosen = new ConcurrentHashMap<>();
-            exchange.getAttributes().put(ServerWebExchangeUtils.WEIGHT_ATTR, chosen);
-        }
-        String sticky = exchange.getRequest().getHeaders().getFirst(STICKY_HEADER);
-        for (Map.Entry<String, List<Revision>> e : groups.entrySet()) {
-            String pick = pick(e.getKey(), e.getValue(), sticky);
-            if (pick != null) {
-                chosen.put(e.getKey(), pick);
-            } else {
-                chosen.remove(e.getKey());
-            }
-        }
+        Map<String, String> earlier = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
+        exchange.getAttributes().put(ServerWebExchangeUtils.WEIGHT_ATTR,
+                new Choices(groups, exchange.getRequest().getHeaders().getFirst(STICKY_HEADER), earlier));
         return chain.filter(exchange);
+    }
+
+    /**
+     * One exchange's choice per weight group, made on first look-up and kept: null for a group
+     * whose weights are all 0 (so no route of it matches). A group this filter does not know (none
+     * now) keeps the built-in calculator's choice.
+     */
+    private final class Choices extends java.util.AbstractMap<String, String> {
+        private static final String NONE = "";
+        private final Map<String, List<Revision>> groups;
+        private final String sticky;
+        private final Map<String, String> earlier;
+        private final Map<String, String> made = new ConcurrentHashMap<>(4);
+
+        Choices(Map<String, List<Revision>> groups, String sticky, Map<String, String> earlier) {
+            this.groups = groups;
+            this.sticky = sticky;
+            this.earlier = earlier == null ? Map.of() : earlier;
+        }
+
+        @Override
+        public String get(Object key) {
+            List<Revision> members = key instanceof String group ? groups.get(group) : null;
+            if (members == null) {
+                return key == null ? null : earlier.get(key);
+            }
+            String pick = made.computeIfAbsent((String) key, group -> {
+                String chosen = pick(group, members, sticky);
+                return chosen == null ? NONE : chosen;
+            });
+            return pick == NONE ? null : pick;
+        }
+
+        @Override
+        public boolean containsKey(Object key) {
+            return get(key) != null;
+        }
+
+        @Override
+        public String put(String key, String value) {
+            return made.put(key, value);
+        }
+
+        @Override
+        public java.util.Set<Map.Entry<String, String>> entrySet() {
+            Map<String, String> all = new LinkedHashMap<>(earlier);
+            for (String group : groups.keySet()) {
+                String pick = get(group);
+                if (pick == null) {
+                    all.remove(group);
+                } else {
+                    all.put(group, pick);
+                }
+            }
+            return java.util.Collections.unmodifiableMap(all).entrySet();
+        }
     }
 
     /**
