@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.core.JsonGenerator;
 
 /**
  * A datatype's elements, one class per kind: the Java array that holds them in a {@link Tensor}
@@ -66,8 +66,15 @@ public abstract sealed class Elements {
      */
     public abstract Object fromJson(String input, List<JsonNode> leaves);
 
-    /** Writes the elements as JSON values, unsigned ones as their unsigned numbers. */
-    public abstract void toJson(Object data, ArrayNode out);
+    /** Writes the elements as a JSON array, unsigned ones as their unsigned numbers. */
+    public void toJson(Object data, JsonGenerator out) {
+        out.writeStartArray();
+        values(data, out);
+        out.writeEndArray();
+    }
+
+    /** Writes the elements as JSON values, in the array being written. */
+    abstract void values(Object data, JsonGenerator out);
 
     /**
      * Reads {@code count} elements from little-endian bytes, all of {@code bytes}' remaining ones
@@ -151,9 +158,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (boolean v : (boolean[]) data) {
-                out.add(v);
+                out.writeBoolean(v);
             }
         }
 
@@ -207,9 +214,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (byte v : (byte[]) data) {
-                out.add(min == 0 ? v & 0xFF : v);
+                out.writeNumber(min == 0 ? v & 0xFF : v);
             }
         }
 
@@ -256,9 +263,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (short v : (short[]) data) {
-                out.add(min == 0 ? v & 0xFFFF : v);
+                out.writeNumber(min == 0 ? v & 0xFFFF : v);
             }
         }
 
@@ -308,9 +315,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (int v : (int[]) data) {
-                out.add(min == 0 ? v & 0xFFFFFFFFL : v);
+                out.writeNumber(min == 0 ? v & 0xFFFFFFFFL : v);
             }
         }
 
@@ -358,9 +365,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (long v : (long[]) data) {
-                out.add(v);
+                out.writeNumber(v);
             }
         }
 
@@ -410,18 +417,20 @@ public abstract sealed class Elements {
             float[] a = new float[leaves.size()];
             for (int i = 0; i < a.length; i++) {
                 double d = real(input, leaves.get(i));
-                if (Math.abs(d) > Float.MAX_VALUE) {
+                // out of range only when it rounds past the largest float: 3.4028235E38, the largest float as
+                // Java prints it (and as answers carry it), is a little above Float.MAX_VALUE as a double
+                a[i] = (float) d;
+                if (Float.isInfinite(a[i])) {
                     throw new InvalidInputException("Input " + input + " value " + d + " is out of range for " + type);
                 }
-                a[i] = (float) d;
             }
             return a;
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (float v : (float[]) data) {
-                out.add(v);
+                out.writeNumber(v);
             }
         }
 
@@ -482,9 +491,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (double v : (double[]) data) {
-                out.add(v);
+                out.writeNumber(v);
             }
         }
 
@@ -539,9 +548,9 @@ public abstract sealed class Elements {
         }
 
         @Override
-        public void toJson(Object data, ArrayNode out) {
+        void values(Object data, JsonGenerator out) {
             for (byte[] v : (byte[][]) data) {
-                out.add(new String(v, StandardCharsets.UTF_8));
+                out.writeString(new String(v, StandardCharsets.UTF_8));
             }
         }
 

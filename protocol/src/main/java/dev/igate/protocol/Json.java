@@ -58,6 +58,15 @@ public final class Json {
         return MAPPER.writeValueAsBytes(node);
     }
 
+    /** JSON written straight by a generator with the shared mapper's settings (no tree in between), as bytes. */
+    public static byte[] stream(java.util.function.Consumer<tools.jackson.core.JsonGenerator> writer) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(256);
+        try (tools.jackson.core.JsonGenerator g = MAPPER.createGenerator(out)) {
+            writer.accept(g);
+        }
+        return out.toByteArray();
+    }
+
     /** Writes a value the mapper knows how to write (a record of a wire answer, a map, a list). */
     public static byte[] writeValue(Object value) {
         return MAPPER.writeValueAsBytes(value);

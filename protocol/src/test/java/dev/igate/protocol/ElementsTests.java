@@ -32,6 +32,11 @@ class ElementsTests {
             Map.entry(Datatype.FP64, new double[] {Double.MAX_VALUE, -0.1}),
             Map.entry(Datatype.BYTES, new byte[][] {"héllo 🙂".getBytes(java.nio.charset.StandardCharsets.UTF_8), new byte[0]}));
 
+    /** The elements as the generator writes them, read back. */
+    static ArrayNode written(Datatype type, Object data) {
+        return (ArrayNode) Json.MAPPER.readTree(Json.stream(g -> Elements.of(type).toJson(data, g)));
+    }
+
     static List<JsonNode> leaves(ArrayNode array) {
         List<JsonNode> out = new ArrayList<>();
         array.forEach(out::add);
@@ -44,8 +49,7 @@ class ElementsTests {
         EXTREMES.forEach((type, data) -> {
             Elements e = Elements.of(type);
             Tensor t = new Tensor("x", type, new long[] {2}, data);
-            ArrayNode json = Json.object().putArray("data");
-            e.toJson(data, json);
+            ArrayNode json = written(type, data);
             assertThat(new Tensor("x", type, new long[] {2}, e.fromJson("x", leaves(json)))).as(type + " JSON " + json).isEqualTo(t);
             byte[] bytes = e.toLittleEndian(data);
             ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
@@ -57,12 +61,9 @@ class ElementsTests {
 
     @Test
     void unsignedDatatypesWriteTheirUnsignedValues() {
-        ArrayNode json = Json.object().putArray("data");
-        Elements.of(Datatype.UINT32).toJson(EXTREMES.get(Datatype.UINT32), json);
-        assertThat(json.toString()).isEqualTo("[0,4294967295]");
-        json = Json.object().putArray("data");
-        Elements.of(Datatype.UINT8).toJson(EXTREMES.get(Datatype.UINT8), json);
-        assertThat(json.toString()).isEqualTo("[0,255]");
+        assertThat(written(Datatype.UINT32, EXTREMES.get(Datatype.UINT32)).toString()).isEqualTo("[0,4294967295]");
+        assertThat(written(Datatype.UINT8, EXTREMES.get(Datatype.UINT8)).toString()).isEqualTo("[0,255]");
+        assertThat(written(Datatype.BOOL, EXTREMES.get(Datatype.BOOL)).toString()).isEqualTo("[true,false]");
     }
 
     @Test

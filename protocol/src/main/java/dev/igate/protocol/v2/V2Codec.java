@@ -19,6 +19,7 @@ import dev.igate.protocol.Json;
 import dev.igate.protocol.ModelMetadata;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.TensorMetadata;
+import tools.jackson.core.JsonGenerator;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
@@ -154,20 +155,18 @@ public final class V2Codec {
      * (their JSON entries carry {@code binary_data_size} and no data).
      */
     public static BinaryBody encodeInferBinary(InferenceResponse response, InferenceRequest request) {
-        ObjectNode root = responseRoot(response);
-        ArrayNode outputs = root.putArray("outputs");
         java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
-        for (Tensor t : response.outputs()) {
-            ObjectNode o = encodeTensor(t);
-            if (request.binary(t.name())) {
-                byte[] bytes = BinaryTensors.encode(t);
-                o.remove("data");
-                o.putObject("parameters").put("binary_data_size", bytes.length);
-                binary.writeBytes(bytes);
+        byte[] json = Json.stream(g -> writeInfer(g, response, t -> {
+            if (!request.binary(t.name())) {
+                return false;
             }
-            outputs.add(o);
-        }
-        byte[] json = Json.write(root);
+            byte[] bytes = BinaryTensors.encode(t);
+            g.writeObjectPropertyStart("parameters");
+            g.writeNumberProperty("binary_data_size", bytes.length);
+            g.writeEndObject();
+            binary.writeBytes(bytes);
+            return true;
+        }));
         byte[] body = java.util.Arrays.copyOf(json, json.length + binary.size());
         System.arraycopy(binary.toByteArray(), 0, body, json.length, binary.size());
         return new BinaryBody(body, json.length);
@@ -294,21 +293,47 @@ public final class V2Codec {
 
     /** Encodes an infer response with flat data arrays. */
     public static byte[] encodeInfer(InferenceResponse response) {
-        ObjectNode root = responseRoot(response);
-        ArrayNode outputs = root.putArray("outputs");
-        for (Tensor t : response.outputs()) {
-            outputs.add(encodeTensor(t));
-        }
-        return Json.write(root);
+        return Json.stream(g -> writeInfer(g, response, t -> false));
     }
 
-    /** What every infer answer starts with: model_name, model_version, id and parameters when present. */
-    private static ObjectNode responseRoot(InferenceResponse response) {
-        ObjectNode root = responseRoot(response.id(), response.model(), response.version());
-        if (!response.parameters().isEmpty()) {
-            root.set("parameters", Json.toNode(response.parameters()));
+    /**
+     * Writes an infer answer: model_name, model_version, id and parameters when present, then the
+     * outputs, each with its data unless {@code binary} wrote its binary parameters instead.
+     */
+    private static void writeInfer(JsonGenerator g, InferenceResponse response, java.util.function.Predicate<Tensor> binary) {
+        g.writeStartObject();
+        g.writeStringProperty("model_name", response.model());
+        if (response.version() != null) {
+            g.writeStringProperty("model_version", response.version());
         }
-        return root;
+        if (response.id() != null) {
+            g.writeStringProperty("id", response.id());
+        }
+        if (!response.parameters().isEmpty()) {
+            g.writePOJOProperty("parameters", response.parameters());
+        }
+        g.writeArrayPropertyStart("outputs");
+        for (Tensor t : response.outputs()) {
+            g.writeStartObject();
+            writeTensorHead(g, t);
+            if (!binary.test(t)) {
+                g.writeName("data");
+                Elements.of(t.datatype()).toJson(t.data(), g);
+            }
+            g.writeEndObject();
+        }
+        g.writeEndArray();
+        g.writeEndObject();
+    }
+
+    private static void writeTensorHead(JsonGenerator g, Tensor t) {
+        g.writeStringProperty("name", t.name());
+        g.writeStringProperty("datatype", t.datatype().name());
+        g.writeArrayPropertyStart("shape");
+        for (long d : t.shape()) {
+            g.writeNumber(d);
+        }
+        g.writeEndArray();
     }
 
     private static ObjectNode responseRoot(String id, String model, String version) {
@@ -323,17 +348,7 @@ public final class V2Codec {
         return root;
     }
 
-    public static ObjectNode encodeTensor(Tensor t) {
-        ObjectNode o = Json.object();
-        o.put("name", t.name());
-        o.put("datatype", t.datatype().name());
-        ArrayNode shape = o.putArray("shape");
-        for (long d : t.shape()) {
-            shape.add(d);
-        }
-        Elements.of(t.datatype()).toJson(t.data(), o.putArray("data"));
-        return o;
-    }
+
 
     /** Encodes model metadata as {@code GET /v2/models/{m}} answers it. */
     public static byte[] encodeMetadata(ModelMetadata m) {
@@ -377,17 +392,31 @@ public final class V2Codec {
 
     /** Encodes an infer request, as a client of another V2 server sends it. */
     public static byte[] encodeInferRequest(String id, List<Tensor> inputs, List<String> outputs) {
-        ObjectNode root = Json.object();
-        if (id != null) {
-            root.put("id", id);
-        }
-        ArrayNode list = root.putArray("inputs");
-        inputs.forEach(t -> list.add(encodeTensor(t)));
-        if (!outputs.isEmpty()) {
-            ArrayNode wanted = root.putArray("outputs");
-            outputs.forEach(name -> wanted.addObject().put("name", name));
-        }
-        return Json.write(root);
+        return Json.stream(g -> {
+            g.writeStartObject();
+            if (id != null) {
+                g.writeStringProperty("id", id);
+            }
+            g.writeArrayPropertyStart("inputs");
+            for (Tensor t : inputs) {
+                g.writeStartObject();
+                writeTensorHead(g, t);
+                g.writeName("data");
+                Elements.of(t.datatype()).toJson(t.data(), g);
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+            if (!outputs.isEmpty()) {
+                g.writeArrayPropertyStart("outputs");
+                for (String name : outputs) {
+                    g.writeStartObject();
+                    g.writeStringProperty("name", name);
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
+            }
+            g.writeEndObject();
+        });
     }
 
     /**
