@@ -41,20 +41,28 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          archive), fetched into the repository at start and at every repository poll
  * @param priorityAging     what a priority level is worth in queue time: a request of level L queues as if it came
  *                          (L - 1) x this later, so no level waits behind newer higher ones forever; 0 = strict
+ * @param task              the model's task, over config.json's {@code problem_type} and {@code architectures}:
+ *                          single_label_classification, multi_label_classification, regression or
+ *                          token_classification
+ * @param aggregationStrategy a token classifier's default aggregation strategy ({@code none}, {@code simple} (the
+ *                          default), {@code first}, {@code average}, {@code max}); a request's
+ *                          {@code aggregation_strategy} overrides it
+ * @param ignoreLabels      a token classifier's labels left out of its entities by default ({@code O}); a request's
+ *                          {@code ignore_labels} overrides them
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
                               PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri,
-                              Duration priorityAging) {
+                              Duration priorityAging, String task, String aggregationStrategy, java.util.List<String> ignoreLabels) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
             1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null,
-            BatchingSettings.DEFAULT_PRIORITY_AGING);
+            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -68,7 +76,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.maxBatchSize, maxBatchSize), pick(other.maxBatchTokens, maxBatchTokens),
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
                 pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
-                pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging));
+                pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging),
+                pick(other.task, task), pick(other.aggregationStrategy, aggregationStrategy), pick(other.ignoreLabels, ignoreLabels));
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -99,6 +108,28 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         if (defaultVersion != null && !defaultVersion.matches("[0-9]{1,9}")) {
             throw new IllegalArgumentException(prefix + ".default-version must be a version number, was " + defaultVersion);
         }
+        if (task != null && !dev.igate.transformer.Task.NAMES.contains(task.trim())) {
+            throw new IllegalArgumentException(prefix + ".task must be one of " + dev.igate.transformer.Task.NAMES + ", was " + task);
+        }
+        if (aggregationStrategy != null) {
+            try {
+                dev.igate.transformer.TokenClassification.Aggregation.of(aggregationStrategy);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(prefix + ".aggregation-strategy: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** What a model's task takes from these settings, as a request's parameters would give it. */
+    public java.util.Map<String, Object> taskDefaults() {
+        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+        if (aggregationStrategy != null) {
+            out.put(dev.igate.transformer.TokenClassification.AGGREGATION_PARAMETER, aggregationStrategy);
+        }
+        if (ignoreLabels != null) {
+            out.put(dev.igate.transformer.TokenClassification.IGNORE_PARAMETER, String.join(",", ignoreLabels));
+        }
+        return out;
     }
 
     /** Batching on a device: {@code max-batch-tokens: auto} is 512 on a CPU and no limit on a GPU. */

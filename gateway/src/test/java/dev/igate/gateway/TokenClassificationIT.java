@@ -38,7 +38,9 @@ import tools.jackson.databind.json.JsonMapper;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = {"igate.demo-models=false", "spring.cloud.gateway.server.webflux.routes=",
                 // texts sent at once may share a run: rows of different lengths in one batch
-                "igate.models.Entities.max-batch-delay=50ms"})
+                "igate.models.Entities.max-batch-delay=50ms",
+                // the same model exported with architectures and no problem_type, its strategy set per model
+                "igate.models.Tagger.aggregation-strategy=none", "igate.models.Tagger.ignore-labels=O,I-LOC"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class TokenClassificationIT {
 
@@ -86,6 +88,12 @@ class TokenClassificationIT {
         Files.writeString(version.resolve("config.json"),
                 "{\"problem_type\": \"token_classification\", \"max_position_embeddings\": 64, \"id2label\": {" + id2label + "}}\n");
         Files.write(version.resolve("model.onnx"), model(version.resolve("tokenizer.json")).toByteArray());
+        Path tagger = Files.createDirectories(REPOSITORY.resolve("Tagger").resolve("1"));
+        for (String file : List.of("tokenizer.json", "model.onnx")) {
+            Files.copy(version.resolve(file), tagger.resolve(file), StandardCopyOption.REPLACE_EXISTING);
+        }
+        Files.writeString(tagger.resolve("config.json"), "{\"architectures\": [\"BertForTokenClassification\"], "
+                + "\"max_position_embeddings\": 64, \"id2label\": {" + id2label + "}}\n");
         registry.add("igate.model-repository", REPOSITORY::toString);
     }
 
@@ -145,6 +153,39 @@ class TokenClassificationIT {
 
         assertThat(answers.get(0)).extracting(e -> e.get("word").asString()).containsExactly("John Smith");
         assertThat(answers.get(1)).extracting(e -> e.get("word").asString()).containsExactly("New York", "John Smith");
+    }
+
+    @Test
+    void aRequestPicksTheAggregationStrategyAndTheLabelsLeftOutOnV1AndV2() {
+        ServerTestSupport.awaitReady(client, "/v2/models/Entities/ready");
+
+        JsonNode tokens = post("/v1/models/Entities:predict",
+                "{\"instances\": [\"John Smith\"], \"parameters\": {\"aggregation_strategy\": \"none\"}}").get("predictions").get(0);
+        assertThat(tokens).extracting(e -> e.get("entity").asString()).containsExactly("B-PER", "I-PER");
+        assertThat(tokens).extracting(e -> e.get("word").asString()).containsExactly("john", "smith");
+
+        JsonNode outputs = post("/v2/models/Entities/infer", """
+                {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["John Smith in New York"]}],
+                 "parameters": {"ignore_labels": ["PER"]}}
+                """).get("outputs");
+        JsonNode entities = JSON.readTree(outputs.get(0).get("data").get(0).asString());
+        assertThat(entities).extracting(e -> e.get("entity_group").asString()).containsExactly("O", "LOC");
+
+        client.post().uri("/v1/models/Entities:predict").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"John\"], \"parameters\": {\"aggregation_strategy\": \"longest\"}}").exchange()
+                .expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(m -> assertThat((String) m).contains("aggregation_strategy").contains("longest"));
+    }
+
+    @Test
+    void aModelExportedForTokenClassificationIsServedAsOneWithItsOwnDefaults() {
+        ServerTestSupport.awaitReady(client, "/v2/models/Tagger/ready");
+
+        byte[] metadata = client.get().uri("/v2/models/Tagger").exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        assertThat(JSON.readTree(metadata).get("parameters").get("task").asString()).isEqualTo("token_classification");
+        // aggregation none and O, I-LOC left out, from the model's settings
+        JsonNode tokens = post("/v1/models/Tagger:predict", "{\"instances\": [\"John Smith in New York\"]}").get("predictions").get(0);
+        assertThat(tokens).extracting(e -> e.get("entity").asString()).containsExactly("B-PER", "I-PER", "B-LOC");
     }
 
     @Test

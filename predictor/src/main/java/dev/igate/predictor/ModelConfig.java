@@ -20,12 +20,14 @@ import tools.jackson.databind.json.JsonMapper;
  * @param maxPositionEmbeddings the model's limit on tokens, or 0 when unknown
  * @param problemType         {@code problem_type} (single_label_classification, multi_label_classification,
  *                            regression), or null when absent
+ * @param architectures       {@code architectures}: the model classes it was exported from
+ *                            ({@code BertForTokenClassification}, ...); empty when absent
  */
-public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String problemType) {
+public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String problemType, List<String> architectures) {
 
     private static final JsonMapper MAPPER = JsonMapper.builder().build();
 
-    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0, null);
+    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0, null, List.of());
 
     /**
      * Reads config.json, or returns {@link #EMPTY} when the file is absent. Blocking.
@@ -63,6 +65,16 @@ public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String
         JsonNode mpe = root.get("max_position_embeddings");
         int max = mpe != null && mpe.canConvertToInt() ? mpe.intValue() : 0;
         JsonNode problem = root.get("problem_type");
-        return new ModelConfig(List.copyOf(labels), max, problem != null && problem.isString() ? problem.asString() : null);
+        List<String> architectures = new ArrayList<>();
+        JsonNode classes = root.get("architectures");
+        if (classes != null && classes.isArray()) {
+            classes.forEach(c -> {
+                if (c.isString()) {
+                    architectures.add(c.asString());
+                }
+            });
+        }
+        return new ModelConfig(List.copyOf(labels), max, problem != null && problem.isString() ? problem.asString() : null,
+                List.copyOf(architectures));
     }
 }

@@ -68,12 +68,15 @@ class ModelRepositoryTests {
     @Test
     void configReadsLabelsInClassOrder() throws Exception {
         Path file = root.resolve("config.json");
-        Files.writeString(file, "{\"id2label\": {\"1\": \"POSITIVE\", \"0\": \"NEGATIVE\"}, \"max_position_embeddings\": 512}");
+        Files.writeString(file, "{\"id2label\": {\"1\": \"POSITIVE\", \"0\": \"NEGATIVE\"}, \"max_position_embeddings\": 512,"
+                + " \"architectures\": [\"BertForSequenceClassification\"]}");
 
         ModelConfig config = ModelConfig.read(file);
 
         assertThat(config.labels()).containsExactly("NEGATIVE", "POSITIVE");
         assertThat(config.maxPositionEmbeddings()).isEqualTo(512);
+        assertThat(config.architectures()).containsExactly("BertForSequenceClassification");
+        assertThat(config.problemType()).isNull();
     }
 
     @Test

@@ -108,6 +108,38 @@ public final class Json {
         return out;
     }
 
+    /**
+     * A parameter that lists strings, as {@link #parameters} keeps it: a JSON array's text, or one
+     * comma-separated string (blank entries dropped).
+     *
+     * @throws InvalidInputException naming the parameter when the array holds anything but strings
+     */
+    public static java.util.List<String> stringList(Object value, String name) {
+        String text = String.valueOf(value).trim();
+        java.util.List<String> out = new java.util.ArrayList<>();
+        if (text.startsWith("[")) {
+            JsonNode array;
+            try {
+                array = MAPPER.readTree(text);
+            } catch (JacksonException e) {
+                throw new InvalidInputException(name + " is not a JSON list of strings: " + text);
+            }
+            for (JsonNode n : array) {
+                if (!n.isString()) {
+                    throw new InvalidInputException(name + " must list strings, got " + n);
+                }
+                out.add(n.stringValue());
+            }
+            return out;
+        }
+        for (String part : text.split(",")) {
+            if (!part.isBlank()) {
+                out.add(part.trim());
+            }
+        }
+        return out;
+    }
+
     /** Writes a parameters map back as a JSON object. */
     public static ObjectNode toNode(Map<String, Object> params) {
         ObjectNode n = object();

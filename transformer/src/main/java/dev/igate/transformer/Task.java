@@ -24,6 +24,8 @@ public interface Task {
     String MULTI_LABEL = "multi_label_classification";
     String REGRESSION = "regression";
     String TOKEN_CLASSIFICATION = "token_classification";
+    /** The tasks a model can be set to. */
+    List<String> NAMES = List.of(SINGLE_LABEL, MULTI_LABEL, REGRESSION, TOKEN_CLASSIFICATION);
 
     /**
      * The task of a model.
@@ -42,6 +44,32 @@ public interface Task {
             default -> throw new IllegalArgumentException("problem_type must be " + SINGLE_LABEL + ", " + MULTI_LABEL
                     + ", " + REGRESSION + " or " + TOKEN_CLASSIFICATION + ", was " + type);
         };
+    }
+
+    /**
+     * The task a model does: an explicit setting ({@code igate.models.<name>.task}) first, then
+     * config.json's {@code problem_type}, then its {@code architectures} (a
+     * {@code *ForTokenClassification} class classifies tokens); null leaves it to the labels.
+     */
+    static String resolve(String configured, String problemType, List<String> architectures) {
+        if (configured != null && !configured.isBlank()) {
+            return configured.trim();
+        }
+        if (problemType != null) {
+            return problemType;
+        }
+        return architectures.stream().anyMatch(a -> a.endsWith("ForTokenClassification")) ? TOKEN_CLASSIFICATION : null;
+    }
+
+    /**
+     * This task as one request asks for it ({@code parameters}: the V1 or V2 request's), or this
+     * task itself when the request changes nothing it knows; a parameter this task does not take
+     * is left for others (the request's scheduling, say).
+     *
+     * @throws dev.igate.protocol.InvalidInputException for a value this task cannot take
+     */
+    default Task forRequest(java.util.Map<String, Object> parameters) {
+        return this;
     }
 
     /** HuggingFace's name of the task. */

@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Tensor;
 
 /**
@@ -52,6 +53,53 @@ public final class TokenClassification implements Task {
         this.labels = List.copyOf(labels);
         this.aggregation = aggregation;
         this.ignore = Set.copyOf(ignore);
+    }
+
+    /** The request parameter that picks the aggregation strategy, as HuggingFace's pipeline names it. */
+    public static final String AGGREGATION_PARAMETER = "aggregation_strategy";
+    /** The request parameter that lists the labels left out, as HuggingFace's pipeline names it. */
+    public static final String IGNORE_PARAMETER = "ignore_labels";
+
+    public Aggregation aggregation() {
+        return aggregation;
+    }
+
+    public Set<String> ignored() {
+        return ignore;
+    }
+
+    /**
+     * With the request's {@code aggregation_strategy} (a name) and {@code ignore_labels} (a list of
+     * labels, or one comma-separated string), in place of the model's.
+     */
+    @Override
+    public Task forRequest(Map<String, Object> parameters) {
+        Object strategy = parameters.get(AGGREGATION_PARAMETER);
+        Object ignored = parameters.get(IGNORE_PARAMETER);
+        if (strategy == null && ignored == null) {
+            return this;
+        }
+        Aggregation a = aggregation;
+        if (strategy != null) {
+            if (!(strategy instanceof String name)) {
+                throw new InvalidInputException(AGGREGATION_PARAMETER + " must be a string: none, simple, first, average or max");
+            }
+            try {
+                a = Aggregation.of(name);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidInputException(e.getMessage());
+            }
+        }
+        Set<String> skip = ignore;
+        if (ignored != null) {
+            skip = labelSet(ignored);
+        }
+        return new TokenClassification(labels, a, skip);
+    }
+
+    /** A list of labels as a request gives it: a JSON array or a comma-separated string. */
+    private static Set<String> labelSet(Object value) {
+        return new java.util.LinkedHashSet<>(dev.igate.protocol.Json.stringList(value, IGNORE_PARAMETER));
     }
 
     @Override

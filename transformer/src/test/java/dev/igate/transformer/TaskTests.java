@@ -21,6 +21,36 @@ class TaskTests {
     }
 
     @Test
+    void theTaskIsTheSettingThenProblemTypeThenATokenClassificationArchitecture() {
+        List<String> tagger = List.of("BertForTokenClassification");
+        assertThat(Task.resolve(" regression ", Task.MULTI_LABEL, tagger)).isEqualTo(Task.REGRESSION);
+        assertThat(Task.resolve(null, Task.MULTI_LABEL, tagger)).isEqualTo(Task.MULTI_LABEL);
+        assertThat(Task.resolve(null, null, tagger)).isEqualTo(Task.TOKEN_CLASSIFICATION);
+        assertThat(Task.resolve("", null, List.of("BertForSequenceClassification"))).isNull();
+        assertThat(Task.of(Task.resolve(null, null, tagger), List.of("O", "B-X"))).isInstanceOf(TokenClassification.class);
+    }
+
+    @Test
+    void aRequestSetsATokenClassifiersStrategyAndIgnoredLabelsAndOtherTasksIgnoreThem() {
+        Task task = Task.of(Task.TOKEN_CLASSIFICATION, List.of("O", "B-PER", "I-PER"));
+        TokenClassification none = (TokenClassification) task.forRequest(java.util.Map.of("aggregation_strategy", "NONE"));
+        assertThat(none.aggregation()).isEqualTo(TokenClassification.Aggregation.NONE);
+        assertThat(none.ignored()).containsExactly("O");
+        // a V2 list parameter arrives as its JSON text, a setting as a comma-separated string
+        assertThat(((TokenClassification) task.forRequest(java.util.Map.of("ignore_labels", "[\"O\", \"PER\"]"))).ignored())
+                .containsExactlyInAnyOrder("O", "PER");
+        assertThat(((TokenClassification) task.forRequest(java.util.Map.of("ignore_labels", "PER, LOC"))).ignored())
+                .containsExactlyInAnyOrder("PER", "LOC");
+        assertThat(task.forRequest(java.util.Map.of("priority", 2L))).isSameAs(task);
+        assertThatThrownBy(() -> task.forRequest(java.util.Map.of("aggregation_strategy", "longest")))
+                .isInstanceOf(dev.igate.protocol.InvalidInputException.class).hasMessageContaining("aggregation_strategy").hasMessageContaining("longest");
+        assertThatThrownBy(() -> task.forRequest(java.util.Map.of("ignore_labels", "[1]")))
+                .isInstanceOf(dev.igate.protocol.InvalidInputException.class).hasMessageContaining("ignore_labels");
+        Task single = Task.of(Task.SINGLE_LABEL, List.of("a", "b"));
+        assertThat(single.forRequest(java.util.Map.of("aggregation_strategy", "none"))).isSameAs(single);
+    }
+
+    @Test
     void multiLabelGivesEveryLabelOverTheThresholdMostProbableFirstOrNone() {
         Task task = Task.of(Task.MULTI_LABEL, List.of("a", "b", "c"));
         // row 0: sigmoid(2) = 0.88, sigmoid(-1) = 0.27, sigmoid(3) = 0.95; row 1: all below 0.5

@@ -419,7 +419,10 @@ public final class KafkaInference implements SmartLifecycle {
             String asked = version;
             if (v1) {
                 answer = plane.predict(DataPlane.Origin.retrying("kafka_predict", key), model, version,
-                                Mono.fromCallable(() -> V1Codec.decodeTexts(value)))
+                                Mono.fromCallable(() -> {
+                                    V1Codec.Request request = V1Codec.decodeRequest(value);
+                                    return new DataPlane.Texts(request.texts(), request.parameters());
+                                }))
                         .map(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false))));
             } else {
                 answer = plane.infer(DataPlane.Origin.retrying("kafka_infer", key), model, version,

@@ -114,7 +114,7 @@ public final class LocalModel extends ServedModel {
             if (onnx.hasInput("input_ids")) {
                 encoder = encoder(dir, config, maxLength);
             }
-            Task task = config.labels().isEmpty() ? null : task(config);
+            Task task = config.labels().isEmpty() ? null : task(config, props);
             ai.onnx.proto.OnnxMl.ModelProto graph;
             try (java.io.InputStream in = Files.newInputStream(file)) {
                 graph = dev.igate.predictor.onnx.OnnxProtos.parse(in);

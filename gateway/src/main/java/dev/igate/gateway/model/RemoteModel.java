@@ -60,7 +60,7 @@ public final class RemoteModel extends ServedModel {
             if (encoder == null) {
                 throw new ModelLoadException("a transformer needs tokenizer.json and config.json with id2label");
             }
-            return new RemoteModel(name, version, encoder, task(config), remote, props.batchingSettings(ExecutionProvider.CPU));
+            return new RemoteModel(name, version, encoder, task(config, props), remote, props.batchingSettings(ExecutionProvider.CPU));
         } catch (IOException | RuntimeException | ModelLoadException e) {
             if (encoder != null) {
                 encoder.close();

@@ -217,15 +217,23 @@ public abstract sealed class ServedModel implements AutoCloseable permits LocalM
     }
 
     /**
-     * The task config.json's problem_type and id2label describe.
+     * The model's task: its {@code task} setting, else what config.json's problem_type or
+     * architectures say, with id2label's labels and the model's task settings.
      *
      * @throws ModelLoadException for an unknown problem_type or labels that do not fit it
      */
-    static Task task(ModelConfig config) throws ModelLoadException {
+    static Task task(ModelConfig config, dev.igate.gateway.ModelProperties props) throws ModelLoadException {
+        Task task;
         try {
-            return Task.of(config.problemType(), config.labels());
+            task = Task.of(Task.resolve(props.task(), config.problemType(), config.architectures()), config.labels());
         } catch (IllegalArgumentException e) {
             throw new ModelLoadException("config.json: " + e.getMessage(), e);
+        }
+        try {
+            // the model's settings as its requests' defaults (a token classifier's aggregation strategy, labels ignored)
+            return task.forRequest(props.taskDefaults());
+        } catch (RuntimeException e) {
+            throw new ModelLoadException("task settings: " + e.getMessage(), e);
         }
     }
 

@@ -106,11 +106,12 @@ public class DataPlane {
         }));
     }
 
-    /** A V1 predict of texts. */
-    public Mono<Classification> predict(Origin origin, String model, String version, Mono<List<String>> texts) {
-        return counted(origin, model, version, Classification::version, texts.flatMap(t -> {
+    /** A V1 predict of texts, with the request's parameters (a task's options). */
+    public Mono<Classification> predict(Origin origin, String model, String version, Mono<Texts> decoded) {
+        return counted(origin, model, version, Classification::version, decoded.flatMap(t -> {
             Revision revision = choose(origin, model, version, "infer");
-            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t));
+            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t.texts(),
+                    t.parameters()));
         }));
     }
 

@@ -21,6 +21,7 @@ import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Tensor;
 import dev.igate.protocol.v2.TextInputs;
 import dev.igate.transformer.Prediction;
+import dev.igate.transformer.Task;
 import dev.igate.transformer.TokenBatch;
 import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
@@ -67,8 +68,8 @@ public class InferenceService {
         preprocess.shutdown();
     }
 
-    /** Classifies texts with a model version (null = the model's default). */
-    public Mono<Classification> classify(String model, String version, List<String> texts) {
+    /** Classifies texts with a model version (null = the model's default), as the request's parameters ask. */
+    public Mono<Classification> classify(String model, String version, List<String> texts, Map<String, Object> parameters) {
         return Mono.deferContextual(context -> {
             dev.igate.gateway.PayloadLoggerProperties route = context.getOrDefault(PayloadLogger.ROUTE_LOGGER, null);
             ServedModel served = registry.resolve(model, version);
@@ -81,7 +82,7 @@ public class InferenceService {
             }
             checkRows(texts.size());
             long textBytes = texts.stream().mapToLong(t -> 2L * t.length() + 16).sum();
-            return classifyWith(served, texts, Scheduling.DEFAULT).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
+            return classifyWith(served, texts, Scheduling.DEFAULT, parameters).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
                     null, () -> {
                         tools.jackson.databind.node.ObjectNode body = dev.igate.protocol.Json.object();
                         texts.forEach(body.putArray("instances")::add);
@@ -95,7 +96,10 @@ public class InferenceService {
      * queues the rows with other callers', then decodes labels where the request arrived. Call at
      * subscription.
      */
-    private Mono<Classification> classifyWith(ServedModel served, List<String> texts, Scheduling scheduling) {
+    private Mono<Classification> classifyWith(ServedModel served, List<String> texts, Scheduling scheduling,
+                                              Map<String, Object> parameters) {
+        // the task as the request asks for it, checked before any work is spent on the request
+        Task task = served.task().forRequest(parameters);
         Scheduler answers = AnswerThreads.current();
         return Mono.fromFuture(() -> tokenizeAndQueue(served, texts, scheduling))
                 .flatMap(queued -> Mono.fromFuture(queued.output()).map(output -> new Run(queued.tokens(), output)))
@@ -103,9 +107,9 @@ public class InferenceService {
                 .publishOn(answers)
                 .map(run -> {
                     long t1 = System.nanoTime();
-                    List<Prediction> predictions = served.task().decode(run.output(), run.tokens());
+                    List<Prediction> predictions = task.decode(run.output(), run.tokens());
                     metrics.postprocess(served.name(), System.nanoTime() - t1);
-                    return new Classification(served.name(), served.version(), served.task(), predictions, run.output());
+                    return new Classification(served.name(), served.version(), task, predictions, run.output());
                 });
     }
 
@@ -298,7 +302,7 @@ public class InferenceService {
         }
         // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
         long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
-        return classifyWith(served, texts, scheduling(request))
+        return classifyWith(served, texts, scheduling(request), request.parameters())
                 .map(c -> TopClasses.apply(new InferenceResponse(request.id(), c.model(), c.version(),
                         textOutputs(c, outputs, rowsShape), Map.of()), request.classifications(), c.labels()));
     }

@@ -70,11 +70,14 @@ public class V1Handler {
         ServerHttpRequest request = exchange.getRequest();
         CloudEvents.Mode mode = CloudEventBodies.mode(request);
         java.util.concurrent.atomic.AtomicReference<CloudEvents.Incoming> event = new java.util.concurrent.atomic.AtomicReference<>();
-        Mono<java.util.List<String>> texts = bodies.read(request)
+        Mono<DataPlane.Texts> texts = bodies.read(request)
                 .map(bytes -> CloudEventBodies.unwrap(mode, request, bytes))
                 .flatMap(in -> {
                     event.set(in);
-                    return RequestBodies.decode(in.data(), V1Codec::decodeTexts);
+                    return RequestBodies.decode(in.data(), b -> {
+                        V1Codec.Request r = V1Codec.decodeRequest(b);
+                        return new DataPlane.Texts(r.texts(), r.parameters());
+                    });
                 });
         return plane.predict(DataPlane.Origin.routed("v1_predict"), model, version, texts)
                 .map(c -> CloudEventBodies.answer(event.get(), model, V1Codec.encodePredictions(c.v1(probabilities)), c.version()))

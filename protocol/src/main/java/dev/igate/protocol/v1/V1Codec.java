@@ -28,7 +28,24 @@ public final class V1Codec {
      * @throws InvalidInputException when the body is not a V1 request of texts
      */
     public static List<String> decodeTexts(byte[] body) {
+        return texts(Json.parseObject(body));
+    }
+
+    /** A V1 predict: its texts and its {@code parameters} (a task's options, such as {@code aggregation_strategy}). */
+    public record Request(List<String> texts, Map<String, Object> parameters) {
+    }
+
+    /**
+     * Decodes a predict body, read once: its texts and parameters.
+     *
+     * @throws InvalidInputException as {@link #decodeTexts} and for parameters that are not an object
+     */
+    public static Request decodeRequest(byte[] body) {
         ObjectNode root = Json.parseObject(body);
+        return new Request(texts(root), Json.parameters(root.get("parameters"), "Request"));
+    }
+
+    private static List<String> texts(ObjectNode root) {
         JsonNode instances = root.has("instances") ? root.get("instances") : root.get("inputs");
         if (instances == null || !instances.isArray() || instances.isEmpty()) {
             throw new InvalidInputException("\"instances\" must be a non-empty array of texts or {\"text\": ...} objects");
