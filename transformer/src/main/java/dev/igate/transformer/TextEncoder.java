@@ -23,11 +23,15 @@ public final class TextEncoder implements AutoCloseable {
     private final HuggingFaceTokenizer tokenizer;
     private final int maxLength;
     private final long padId;
+    private final Path path;
+    /** Tokenizers that cut pairs otherwise than longest-first, made on first use. */
+    private final java.util.Map<Truncation, HuggingFaceTokenizer> others = new java.util.EnumMap<>(Truncation.class);
 
-    private TextEncoder(HuggingFaceTokenizer tokenizer, int maxLength, long padId) {
+    private TextEncoder(HuggingFaceTokenizer tokenizer, int maxLength, long padId, Path path) {
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
         this.padId = padId;
+        this.path = path;
     }
 
     /**
@@ -39,14 +43,15 @@ public final class TextEncoder implements AutoCloseable {
         if (maxLength < 2) {
             throw new IllegalArgumentException("maxLength must be at least 2, was " + maxLength);
         }
-        HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
+        return new TextEncoder(builder(tokenizerJson, maxLength).optTruncation(true).build(), maxLength, padId(tokenizerJson), tokenizerJson);
+    }
+
+    private static HuggingFaceTokenizer.Builder builder(Path tokenizerJson, int maxLength) {
+        return HuggingFaceTokenizer.builder()
                 .optTokenizerPath(tokenizerJson)
                 .optAddSpecialTokens(true)
-                .optTruncation(true)
                 .optMaxLength(maxLength)
-                .optPadding(true)
-                .build();
-        return new TextEncoder(tokenizer, maxLength, padId(tokenizerJson));
+                .optPadding(true);
     }
 
     /** The padding token's id: tokenizer.json's padding.pad_id, else the vocabulary's [PAD] or &lt;pad&gt;, else 0. */
@@ -86,6 +91,71 @@ public final class TextEncoder implements AutoCloseable {
         }
         // one text skips batchEncode's rayon pool: handing a sentence to a Rust worker thread costs more than encoding it
         Encoding[] encodings = texts.size() == 1 ? new Encoding[] {tokenizer.encode(texts.get(0))} : tokenizer.batchEncode(texts);
+        return batch(encodings, texts, null);
+    }
+
+    /** How a pair longer than the maximum length is cut, as HuggingFace's tokenizers name it. */
+    public enum Truncation {
+        /** A token at a time from the longer of the two (the default). */
+        LONGEST_FIRST,
+        /** From the first text only. */
+        ONLY_FIRST,
+        /** From the second text only. */
+        ONLY_SECOND;
+
+        /** By HuggingFace's name ({@code longest_first}, {@code only_first}, {@code only_second}). */
+        public static Truncation of(String name) {
+            try {
+                return valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("truncation must be longest_first, only_first or only_second, was " + name);
+            }
+        }
+    }
+
+    /**
+     * Tokenizes pairs of texts as the tokenizer encodes a pair ({@code [CLS] text [SEP] pair [SEP]}
+     * for BERT, token type ids 0 then 1), padding each row to the longest one.
+     *
+     * @throws IllegalArgumentException when the lists differ in length, or are empty, or a pair cannot be
+     *                                  cut to the maximum length the way asked
+     */
+    public TokenBatch encodePairs(List<String> texts, List<String> pairs, Truncation truncation) {
+        if (texts.isEmpty() || texts.size() != pairs.size()) {
+            throw new IllegalArgumentException("pairs need as many second texts as texts, got " + texts.size() + " and " + pairs.size());
+        }
+        HuggingFaceTokenizer cutting = truncating(truncation);
+        Encoding[] encodings = new Encoding[texts.size()];
+        for (int i = 0; i < encodings.length; i++) {
+            try {
+                encodings[i] = cutting.encode(texts.get(i), pairs.get(i));
+            } catch (RuntimeException e) {
+                // only_second with a second text too short to make room, say: the tokenizer refuses the pair
+                throw new IllegalArgumentException("pair " + i + " cannot be cut to " + maxLength + " tokens with truncation "
+                        + truncation.name().toLowerCase(java.util.Locale.ROOT) + " (" + e.getMessage() + ")", e);
+            }
+        }
+        return batch(encodings, texts, pairs);
+    }
+
+    /** The tokenizer that cuts pairs this way: the loaded one for longest_first, others made on first use. */
+    private HuggingFaceTokenizer truncating(Truncation truncation) {
+        if (truncation == Truncation.LONGEST_FIRST) {
+            return tokenizer;
+        }
+        synchronized (others) {
+            return others.computeIfAbsent(truncation, t -> {
+                try {
+                    HuggingFaceTokenizer.Builder b = builder(path, maxLength);
+                    return (t == Truncation.ONLY_FIRST ? b.optTruncateFirstOnly() : b.optTruncateSecondOnly()).build();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+    }
+
+    private TokenBatch batch(Encoding[] encodings, List<String> texts, List<String> pairs) {
         int rows = encodings.length;
         int length = 0;
         for (Encoding e : encodings) {
@@ -95,6 +165,7 @@ public final class TextEncoder implements AutoCloseable {
         long[] mask = new long[rows * length];
         long[] types = new long[rows * length];
         long[][] wordIds = new long[rows][];
+        long[][] sequences = new long[rows][];
         String[][] tokens = new String[rows][];
         boolean[] truncated = new boolean[rows];
         int[][] starts = new int[rows][];
@@ -108,17 +179,34 @@ public final class TextEncoder implements AutoCloseable {
             wordIds[i] = e.getWordIds();
             tokens[i] = e.getTokens();
             truncated[i] = e.exceedMaxLength();
+            sequences[i] = sequenceIds(e, n, pairs != null);
             CharSpan[] spans = e.getCharTokenSpans();
-            int[] utf16 = utf16Indices(texts.get(i));
+            // a span indexes into the text its token came from
+            int[] first = utf16Indices(texts.get(i));
+            int[] second = pairs == null ? first : utf16Indices(pairs.get(i));
             starts[i] = new int[n];
             ends[i] = new int[n];
             for (int j = 0; j < n; j++) {
                 CharSpan span = spans != null && j < spans.length ? spans[j] : null;
+                int[] utf16 = sequences[i][j] == 1 ? second : first;
                 starts[i][j] = span == null ? -1 : utf16[span.getStart()];
                 ends[i][j] = span == null ? -1 : utf16[span.getEnd()];
             }
         }
-        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends, List.copyOf(texts));
+        return new TokenBatch(rows, length, ids, mask, types, wordIds, tokens, truncated, starts, ends, List.copyOf(texts),
+                pairs == null ? null : List.copyOf(pairs), sequences);
+    }
+
+    /** Which text each token came from: the tokenizer's sequence ids (-1 for special tokens), all 0 for a single text's. */
+    private static long[] sequenceIds(Encoding e, int n, boolean paired) {
+        long[] out = new long[n];
+        long[] given = e.getSequenceIds();
+        long[] special = e.getSpecialTokenMask();
+        for (int j = 0; j < n; j++) {
+            boolean isSpecial = special != null && j < special.length && special[j] == 1;
+            out[j] = isSpecial ? -1 : paired && given != null && j < given.length ? given[j] : 0;
+        }
+        return out;
     }
 
     /**
@@ -140,5 +228,9 @@ public final class TextEncoder implements AutoCloseable {
     @Override
     public void close() {
         tokenizer.close();
+        synchronized (others) {
+            others.values().forEach(HuggingFaceTokenizer::close);
+            others.clear();
+        }
     }
 }

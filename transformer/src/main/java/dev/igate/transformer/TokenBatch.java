@@ -17,10 +17,18 @@ import java.util.List;
  * @param charStarts    per row, each token's start in the text as a String (UTF-16) index, -1 for special tokens
  * @param charEnds      per row, each token's end (exclusive) as a String (UTF-16) index, -1 for special tokens
  * @param texts         the texts, as they were given
+ * @param pairs         each text's second text ({@code text_pair}), or null when the rows are single texts
+ * @param sequenceIds   per row, which text each token belongs to: 0 the text, 1 its pair, -1 a special token;
+ *                      a token's {@code charStarts}/{@code charEnds} index into that text
  */
 public record TokenBatch(int rows, int length, long[] inputIds, long[] attentionMask, long[] typeIds,
                          long[][] wordIds, String[][] tokens, boolean[] truncated, int[][] charStarts, int[][] charEnds,
-                         List<String> texts) {
+                         List<String> texts, List<String> pairs, long[][] sequenceIds) {
+
+    /** Whether each row is a pair of texts. */
+    public boolean paired() {
+        return pairs != null;
+    }
 
     /** The real (non-padding) token count of a row. */
     public int tokenCount(int row) {

@@ -16,6 +16,6 @@ final class Outputs {
     /** {@code rows} texts of no tokens: what a sequence task needs beside its output is their count. */
     static TokenBatch texts(int rows) {
         return new TokenBatch(rows, 0, new long[0], new long[0], new long[0], new long[rows][0], new String[rows][0],
-                new boolean[rows], new int[rows][0], new int[rows][0], java.util.Collections.nCopies(rows, ""));
+                new boolean[rows], new int[rows][0], new int[rows][0], java.util.Collections.nCopies(rows, ""), null, new long[rows][0]);
     }
 }

@@ -95,4 +95,57 @@ class TextEncoderTests {
         }
         assertThat(spans).containsExactly("I", "\uD83D\uDE00", "love", "it", "\uD83D\uDE00", "so", "much");
     }
+
+    @Test
+    void aPairIsEncodedAsTheTokenizerEncodesPairsWithOffsetsIntoItsOwnText() {
+        String text = "Is caffeine toxic?";
+        String pair = "Caffeine \uD83D\uDE00 is toxic at high doses.";
+
+        TokenBatch batch = encoder.encodePairs(List.of(text, "short"), List.of(pair, "one"), TextEncoder.Truncation.LONGEST_FIRST);
+
+        assertThat(batch.paired()).isTrue();
+        String[] tokens = batch.tokens()[0];
+        int sep = java.util.Arrays.asList(tokens).indexOf("[SEP]");
+        assertThat(tokens[0]).isEqualTo("[CLS]");
+        assertThat(tokens[tokens.length - 1]).isEqualTo("[SEP]");
+        long[] types = batch.types(0);
+        for (int j = 0; j < tokens.length; j++) {
+            // BERT's segments: [CLS] text [SEP] in 0, pair [SEP] in 1
+            assertThat(types[j]).as("type of " + tokens[j]).isEqualTo(j <= sep ? 0 : 1);
+            long sequence = batch.sequenceIds()[0][j];
+            if (tokens[j].equals("[CLS]") || tokens[j].equals("[SEP]")) {
+                assertThat(sequence).isEqualTo(-1);
+                continue;
+            }
+            assertThat(sequence).isEqualTo(j < sep ? 0 : 1);
+            // every span indexes into the text its token came from, the emoji counted as Java counts it
+            String source = sequence == 0 ? text : pair;
+            String surface = source.substring(batch.charStarts()[0][j], batch.charEnds()[0][j]);
+            assertThat(tokens[j].equals("[UNK]") ? "\uD83D\uDE00" : tokens[j].replace("##", "")).isEqualTo(surface.equals("\uD83D\uDE00")
+                    ? surface : surface.toLowerCase());
+        }
+        // the shorter pair is padded to the longer one
+        assertThat(batch.tokenCount(1)).isEqualTo(5);
+        assertThat(batch.length()).isEqualTo(tokens.length);
+    }
+
+    @Test
+    void pairsLongerThanTheLimitAreCutAsAsked() throws Exception {
+        String longText = String.join(" ", Collections.nCopies(200, "toxicology"));
+        String shortText = "dose";
+        try (TextEncoder narrow = TextEncoder.load(dir.resolve("tokenizer.json"), 16)) {
+            TokenBatch longest = narrow.encodePairs(List.of(longText), List.of(shortText), TextEncoder.Truncation.LONGEST_FIRST);
+            assertThat(longest.tokens()[0]).hasSize(16).contains("dose");
+            TokenBatch first = narrow.encodePairs(List.of(longText), List.of(shortText), TextEncoder.Truncation.ONLY_FIRST);
+            assertThat(first.tokens()[0]).hasSize(16).contains("dose");
+            assertThat(first.truncated()[0]).isTrue();
+            // only the second may be cut, and cutting it cannot bring the pair under the limit
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                    () -> narrow.encodePairs(List.of(longText), List.of(shortText), TextEncoder.Truncation.ONLY_SECOND))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("pair 0 cannot be cut to 16 tokens with truncation only_second");
+        }
+        assertThat(TextEncoder.Truncation.of("only_second")).isEqualTo(TextEncoder.Truncation.ONLY_SECOND);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> TextEncoder.Truncation.of("both"))
+                .hasMessageContaining("longest_first, only_first or only_second");
+    }
 }
