@@ -135,6 +135,15 @@ class KafkaCrashIT {
         broker.afterPropertiesSet();
     }
 
+    /** A V2 infer request of one text for {@code model}, keyed by its id. */
+    static ProducerRecord<byte[], byte[]> request(String topic, String id, String text, String model) {
+        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8),
+                ("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\""
+                        + text + "\"]}]}").getBytes(StandardCharsets.UTF_8));
+        r.headers().add("igate-model", model.getBytes(StandardCharsets.UTF_8));
+        return r;
+    }
+
     /**
      * Produces the records and returns once the broker acknowledged every one. The topic's
      * partitions are created as the broker starts, so a producer that comes right after can meet
@@ -186,12 +195,7 @@ class KafkaCrashIT {
         int requests = 3000;
         List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
         for (int i = 0; i < requests; i++) {
-            String id = "d-" + i;
-            ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(DRAIN_INPUT, id.getBytes(StandardCharsets.UTF_8),
-                    ("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"Drained "
-                            + i + " text about oral bioavailability.\"]}]}").getBytes(StandardCharsets.UTF_8));
-            r.headers().add("igate-model", ServerTestSupport.MODEL.getBytes(StandardCharsets.UTF_8));
-            records.add(r);
+            records.add(request(DRAIN_INPUT, "d-" + i, "Drained " + i + " text about oral bioavailability.", ServerTestSupport.MODEL));
         }
         produceAll(DRAIN_INPUT, records);
         KafkaKeys answers = new KafkaKeys(broker.getBrokersAsString(), DRAIN_OUTPUT);
@@ -227,12 +231,8 @@ class KafkaCrashIT {
         // every 500th request names a model that does not exist: those end as dead letters
         List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
         for (int i = 0; i < REQUESTS; i++) {
-            String id = "r-" + i;
-            ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(INPUT, id.getBytes(StandardCharsets.UTF_8),
-                    ("{\"id\": \"" + id + "\", \"inputs\": [{\"name\": \"text\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"Text "
-                            + i + " about risk assessment of oral bioavailability.\"]}]}").getBytes(StandardCharsets.UTF_8));
-            r.headers().add("igate-model", (i % 500 == 499 ? "NoSuchModel" : ServerTestSupport.MODEL).getBytes(StandardCharsets.UTF_8));
-            records.add(r);
+            records.add(request(INPUT, "r-" + i, "Text " + i + " about risk assessment of oral bioavailability.",
+                    i % 500 == 499 ? "NoSuchModel" : ServerTestSupport.MODEL));
         }
         produceAll(INPUT, records);
         KafkaKeys answers = new KafkaKeys(broker.getBrokersAsString(), OUTPUT);

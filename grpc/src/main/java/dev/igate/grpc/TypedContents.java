@@ -6,7 +6,7 @@ import java.util.Map;
 import com.google.protobuf.ByteString;
 import dev.igate.grpc.v2.InferTensorContents;
 import dev.igate.protocol.Datatype;
-import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.Elements;
 
 /**
  * Each datatype's typed contents field of {@code InferTensorContents}, written once: which field
@@ -270,17 +270,12 @@ abstract class TypedContents {
     /** Adds a tensor's elements to the datatype's field. */
     abstract void write(Object data, InferTensorContents.Builder c);
 
+    /** {@code v} within [min, max], as the datatype's elements check it. */
     long ranged(String input, long v, long min, long max) {
-        if (v < min || v > max) {
-            throw new InvalidInputException("Input " + input + " value " + v + " is out of range for " + type);
-        }
-        return v;
+        return Elements.of(type).inRange(input, v, min, max);
     }
 
     static double finite(String input, double v) {
-        if (!Double.isFinite(v)) {
-            throw new InvalidInputException("Input " + input + " holds a non-finite number");
-        }
-        return v;
+        return Elements.finite(input, v);
     }
 }

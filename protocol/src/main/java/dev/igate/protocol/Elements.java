@@ -103,10 +103,15 @@ public abstract sealed class Elements {
         if (!v.isIntegralNumber() || !v.canConvertToLong()) {
             throw wrong(input, v);
         }
-        return checkRange(input, v.longValue(), min, max);
+        return inRange(input, v.longValue(), min, max);
     }
 
-    long checkRange(String input, long x, long min, long max) {
+    /**
+     * {@code x}, when it lies within [min, max], the range this datatype's values take on some wire form.
+     *
+     * @throws InvalidInputException naming the input and the datatype otherwise
+     */
+    public long inRange(String input, long x, long min, long max) {
         if (x < min || x > max) {
             throw new InvalidInputException("Input " + input + " value " + x + " is out of range for " + type);
         }
@@ -122,7 +127,12 @@ public abstract sealed class Elements {
         return finite(input, d);
     }
 
-    static double finite(String input, double d) {
+    /**
+     * {@code d}, when it is finite.
+     *
+     * @throws InvalidInputException naming the input otherwise
+     */
+    public static double finite(String input, double d) {
         if (!Double.isFinite(d)) {
             throw new InvalidInputException("Input " + input + " holds a non-finite number");
         }

@@ -92,14 +92,10 @@ public final class TokenClassification implements Task {
         }
         Set<String> skip = ignore;
         if (ignored != null) {
-            skip = labelSet(ignored);
+            // a JSON array (as V2 parameters keep one) or a comma-separated string
+            skip = new java.util.LinkedHashSet<>(dev.igate.protocol.Json.stringList(ignored, IGNORE_PARAMETER));
         }
         return new TokenClassification(labels, a, skip);
-    }
-
-    /** A list of labels as a request gives it: a JSON array or a comma-separated string. */
-    private static Set<String> labelSet(Object value) {
-        return new java.util.LinkedHashSet<>(dev.igate.protocol.Json.stringList(value, IGNORE_PARAMETER));
     }
 
     @Override

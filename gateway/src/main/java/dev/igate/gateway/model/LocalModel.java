@@ -130,13 +130,15 @@ public final class LocalModel extends ServedModel {
             }
             return new LocalModel(name, version, generation, file, sessions, encoder, task, batching, metrics, base,
                     devices.share(onnx.provider(), base, layout), vocabulary);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | ModelLoadException e) {
+            // a failed load leaves nothing open: the tokenizer, the sessions and the pinned files
             if (encoder != null) {
                 encoder.close();
             }
             sessions.close();
             unpin(file);
-            throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
+            throw e instanceof ModelLoadException failed ? failed
+                    : new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
         }
     }
 

@@ -54,18 +54,20 @@ public final class RemoteModel extends ServedModel {
                             int maxLength, RemotePredictor remote) throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
-        TextEncoder encoder = null;
+        TextEncoder encoder;
         try {
             encoder = config.labels().isEmpty() ? null : encoder(dir, config, maxLength);
-            if (encoder == null) {
-                throw new ModelLoadException("a transformer needs tokenizer.json and config.json with id2label");
-            }
+        } catch (IOException | RuntimeException e) {
+            throw new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
+        }
+        if (encoder == null) {
+            throw new ModelLoadException("a transformer needs tokenizer.json and config.json with id2label");
+        }
+        try {
             return new RemoteModel(name, version, encoder, task(config, props), remote, props.batchingSettings(ExecutionProvider.CPU));
-        } catch (IOException | RuntimeException | ModelLoadException e) {
-            if (encoder != null) {
-                encoder.close();
-            }
-            throw e instanceof ModelLoadException m ? m : new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
+        } catch (ModelLoadException | RuntimeException e) {
+            encoder.close();
+            throw e;
         }
     }
 

@@ -158,14 +158,11 @@ public final class V2Codec {
         java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
         byte[] json = Json.stream(g -> writeInfer(g, response, t -> {
             if (!request.binary(t.name())) {
-                return false;
+                return -1;
             }
             byte[] bytes = BinaryTensors.encode(t);
-            g.writeObjectPropertyStart("parameters");
-            g.writeNumberProperty("binary_data_size", bytes.length);
-            g.writeEndObject();
             binary.writeBytes(bytes);
-            return true;
+            return bytes.length;
         }));
         byte[] body = java.util.Arrays.copyOf(json, json.length + binary.size());
         System.arraycopy(binary.toByteArray(), 0, body, json.length, binary.size());
@@ -293,14 +290,15 @@ public final class V2Codec {
 
     /** Encodes an infer response with flat data arrays. */
     public static byte[] encodeInfer(InferenceResponse response) {
-        return Json.stream(g -> writeInfer(g, response, t -> false));
+        return Json.stream(g -> writeInfer(g, response, t -> -1));
     }
 
     /**
      * Writes an infer answer: model_name, model_version, id and parameters when present, then the
-     * outputs, each with its data unless {@code binary} wrote its binary parameters instead.
+     * outputs; {@code binary} gives the size of an output sent after the JSON, or -1 for one whose
+     * data is in the JSON.
      */
-    private static void writeInfer(JsonGenerator g, InferenceResponse response, java.util.function.Predicate<Tensor> binary) {
+    private static void writeInfer(JsonGenerator g, InferenceResponse response, java.util.function.ToIntFunction<Tensor> binary) {
         g.writeStartObject();
         g.writeStringProperty("model_name", response.model());
         if (response.version() != null) {
@@ -314,19 +312,15 @@ public final class V2Codec {
         }
         g.writeArrayPropertyStart("outputs");
         for (Tensor t : response.outputs()) {
-            g.writeStartObject();
-            writeTensorHead(g, t);
-            if (!binary.test(t)) {
-                g.writeName("data");
-                Elements.of(t.datatype()).toJson(t.data(), g);
-            }
-            g.writeEndObject();
+            writeTensor(g, t, binary.applyAsInt(t));
         }
         g.writeEndArray();
         g.writeEndObject();
     }
 
-    private static void writeTensorHead(JsonGenerator g, Tensor t) {
+    /** Writes a tensor: name, datatype, shape, then its data, or (binary) its binary_data_size when that is not -1. */
+    private static void writeTensor(JsonGenerator g, Tensor t, int binarySize) {
+        g.writeStartObject();
         g.writeStringProperty("name", t.name());
         g.writeStringProperty("datatype", t.datatype().name());
         g.writeArrayPropertyStart("shape");
@@ -334,6 +328,15 @@ public final class V2Codec {
             g.writeNumber(d);
         }
         g.writeEndArray();
+        if (binarySize < 0) {
+            g.writeName("data");
+            Elements.of(t.datatype()).toJson(t.data(), g);
+        } else {
+            g.writeObjectPropertyStart("parameters");
+            g.writeNumberProperty("binary_data_size", binarySize);
+            g.writeEndObject();
+        }
+        g.writeEndObject();
     }
 
     private static ObjectNode responseRoot(String id, String model, String version) {
@@ -399,11 +402,7 @@ public final class V2Codec {
             }
             g.writeArrayPropertyStart("inputs");
             for (Tensor t : inputs) {
-                g.writeStartObject();
-                writeTensorHead(g, t);
-                g.writeName("data");
-                Elements.of(t.datatype()).toJson(t.data(), g);
-                g.writeEndObject();
+                writeTensor(g, t, -1);
             }
             g.writeEndArray();
             if (!outputs.isEmpty()) {
