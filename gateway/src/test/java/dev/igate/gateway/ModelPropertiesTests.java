@@ -11,7 +11,7 @@ class ModelPropertiesTests {
 
     static ModelProperties task(String task, String aggregation, List<String> ignore) {
         return ModelProperties.BUILT_IN.overriddenBy(new ModelProperties(null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, task, aggregation, ignore));
+                null, null, null, null, null, null, null, null, null, null, task, aggregation, ignore, null));
     }
 
     @Test

@@ -162,7 +162,7 @@ class TokenClassificationIT {
         JsonNode tokens = post("/v1/models/Entities:predict",
                 "{\"instances\": [\"John Smith\"], \"parameters\": {\"aggregation_strategy\": \"none\"}}").get("predictions").get(0);
         assertThat(tokens).extracting(e -> e.get("entity").asString()).containsExactly("B-PER", "I-PER");
-        assertThat(tokens).extracting(e -> e.get("word").asString()).containsExactly("john", "smith");
+        assertThat(tokens).extracting(e -> e.get("word").asString()).containsExactly("John", "Smith");
 
         JsonNode outputs = post("/v2/models/Entities/infer", """
                 {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["John Smith in New York"]}],

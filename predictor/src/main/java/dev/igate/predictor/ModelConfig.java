@@ -22,12 +22,19 @@ import tools.jackson.databind.json.JsonMapper;
  *                            regression), or null when absent
  * @param architectures       {@code architectures}: the model classes it was exported from
  *                            ({@code BertForTokenClassification}, ...); empty when absent
+ * @param entailment          the class index of the entailment label, as HuggingFace's zero-shot pipeline finds
+ *                            it: the first {@code label2id} entry whose label starts with "entail" (any case),
+ *                            else the first such {@code id2label} entry; -1 when there is none
+ * @param crossEncoder        whether sentence-transformers saved it as a CrossEncoder (its config.json has
+ *                            {@code sentence_transformers}, or {@code sbert_ce_default_activation_function} as
+ *                            older versions wrote it): a model of text pairs
  */
-public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String problemType, List<String> architectures) {
+public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String problemType, List<String> architectures,
+                          int entailment, boolean crossEncoder) {
 
     private static final JsonMapper MAPPER = JsonMapper.builder().build();
 
-    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0, null, List.of());
+    public static final ModelConfig EMPTY = new ModelConfig(List.of(), 0, null, List.of(), -1, false);
 
     /**
      * Reads config.json, or returns {@link #EMPTY} when the file is absent. Blocking.
@@ -75,6 +82,29 @@ public record ModelConfig(List<String> labels, int maxPositionEmbeddings, String
             });
         }
         return new ModelConfig(List.copyOf(labels), max, problem != null && problem.isString() ? problem.asString() : null,
-                List.copyOf(architectures));
+                List.copyOf(architectures), entailment(root.get("label2id"), labels),
+                root.has("sentence_transformers") || root.has("sbert_ce_default_activation_function"));
+    }
+
+    /** Whether the model reads pairs of texts: an NLI model (it has an entailment label) or a cross-encoder. */
+    public boolean readsPairs() {
+        return entailment >= 0 || crossEncoder;
+    }
+
+    private static int entailment(JsonNode label2id, List<String> labels) {
+        if (label2id != null && label2id.isObject()) {
+            for (Map.Entry<String, JsonNode> e : label2id.properties()) {
+                if (e.getKey().toLowerCase(java.util.Locale.ROOT).startsWith("entail") && e.getValue().canConvertToInt()
+                        && e.getValue().intValue() >= 0 && e.getValue().intValue() < labels.size()) {
+                    return e.getValue().intValue();
+                }
+            }
+        }
+        for (int i = 0; i < labels.size(); i++) {
+            if (labels.get(i).toLowerCase(java.util.Locale.ROOT).startsWith("entail")) {
+                return i;
+            }
+        }
+        return -1;
     }
 }

@@ -14,12 +14,19 @@ import java.util.List;
  *                 most probable first (multi-label), none (regression), each entity's (token
  *                 classification)
  * @param entities the entities found in the text, in text order (token classification); else none
+ * @param text     the text the prediction is about where its answer quotes it (zero-shot's {@code sequence},
+ *                 rerank's {@code text}), else null
  */
-public record Prediction(int index, String label, float[] scores, List<String> labels, List<Entity> entities) {
+public record Prediction(int index, String label, float[] scores, List<String> labels, List<Entity> entities, String text) {
 
     /** A prediction of a whole text, without entities. */
     public Prediction(int index, String label, float[] scores, List<String> labels) {
-        this(index, label, scores, labels, List.of());
+        this(index, label, scores, labels, List.of(), null);
+    }
+
+    /** A prediction with the entities found in its text. */
+    public Prediction(int index, String label, float[] scores, List<String> labels, List<Entity> entities) {
+        this(index, label, scores, labels, entities, null);
     }
 
     /**

@@ -72,6 +72,41 @@ public interface Task {
         return this;
     }
 
+    /**
+     * The task one request asks of a model: zero-shot classification when its parameters name
+     * {@code candidate_labels} (an NLI model), reranking when they name a {@code query} (a
+     * cross-encoder), else the model's own task as the request {@link #forRequest steers} it.
+     *
+     * @param model      the model's name, for messages
+     * @param pairs      whether the model reads pairs of texts
+     * @param entailment the model's entailment label, or -1
+     * @throws dev.igate.protocol.InvalidInputException for a request the model cannot serve this way
+     */
+    static Task forRequest(Task base, String model, boolean pairs, int entailment, java.util.Map<String, Object> parameters) {
+        if (parameters.containsKey(ZeroShot.CANDIDATES)) {
+            return ZeroShot.of(model, parameters, base.labels().size(), entailment);
+        }
+        if (parameters.containsKey(Rerank.QUERY)) {
+            return Rerank.of(model, parameters, pairs, base.labels().size());
+        }
+        return base.forRequest(parameters);
+    }
+
+    /**
+     * The rows the model runs for a request's rows: the rows themselves, or rows made from them
+     * (zero-shot: each text with each hypothesis; rerank: the query with each text).
+     *
+     * @throws dev.igate.protocol.InvalidInputException for rows this task cannot take
+     */
+    default dev.igate.protocol.TextRows rows(dev.igate.protocol.TextRows request) {
+        return request;
+    }
+
+    /** How pairs are cut to the model's length when a request does not say ({@code truncation}). */
+    default TextEncoder.Truncation truncation() {
+        return TextEncoder.Truncation.LONGEST_FIRST;
+    }
+
     /** HuggingFace's name of the task. */
     String problemType();
 

@@ -151,12 +151,16 @@ public final class TokenClassification implements Task {
         return out;
     }
 
-    /** A token's entity: its most probable label. */
+    /**
+     * A token's entity: its most probable label. Its word is the text it covers (so
+     * {@code text[start:end] == word} holds for every strategy), not the tokenizer's form of it
+     * ({@code ##mium}, lower-cased), which HuggingFace's pipeline answers here.
+     */
     private List<Prediction.Entity> perToken(List<Scored> scored, String text) {
         List<Prediction.Entity> out = new ArrayList<>(scored.size());
         for (Scored s : scored) {
             int k = LabelDecoder.argmax(s.p());
-            out.add(entity(labels.get(k), s.p()[k], s.text(), s.start(), s.end(), s.token(), text));
+            out.add(entity(labels.get(k), s.p()[k], text.substring(s.start(), s.end()), s.start(), s.end(), s.token(), text));
         }
         return out;
     }

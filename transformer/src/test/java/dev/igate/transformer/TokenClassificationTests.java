@@ -75,12 +75,12 @@ class TokenClassificationTests {
         Prediction p = task(Aggregation.NONE).decode(logits(batch, TokenClassificationTests::people), batch).get(0);
 
         assertThat(p.entities()).extracting(Prediction.Entity::label).containsExactly("B-PER", "I-PER", "B-LOC", "I-LOC");
-        assertThat(p.entities()).extracting(Prediction.Entity::word).containsExactly("john", "smith", "new", "york");
+        assertThat(p.entities()).extracting(Prediction.Entity::word).containsExactly("John", "Smith", "New", "York");
         // [CLS] is token 0: John is token 1
         assertThat(p.entities().get(0).token()).isEqualTo(1);
-        assertThat(p.entities()).allSatisfy(e -> assertThat(text.substring(e.start(), e.end()).toLowerCase()).isEqualTo(e.word()));
+        assertThat(p.entities()).allSatisfy(e -> assertThat(text.substring(e.start(), e.end())).isEqualTo(e.word()));
         assertThat(task(Aggregation.NONE).answer(p)).asList().first()
-                .isEqualTo(Map.of("entity", "B-PER", "score", p.entities().get(0).score(), "index", 1, "word", "john", "start", 0, "end", 4));
+                .isEqualTo(Map.of("entity", "B-PER", "score", p.entities().get(0).score(), "index", 1, "word", "John", "start", 0, "end", 4));
     }
 
     @Test

@@ -421,7 +421,7 @@ public final class KafkaInference implements SmartLifecycle {
                 answer = plane.predict(DataPlane.Origin.retrying("kafka_predict", key), model, version,
                                 Mono.fromCallable(() -> {
                                     V1Codec.Request request = V1Codec.decodeRequest(value);
-                                    return new DataPlane.Texts(request.texts(), request.parameters());
+                                    return new DataPlane.Texts(request.rows(), request.parameters());
                                 }))
                         .map(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false))));
             } else {

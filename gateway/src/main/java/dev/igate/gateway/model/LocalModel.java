@@ -69,9 +69,9 @@ public final class LocalModel extends ServedModel {
     private String explainerUnavailable;
 
     private LocalModel(String name, String version, long generation, Path modelFile, ModelInstances sessions, TextEncoder encoder,
-                       Task task, BatchingSettings batching, BatchMetrics metrics, SessionSettings settings, DeviceShare device,
-                       TokenVocabulary vocabulary) {
-        super(name, version, generation, encoder, task);
+                       Task task, Reading reading, BatchingSettings batching, BatchMetrics metrics, SessionSettings settings,
+                       DeviceShare device, TokenVocabulary vocabulary) {
+        super(name, version, generation, encoder, task, reading);
         this.modelFile = modelFile;
         this.modelFileStamp = stamp(modelFile);
         this.vocabulary = vocabulary;
@@ -128,7 +128,7 @@ public final class LocalModel extends ServedModel {
                         name, version, batchWide);
                 batching = batching.unbatched();
             }
-            return new LocalModel(name, version, generation, file, sessions, encoder, task, batching, metrics, base,
+            return new LocalModel(name, version, generation, file, sessions, encoder, task, Reading.of(config, props), batching, metrics, base,
                     devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException | ModelLoadException e) {
             // a failed load leaves nothing open: the tokenizer, the sessions and the pinned files

@@ -590,6 +590,16 @@ public class ModelRegistry implements SmartLifecycle {
         if (model.task() != null) {
             parameters.put("labels", new ArrayList<>(model.task().labels()));
             parameters.put("task", model.task().problemType());
+            // what else the model serves: pairs of texts (text_pair), zero-shot classification, reranking
+            if (model.reading().pairs()) {
+                parameters.put("pairs", true);
+                if (model.reading().entailment() >= 0) {
+                    parameters.put("zero_shot", true);
+                }
+                if (model.task().labels().size() == 1) {
+                    parameters.put("rerank", true);
+                }
+            }
         }
         return new ModelMetadata(name, versions(name), model.platform(), model.inputs(), model.outputs(), parameters);
     }

@@ -38,8 +38,9 @@ public final class RemoteModel extends ServedModel {
     private final RemotePredictor remote;
     private final BatchingSettings batching;
 
-    private RemoteModel(String name, String version, TextEncoder encoder, Task task, RemotePredictor remote, BatchingSettings batching) {
-        super(name, version, newGeneration(), encoder, task);
+    private RemoteModel(String name, String version, TextEncoder encoder, Task task, Reading reading, RemotePredictor remote,
+                        BatchingSettings batching) {
+        super(name, version, newGeneration(), encoder, task, reading);
         this.remote = remote;
         this.batching = batching;
     }
@@ -64,7 +65,8 @@ public final class RemoteModel extends ServedModel {
             throw new ModelLoadException("a transformer needs tokenizer.json and config.json with id2label");
         }
         try {
-            return new RemoteModel(name, version, encoder, task(config, props), remote, props.batchingSettings(ExecutionProvider.CPU));
+            return new RemoteModel(name, version, encoder, task(config, props), Reading.of(config, props), remote,
+                    props.batchingSettings(ExecutionProvider.CPU));
         } catch (ModelLoadException | RuntimeException e) {
             encoder.close();
             throw e;

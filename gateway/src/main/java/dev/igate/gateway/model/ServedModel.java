@@ -41,14 +41,32 @@ public abstract sealed class ServedModel implements AutoCloseable permits LocalM
     private final long generation;
     private final TextEncoder encoder;
     private final Task task;
+    private final Reading reading;
     private final InFlight inFlight;
 
-    ServedModel(String name, String version, long generation, TextEncoder encoder, Task task) {
+    /**
+     * How a text model reads its texts.
+     *
+     * @param pairs      whether it reads pairs of texts ({@code text_pair}: an NLI model, a cross-encoder)
+     * @param entailment its entailment class (what zero-shot classification scores), or -1
+     */
+    public record Reading(boolean pairs, int entailment) {
+
+        static final Reading SINGLE = new Reading(false, -1);
+
+        /** As the model's setting says ({@code pairs}), else as its config.json tells. */
+        static Reading of(ModelConfig config, dev.igate.gateway.ModelProperties props) {
+            return new Reading(props.pairs() != null ? props.pairs() : config.readsPairs(), config.entailment());
+        }
+    }
+
+    ServedModel(String name, String version, long generation, TextEncoder encoder, Task task, Reading reading) {
         this.name = name;
         this.version = version;
         this.generation = generation;
         this.encoder = encoder;
         this.task = task;
+        this.reading = reading;
         this.inFlight = new InFlight("Model " + name + " version " + version);
     }
 
@@ -71,6 +89,11 @@ public abstract sealed class ServedModel implements AutoCloseable permits LocalM
      */
     public long generation() {
         return generation;
+    }
+
+    /** How the model reads texts: single or in pairs, its entailment class. */
+    public Reading reading() {
+        return reading;
     }
 
     /** Whether texts can be sent: the model has a tokenizer and labels. */

@@ -53,7 +53,7 @@ final class VersionLoader {
 
     /** A version READY with what serves it, or FAILED with the reason (never throws for a bad version). */
     VersionState load(String name, String version, ModelSettingsFile file) {
-        ModelProperties props = properties.forModel(name);
+        ModelProperties props = properties.forModel(name).withModelDefaults(file);
         int maxLength = firstNonNull(props.maxLength(), file.maxLength(), 128);
         long start = System.nanoTime();
         try {

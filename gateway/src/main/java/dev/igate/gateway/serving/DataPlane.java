@@ -17,6 +17,7 @@ import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.ModelMetadata;
 import dev.igate.protocol.ModelNotFoundException;
 import dev.igate.protocol.ModelNotReadyException;
+import dev.igate.protocol.TextRows;
 import dev.igate.protocol.v2.TextInputs;
 import org.springframework.stereotype.Service;
 import reactor.core.publisher.Mono;
@@ -68,8 +69,8 @@ public class DataPlane {
         }
     }
 
-    /** Texts to explain and the explain parameters, as a V1 body carries them. */
-    public record Texts(List<String> texts, Map<String, Object> parameters) {
+    /** Texts (pairs of texts) and the request's parameters, as a V1 body carries them. */
+    public record Texts(TextRows rows, Map<String, Object> parameters) {
     }
 
     /** An explained V2 (or gRPC) request: the request as it was decoded, and its explanations. */
@@ -110,7 +111,7 @@ public class DataPlane {
     public Mono<Classification> predict(Origin origin, String model, String version, Mono<Texts> decoded) {
         return counted(origin, model, version, Classification::version, decoded.flatMap(t -> {
             Revision revision = choose(origin, model, version, "infer");
-            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t.texts(),
+            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t.rows(),
                     t.parameters()));
         }));
     }
@@ -120,24 +121,25 @@ public class DataPlane {
         return counted(origin, model, version, ExplainService.Result::version, decoded.flatMap(body -> {
             Revision revision = choose(origin, model, version, "explain");
             return recorded(origin, revision, explainer.explain(model, revision == null ? version : revision.version(),
-                    body.texts(), body.parameters()));
+                    body.rows(), body.parameters()));
         }));
     }
 
     /**
-     * A V2 (or gRPC) explain: an infer request with exactly one BYTES input of texts, the explain
-     * parameters in its parameters.
+     * A V2 (or gRPC) explain: an infer request with one BYTES input of texts (or two, the second
+     * {@code text_pair}), the explain parameters in its parameters.
      *
      * @throws InvalidInputException (in the Mono) for any other inputs
      */
     public Mono<Explained> explainRequest(Origin origin, String model, String version, Mono<InferenceRequest> decoded) {
         return counted(origin, model, version, e -> e.result().version(), decoded.flatMap(request -> {
-            if (request.inputs().size() != 1) {
-                return Mono.error(new InvalidInputException("Explain takes exactly one BYTES input of texts, got " + request.inputs().size()));
+            if (!TextInputs.areTexts(request.inputs())) {
+                return Mono.error(new InvalidInputException("Explain takes one BYTES input of texts (and a second named "
+                        + TextInputs.PAIR_INPUT + " for pairs), got " + request.inputs().size() + " inputs"));
             }
             Revision revision = choose(origin, model, request.version(), "explain");
             String served = revision == null ? request.version() : revision.version();
-            return recorded(origin, revision, explainer.explain(model, served, TextInputs.texts(request.inputs().get(0)),
+            return recorded(origin, revision, explainer.explain(model, served, TextInputs.rows(request.inputs()),
                     request.parameters()).map(result -> new Explained(request, result)));
         }));
     }

@@ -17,6 +17,7 @@ import dev.igate.protocol.Explanation;
 import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.InvalidInputException;
+import dev.igate.protocol.TextRows;
 import dev.igate.protocol.ServerBusyException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -58,9 +59,15 @@ public class ExplainService {
      * @param parameters the request's parameters: target, n_steps, method, baseline, gradients,
      *                   merge_subwords, internal_batch_size
      */
-    public Mono<Result> explain(String model, String version, List<String> texts, Map<String, Object> parameters) {
+    public Mono<Result> explain(String model, String version, TextRows rows, Map<String, Object> parameters) {
         return Mono.defer(() -> {
             ServedModel served = registry.resolve(model, version);
+            if (rows.paired() || parameters.containsKey(dev.igate.transformer.ZeroShot.CANDIDATES)
+                    || parameters.containsKey(dev.igate.transformer.Rerank.QUERY)) {
+                throw new dev.igate.protocol.NotImplementedException("Explaining pairs of texts, zero-shot labels and rerank scores "
+                        + "is not served yet: explain single texts with the model's own labels");
+            }
+            List<String> texts = rows.texts();
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to explain");
             }

@@ -19,9 +19,11 @@ import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Tensor;
+import dev.igate.protocol.TextRows;
 import dev.igate.protocol.v2.TextInputs;
 import dev.igate.transformer.Prediction;
 import dev.igate.transformer.Task;
+import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
 import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
@@ -68,8 +70,8 @@ public class InferenceService {
         preprocess.shutdown();
     }
 
-    /** Classifies texts with a model version (null = the model's default), as the request's parameters ask. */
-    public Mono<Classification> classify(String model, String version, List<String> texts, Map<String, Object> parameters) {
+    /** Classifies texts (pairs of texts) with a model version (null = the model's default), as the request's parameters ask. */
+    public Mono<Classification> classify(String model, String version, TextRows rows, Map<String, Object> parameters) {
         return Mono.deferContextual(context -> {
             dev.igate.gateway.PayloadLoggerProperties route = context.getOrDefault(PayloadLogger.ROUTE_LOGGER, null);
             ServedModel served = registry.resolve(model, version);
@@ -77,17 +79,24 @@ public class InferenceService {
                 throw new InvalidInputException("Model " + model + " takes tensors, not text: it has no tokenizer.json "
                         + "or no id2label; send its inputs " + served.inputs().stream().map(t -> t.name()).toList());
             }
-            if (texts.isEmpty()) {
+            if (rows.size() == 0) {
                 throw new InvalidInputException("No text to classify");
             }
-            checkRows(texts.size());
-            long textBytes = texts.stream().mapToLong(t -> 2L * t.length() + 16).sum();
-            return classifyWith(served, texts, Scheduling.DEFAULT, parameters).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
+            checkRows(rows.size());
+            long textBytes = characters(rows) * 2 + 16L * rows.size();
+            return classifyWith(served, rows, Scheduling.DEFAULT, parameters).doOnNext(c -> payloads.encoded(served.name(), c.version(), "predict",
                     null, () -> {
                         tools.jackson.databind.node.ObjectNode body = dev.igate.protocol.Json.object();
-                        texts.forEach(body.putArray("instances")::add);
+                        tools.jackson.databind.node.ArrayNode instances = body.putArray("instances");
+                        for (int i = 0; i < rows.size(); i++) {
+                            if (rows.paired()) {
+                                instances.addObject().put("text", rows.texts().get(i)).put("text_pair", rows.pairs().get(i));
+                            } else {
+                                instances.add(rows.texts().get(i));
+                            }
+                        }
                         return dev.igate.protocol.Json.write(body);
-                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.v1(false)), textBytes + 64L * texts.size(), route));
+                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.v1(false)), textBytes + 64L * rows.size(), route));
         });
     }
 
@@ -96,12 +105,19 @@ public class InferenceService {
      * queues the rows with other callers', then decodes labels where the request arrived. Call at
      * subscription.
      */
-    private Mono<Classification> classifyWith(ServedModel served, List<String> texts, Scheduling scheduling,
+    private Mono<Classification> classifyWith(ServedModel served, TextRows rows, Scheduling scheduling,
                                               Map<String, Object> parameters) {
-        // the task as the request asks for it, checked before any work is spent on the request
-        Task task = served.task().forRequest(parameters);
+        // the task as the request asks for it, and the rows the model runs for it, checked before any work is spent
+        Task task = Task.forRequest(served.task(), served.name(), served.reading().pairs(), served.reading().entailment(), parameters);
+        if (rows.paired() && !served.reading().pairs()) {
+            throw new InvalidInputException("Model " + served.name() + " reads single texts, not pairs (text_pair): its config.json "
+                    + "has no entailment label and no cross-encoder marker (igate.models." + served.name() + ".pairs says otherwise)");
+        }
+        TextRows modelRows = task.rows(rows);
+        checkRows(modelRows.size());
+        Cut cut = cut(parameters, task);
         Scheduler answers = AnswerThreads.current();
-        return Mono.fromFuture(() -> tokenizeAndQueue(served, texts, scheduling))
+        return Mono.fromFuture(() -> tokenizeAndQueue(served, modelRows, cut, scheduling))
                 .flatMap(queued -> Mono.fromFuture(queued.output()).map(output -> new Run(queued.tokens(), output)))
                 // leave the batcher's thread at once: decoding and encoding 32 answers must not delay the next batch
                 .publishOn(answers)
@@ -128,14 +144,10 @@ public class InferenceService {
      */
     static final int INLINE_TOKENIZE_CHARS = 1024;
 
-    private CompletableFuture<Queued> tokenizeAndQueue(ServedModel served, List<String> texts, Scheduling scheduling) {
-        long chars = 0;
-        for (String t : texts) {
-            chars += t.length();
-        }
-        if (chars <= INLINE_TOKENIZE_CHARS) {
+    private CompletableFuture<Queued> tokenizeAndQueue(ServedModel served, TextRows rows, Cut cut, Scheduling scheduling) {
+        if (characters(rows) <= INLINE_TOKENIZE_CHARS) {
             try {
-                return CompletableFuture.completedFuture(queue(served, texts, scheduling));
+                return CompletableFuture.completedFuture(queue(served, rows, cut, scheduling));
             } catch (RuntimeException e) {
                 return CompletableFuture.failedFuture(e);
             }
@@ -146,7 +158,7 @@ public class InferenceService {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        CompletableFuture<Queued> queueing = preprocess.supply(() -> queue(served, texts, scheduling));
+        CompletableFuture<Queued> queueing = preprocess.supply(() -> queue(served, rows, cut, scheduling));
         // a copy: cancelling it leaves the pool's task alone, and the job it queued is cancelled below
         CompletableFuture<Queued> answer = queueing.copy();
         // a client that goes away while its texts are tokenized cancels the job they queue, so it never runs
@@ -162,10 +174,10 @@ public class InferenceService {
      * Tokenizes and queues in one step under a lease on the version, so the version cannot be
      * closed between the two (the queued job holds its own lease until it is answered).
      */
-    private Queued queue(ServedModel served, List<String> texts, Scheduling scheduling) {
+    private Queued queue(ServedModel served, TextRows rows, Cut cut, Scheduling scheduling) {
         try (ServedModel.Lease lease = served.lease()) {
             served.checkAdmission(scheduling);
-            TokenBatch batch = encode(served, texts);
+            TokenBatch batch = encode(served, rows, cut);
             long queued = System.nanoTime();
             CompletableFuture<Tensor> job = served.logits(batch, scheduling);
             job.whenComplete((output, e) -> {
@@ -177,19 +189,69 @@ public class InferenceService {
         }
     }
 
-    private TokenBatch encode(ServedModel served, List<String> texts) {
+    private TokenBatch encode(ServedModel served, TextRows rows, Cut cut) {
         long t0 = System.nanoTime();
-        TokenBatch batch = served.encoder().encode(texts);
+        TokenBatch batch;
+        try {
+            batch = rows.paired() ? served.encoder().encodePairs(rows.texts(), rows.pairs(), cut.strategy())
+                    : served.encoder().encode(rows.texts());
+        } catch (IllegalArgumentException e) {
+            // a pair that cannot be cut the way the request asked
+            throw new InvalidInputException(e.getMessage());
+        }
         metrics.preprocess(served.name(), System.nanoTime() - t0);
-        if (limits.strictLength()) {
+        if (limits.strictLength() || !cut.allowed()) {
             for (int i = 0; i < batch.rows(); i++) {
                 if (batch.truncated()[i]) {
-                    throw new InvalidInputException("Text " + i + " is longer than the model's " + served.encoder().maxLength()
-                            + " tokens (igate.limits.strict-length is on)");
+                    throw new InvalidInputException((rows.paired() ? "Pair " : "Text ") + i + " is longer than the model's "
+                            + served.encoder().maxLength() + " tokens (" + (cut.allowed() ? "igate.limits.strict-length is on"
+                            : "the request's truncation is false") + ")");
                 }
             }
         }
         return batch;
+    }
+
+    /**
+     * How a request's texts are cut to the model's length: the request's {@code truncation}
+     * ({@code longest_first}, {@code only_first}, {@code only_second}, as HuggingFace's tokenizers
+     * name them; {@code true} the task's way; {@code false} not at all, a text too long is a 400),
+     * else the task's way.
+     */
+    record Cut(TextEncoder.Truncation strategy, boolean allowed) {
+    }
+
+    static final String TRUNCATION = "truncation";
+
+    static Cut cut(Map<String, Object> parameters, Task task) {
+        Object value = parameters.get(TRUNCATION);
+        if (value == null || Boolean.TRUE.equals(value) || "true".equals(value)) {
+            return new Cut(task.truncation(), true);
+        }
+        if (Boolean.FALSE.equals(value) || "false".equals(value)) {
+            return new Cut(task.truncation(), false);
+        }
+        if (value instanceof String name) {
+            try {
+                return new Cut(TextEncoder.Truncation.of(name), true);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidInputException("Parameter " + e.getMessage());
+            }
+        }
+        throw new InvalidInputException("Parameter truncation must be longest_first, only_first, only_second, true or false, was " + value);
+    }
+
+    private static long characters(TextRows rows) {
+        long chars = 0;
+        for (String t : rows.texts()) {
+            chars += t.length();
+        }
+        if (rows.paired()) {
+            for (String t : rows.pairs()) {
+                chars += t.length();
+            }
+        }
+        return chars;
     }
 
     /** @throws InvalidInputException past {@code igate.limits.max-rows} */
@@ -270,7 +332,7 @@ public class InferenceService {
 
     private Mono<InferenceResponse> run(InferenceRequest request, ServedModel served) {
         List<Tensor> inputs = request.inputs();
-        if (served.acceptsText() && inputs.size() == 1 && inputs.get(0).datatype() == Datatype.BYTES) {
+        if (served.acceptsText() && TextInputs.areTexts(inputs)) {
             return inferText(request, served);
         }
         long t0 = System.nanoTime();
@@ -286,8 +348,8 @@ public class InferenceService {
     }
 
     private Mono<InferenceResponse> inferText(InferenceRequest request, ServedModel served) {
+        TextRows rows = TextInputs.rows(request.inputs());
         Tensor input = request.inputs().get(0);
-        List<String> texts = TextInputs.texts(input);
         Set<String> outputs = new LinkedHashSet<>(request.requestedOutputs());
         for (String name : outputs) {
             if (!TEXT_OUTPUTS.contains(name)) {
@@ -300,11 +362,12 @@ public class InferenceService {
                 outputs.add(PROBABILITIES_OUTPUT);
             }
         }
-        // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n]
-        long[] rowsShape = input.shape().length == 0 ? new long[0] : new long[] {texts.size()};
-        return classifyWith(served, texts, scheduling(request), request.parameters())
+        // a scalar text (the seed's bare "shape": -1) answers scalar-shaped, a list of n texts answers [n] (rerank: its top n)
+        boolean scalar = input.shape().length == 0;
+        return classifyWith(served, rows, scheduling(request), request.parameters())
                 .map(c -> TopClasses.apply(new InferenceResponse(request.id(), c.model(), c.version(),
-                        textOutputs(c, outputs, rowsShape), Map.of()), request.classifications(), c.labels()));
+                        textOutputs(c, outputs, scalar ? new long[0] : new long[] {c.predictions().size()}), Map.of()),
+                        request.classifications(), c.labels()));
     }
 
     private static List<Tensor> textOutputs(Classification c, Set<String> names, long[] rowsShape) {
@@ -324,11 +387,10 @@ public class InferenceService {
                     out.add(Tensor.ofFloats(PROBABILITIES_OUTPUT, matrixShape, p));
                 }
                 default -> {
-                    // the model's output as it shapes it, the texts' dimension as the request's
+                    // the model's output as it shapes it, a scalar text's without its rows dimension (zero-shot and
+                    // rerank: the rows the model ran, a text with each hypothesis, the query with each text)
                     long[] shape = c.logits().shape();
-                    long[] logitsShape = new long[rowsShape.length + shape.length - 1];
-                    System.arraycopy(rowsShape, 0, logitsShape, 0, rowsShape.length);
-                    System.arraycopy(shape, 1, logitsShape, rowsShape.length, shape.length - 1);
+                    long[] logitsShape = rowsShape.length == 0 && shape[0] == 1 ? java.util.Arrays.copyOfRange(shape, 1, shape.length) : shape;
                     out.add(Tensor.ofFloats(LOGITS_OUTPUT, logitsShape, c.logits().floats()));
                 }
             }

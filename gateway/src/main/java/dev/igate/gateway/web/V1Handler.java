@@ -76,7 +76,7 @@ public class V1Handler {
                     event.set(in);
                     return RequestBodies.decode(in.data(), b -> {
                         V1Codec.Request r = V1Codec.decodeRequest(b);
-                        return new DataPlane.Texts(r.texts(), r.parameters());
+                        return new DataPlane.Texts(r.rows(), r.parameters());
                     });
                 });
         return plane.predict(DataPlane.Origin.routed("v1_predict"), model, version, texts)
@@ -98,7 +98,10 @@ public class V1Handler {
     public Mono<ResponseEntity<byte[]>> explain(@PathVariable String model, @PathVariable String version,
                                                 ServerHttpRequest request) {
         Mono<DataPlane.Texts> decoded = bodies.read(request)
-                .flatMap(bytes -> RequestBodies.decode(bytes, b -> new DataPlane.Texts(V1Codec.decodeTexts(b), V1Codec.decodeParameters(b))));
+                .flatMap(bytes -> RequestBodies.decode(bytes, b -> {
+                    V1Codec.Request r = V1Codec.decodeRequest(b);
+                    return new DataPlane.Texts(r.rows(), r.parameters());
+                }));
         return plane.explain(DataPlane.Origin.routed("v1_explain"), model, version, decoded)
                 .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()));
     }

@@ -8,6 +8,7 @@ import dev.igate.protocol.Explanation;
 
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Json;
+import dev.igate.protocol.TextRows;
 import dev.igate.protocol.v2.V2Codec;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ArrayNode;
@@ -15,7 +16,8 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Reads and writes KServe V1 bodies for text models: {@code {"instances": ["text", ...]}} or
- * {@code {"instances": [{"text": "..."}, ...]}} in, {@code {"predictions": [...]}} out.
+ * {@code {"instances": [{"text": "..."}, ...]}} in (pairs as {@code {"text": ..., "text_pair": ...}}),
+ * {@code {"predictions": [...]}} out.
  */
 public final class V1Codec {
 
@@ -28,33 +30,36 @@ public final class V1Codec {
      * @throws InvalidInputException when the body is not a V1 request of texts
      */
     public static List<String> decodeTexts(byte[] body) {
-        return texts(Json.parseObject(body));
+        return rows(Json.parseObject(body)).texts();
     }
 
-    /** A V1 predict: its texts and its {@code parameters} (a task's options, such as {@code aggregation_strategy}). */
-    public record Request(List<String> texts, Map<String, Object> parameters) {
+    /** A V1 predict or explain: its texts (pairs of texts) and its {@code parameters} (a task's options, such as {@code aggregation_strategy}). */
+    public record Request(TextRows rows, Map<String, Object> parameters) {
     }
 
     /**
-     * Decodes a predict body, read once: its texts and parameters.
+     * Decodes a predict or explain body, read once: its texts and parameters.
      *
-     * @throws InvalidInputException as {@link #decodeTexts} and for parameters that are not an object
+     * @throws InvalidInputException as {@link #decodeTexts}, for instances some with a {@code text_pair} and
+     *                               some without, and for parameters that are not an object
      */
     public static Request decodeRequest(byte[] body) {
         ObjectNode root = Json.parseObject(body);
-        return new Request(texts(root), Json.parameters(root.get("parameters"), "Request"));
+        return new Request(rows(root), Json.parameters(root.get("parameters"), "Request"));
     }
 
-    private static List<String> texts(ObjectNode root) {
+    private static TextRows rows(ObjectNode root) {
         JsonNode instances = root.has("instances") ? root.get("instances") : root.get("inputs");
         if (instances == null || !instances.isArray() || instances.isEmpty()) {
             throw new InvalidInputException("\"instances\" must be a non-empty array of texts or {\"text\": ...} objects");
         }
         List<String> texts = new ArrayList<>(instances.size());
+        List<String> pairs = new ArrayList<>(instances.size());
         for (JsonNode instance : instances) {
             texts.add(text(instance));
+            pairs.add(pair(instance));
         }
-        return texts;
+        return TextRows.mixed(texts, pairs, "instance");
     }
 
     private static String text(JsonNode instance) {
@@ -70,17 +75,24 @@ public final class V1Codec {
         throw new InvalidInputException("Every instance must be a string or an object with a string \"text\"");
     }
 
+    /** An instance's {@code text_pair}, or null. */
+    private static String pair(JsonNode instance) {
+        JsonNode pair = instance.isObject() ? instance.get("text_pair") : null;
+        if (pair == null || pair.isNull()) {
+            return null;
+        }
+        if (!pair.isString()) {
+            throw new InvalidInputException("An instance's \"text_pair\" must be a string");
+        }
+        return pair.stringValue();
+    }
+
     /** Encodes {@code {"predictions": [...]}} from already-built JSON values. */
     public static byte[] encodePredictions(List<? extends JsonNode> predictions) {
         ObjectNode root = Json.object();
         ArrayNode list = root.putArray("predictions");
         predictions.forEach(list::add);
         return Json.write(root);
-    }
-
-    /** The request's {@code "parameters"} object, or an empty map. */
-    public static Map<String, Object> decodeParameters(byte[] body) {
-        return Json.parameters(Json.parseObject(body).get("parameters"), "Request");
     }
 
     /** Encodes {@code {"predictions": [labels], "explanations": [...]}}. */

@@ -1,0 +1,283 @@
+package dev.igate.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+import dev.igate.demo.TaskDemos;
+import dev.igate.predictor.OnnxModel;
+import dev.igate.predictor.SessionSettings;
+import dev.igate.protocol.Tensor;
+import dev.igate.transformer.TextEncoder;
+import dev.igate.transformer.TokenBatch;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
+import org.springframework.http.MediaType;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The task demo models served end to end (issue 26): sentence pairs on V1 and V2 (both ways V2
+ * sends them), zero-shot classification and reranking, each answer checked against the same
+ * model run by a plain ONNX Runtime session on the same tokens, and the refusals that name what
+ * is wrong.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"igate.demo-models=false", "spring.cloud.gateway.server.webflux.routes="})
+@AutoConfigureWebTestClient(timeout = "60s")
+class TaskModelsIT {
+
+    static final Path REPOSITORY = Path.of("target", "task-models").toAbsolutePath();
+    static final JsonMapper JSON = JsonMapper.builder().build();
+    static final String TEXT = "Chronic cadmium exposure damaged the kidney of Wistar rats.";
+    static final List<String> TOPICS = List.of("toxicology", "computer science", "ecology");
+
+    static TextEncoder tokenizer;
+    static OnnxModel nli;
+    static OnnxModel crossEncoder;
+
+    @Autowired
+    WebTestClient client;
+
+    @DynamicPropertySource
+    static void repository(DynamicPropertyRegistry registry) throws Exception {
+        TaskDemos.ensure(REPOSITORY);
+        registry.add("igate.model-repository", REPOSITORY::toString);
+    }
+
+    @BeforeAll
+    static void referenceSessions() throws Exception {
+        TaskDemos.ensure(REPOSITORY);
+        SessionSettings one = new SessionSettings("cpu", 1, 1, "all");
+        Path pair = REPOSITORY.resolve(TaskDemos.PAIR_MODEL).resolve("1");
+        tokenizer = TextEncoder.load(pair.resolve("tokenizer.json"), 128);
+        nli = OnnxModel.load(pair.resolve("model.onnx"), one);
+        crossEncoder = OnnxModel.load(REPOSITORY.resolve(TaskDemos.CROSS_ENCODER).resolve("1").resolve("model.onnx"), one);
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+        nli.close();
+        crossEncoder.close();
+    }
+
+    /** The logits of pairs, as a plain session computes them: one row per pair. */
+    static float[][] logits(OnnxModel model, List<String> texts, List<String> pairs, TextEncoder.Truncation truncation) {
+        TokenBatch batch = tokenizer.encodePairs(texts, pairs, truncation);
+        Tensor out = model.run(model.tokenFeeds(new long[] {batch.rows(), batch.length()}, batch.inputIds(), batch.attentionMask(),
+                batch.typeIds()), List.of("logits")).get(0);
+        int width = (int) out.shape()[1];
+        float[][] rows = new float[texts.size()][];
+        for (int r = 0; r < rows.length; r++) {
+            rows[r] = Arrays.copyOfRange(out.floats(), r * width, (r + 1) * width);
+        }
+        return rows;
+    }
+
+    JsonNode post(String path, String body) {
+        byte[] bytes = client.post().uri(path).contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange()
+                .expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        return JSON.readTree(bytes);
+    }
+
+    String refused(String path, String body) {
+        byte[] bytes = client.post().uri(path).contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange()
+                .expectStatus().isBadRequest().expectBody().returnResult().getResponseBody();
+        return JSON.readTree(bytes).get("error").asString();
+    }
+
+    void ready() {
+        for (String model : List.of(TaskDemos.PAIR_MODEL, TaskDemos.CROSS_ENCODER, TaskDemos.TOKEN_MODEL)) {
+            ServerTestSupport.awaitReady(client, "/v2/models/" + model + "/ready");
+        }
+    }
+
+    @Test
+    void pairsAreClassifiedAsThePairEncodingOfAPlainSessionOnV1AndBothV2Forms() {
+        ready();
+        List<String> hypotheses = List.of("This example is about toxicology.", "This example is about computer science.");
+        float[][] expected = logits(nli, List.of(TEXT, TEXT), hypotheses, TextEncoder.Truncation.LONGEST_FIRST);
+
+        JsonNode v1 = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict?probabilities=true", """
+                {"instances": [{"text": "%s", "text_pair": "%s"}, {"text": "%s", "text_pair": "%s"}]}
+                """.formatted(TEXT, hypotheses.get(0), TEXT, hypotheses.get(1))).get("predictions");
+        assertThat(v1.get(0).get("label").asString()).isEqualTo("entailment");
+        assertThat(v1.get(1).get("label").asString()).isEqualTo("contradiction");
+
+        String wrapped = "{\\\"text\\\": \\\"%s\\\", \\\"text_pair\\\": \\\"%s\\\"}";
+        JsonNode jsonInBytes = post("/v2/models/" + TaskDemos.PAIR_MODEL + "/infer", """
+                {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["%s", "%s"]}],
+                 "outputs": [{"name": "predict"}, {"name": "logits"}]}
+                """.formatted(wrapped.formatted(TEXT, hypotheses.get(0)), wrapped.formatted(TEXT, hypotheses.get(1)))).get("outputs");
+        JsonNode twoInputs = post("/v2/models/" + TaskDemos.PAIR_MODEL + "/infer", """
+                {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["%s", "%s"]},
+                            {"name": "text_pair", "shape": [2], "datatype": "BYTES", "data": ["%s", "%s"]}],
+                 "outputs": [{"name": "predict"}, {"name": "logits"}]}
+                """.formatted(TEXT, TEXT, hypotheses.get(0), hypotheses.get(1))).get("outputs");
+        for (JsonNode outputs : List.of(jsonInBytes, twoInputs)) {
+            assertThat(outputs.get(0).get("data").get(0).asString()).isEqualTo("entailment");
+            assertThat(outputs.get(1).get("shape").toString()).isEqualTo("[2,3]");
+            for (int r = 0; r < 2; r++) {
+                for (int c = 0; c < 3; c++) {
+                    assertThat(outputs.get(1).get("data").get(r * 3 + c).floatValue()).isCloseTo(expected[r][c], within(1e-4f));
+                }
+            }
+        }
+    }
+
+    @Test
+    void zeroShotScoresAreTheNliComputationDoneByHand() {
+        ready();
+        List<String> hypotheses = TOPICS.stream().map(t -> "This example is " + t + ".").toList();
+        float[][] logits = logits(nli, List.of(TEXT, TEXT, TEXT), hypotheses, TextEncoder.Truncation.ONLY_FIRST);
+        // single-label: a softmax of the entailment logits (label 0) across the candidates
+        double[] e = new double[3];
+        double sum = 0;
+        for (int c = 0; c < 3; c++) {
+            e[c] = Math.exp(logits[c][0]);
+            sum += e[c];
+        }
+
+        JsonNode answer = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict", """
+                {"instances": ["%s"], "parameters": {"candidate_labels": ["toxicology", "computer science", "ecology"]}}
+                """.formatted(TEXT)).get("predictions").get(0);
+
+        assertThat(answer.get("sequence").asString()).isEqualTo(TEXT);
+        assertThat(answer.get("labels").get(0).asString()).isEqualTo("toxicology");
+        double previous = 1;
+        for (int k = 0; k < 3; k++) {
+            int c = TOPICS.indexOf(answer.get("labels").get(k).asString());
+            double score = answer.get("scores").get(k).doubleValue();
+            assertThat(score).isCloseTo(e[c] / sum, within(1e-5)).isLessThanOrEqualTo(previous);
+            previous = score;
+        }
+
+        // multi-label: each label on its own, a softmax over its contradiction (label 2) and entailment logits
+        JsonNode multi = post("/v2/models/" + TaskDemos.PAIR_MODEL + "/infer", """
+                {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}],
+                 "parameters": {"candidate_labels": "toxicology, computer science,ecology", "multi_label": true,
+                                "hypothesis_template": "This example is {}."}}
+                """.formatted(TEXT)).get("outputs").get(0);
+        JsonNode row = JSON.readTree(multi.get("data").get(0).asString());
+        for (int k = 0; k < 3; k++) {
+            int c = TOPICS.indexOf(row.get("labels").get(k).asString());
+            assertThat(row.get("scores").get(k).doubleValue()).isCloseTo(1 / (1 + Math.exp(logits[c][2] - logits[c][0])), within(1e-5));
+        }
+    }
+
+    @Test
+    void rerankOrdersTextsAsTheArgsortOfTheCrossEncodersLogits() {
+        ready();
+        List<String> texts = List.of("Dopamine neurons encode reward prediction errors in the striatum.",
+                "Hepatic enzyme induction by rifampicin lowers plasma levels of co-administered drugs.",
+                "A lock-free hash table scales to many cores.",
+                "Chronic arsenic exposure and skin lesions in a cohort of rice farmers.");
+        String query = "liver toxicity of drugs";
+        float[][] logits = logits(crossEncoder, List.of(query, query, query, query), texts, TextEncoder.Truncation.LONGEST_FIRST);
+        List<Integer> order = new ArrayList<>(List.of(0, 1, 2, 3));
+        order.sort(Comparator.comparingDouble(i -> -logits[i][0]));
+
+        JsonNode ranked = post("/v1/models/" + TaskDemos.CROSS_ENCODER + ":predict", """
+                {"instances": ["%s", "%s", "%s", "%s"], "parameters": {"query": "%s", "top_n": 3, "return_text": true}}
+                """.formatted(texts.get(0), texts.get(1), texts.get(2), texts.get(3), query)).get("predictions");
+
+        assertThat(ranked).hasSize(3);
+        for (int k = 0; k < 3; k++) {
+            int i = order.get(k);
+            assertThat(ranked.get(k).get("index").asInt()).isEqualTo(i);
+            assertThat(ranked.get(k).get("text").asString()).isEqualTo(texts.get(i));
+            assertThat(ranked.get(k).get("score").doubleValue()).isCloseTo(1 / (1 + Math.exp(-logits[i][0])), within(1e-5));
+        }
+        JsonNode raw = post("/v2/models/" + TaskDemos.CROSS_ENCODER + "/infer", """
+                {"inputs": [{"name": "text", "shape": [4], "datatype": "BYTES", "data": ["%s", "%s", "%s", "%s"]}],
+                 "parameters": {"query": "%s", "raw_scores": true}}
+                """.formatted(texts.get(0), texts.get(1), texts.get(2), texts.get(3), query)).get("outputs").get(0);
+        assertThat(raw.get("shape").toString()).isEqualTo("[4]");
+        JsonNode best = JSON.readTree(raw.get("data").get(0).asString());
+        assertThat(best.get("index").asInt()).isEqualTo(order.get(0));
+        assertThat(best.has("text")).isFalse();
+        assertThat(best.get("score").doubleValue()).isCloseTo(logits[order.get(0)][0], within(1e-4));
+    }
+
+    @Test
+    void requestsATaskCannotServeAre400sNamingWhatIsWrong() {
+        ready();
+        assertThat(refused("/v1/models/" + TaskDemos.TOKEN_MODEL + ":predict",
+                "{\"instances\": [{\"text\": \"a\", \"text_pair\": \"b\"}]}")).contains("reads single texts, not pairs");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [{\"text\": \"a\", \"text_pair\": \"b\"}, \"c\"]}")).contains("every instance has a \"text_pair\"");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"candidate_labels\": []}}")).contains("at least one label");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"candidate_labels\": [\"x\"], \"hypothesis_template\": \"No slot.\"}}"))
+                .contains("was not able to be formatted");
+        assertThat(refused("/v1/models/" + TaskDemos.TOKEN_MODEL + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"candidate_labels\": [\"x\"]}}")).contains("not an NLI model");
+        assertThat(refused("/v1/models/" + TaskDemos.CROSS_ENCODER + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"query\": \"  \"}}")).contains("query must be a non-empty string");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"query\": \"q\"}}")).contains("is not a cross-encoder");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [{\"text\": \"a\", \"text_pair\": \"b\"}], \"parameters\": {\"truncation\": \"middle_out\"}}"))
+                .contains("truncation must be longest_first, only_first or only_second");
+        String longText = "word ".repeat(300);
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [{\"text\": \"" + longText + "\", \"text_pair\": \"b\"}], \"parameters\": {\"truncation\": false}}"))
+                .contains("Pair 0 is longer than the model's 128 tokens");
+        // the server keeps serving
+        assertThat(post("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [{\"text\": \"" + longText + "\", \"text_pair\": \"b\"}], \"parameters\": {\"truncation\": \"only_first\"}}")
+                .get("predictions")).hasSize(1);
+    }
+
+    @Test
+    void metadataNamesEachModelsTaskAndWhatElseItServes() {
+        ready();
+        JsonNode nliMeta = JSON.readTree(client.get().uri("/v2/models/" + TaskDemos.PAIR_MODEL).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody()).get("parameters");
+        assertThat(nliMeta.get("task").asString()).isEqualTo("single_label_classification");
+        assertThat(nliMeta.get("pairs").asBoolean()).isTrue();
+        assertThat(nliMeta.get("zero_shot").asBoolean()).isTrue();
+        JsonNode ce = JSON.readTree(client.get().uri("/v2/models/" + TaskDemos.CROSS_ENCODER).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody()).get("parameters");
+        assertThat(ce.get("rerank").asBoolean()).isTrue();
+        JsonNode ner = JSON.readTree(client.get().uri("/v2/models/" + TaskDemos.TOKEN_MODEL).exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody()).get("parameters");
+        assertThat(ner.get("task").asString()).isEqualTo("token_classification");
+        assertThat(ner.has("pairs")).isFalse();
+    }
+
+    @Test
+    void demoEntitiesAreExactSlicesOfTheTextUnderEveryAggregationStrategy() {
+        ready();
+        String text = "Sprague-Dawley rats given 50 mg/kg of cadmium chloride developed kidney lesions.";
+        for (String strategy : List.of("none", "simple", "first", "average", "max")) {
+            JsonNode entities = post("/v1/models/" + TaskDemos.TOKEN_MODEL + ":predict", """
+                    {"instances": ["%s"], "parameters": {"aggregation_strategy": "%s"}}
+                    """.formatted(text, strategy)).get("predictions").get(0);
+            assertThat(entities).as(strategy).isNotEmpty();
+            for (JsonNode e : entities) {
+                assertThat(text.substring(e.get("start").asInt(), e.get("end").asInt())).as(strategy).isEqualTo(e.get("word").asString());
+            }
+        }
+        // the model's own strategy (first, from its model-settings.json): whole entities of the four kinds
+        JsonNode entities = post("/v1/models/" + TaskDemos.TOKEN_MODEL + ":predict", "{\"instances\": [\"" + text + "\"]}")
+                .get("predictions").get(0);
+        List<String> found = new ArrayList<>();
+        entities.forEach(e -> found.add(e.get("entity_group").asString() + ":" + e.get("word").asString()));
+        assertThat(found).containsExactly("SPECIES:Sprague-Dawley rats", "DOSE:50 mg/kg", "CHEMICAL:cadmium chloride", "ORGAN:kidney");
+    }
+}
