@@ -12,6 +12,5 @@ public final class DemoSeed implements RepositorySeed {
     @Override
     public void ensure(Path root) throws IOException, ModelLoadException {
         DemoRepository.ensure(root);
-        TaskDemos.ensure(root);
     }
 }

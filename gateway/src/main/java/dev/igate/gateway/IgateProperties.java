@@ -14,6 +14,8 @@ import org.springframework.util.unit.DataSize;
  *
  * @param modelRepository folder holding {@code <model>/<version>/model.onnx}
  * @param demoModels      build the demo model into the repository when it is missing
+ * @param demoTaskModels  with {@code demoModels}, build the task demo models too (BERTTokenClassification,
+ *                        BERTPairClassification, BERTCrossEncoder)
  * @param defaults        settings every model starts from
  * @param models          per-model overrides, by model name
  * @param maxRequestSize  largest request body accepted; larger ones get 413
@@ -39,6 +41,7 @@ import org.springframework.util.unit.DataSize;
 @ConfigurationProperties(IgateProperties.PREFIX)
 public record IgateProperties(@DefaultValue("./models") Path modelRepository,
                               @DefaultValue("true") boolean demoModels,
+                              @DefaultValue("true") boolean demoTaskModels,
                               ModelProperties defaults,
                               Map<String, ModelProperties> models,
                               @DefaultValue("8MB") DataSize maxRequestSize,

@@ -59,6 +59,8 @@ public abstract class ServerTestSupport {
     @DynamicPropertySource
     static void demoRepository(DynamicPropertyRegistry registry) {
         registry.add("igate.model-repository", DEMO_REPOSITORY::toString);
+        // the seed classifier only: the task demo models have their own tests (TaskModelsIT)
+        registry.add("igate.demo-task-models", () -> "false");
     }
 
     /** Deletes a folder and everything under it, if it exists (tests start from a clean working folder). */

@@ -67,7 +67,7 @@ class SplitDeploymentIT {
     static Process start(String profile, Path log, Path repository, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("java", "-Xmx512m", "-jar", JAR.toString(),
                 "--spring.profiles.active=" + profile, "--igate.model-repository=" + repository,
-                "--igate.grpc.port=0"));
+                "--igate.grpc.port=0", "--igate.demo-task-models=false"));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).directory(ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         processes.add(p);

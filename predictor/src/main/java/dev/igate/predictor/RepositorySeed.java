@@ -16,4 +16,9 @@ public interface RepositorySeed {
      * @throws ModelLoadException when a model cannot be built
      */
     void ensure(Path root) throws IOException, ModelLoadException;
+
+    /** Whether this seed's models are the task demos ({@code igate.demo-task-models}), not the seed classifier. */
+    default boolean taskModels() {
+        return false;
+    }
 }

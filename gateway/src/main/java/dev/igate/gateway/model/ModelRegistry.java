@@ -166,7 +166,9 @@ public class ModelRegistry implements SmartLifecycle {
             loader.removeStalePins();
             if (properties.demoModels()) {
                 for (dev.igate.predictor.RepositorySeed seed : java.util.ServiceLoader.load(dev.igate.predictor.RepositorySeed.class)) {
-                    seed.ensure(repository.root());
+                    if (!seed.taskModels() || properties.demoTaskModels()) {
+                        seed.ensure(repository.root());
+                    }
                 }
             }
             fetchStorage();
