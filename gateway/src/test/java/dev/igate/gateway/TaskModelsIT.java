@@ -280,4 +280,100 @@ class TaskModelsIT {
         entities.forEach(e -> found.add(e.get("entity_group").asString() + ":" + e.get("word").asString()));
         assertThat(found).containsExactly("SPECIES:Sprague-Dawley rats", "DOSE:50 mg/kg", "CHEMICAL:cadmium chloride", "ORGAN:kidney");
     }
+
+    JsonNode answer(String path, String body, int status) {
+        byte[] bytes = client.post().uri(path).contentType(MediaType.APPLICATION_JSON).bodyValue(body).exchange()
+                .expectStatus().isEqualTo(status).expectBody().returnResult().getResponseBody();
+        return JSON.readTree(bytes);
+    }
+
+    @Test
+    void teiPredictAndRerankAnswerAsTextEmbeddingsInferenceDoes() {
+        ready();
+        String hypothesis = "This example is about toxicology.";
+        float[][] logits = logits(nli, List.of(TEXT, TEXT), List.of(hypothesis, "The paper has five figures."),
+                TextEncoder.Truncation.LONGEST_FIRST);
+
+        // a pair: every label with its softmax score, highest first
+        JsonNode single = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict",
+                "{\"inputs\": [\"" + TEXT + "\", \"" + hypothesis + "\"]}", 200);
+        assertThat(single).hasSize(3);
+        assertThat(single.get(0).get("label").asString()).isEqualTo("entailment");
+        double sum = Math.exp(logits[0][0]) + Math.exp(logits[0][1]) + Math.exp(logits[0][2]);
+        assertThat(single.get(0).get("score").doubleValue()).isCloseTo(Math.exp(logits[0][0]) / sum, within(1e-5));
+        // a batch of pairs, raw logits
+        JsonNode batch = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict", "{\"inputs\": [[\"" + TEXT + "\", \"" + hypothesis
+                + "\"], [\"" + TEXT + "\", \"The paper has five figures.\"]], \"raw_scores\": true}", 200);
+        assertThat(batch).hasSize(2);
+        assertThat(batch.get(1).get(0).get("label").asString()).isEqualTo("neutral");
+        assertThat(batch.get(1).get(0).get("score").doubleValue()).isCloseTo(logits[1][1], within(1e-4));
+
+        JsonNode ranked = answer("/tei/" + TaskDemos.CROSS_ENCODER + "/rerank", """
+                {"query": "cancer therapy", "texts": ["A lock-free hash table scales to many cores.",
+                 "Immunotherapy prolongs survival in metastatic melanoma."], "return_text": true}
+                """, 200);
+        assertThat(ranked.get(0).get("index").asInt()).isEqualTo(1);
+        assertThat(ranked.get(0).get("text").asString()).startsWith("Immunotherapy");
+        assertThat(ranked.get(0).get("score").doubleValue()).isBetween(0.0, 1.0);
+
+        JsonNode info = JSON.readTree(client.get().uri("/tei/" + TaskDemos.CROSS_ENCODER + "/info").exchange().expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody());
+        assertThat(info.get("model_type").has("reranker")).isTrue();
+        assertThat(info.get("max_input_length").asInt()).isEqualTo(128);
+    }
+
+    @Test
+    void teiRefusalsCarryItsErrorTypesAndStatuses() {
+        ready();
+        JsonNode empty = answer("/tei/" + TaskDemos.CROSS_ENCODER + "/rerank", "{\"query\": \"q\", \"texts\": []}", 400);
+        assertThat(empty.get("error_type").asString()).isEqualTo("Empty");
+        JsonNode notReranker = answer("/tei/" + TaskDemos.PAIR_MODEL + "/rerank", "{\"query\": \"q\", \"texts\": [\"a\"]}", 424);
+        assertThat(notReranker.get("error_type").asString()).isEqualTo("Backend");
+        assertThat(notReranker.get("error").asString()).contains("not a re-ranker");
+        JsonNode tooLong = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict",
+                "{\"inputs\": \"" + "word ".repeat(300) + "\", \"truncate\": false}", 422);
+        assertThat(tooLong.get("error_type").asString()).isEqualTo("Validation");
+        assertThat(tooLong.get("error").asString()).contains("longer than the model's 128 tokens");
+        JsonNode threeTexts = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict", "{\"inputs\": [\"a\", \"b\", \"c\"]}", 422);
+        assertThat(threeTexts.get("error").asString()).contains("[text, text_pair]");
+        assertThat(answer("/tei/" + TaskDemos.TOKEN_MODEL + "/predict", "{\"inputs\": \"a\"}", 424).get("error").asString())
+                .contains("not a classifier model");
+    }
+
+    @Test
+    void huggingFaceInferenceApiAnswersEachTaskInTheShapeItsClientParses() {
+        ready();
+        // zero-shot: [{label, score}] sorted, the scores V1's zero-shot gives
+        JsonNode zeroShot = answer("/models/" + TaskDemos.PAIR_MODEL, """
+                {"inputs": "%s", "parameters": {"candidate_labels": ["ecology", "toxicology"], "multi_label": false}}
+                """.formatted(TEXT), 200);
+        JsonNode v1 = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict", """
+                {"instances": ["%s"], "parameters": {"candidate_labels": ["ecology", "toxicology"]}}
+                """.formatted(TEXT)).get("predictions").get(0);
+        assertThat(zeroShot.get(0).get("label").asString()).isEqualTo("toxicology").isEqualTo(v1.get("labels").get(0).asString());
+        assertThat(zeroShot.get(0).get("score").doubleValue()).isCloseTo(v1.get("scores").get(0).doubleValue(), within(1e-6));
+        assertThat(answer("/models/" + TaskDemos.PAIR_MODEL, "{\"inputs\": \"" + TEXT + "\"}", 400).get("error").asString())
+                .contains("candidate_labels");
+
+        // token classification: the entities, flat (the model's own aggregation strategy, first)
+        JsonNode entities = answer("/models/" + TaskDemos.TOKEN_MODEL, """
+                {"inputs": "Wistar rats given 10 mg/kg/day of benzene developed liver lesions.", "parameters": {"ignore_labels": ["O"]}}
+                """, 200);
+        assertThat(entities.isArray()).isTrue();
+        assertThat(entities.get(0).get("entity_group").asString()).isEqualTo("SPECIES");
+        assertThat(entities.get(0).get("word").asString()).isEqualTo("Wistar rats");
+
+        // text classification of a pair: a list of lists, top_k of them, function_to_apply none gives the logits
+        float[][] logits = logits(nli, List.of(TEXT), List.of("This example is about toxicology."), TextEncoder.Truncation.LONGEST_FIRST);
+        JsonNode classes = answer("/models/" + TaskDemos.PAIR_MODEL, """
+                {"inputs": {"text": "%s", "text_pair": "This example is about toxicology."}, "parameters": {"top_k": 2, "function_to_apply": "none"}}
+                """.formatted(TEXT), 200);
+        assertThat(classes).hasSize(1);
+        assertThat(classes.get(0)).hasSize(2);
+        assertThat(classes.get(0).get(0).get("label").asString()).isEqualTo("entailment");
+        assertThat(classes.get(0).get(0).get("score").doubleValue()).isCloseTo(logits[0][0], within(1e-4));
+        assertThat(answer("/models/" + TaskDemos.PAIR_MODEL, """
+                {"inputs": {"text": "a", "text_pair": "b"}, "parameters": {"function_to_apply": "tanh"}}
+                """, 400).get("error").asString()).contains("function_to_apply must be softmax, sigmoid or none");
+    }
 }
