@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 
 import dev.igate.demo.TaskDemos;
 import dev.igate.predictor.OnnxModel;
@@ -32,10 +33,12 @@ import tools.jackson.databind.json.JsonMapper;
  * The task demo models served end to end (issue 26): sentence pairs on V1 and V2 (both ways V2
  * sends them), zero-shot classification and reranking, each answer checked against the same
  * model run by a plain ONNX Runtime session on the same tokens, and the refusals that name what
- * is wrong.
+ * is wrong; each task over gRPC and Kafka too; text-embeddings-inference's and the HuggingFace
+ * Inference API's shapes.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"igate.demo-models=false", "spring.cloud.gateway.server.webflux.routes="})
+        properties = {"igate.demo-models=false", "spring.cloud.gateway.server.webflux.routes=", "igate.grpc.port=0",
+                "igate.kafka.group-id=igate-tasks"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class TaskModelsIT {
 
@@ -51,10 +54,20 @@ class TaskModelsIT {
     @Autowired
     WebTestClient client;
 
+    @Autowired
+    dev.igate.gateway.grpc.GrpcServer grpc;
+
+    static org.springframework.kafka.test.EmbeddedKafkaKraftBroker broker;
+
     @DynamicPropertySource
     static void repository(DynamicPropertyRegistry registry) throws Exception {
         TaskDemos.ensure(REPOSITORY);
         registry.add("igate.model-repository", REPOSITORY::toString);
+        if (broker == null) {
+            broker = new org.springframework.kafka.test.EmbeddedKafkaKraftBroker(1, 1, "igate-input", "igate-output", "igate-dead-letter");
+            broker.afterPropertiesSet();
+        }
+        registry.add("igate.kafka.bootstrap-servers", broker::getBrokersAsString);
     }
 
     @BeforeAll
@@ -375,5 +388,105 @@ class TaskModelsIT {
         assertThat(answer("/models/" + TaskDemos.PAIR_MODEL, """
                 {"inputs": {"text": "a", "text_pair": "b"}, "parameters": {"function_to_apply": "tanh"}}
                 """, 400).get("error").asString()).contains("function_to_apply must be softmax, sigmoid or none");
+    }
+
+    @Test
+    void everyTaskIsServedOverGrpcAsOverRest() throws Exception {
+        ready();
+        io.grpc.ManagedChannel channel = GrpcClients.channel(grpc.port());
+        try {
+            var stub = dev.igate.grpc.v2.GRPCInferenceServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            // entities
+            Tensor text = Tensor.ofStrings("text", new long[] {1}, "Wistar rats given 10 mg/kg/day of benzene developed liver lesions.");
+            JsonNode entities = JSON.readTree(grpcFirst(stub.modelInfer(request(TaskDemos.TOKEN_MODEL, Map.of(), text))));
+            assertThat(entities.get(0).get("entity_group").asString()).isEqualTo("SPECIES");
+            // a pair, as a second BYTES input
+            Tensor premise = Tensor.ofStrings("text", new long[] {1}, TEXT);
+            Tensor hypothesis = Tensor.ofStrings("text_pair", new long[] {1}, "This example is about toxicology.");
+            assertThat(grpcFirst(stub.modelInfer(request(TaskDemos.PAIR_MODEL, Map.of(), premise, hypothesis)))).isEqualTo("entailment");
+            // zero-shot: candidate labels as a string parameter, multi_label as a bool
+            JsonNode zeroShot = JSON.readTree(grpcFirst(stub.modelInfer(request(TaskDemos.PAIR_MODEL,
+                    Map.of("candidate_labels", dev.igate.grpc.v2.InferParameter.newBuilder().setStringParam("[\"ecology\", \"toxicology\"]").build(),
+                            "multi_label", dev.igate.grpc.v2.InferParameter.newBuilder().setBoolParam(true).build()), premise))));
+            assertThat(zeroShot.get("labels").get(0).asString()).isEqualTo("toxicology");
+            // rerank: the query as a parameter, top_n an integer
+            Tensor texts = Tensor.ofStrings("text", new long[] {2}, "A lock-free hash table scales to many cores.",
+                    "Immunotherapy prolongs survival in metastatic melanoma.");
+            JsonNode best = JSON.readTree(grpcFirst(stub.modelInfer(request(TaskDemos.CROSS_ENCODER,
+                    Map.of("query", dev.igate.grpc.v2.InferParameter.newBuilder().setStringParam("cancer therapy").build(),
+                            "top_n", dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(1).build()), texts))));
+            assertThat(best.get("index").asInt()).isEqualTo(1);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    static dev.igate.grpc.v2.ModelInferRequest request(String model, Map<String, dev.igate.grpc.v2.InferParameter> parameters, Tensor... inputs) {
+        var r = dev.igate.grpc.v2.ModelInferRequest.newBuilder().setModelName(model).putAllParameters(parameters);
+        for (Tensor t : inputs) {
+            r.addInputs(GrpcIT.input(t).setContents(dev.igate.grpc.GrpcCodec.contents(t)));
+        }
+        return r.build();
+    }
+
+    /** The first element of the answer's predict output. */
+    static String grpcFirst(dev.igate.grpc.v2.ModelInferResponse response) {
+        return dev.igate.grpc.GrpcCodec.decodeOutputs(response).get(0).strings()[0];
+    }
+
+    @Test
+    void everyTaskIsServedOverKafka() throws Exception {
+        ready();
+        String run = "tasks-" + java.util.UUID.randomUUID() + "-";
+        java.util.Properties p = new java.util.Properties();
+        p.put("bootstrap.servers", broker.getBrokersAsString());
+        try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]>(p,
+                new org.apache.kafka.common.serialization.ByteArraySerializer(), new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+            send(producer, run + "ner", TaskDemos.TOKEN_MODEL, "v1",
+                    "{\"instances\": [\"Wistar rats given 10 mg/kg/day of benzene developed liver lesions.\"]}");
+            send(producer, run + "pair", TaskDemos.PAIR_MODEL, "v1",
+                    "{\"instances\": [{\"text\": \"" + TEXT + "\", \"text_pair\": \"This example is about toxicology.\"}]}");
+            send(producer, run + "zero-shot", TaskDemos.PAIR_MODEL, "v2", "{\"inputs\": [{\"name\": \"text\", \"shape\": [1], "
+                    + "\"datatype\": \"BYTES\", \"data\": [\"" + TEXT + "\"]}], \"parameters\": {\"candidate_labels\": \"ecology,toxicology\"}}");
+            send(producer, run + "rerank", TaskDemos.CROSS_ENCODER, "v1", "{\"instances\": [\"A lock-free hash table scales to many cores.\", "
+                    + "\"Immunotherapy prolongs survival in metastatic melanoma.\"], \"parameters\": {\"query\": \"cancer therapy\"}}");
+            send(producer, run + "bad-pair", TaskDemos.TOKEN_MODEL, "v1", "{\"instances\": [{\"text\": \"a\", \"text_pair\": \"b\"}]}");
+            producer.flush();
+        }
+        Map<String, JsonNode> answers = new java.util.HashMap<>();
+        p.put("group.id", "reader-" + java.util.UUID.randomUUID());
+        p.put("auto.offset.reset", "earliest");
+        try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(p,
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            consumer.subscribe(List.of("igate-output", "igate-dead-letter"));
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60)).until(() -> {
+                for (var r : consumer.poll(java.time.Duration.ofMillis(200))) {
+                    String key = new String(r.key(), java.nio.charset.StandardCharsets.UTF_8);
+                    if (key.startsWith(run)) {
+                        // a dead letter is the record as it came, the error in its igate-error header
+                        var error = r.headers().lastHeader("igate-error");
+                        answers.put(key.substring(run.length()), error == null ? JSON.readTree(r.value())
+                                : JSON.createObjectNode().put("error", new String(error.value(), java.nio.charset.StandardCharsets.UTF_8)));
+                    }
+                }
+                return answers.size() == 5;
+            });
+        }
+        assertThat(answers.get("ner").at("/predictions/0/0/entity_group").asString()).isEqualTo("SPECIES");
+        assertThat(answers.get("pair").at("/predictions/0").asString()).isEqualTo("entailment");
+        assertThat(JSON.readTree(answers.get("zero-shot").at("/outputs/0/data/0").asString()).at("/labels/0").asString())
+                .isEqualTo("toxicology");
+        assertThat(answers.get("rerank").at("/predictions/0/index").asInt()).isEqualTo(1);
+        assertThat(answers.get("bad-pair").get("error").asString()).contains("reads single texts, not pairs");
+    }
+
+    static void send(org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> producer, String key, String model, String protocol,
+                     String body) throws Exception {
+        var record = new org.apache.kafka.clients.producer.ProducerRecord<>("igate-input", key.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                body.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        record.headers().add("igate-model", model.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        record.headers().add("igate-protocol", protocol.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        producer.send(record).get();
     }
 }
