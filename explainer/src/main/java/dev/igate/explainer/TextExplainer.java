@@ -49,13 +49,38 @@ public final class TextExplainer implements AutoCloseable {
         return explain(text, options, scheduler);
     }
 
-    /** A text and its tokens: tokenized once for both the work estimate and the explanation. */
-    public record Tokenized(String text, TokenBatch batch) {
+    /**
+     * A text (or a pair of texts) and its tokens: tokenized once for both the work estimate and the
+     * explanation.
+     *
+     * @param pair the second text, or null
+     */
+    public record Tokenized(String text, String pair, TokenBatch batch) {
     }
 
     /** Tokenizes a text for {@link #workTokens} and {@link #explain(Tokenized, ExplainOptions, InstanceScheduler)}. */
     public Tokenized tokenize(String text) {
-        return new Tokenized(text, encoder.encode(List.of(text)));
+        return new Tokenized(text, null, encoder.encode(List.of(text)));
+    }
+
+    /**
+     * Tokenizes a pair of texts as the model reads it ({@code [CLS] text [SEP] pair [SEP]}).
+     *
+     * @throws InvalidInputException when the pair cannot be cut to the model's length the way asked
+     */
+    public Tokenized tokenize(String text, String pair, TextEncoder.Truncation truncation) {
+        try {
+            return new Tokenized(text, pair, encoder.encodePairs(List.of(text), List.of(pair), truncation));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException(e.getMessage());
+        }
+    }
+
+    /**
+     * The output an explanation attributes when the caller fixes it (zero-shot's entailment label,
+     * rerank's score), instead of the request's {@code target}.
+     */
+    public record Target(int index) {
     }
 
     /**
@@ -77,9 +102,16 @@ public final class TextExplainer implements AutoCloseable {
 
     /** As {@link #explain(String, ExplainOptions, InstanceScheduler)}, for a text already tokenized. */
     public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via) {
+        return explain(tokenized, options, via, null);
+    }
+
+    /**
+     * As {@link #explain(Tokenized, ExplainOptions, InstanceScheduler)}, attributing {@code fixed}
+     * when given. A pair's words are each text's words, each with its segment (0 the text, 1 the pair).
+     */
+    public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, Target fixed) {
         long start = System.nanoTime();
-        String text = tokenized.text();
-        int target = resolveTarget(options.target());
+        int target = fixed != null ? fixed.index() : resolveTarget(options.target());
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
             throw new InvalidInputException("gradients=graph is unavailable for this model: "
                     + ig.gradientUnavailableReason() + "; use gradients=blackbox");
@@ -116,23 +148,30 @@ public final class TextExplainer implements AutoCloseable {
 
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();
+        List<Integer> segments = new ArrayList<>();
         String[] tokens = batch.tokens()[0];
         long[] wordIds = batch.wordIds()[0];
+        long[] sequences = batch.sequenceIds()[0];
         int previousWord = -2;
+        long previousSequence = -2;
         for (int i = 0; i < ids.length; i++) {
             int word = (int) wordIds[i];
-            if (options.mergeSubwords() && word >= 0 && word == previousWord) {
+            // a token's span indexes into the text it came from: a pair's second text for sequence 1
+            String source = sequences[i] == 1 ? tokenized.pair() : tokenized.text();
+            if (options.mergeSubwords() && word >= 0 && word == previousWord && sequences[i] == previousSequence) {
                 int last = words.size() - 1;
-                int from = firstTokenOf(wordIds, i);
-                words.set(last, text.substring(batch.charStarts()[0][from], batch.charEnds()[0][i]));
+                int from = firstTokenOf(wordIds, sequences, i);
+                words.set(last, source.substring(batch.charStarts()[0][from], batch.charEnds()[0][i]));
                 scores.set(last, scores.get(last) + a.scores()[i]);
             } else {
                 boolean hasSpan = batch.charStarts()[0][i] >= 0;
                 words.add(options.mergeSubwords() && hasSpan
-                        ? text.substring(batch.charStarts()[0][i], batch.charEnds()[0][i]) : tokens[i]);
+                        ? source.substring(batch.charStarts()[0][i], batch.charEnds()[0][i]) : tokens[i]);
                 scores.add(a.scores()[i]);
+                segments.add((int) sequences[i]);
             }
             previousWord = word;
+            previousSequence = sequences[i];
         }
         double norm = 0;
         for (double s : scores) {
@@ -147,7 +186,8 @@ public final class TextExplainer implements AutoCloseable {
         Prediction predicted = task.decode(Tensor.ofFloats("logits", new long[] {1, a.logits().length}, a.logits()), batch).get(0);
         return new Explanation(words, importances, a.delta(), task.labels().get(a.target()), a.target(),
                 task.summary(predicted), task.labels(), predicted.scores(), raw, options.method(), a.gradients(),
-                a.steps(), (System.nanoTime() - start) / 1e6, approximation(a));
+                a.steps(), (System.nanoTime() - start) / 1e6, approximation(a),
+                tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray());
     }
 
     /** Relative distance between the black-box scores at steps h and h/2 past which they are called unreliable. */
@@ -177,9 +217,9 @@ public final class TextExplainer implements AutoCloseable {
         return why.isEmpty() ? null : String.join("; ", why);
     }
 
-    private static int firstTokenOf(long[] wordIds, int i) {
+    private static int firstTokenOf(long[] wordIds, long[] sequences, int i) {
         int j = i;
-        while (j > 0 && wordIds[j - 1] == wordIds[i]) {
+        while (j > 0 && wordIds[j - 1] == wordIds[i] && sequences[j - 1] == sequences[i]) {
             j--;
         }
         return j;

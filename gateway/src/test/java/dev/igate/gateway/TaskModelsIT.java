@@ -489,4 +489,45 @@ class TaskModelsIT {
         record.headers().add("igate-protocol", protocol.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         producer.send(record).get();
     }
+
+    @Test
+    void pairsZeroShotAndRerankAreExplainedOverBothTexts() {
+        ready();
+        // a pair: each word tagged with the text it is from
+        JsonNode pair = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain", """
+                {"instances": [{"text": "%s", "text_pair": "This example is about toxicology."}], "parameters": {"n_steps": 16, "merge_subwords": true}}
+                """.formatted(TEXT)).get("explanations").get(0);
+        assertThat(pair.get("target").asString()).isEqualTo("entailment");
+        List<String> words = new ArrayList<>();
+        pair.get("words").forEach(w -> words.add(w.asString()));
+        assertThat(pair.get("segment")).hasSize(words.size());
+        assertThat(pair.get("segment").get(words.indexOf("cadmium")).asInt()).isZero();
+        assertThat(pair.get("segment").get(words.indexOf("toxicology")).asInt()).isEqualTo(1);
+
+        // zero-shot: the chosen label's hypothesis, its entailment logit attributed; a target picks another candidate
+        JsonNode zeroShot = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain", """
+                {"instances": ["%s"], "parameters": {"candidate_labels": ["ecology", "toxicology"], "n_steps": 16, "merge_subwords": true}}
+                """.formatted(TEXT)).get("explanations").get(0);
+        assertThat(zeroShot.get("target").asString()).isEqualTo("toxicology");
+        assertThat(zeroShot.get("target_index").asInt()).isZero();
+        List<String> hypothesis = new ArrayList<>();
+        zeroShot.get("words").forEach(w -> hypothesis.add(w.asString()));
+        assertThat(hypothesis).contains("toxicology").doesNotContain("ecology");
+        JsonNode ecology = post("/v2/models/" + TaskDemos.PAIR_MODEL + "/explain", """
+                {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}],
+                 "parameters": {"candidate_labels": "ecology,toxicology", "target": "ecology", "n_steps": 16}}
+                """.formatted(TEXT));
+        assertThat(ecology.toString()).contains("\"target\":\"ecology\"");
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain",
+                "{\"instances\": [\"a\"], \"parameters\": {\"candidate_labels\": [\"x\"], \"target\": \"y\"}}"))
+                .contains("target must be one of the candidate_labels");
+
+        // rerank: the query and each text, the relevance logit attributed
+        JsonNode rerank = post("/v1/models/" + TaskDemos.CROSS_ENCODER + ":explain", """
+                {"instances": ["Immunotherapy prolongs survival in metastatic melanoma."], "parameters": {"query": "cancer therapy", "n_steps": 16, "merge_subwords": true}}
+                """).get("explanations").get(0);
+        assertThat(rerank.get("target").asString()).isEqualTo("score");
+        assertThat(rerank.get("segment").get(1).asInt()).isZero();
+        assertThat(rerank.get("words").get(1).asString()).isEqualTo("cancer");
+    }
 }

@@ -21,10 +21,18 @@ import java.util.List;
  * @param approximation why the attributions are only approximate (finite-difference gradients, or a
  *                      convergence delta large against the logit change), or null when they are exact
  *                      up to the quadrature
+ * @param segments      for a pair of texts, which text each word is from (0 the text, 1 its pair; -1 a special
+ *                      token kept unmerged), else null
  */
 public record Explanation(List<String> words, double[] importances, double delta, String target, int targetIndex,
                           String prediction, List<String> labels, float[] probabilities, double[] attributions,
-                          String method, String gradients, int steps, double millis, String approximation) {
+                          String method, String gradients, int steps, double millis, String approximation, int[] segments) {
+
+    /** This explanation as the answer to another question about the same forward pass: zero-shot's label, rerank's score. */
+    public Explanation answering(String target, String prediction, List<String> labels, float[] probabilities) {
+        return new Explanation(words, importances, delta, target, targetIndex, prediction, labels, probabilities, attributions, method,
+                gradients, steps, millis, approximation, segments);
+    }
 
     /** Whether the answer is approximate: then {@link #approximation} says why. */
     public boolean approximate() {

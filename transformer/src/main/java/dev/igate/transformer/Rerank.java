@@ -64,6 +64,11 @@ public final class Rerank implements Task {
         return new Rerank(query, topN, Parameters.flag(parameters, RETURN_TEXT), Parameters.flag(parameters, RAW_SCORES));
     }
 
+    /** The query every text is scored against. */
+    public String query() {
+        return query;
+    }
+
     /** The query with each text: (query, text), as a cross-encoder was trained. */
     @Override
     public TextRows rows(TextRows request) {

@@ -133,7 +133,7 @@ public class DataPlane {
      */
     public Mono<Explained> explainRequest(Origin origin, String model, String version, Mono<InferenceRequest> decoded) {
         return counted(origin, model, version, e -> e.result().version(), decoded.flatMap(request -> {
-            if (!TextInputs.areTexts(request.inputs())) {
+            if (request.inputs().isEmpty() || request.inputs().size() > 2) {
                 return Mono.error(new InvalidInputException("Explain takes one BYTES input of texts (and a second named "
                         + TextInputs.PAIR_INPUT + " for pairs), got " + request.inputs().size() + " inputs"));
             }

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
 import dev.igate.explainer.ExplainOptions;
 import dev.igate.explainer.TextExplainer;
@@ -19,6 +20,12 @@ import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.TextRows;
 import dev.igate.protocol.ServerBusyException;
+import dev.igate.predictor.batching.Scheduling;
+import dev.igate.transformer.Prediction;
+import dev.igate.transformer.Rerank;
+import dev.igate.transformer.Task;
+import dev.igate.transformer.TokenBatch;
+import dev.igate.transformer.ZeroShot;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -62,11 +69,6 @@ public class ExplainService {
     public Mono<Result> explain(String model, String version, TextRows rows, Map<String, Object> parameters) {
         return Mono.defer(() -> {
             ServedModel served = registry.resolve(model, version);
-            if (rows.paired() || parameters.containsKey(dev.igate.transformer.ZeroShot.CANDIDATES)
-                    || parameters.containsKey(dev.igate.transformer.Rerank.QUERY)) {
-                throw new dev.igate.protocol.NotImplementedException("Explaining pairs of texts, zero-shot labels and rerank scores "
-                        + "is not served yet: explain single texts with the model's own labels");
-            }
             List<String> texts = rows.texts();
             if (texts.isEmpty()) {
                 throw new InvalidInputException("No text to explain");
@@ -81,7 +83,14 @@ public class ExplainService {
                     : options;
             Watch watch = new Watch(System.nanoTime() + properties.timeout().toNanos(),
                     () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"));
-            return Mono.fromFuture(() -> pool.supply(() -> run(served, texts, effective, watch)))
+            // the task as the request asks for it (zero-shot, rerank), checked before any work
+            Task task = served.task() == null ? null
+                    : Task.forRequest(served.task(), served.name(), served.reading().pairs(), served.reading().entailment(), parameters);
+            if (rows.paired() && !served.reading().pairs()) {
+                throw new InvalidInputException("Model " + served.name() + " reads single texts, not pairs (text_pair)");
+            }
+            InferenceService.Cut cut = task == null ? null : InferenceService.cut(parameters, task);
+            return Mono.fromFuture(() -> pool.supply(() -> run(served, rows, task, cut, effective, watch)))
                     // the client went away: the work stops at its next piece
                     .doOnCancel(watch::cancel);
         });
@@ -141,19 +150,65 @@ public class ExplainService {
                 .tag("model_name", model).tag("reason", reason).register(meters).increment();
     }
 
-    private Result run(ServedModel served, List<String> texts, ExplainOptions options, Watch watch) {
+    /** One explanation to make: its tokens, the output it attributes when fixed, and how its answer is labelled. */
+    private record Item(TextExplainer.Tokenized tokens, TextExplainer.Target target, UnaryOperator<Explanation> answer) {
+    }
+
+    /**
+     * What to explain for each row: the text (or pair) and the model's label; for zero-shot, the
+     * text against the chosen label's hypothesis (the request's {@code target} among the candidates,
+     * else the one zero-shot classification ranks first), attributing the entailment logit; for
+     * rerank, the query with each text, attributing the relevance logit.
+     */
+    private List<Item> items(ServedModel served, TextExplainer explainer, TextRows rows, Task task, InferenceService.Cut cut,
+                             ExplainOptions options) {
+        List<Item> items = new ArrayList<>(rows.size());
+        if (task instanceof ZeroShot zeroShot) {
+            List<String> candidates = zeroShot.labels();
+            if (options.target() != null && !options.target().isEmpty() && !candidates.contains(options.target())) {
+                throw new InvalidInputException("target must be one of the candidate_labels " + candidates + ", was " + options.target());
+            }
+            TextRows expanded = zeroShot.rows(rows);
+            TokenBatch all = served.encoder().encodePairs(expanded.texts(), expanded.pairs(), cut.strategy());
+            // the zero-shot ranking first: a forward pass of every hypothesis, on this pool's thread
+            List<Prediction> ranked = zeroShot.decode(served.logits(all, Scheduling.DEFAULT).join(), all);
+            for (int i = 0; i < rows.size(); i++) {
+                Prediction p = ranked.get(i);
+                String label = options.target() != null && !options.target().isEmpty() ? options.target() : p.label();
+                String hypothesis = expanded.pairs().get(i * candidates.size() + candidates.indexOf(label));
+                items.add(new Item(explainer.tokenize(rows.texts().get(i), hypothesis, cut.strategy()),
+                        new TextExplainer.Target(served.reading().entailment()),
+                        e -> e.answering(label, p.label(), candidates, p.scores())));
+            }
+        } else if (task instanceof Rerank rerank) {
+            for (String text : rows.texts()) {
+                items.add(new Item(explainer.tokenize(rerank.query(), text, cut.strategy()), new TextExplainer.Target(0),
+                        e -> e.answering("score", e.prediction(), e.labels(), e.probabilities())));
+            }
+        } else {
+            for (int i = 0; i < rows.size(); i++) {
+                items.add(new Item(rows.paired() ? explainer.tokenize(rows.texts().get(i), rows.pairs().get(i), cut.strategy())
+                        : explainer.tokenize(rows.texts().get(i)), null, UnaryOperator.identity()));
+            }
+        }
+        return items;
+    }
+
+    private Result run(ServedModel served, TextRows rows, Task task, InferenceService.Cut cut, ExplainOptions options, Watch watch) {
         long start = System.nanoTime();
-        List<Explanation> out = new ArrayList<>(texts.size());
+        List<Explanation> out = new ArrayList<>(rows.size());
         // the version is not closed under an explanation: its tokenizer and gradient sessions are in use
         try (ServedModel.Lease lease = served.lease()) {
             watch.check(properties.timeout());
             TextExplainer explainer = served.explainer();
             long work = 0;
-            List<TextExplainer.Tokenized> tokenized = new ArrayList<>(texts.size());
-            for (String text : texts) {
-                TextExplainer.Tokenized t = explainer.tokenize(text);
-                tokenized.add(t);
-                work += explainer.workTokens(t, options);
+            List<Item> items = items(served, explainer, rows, task, cut, options);
+            for (Item item : items) {
+                if (!cut.allowed() && item.tokens().batch().truncated()[0]) {
+                    throw new InvalidInputException("A text is longer than the model's " + served.encoder().maxLength()
+                            + " tokens (the request's truncation is false)");
+                }
+                work += explainer.workTokens(item.tokens(), options);
             }
             if (work > properties.maxWorkTokens()) {
                 throw new InvalidInputException("Explanation would cost " + work + " model tokens (texts x path rows x tokens;"
@@ -161,8 +216,8 @@ public class ExplainService {
                         + properties.maxWorkTokens() + "): ask for fewer texts, shorter texts or fewer n_steps");
             }
             InstanceScheduler via = watch.around(explainer.scheduler(), properties.timeout());
-            for (TextExplainer.Tokenized text : tokenized) {
-                out.add(explainer.explain(text, options, via));
+            for (Item item : items) {
+                out.add(item.answer().apply(explainer.explain(item.tokens(), options, via, item.target())));
             }
         }
         Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()

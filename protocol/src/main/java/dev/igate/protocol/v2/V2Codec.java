@@ -383,6 +383,13 @@ public final class V2Codec {
         for (double v : e.importances()) {
             importances.add(v);
         }
+        if (e.segments() != null) {
+            // each word's text of the pair, parallel to words (issue 26's contract name: segment)
+            ArrayNode segments = o.putArray("segment");
+            for (int segment : e.segments()) {
+                segments.add(segment);
+            }
+        }
         o.put("delta", e.delta());
         o.put("target", e.target());
         // nobody should read an estimate as an exact answer
