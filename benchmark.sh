@@ -11,6 +11,9 @@
 #                            the 503s' p50/p99 as the client saw them, and the generator's and the server's CPU shares
 #   ./benchmark.sh clients   Triton's extensions: a response-cache hit's p50 against a health check's at concurrency 1,
 #                            and priority-1 against priority-2 requests' p99 while priority 2 overloads the server
+#   ./benchmark.sh tasks     token classification (BERTTokenClassification, V1 predict of a toxicology sentence) at
+#                            concurrencies 1 and 32 through the shipped configuration, against the best raw ONNX Runtime
+#                            layout for the same model and text measured before and after the server in the same run
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
 #                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
@@ -31,7 +34,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, fixtures, overload, lifecycle, clients)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, fixtures, overload, lifecycle, clients, tasks)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -88,9 +91,51 @@ load_mix() { # url bodies-file concurrency -> "rps p50_ms p99_ms errors" (wrk: e
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$SERVER/status"; }
 sample_rss() { ( while kill -0 "$SERVER" 2>/dev/null; do rss_mb >> "$WORK/rss.txt"; echo >> "$WORK/rss.txt"; sleep 0.5; done ) & SAMPLER=$!; }
 
+jit_seconds() { # CPU seconds the server's JIT compiler threads have used
+  local total=0
+  for t in /proc/"$SERVER"/task/*; do
+    grep -q 'Compiler' "$t/comm" 2>/dev/null && total=$((total + $(awk '{print $14 + $15}' "$t/stat")))
+  done
+  echo $((total / $(getconf CLK_TCK)))
+}
 run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}"; }
-if [ ! -d models/BERTSeqClassification ]; then
+if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
+fi
+if [ "$WHAT" = "tasks" ]; then
+  NER_TEXT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.Workload ner)
+  printf '{"instances": ["%s"]}' "$NER_TEXT" > "$WORK/ner.json"
+  NER="http://127.0.0.1:$PORT/v1/models/BERTTokenClassification:predict"
+  raw_ner() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTTokenClassification/1 "${RAW_SECONDS:-2}" ner | grep '^RAW workload=ner'; }
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); hey runs on the same machine"
+  echo "== token classification: \"$NER_TEXT\""
+  echo "== raw ONNX Runtime layouts, the server not started"
+  NER_BEFORE=$(raw_ner); echo "   $NER_BEFORE"
+  start_server
+  echo "== warm-up (V1 predict of the text, concurrency 16 and 1) until the JIT compiler is idle"
+  for round in $(seq 1 12); do
+    before=$(jit_seconds)
+    hey -n 3000 -c 16 -m POST -T application/json -D "$WORK/ner.json" "$NER" > /dev/null
+    hey -n 300 -c 1 -m POST -T application/json -D "$WORK/ner.json" "$NER" > /dev/null
+    after=$(jit_seconds)
+    echo "   round $round: JIT compiler CPU ${before} s -> ${after} s"
+    [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
+  done
+  curl -s -X POST "$NER" -H 'Content-Type: application/json' -d @"$WORK/ner.json"; echo
+  NER1=$(load "$NER" "$WORK/ner.json" 1)
+  NER32=$(load "$NER" "$WORK/ner.json" 32)
+  stop_server
+  echo "== raw ONNX Runtime layouts again, the server stopped"
+  NER_AFTER=$(raw_ner); echo "   $NER_AFTER"
+  best=$(for r in "$NER_BEFORE" "$NER_AFTER"; do echo "$r" | sed 's/.* best_rps=\([^ ]*\).*/\1/'; done | sort -g | tail -1)
+  batch1=$(for r in "$NER_BEFORE" "$NER_AFTER"; do echo "$r" | sed 's/.* batch1_ms=\([^ ]*\).*/\1/'; done | sort -g | head -1)
+  read -r r1 p1 q1 e1 <<< "$NER1"; read -r r32 p32 q32 e32 <<< "$NER32"
+  printf "%-12s %10s %9s %9s %7s\n" concurrency "req/s" "p50 ms" "p99 ms" errors
+  printf "%-12s %10s %9s %9s %7s\n" 1 "$r1" "$p1" "$q1" "$e1"
+  printf "%-12s %10s %9s %9s %7s\n" 32 "$r32" "$p32" "$q32" "$e32"
+  awk -v r="$r32" -v raw="$best" 'BEGIN {printf "token classification, concurrency 32 / best raw layout (%.1f rows/s): %.2f (goal >= 0.75)\n", raw, r/raw}'
+  awk -v p="$p1" -v m="$batch1" 'BEGIN {printf "p50 at concurrency 1: %.2f ms, best raw batch-1 run %.2f ms (%+.2f ms)\n", p, m, p-m}'
+  exit 0
 fi
 if [ "$WHAT" = "serving" ]; then
 echo "== raw ONNX Runtime layouts before the server starts (measured again after it stops; the better run is the reference)"
@@ -101,13 +146,6 @@ echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/10485
 echo "== the load generators (hey, wrk, GrpcLoad) run on the same machine as the server and take part of its cores"
 start_server
 grep -E "Device cpu|ready on" "$WORK/server.log" | sed 's/.*ModelRegistry *: /   /'
-jit_seconds() { # CPU seconds the server's JIT compiler threads have used
-  local total=0
-  for t in /proc/"$SERVER"/task/*; do
-    grep -q 'Compiler' "$t/comm" 2>/dev/null && total=$((total + $(awk '{print $14 + $15}' "$t/stat")))
-  done
-  echo $((total / $(getconf CLK_TCK)))
-}
 if [ "$WHAT" = "lifecycle" ]; then
   stop_server
   start_server --igate.admin-token=bench

@@ -48,6 +48,8 @@ public final class IntegratedGradients implements AutoCloseable {
     public static final String GRAPH = "graph";
     public static final String BLACKBOX = "blackbox";
     public static final String TARGETS = "targets";
+    /** The seed input of a per-token model's gradient graph: the weight of each output of each row. */
+    public static final String TARGET_WEIGHTS = "target_weights";
     /** Larger step of the central differences, a share of the token's (x − x′) segment; the smaller is half of it. */
     static final double FINITE_DIFFERENCE_STEP = 1e-2;
     /**
@@ -84,6 +86,12 @@ public final class IntegratedGradients implements AutoCloseable {
      * explained through other points' quantization, and F(x) would not be what the model predicts.
      */
     private final boolean rowsAlone;
+    /**
+     * Labels per token of a per-token model ({@code [batch, tokens, labels]} output), whose gradient
+     * graph takes {@link #TARGET_WEIGHTS}; 0 for a {@code [batch, classes]} output, whose graph takes
+     * {@link #TARGETS}.
+     */
+    private final int tokenLabels;
     /** Which graph the gradient graph was built from: "optimized" (ONNX Runtime's, fused) or "written"; null without one. */
     private final String differentiated;
     /**
@@ -98,7 +106,8 @@ public final class IntegratedGradients implements AutoCloseable {
 
     private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
                                 InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone,
-                                String straightThrough, String differentiated, boolean emulated) {
+                                String straightThrough, String differentiated, boolean emulated, int tokenLabels) {
+        this.tokenLabels = tokenLabels;
         this.graph = graph;
         this.output = output;
         this.modelFile = modelFile;
@@ -160,6 +169,7 @@ public final class IntegratedGradients implements AutoCloseable {
         candidates.add(graph.model());
         boolean batchWide = BatchDependence.batchWideOperator(model) != null;
         boolean emulated = false;
+        int tokenLabels = tokenLabels(model, output);
         for (ModelProto candidate : candidates) {
             boolean optimized = candidate != graph.model();
             // a batch-wide model's quantization emulated row by row first, so path points batch
@@ -168,8 +178,8 @@ public final class IntegratedGradients implements AutoCloseable {
                 // sessions opened here and not kept are closed, whatever ends the try (a failed probe included)
                 ModelInstances opened = null;
                 try {
-                    opened = openGradient(form, output, graph, instances, settings, modelFile);
-                    if (form == perRow && !rowsIndependent(opened.instance(0), graph)) {
+                    opened = openGradient(form, output, graph, instances, settings, modelFile, tokenLabels);
+                    if (form == perRow && !rowsIndependent(opened.instance(0), graph, tokenLabels)) {
                         log.info("{}: emulated per-row quantization still mixes rows; each path point runs alone", modelFile);
                         continue;
                     }
@@ -208,7 +218,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
         try {
             return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
-                    batchWide, gradient == null ? null : quantized, differentiated, emulated);
+                    batchWide, gradient == null ? null : quantized, differentiated, emulated, tokenLabels);
         } catch (RuntimeException e) {
             if (gradient != null) {
                 gradient.close();
@@ -221,9 +231,9 @@ public final class IntegratedGradients implements AutoCloseable {
      * Whether a gradient graph's rows are independent of each other: the gradients of the probe's
      * two sample rows run together equal those of each run alone.
      */
-    private static boolean rowsIndependent(OnnxModel session, EmbeddingGraph graph) throws GradientUnavailableException {
+    private static boolean rowsIndependent(OnnxModel session, EmbeddingGraph graph, int tokenLabels) throws GradientUnavailableException {
         try {
-            return rowsIndependentOrFail(session, graph);
+            return rowsIndependentOrFail(session, graph, tokenLabels);
         } catch (RuntimeException e) {
             // a gradient graph that cannot run two rows at once does not keep them apart either
             log.info("per-row probe of the gradient graph failed ({}): each path point runs alone", e.getMessage());
@@ -231,11 +241,16 @@ public final class IntegratedGradients implements AutoCloseable {
         }
     }
 
-    private static boolean rowsIndependentOrFail(OnnxModel session, EmbeddingGraph graph) throws GradientUnavailableException {
+    private static boolean rowsIndependentOrFail(OnnxModel session, EmbeddingGraph graph, int tokenLabels)
+            throws GradientUnavailableException {
         List<Tensor> both = sampleInputs(graph);
         String grad = GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS);
         List<Tensor> feeds = new ArrayList<>(both);
-        feeds.add(Tensor.ofLongs(TARGETS, new long[] {2}, new long[2]));
+        int seq = (int) both.get(0).shape()[1];
+        float[] ones = new float[seq * Math.max(1, tokenLabels)];
+        java.util.Arrays.fill(ones, 1f);
+        Objective probe = tokenLabels > 0 ? Objective.ofWeights(ones) : Objective.ofClass(0);
+        feeds.add(targetFeed(tokenLabels, 2, seq, probe));
         float[] together = session.run(feeds, List.of(grad)).get(0).floats();
         int width = together.length / 2;
         for (int r = 0; r < 2; r++) {
@@ -243,7 +258,7 @@ public final class IntegratedGradients implements AutoCloseable {
             for (Tensor t : both) {
                 row.add(rowOf(t, r));
             }
-            row.add(Tensor.ofLongs(TARGETS, new long[] {1}, new long[1]));
+            row.add(targetFeed(tokenLabels, 1, seq, probe));
             float[] alone = session.run(row, List.of(grad)).get(0).floats();
             for (int j = 0; j < width; j++) {
                 if (Math.abs(alone[j] - together[r * width + j]) > 1e-4 + 1e-3 * Math.abs(alone[j])) {
@@ -271,12 +286,51 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /** Builds the gradient graph of {@code model} (an embedding graph) and opens it on every instance of the layout. */
     private static ModelInstances openGradient(ModelProto model, String output, EmbeddingGraph graph, InstanceLayout instances,
-                                               SessionSettings settings, Path modelFile)
+                                               SessionSettings settings, Path modelFile, int tokenLabels)
             throws GradientUnavailableException, ModelLoadException {
         GradientBuilder.Path path = GradientBuilder.activePath(model.getGraph(), EmbeddingGraph.INPUTS_EMBEDS, output);
         var shapes = ShapeProbe.shapes(model, path.probed(), sampleInputs(graph));
-        byte[] bytes = GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes).toByteArray();
+        // a per-token model's graph is seeded with a weight per output (an entity's tokens and label); a classifier's
+        // with a class per row
+        byte[] bytes = (tokenLabels > 0
+                ? GradientBuilder.build(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGET_WEIGHTS, shapes)
+                : GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes)).toByteArray();
         return ModelInstances.open(instances, settings, s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
+    }
+
+    /**
+     * Labels per token when the model's output is {@code [batch, tokens, labels]} (its last
+     * dimension fixed), else 0.
+     */
+    private static int tokenLabels(ModelProto model, String output) {
+        for (ValueInfoProto out : model.getGraph().getOutputList()) {
+            if (out.getName().equals(output)) {
+                List<TensorShapeProto.Dimension> dims = out.getType().getTensorType().getShape().getDimList();
+                return dims.size() == 3 && dims.get(2).getDimValue() > 0 ? (int) dims.get(2).getDimValue() : 0;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The gradient graph's seed feed for {@code rows} rows: each row's class ({@link #TARGETS}), or
+     * for a per-token model the objective's weights repeated per row ({@link #TARGET_WEIGHTS},
+     * {@code [rows, seq, labels]}).
+     */
+    private static Tensor targetFeed(int tokenLabels, int rows, int seq, Objective objective) {
+        if (tokenLabels == 0) {
+            long[] targets = new long[rows];
+            java.util.Arrays.fill(targets, Math.max(0, objective.target()));
+            return Tensor.ofLongs(TARGETS, new long[] {rows}, targets);
+        }
+        int per = seq * tokenLabels;
+        float[] weights = new float[rows * per];
+        if (objective.weighted()) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(objective.weights(), 0, weights, r * per, per);
+            }
+        }
+        return Tensor.ofFloats(TARGET_WEIGHTS, new long[] {rows, seq, tokenLabels}, weights);
     }
 
     /** Sample inputs with every variable dimension above one (batch 2, sequence 5) for the shape probe. */
@@ -379,6 +433,18 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public Attribution attribute(Sample sample, int target, Quadrature quadrature, String gradients, int internalBatch,
                                  InstanceScheduler scheduler) {
+        return attribute(sample, Objective.ofClass(target), quadrature, gradients, internalBatch, scheduler);
+    }
+
+    /**
+     * As {@link #attribute(Sample, int, Quadrature, String, int, InstanceScheduler)}, for any
+     * objective: a class logit, or a weighting of a row's outputs (an entity of a per-token model).
+     *
+     * @throws IllegalArgumentException for a class past the outputs, weights of another length than a row's
+     *                                  outputs, or a class of a per-token model
+     */
+    public Attribution attribute(Sample sample, Objective objective, Quadrature quadrature, String gradients, int internalBatch,
+                                 InstanceScheduler scheduler) {
         String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
         if (method.equals(GRAPH) && gradient == null) {
             throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
@@ -416,16 +482,28 @@ public final class IntegratedGradients implements AutoCloseable {
         int classes = endLogits.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
         float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        int t = target >= 0 ? target : LabelDecoder.argmax(fx);
-        if (t >= classes) {
-            throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
+        Objective o;
+        if (objective.weighted()) {
+            if (objective.weights().length != classes) {
+                throw new IllegalArgumentException("the objective weighs " + objective.weights().length + " outputs, a row has " + classes);
+            }
+            o = objective;
+        } else {
+            if (tokenLabels > 0) {
+                throw new IllegalArgumentException("the model answers per token: explain an entity (its tokens and label), not a class");
+            }
+            int t = objective.target() >= 0 ? objective.target() : LabelDecoder.argmax(fx);
+            if (t >= classes) {
+                throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
+            }
+            o = Objective.ofClass(t);
         }
         double[] scores;
         double disagreement = Double.NaN;
         if (method.equals(GRAPH)) {
-            scores = graphScores(sample, x, baseline, t, quadrature, pieces, scheduler);
+            scores = graphScores(sample, x, baseline, o, quadrature, pieces, scheduler);
         } else {
-            Estimate e = blackboxScores(sample, x, baseline, t, quadrature, pieces, scheduler);
+            Estimate e = blackboxScores(sample, x, baseline, o, quadrature, pieces, scheduler);
             scores = e.scores();
             disagreement = e.disagreement();
         }
@@ -434,8 +512,9 @@ public final class IntegratedGradients implements AutoCloseable {
         for (double s : scores) {
             sum += s;
         }
-        double delta = sum - (fx[t] - fb[t]);
-        return new Attribution(scores, delta, t, fx, fb, method, quadrature.alphas().length, rows, disagreement);
+        double change = o.value(fx, 0) - o.value(fb, 0);
+        double delta = sum - change;
+        return new Attribution(scores, delta, o.target(), fx, fb, method, quadrature.alphas().length, rows, disagreement, change);
     }
 
     /**
@@ -518,7 +597,7 @@ public final class IntegratedGradients implements AutoCloseable {
         }
     }
 
-    private double[] graphScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
+    private double[] graphScores(Sample sample, float[] x, float[] baseline, Objective target, Quadrature q, int[] pieces,
                                  InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
@@ -563,7 +642,7 @@ public final class IntegratedGradients implements AutoCloseable {
      * the relative distance between the two estimates says whether the model is smooth at this
      * scale at all (quantized models are not: their differences are steps, not slopes).
      */
-    private Estimate blackboxScores(Sample sample, float[] x, float[] baseline, int target, Quadrature q, int[] pieces,
+    private Estimate blackboxScores(Sample sample, float[] x, float[] baseline, Objective target, Quadrature q, int[] pieces,
                                     InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
@@ -598,7 +677,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 int token = (index / BLACKBOX_ROWS) % seq;
                 double step = offset(index, h);
                 double[] into = index % BLACKBOX_ROWS < 2 ? full : half;
-                into[token] += Math.signum(step) * q.weights()[k] * logits[r * classes + target] / (2 * Math.abs(step));
+                into[token] += Math.signum(step) * q.weights()[k] * target.value(logits, r * classes) / (2 * Math.abs(step));
             }
         });
         double[] scores = new double[seq];
@@ -632,7 +711,7 @@ public final class IntegratedGradients implements AutoCloseable {
         if (method.equals(GRAPH)) {
             OnnxModel session = on(gradient, at);
             List<Tensor> feeds = feeds(session, sample, embeds, rows);
-            feeds.add(Tensor.ofLongs(TARGETS, new long[] {rows}, new long[rows]));
+            feeds.add(targetFeed(tokenLabels, rows, sample.ids().length, Objective.ofClass(0)));
             return session.run(feeds, List.of(output)).get(0).floats();
         }
         OnnxModel f = on(forwardSessions(), at);
@@ -659,20 +738,23 @@ public final class IntegratedGradients implements AutoCloseable {
     }
 
     /** Gradients of the target logit at rows of embeddings, from the gradient graph on the instance {@code at}. */
-    float[] gradients(Placement at, Sample sample, float[] embeds, int rows, int target) {
+    float[] gradients(Placement at, Sample sample, float[] embeds, int rows, Objective target) {
         if (rowsAlone && !emulated && rows > 1) {
             return eachRowAlone(embeds, rows, row -> gradients(at, sample, row, 1, target));
         }
         OnnxModel session = on(gradient, at);
         List<Tensor> feeds = feeds(session, sample, embeds, rows);
-        long[] targets = new long[rows];
-        java.util.Arrays.fill(targets, target);
-        feeds.add(Tensor.ofLongs(TARGETS, new long[] {rows}, targets));
+        feeds.add(targetFeed(tokenLabels, rows, sample.ids().length, target));
         return session.run(feeds, List.of(GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS))).get(0).floats();
     }
 
     /** Gradients on the first instance (for tests and benchmarks). */
     float[] gradients(Sample sample, float[] embeds, int rows, int target) {
+        return gradients(new Placement(0), sample, embeds, rows, Objective.ofClass(target));
+    }
+
+    /** Gradients of an objective on the first instance (for tests). */
+    float[] gradients(Sample sample, float[] embeds, int rows, Objective target) {
         return gradients(new Placement(0), sample, embeds, rows, target);
     }
 

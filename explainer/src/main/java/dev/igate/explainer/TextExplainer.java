@@ -77,10 +77,26 @@ public final class TextExplainer implements AutoCloseable {
     }
 
     /**
-     * The output an explanation attributes when the caller fixes it (zero-shot's entailment label,
-     * rerank's score), instead of the request's {@code target}.
+     * The output an explanation attributes when the caller fixes it, instead of the request's
+     * {@code target}: a class (zero-shot's entailment label, rerank's score), or a weighting of a
+     * per-token model's outputs (an entity: its label's logits over its tokens).
+     *
+     * @param index   the class, or -1 with weights
+     * @param weights per output of the row ({@code tokens x labels}), or null
      */
-    public record Target(int index) {
+    public record Target(int index, float[] weights) {
+
+        public static Target ofClass(int index) {
+            return new Target(index, null);
+        }
+
+        public static Target ofWeights(float[] weights) {
+            return new Target(-1, weights.clone());
+        }
+
+        Objective objective() {
+            return weights != null ? Objective.ofWeights(weights) : Objective.ofClass(index);
+        }
     }
 
     /**
@@ -111,7 +127,7 @@ public final class TextExplainer implements AutoCloseable {
      */
     public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, Target fixed) {
         long start = System.nanoTime();
-        int target = fixed != null ? fixed.index() : resolveTarget(options.target());
+        Objective target = fixed != null ? fixed.objective() : Objective.ofClass(resolveTarget(options.target()));
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
             throw new InvalidInputException("gradients=graph is unavailable for this model: "
                     + ig.gradientUnavailableReason() + "; use gradients=blackbox");
@@ -135,7 +151,7 @@ public final class TextExplainer implements AutoCloseable {
             while (true) {
                 a = ig.attribute(sample, target, Quadrature.of(options.method(), steps), options.gradients(),
                         options.internalBatchSize(), via);
-                double change = Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]);
+                double change = Math.abs(a.change());
                 if (steps >= options.steps() || Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * change) {
                     break;
                 }
@@ -183,8 +199,11 @@ public final class TextExplainer implements AutoCloseable {
         for (int i = 0; i < raw.length; i++) {
             importances[i] = norm > 0 ? raw[i] / norm : 0;
         }
-        Prediction predicted = task.decode(Tensor.ofFloats("logits", new long[] {1, a.logits().length}, a.logits()), batch).get(0);
-        return new Explanation(words, importances, a.delta(), task.labels().get(a.target()), a.target(),
+        // the row's outputs as the model shapes them: [1, labels], or [1, tokens, labels] for a per-token model
+        int width = task.labels().size();
+        long[] shape = a.logits().length == width ? new long[] {1, width} : new long[] {1, a.logits().length / width, width};
+        Prediction predicted = task.decode(Tensor.ofFloats("logits", shape, a.logits()), batch).get(0);
+        return new Explanation(words, importances, a.delta(), a.target() >= 0 ? task.labels().get(a.target()) : "entity", a.target(),
                 task.summary(predicted), task.labels(), predicted.scores(), raw, options.method(), a.gradients(),
                 a.steps(), (System.nanoTime() - start) / 1e6, approximation(a),
                 tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray());
@@ -209,7 +228,7 @@ public final class TextExplainer implements AutoCloseable {
         } else if (ig.straightThrough() != null) {
             why.add("straight-through gradients: quantization (" + ig.straightThrough() + " and the like) taken as the identity");
         }
-        double change = Math.abs(a.logits()[a.target()] - a.baselineLogits()[a.target()]);
+        double change = Math.abs(a.change());
         if (Math.abs(a.delta()) > DELTA_TOLERANCE * change) {
             why.add(String.format(java.util.Locale.ROOT, "convergence delta %.3g is %.0f%% of the logit change %.3g: raise n_steps",
                     a.delta(), change == 0 ? 100 : 100 * Math.abs(a.delta()) / change, change));

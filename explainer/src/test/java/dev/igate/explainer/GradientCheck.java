@@ -223,6 +223,11 @@ final class GradientCheck {
      * the central difference's own error to stay below the tolerance.
      */
     static void checkAgainstFiniteDifferences(IntegratedGradients ig, IntegratedGradients.Sample s, double h) {
+        checkAgainstFiniteDifferences(ig, s, h, Objective.ofClass(0));
+    }
+
+    /** As above, for any objective: a class logit, or a weighting of a per-token model's outputs (an entity). */
+    static void checkAgainstFiniteDifferences(IntegratedGradients ig, IntegratedGradients.Sample s, double h, Objective objective) {
         int seq = s.ids().length;
         int hidden = ig.embeddings().hidden();
         float[] x = new float[seq * hidden];
@@ -233,7 +238,7 @@ final class GradientCheck {
         for (int j = 0; j < x.length; j++) {
             point[j] = baseline[j] + 0.5f * (x[j] - baseline[j]);
         }
-        float[] grad = ig.gradients(s, point, 1, 0);
+        float[] grad = ig.gradients(s, point, 1, objective);
         for (int token = 1; token < seq - 1; token++) {
             float[] both = new float[2 * x.length];
             System.arraycopy(point, 0, both, 0, x.length);
@@ -248,7 +253,7 @@ final class GradientCheck {
             }
             float[] logits = ig.logits(IntegratedGradients.BLACKBOX, s, both, 2);
             int classes = logits.length / 2;
-            double numeric = (logits[0] - logits[classes]) / (2 * h);
+            double numeric = (objective.value(logits, 0) - objective.value(logits, classes)) / (2 * h);
             assertThat(Math.abs(analytic - numeric)).as("token %d: analytic %s vs numeric %s", token, analytic, numeric)
                     .isLessThanOrEqualTo(2e-3 + 1e-2 * Math.abs(numeric));
         }

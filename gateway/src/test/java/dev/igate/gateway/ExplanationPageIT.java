@@ -39,6 +39,11 @@ class ExplanationPageIT extends ServerTestSupport {
 
     @BeforeEach
     void openBrowser() throws Exception {
+        browser = browser();
+    }
+
+    /** Headless Chromium driven by chromedriver (Debian's packages). */
+    static WebDriver browser() throws Exception {
         assertThat(Path.of("/usr/bin/chromium")).as("chromium (Debian package, installed by .ci/run)").exists();
         ChromeOptions options = new ChromeOptions();
         options.setBinary("/usr/bin/chromium");
@@ -47,7 +52,7 @@ class ExplanationPageIT extends ServerTestSupport {
                 "--window-size=1200,1000", "--user-data-dir=" + Files.createTempDirectory("chromium-profile"));
         ChromeDriverService service = new ChromeDriverService.Builder()
                 .usingDriverExecutable(new File("/usr/bin/chromedriver")).usingAnyFreePort().build();
-        browser = new ChromeDriver(service, options);
+        return new ChromeDriver(service, options);
     }
 
     @AfterEach

@@ -417,6 +417,16 @@ class TaskModelsIT {
                     Map.of("query", dev.igate.grpc.v2.InferParameter.newBuilder().setStringParam("cancer therapy").build(),
                             "top_n", dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(1).build()), texts))));
             assertThat(best.get("index").asInt()).isEqualTo(1);
+            // explanations: an entity by index, a pair as two BYTES inputs
+            var explain = dev.igate.grpc.v2.GRPCExplainServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS);
+            JsonNode entity = JSON.readTree(grpcFirst(explain.modelExplain(request(TaskDemos.TOKEN_MODEL,
+                    Map.of("entity", dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(2).build(),
+                            "n_steps", dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(16).build()), text))));
+            assertThat(entity.get("target").asString()).isEqualTo("CHEMICAL");
+            JsonNode pair = JSON.readTree(grpcFirst(explain.modelExplain(request(TaskDemos.PAIR_MODEL,
+                    Map.of("n_steps", dev.igate.grpc.v2.InferParameter.newBuilder().setInt64Param(16).build()), premise, hypothesis))));
+            assertThat(pair.get("segment")).hasSize(pair.get("words").size());
         } finally {
             channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
         }
@@ -529,5 +539,86 @@ class TaskModelsIT {
         assertThat(rerank.get("target").asString()).isEqualTo("score");
         assertThat(rerank.get("segment").get(1).asInt()).isZero();
         assertThat(rerank.get("words").get(1).asString()).isEqualTo("cancer");
+    }
+
+    @Test
+    void anEntityIsExplainedByItsIndexOrItsSpanAndLabel() {
+        ready();
+        String text = "Wistar rats given 10 mg/kg/day of benzene developed liver lesions.";
+        // the third entity found (CHEMICAL benzene), through V1
+        JsonNode byIndex = post("/v1/models/" + TaskDemos.TOKEN_MODEL + ":explain", """
+                {"instances": ["%s"], "parameters": {"entity": 2, "n_steps": "auto", "merge_subwords": true}}
+                """.formatted(text)).get("explanations").get(0);
+        assertThat(byIndex.get("target").asString()).isEqualTo("CHEMICAL");
+        assertThat(byIndex.get("approximate").asBoolean()).isFalse();
+        List<String> words = new ArrayList<>();
+        byIndex.get("words").forEach(w -> words.add(w.asString()));
+        assertThat(words).contains("benzene", "Wistar");
+        // the same entity named by its span (code points) and group, through V2
+        JsonNode bySpan = post("/v2/models/" + TaskDemos.TOKEN_MODEL + "/explain", """
+                {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["%s"]}],
+                 "parameters": {"entity": {"start": 34, "end": 41, "label": "CHEMICAL"}, "n_steps": "auto", "merge_subwords": true}}
+                """.formatted(text));
+        JsonNode explained = bySpan.at("/outputs/0/data/0").isString() ? JSON.readTree(bySpan.at("/outputs/0/data/0").asString())
+                : bySpan.at("/outputs/0/data/0");
+        assertThat(explained.get("target").asString()).isEqualTo("CHEMICAL");
+        for (int k = 0; k < words.size(); k++) {
+            assertThat(explained.get("importances").get(k).doubleValue())
+                    .isCloseTo(byIndex.get("importances").get(k).doubleValue(), within(1e-6));
+        }
+        assertThat(refused("/v1/models/" + TaskDemos.TOKEN_MODEL + ":explain",
+                "{\"instances\": [\"" + text + "\"], \"parameters\": {\"entity\": 9}}")).contains("is not an index of the 4 entities");
+        assertThat(refused("/v1/models/" + TaskDemos.TOKEN_MODEL + ":explain",
+                "{\"instances\": [\"" + text + "\"], \"parameters\": {\"entity\": {\"start\": 0, \"end\": 6, \"label\": \"PLANET\"}}}"))
+                .contains("entity's label must be one of the model's labels");
+    }
+
+    @org.springframework.boot.test.web.server.LocalServerPort
+    int port;
+
+    @Test
+    void thePageHighlightsEntitiesExplainsTheOneClickedAndShowsAPairAsTwoTexts() throws Exception {
+        ready();
+        org.openqa.selenium.WebDriver browser = ExplanationPageIT.browser();
+        try {
+            var wait = new org.openqa.selenium.support.ui.WebDriverWait(browser, java.time.Duration.ofSeconds(60))
+                    .ignoring(org.openqa.selenium.StaleElementReferenceException.class);
+            browser.get("http://127.0.0.1:" + port + "/ui");
+            wait.until(d -> d.findElements(org.openqa.selenium.By.cssSelector("#version option")).size() > 0);
+            new org.openqa.selenium.support.ui.Select(browser.findElement(org.openqa.selenium.By.id("model")))
+                    .selectByVisibleText(TaskDemos.TOKEN_MODEL);
+            wait.until(d -> d.findElement(org.openqa.selenium.By.id("pair-field")).getAttribute("hidden") != null
+                    && d.findElement(org.openqa.selenium.By.id("labels-field")).getAttribute("hidden") != null);
+            var text = browser.findElement(org.openqa.selenium.By.id("text"));
+            text.clear();
+            text.sendKeys("Wistar rats given 10 mg/kg/day of benzene developed liver lesions.");
+            browser.findElement(org.openqa.selenium.By.id("steps")).clear();
+            browser.findElement(org.openqa.selenium.By.id("steps")).sendKeys("16");
+            browser.findElement(org.openqa.selenium.By.id("explain")).click();
+            // the entities are found and highlighted, the first explained
+            wait.until(d -> d.findElements(org.openqa.selenium.By.cssSelector("#entities .entity")).size() == 4);
+            wait.until(d -> d.findElement(org.openqa.selenium.By.id("target")).getText().equals("SPECIES"));
+            // a click explains another
+            browser.findElements(org.openqa.selenium.By.cssSelector("#entities .entity")).get(2).click();
+            wait.until(d -> d.findElement(org.openqa.selenium.By.id("target")).getText().equals("CHEMICAL"));
+            assertThat(browser.findElement(org.openqa.selenium.By.id("prediction")).getText()).isEqualTo("CHEMICAL: benzene");
+
+            // a pair: the second text's field, and the words on two lines
+            new org.openqa.selenium.support.ui.Select(browser.findElement(org.openqa.selenium.By.id("model")))
+                    .selectByVisibleText(TaskDemos.PAIR_MODEL);
+            wait.until(d -> d.findElement(org.openqa.selenium.By.id("pair-field")).getAttribute("hidden") == null);
+            text = browser.findElement(org.openqa.selenium.By.id("text"));
+            text.clear();
+            text.sendKeys(TEXT);
+            browser.findElement(org.openqa.selenium.By.id("pair")).sendKeys("This example is about toxicology.");
+            browser.findElement(org.openqa.selenium.By.id("explain")).click();
+            wait.until(d -> d.findElements(org.openqa.selenium.By.cssSelector("#words .segment")).size() == 2);
+            var segments = browser.findElements(org.openqa.selenium.By.cssSelector("#words .segment"));
+            assertThat(segments.get(0).getText()).contains("cadmium");
+            assertThat(segments.get(1).getText()).contains("toxicology");
+            assertThat(browser.findElement(org.openqa.selenium.By.id("prediction")).getText()).isEqualTo("entailment");
+        } finally {
+            browser.quit();
+        }
     }
 }

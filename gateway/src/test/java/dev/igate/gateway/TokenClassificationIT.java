@@ -189,11 +189,27 @@ class TokenClassificationIT {
     }
 
     @Test
-    void anExplanationIsRefusedClearly() {
+    void anEntitysExplanationFallsOnItsOwnTokensWhenEachTokensLogitsAreItsOwn() {
         ServerTestSupport.awaitReady(client, "/v2/models/Entities/ready");
 
+        // the table model's logits of a token are that token's row: the second entity (New York) owes everything to its tokens
+        JsonNode e = post("/v1/models/Entities:explain",
+                "{\"instances\": [\"John Smith in New York\"], \"parameters\": {\"entity\": 1, \"n_steps\": 16}}").get("explanations").get(0);
+
+        assertThat(e.get("target").asString()).isEqualTo("LOC");
+        List<String> words = new java.util.ArrayList<>();
+        e.get("words").forEach(w -> words.add(w.asString()));
+        for (int i = 0; i < words.size(); i++) {
+            double importance = Math.abs(e.get("importances").get(i).doubleValue());
+            if (words.get(i).equals("new") || words.get(i).equals("york")) {
+                assertThat(importance).as(words.get(i)).isGreaterThan(0.1);
+            } else {
+                assertThat(importance).as(words.get(i)).isLessThan(1e-6);
+            }
+        }
+        // an entity the text does not have is a 400 naming it
         client.post().uri("/v1/models/Entities:explain").contentType(MediaType.APPLICATION_JSON)
-                .bodyValue("{\"instances\": [\"John Smith\"]}").exchange()
-                .expectStatus().isEqualTo(501).expectBody().jsonPath("$.error").value(m -> assertThat((String) m).contains("classifies tokens"));
+                .bodyValue("{\"instances\": [\"John Smith\"], \"parameters\": {\"entity\": 3}}").exchange()
+                .expectStatus().isBadRequest().expectBody().jsonPath("$.error").value(m -> assertThat((String) m).contains("not an index"));
     }
 }

@@ -311,10 +311,6 @@ public final class LocalModel extends ServedModel {
         if (!acceptsText()) {
             return "Model " + name() + " is not a text classifier (no tokenizer.json or id2label)";
         }
-        if (task() instanceof dev.igate.transformer.TokenClassification) {
-            return "Model " + name() + " classifies tokens: explaining an entity is not served yet"
-                    + " (integrated gradients here explain a whole text's label)";
-        }
         String now = stamp(modelFile);
         if (!now.equals(modelFileStamp)) {
             // written over in place (not replaced): its bytes are no longer those the sessions run

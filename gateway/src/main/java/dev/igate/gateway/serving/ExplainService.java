@@ -25,6 +25,8 @@ import dev.igate.transformer.Prediction;
 import dev.igate.transformer.Rerank;
 import dev.igate.transformer.Task;
 import dev.igate.transformer.TokenBatch;
+import dev.igate.transformer.EntityTargets;
+import dev.igate.transformer.TokenClassification;
 import dev.igate.transformer.ZeroShot;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -90,7 +92,7 @@ public class ExplainService {
                 throw new InvalidInputException("Model " + served.name() + " reads single texts, not pairs (text_pair)");
             }
             InferenceService.Cut cut = task == null ? null : InferenceService.cut(parameters, task);
-            return Mono.fromFuture(() -> pool.supply(() -> run(served, rows, task, cut, effective, watch)))
+            return Mono.fromFuture(() -> pool.supply(() -> run(served, rows, task, cut, effective, parameters, watch)))
                     // the client went away: the work stops at its next piece
                     .doOnCancel(watch::cancel);
         });
@@ -161,7 +163,7 @@ public class ExplainService {
      * rerank, the query with each text, attributing the relevance logit.
      */
     private List<Item> items(ServedModel served, TextExplainer explainer, TextRows rows, Task task, InferenceService.Cut cut,
-                             ExplainOptions options) {
+                             ExplainOptions options, Map<String, Object> parameters) {
         List<Item> items = new ArrayList<>(rows.size());
         if (task instanceof ZeroShot zeroShot) {
             List<String> candidates = zeroShot.labels();
@@ -177,13 +179,23 @@ public class ExplainService {
                 String label = options.target() != null && !options.target().isEmpty() ? options.target() : p.label();
                 String hypothesis = expanded.pairs().get(i * candidates.size() + candidates.indexOf(label));
                 items.add(new Item(explainer.tokenize(rows.texts().get(i), hypothesis, cut.strategy()),
-                        new TextExplainer.Target(served.reading().entailment()),
+                        TextExplainer.Target.ofClass(served.reading().entailment()),
                         e -> e.answering(label, p.label(), candidates, p.scores())));
             }
         } else if (task instanceof Rerank rerank) {
             for (String text : rows.texts()) {
-                items.add(new Item(explainer.tokenize(rerank.query(), text, cut.strategy()), new TextExplainer.Target(0),
+                items.add(new Item(explainer.tokenize(rerank.query(), text, cut.strategy()), TextExplainer.Target.ofClass(0),
                         e -> e.answering("score", e.prediction(), e.labels(), e.probabilities())));
+            }
+        } else if (task instanceof TokenClassification tokens) {
+            for (String text : rows.texts()) {
+                TextExplainer.Tokenized t = explainer.tokenize(text);
+                // the text's entities first: a forward pass, on this pool's thread
+                Prediction p = tokens.decode(served.logits(t.batch(), Scheduling.DEFAULT).join(), t.batch()).get(0);
+                Prediction.Entity entity = EntityTargets.choose(parameters.get(EntityTargets.PARAMETER), p.entities(), text, tokens);
+                float[] weights = EntityTargets.weights(t.batch(), text, entity, tokens.labels());
+                items.add(new Item(t, TextExplainer.Target.ofWeights(weights),
+                        e -> e.answering(entity.label(), entity.label() + ": " + entity.word(), e.labels(), e.probabilities())));
             }
         } else {
             for (int i = 0; i < rows.size(); i++) {
@@ -194,7 +206,8 @@ public class ExplainService {
         return items;
     }
 
-    private Result run(ServedModel served, TextRows rows, Task task, InferenceService.Cut cut, ExplainOptions options, Watch watch) {
+    private Result run(ServedModel served, TextRows rows, Task task, InferenceService.Cut cut, ExplainOptions options,
+                       Map<String, Object> parameters, Watch watch) {
         long start = System.nanoTime();
         List<Explanation> out = new ArrayList<>(rows.size());
         // the version is not closed under an explanation: its tokenizer and gradient sessions are in use
@@ -202,7 +215,7 @@ public class ExplainService {
             watch.check(properties.timeout());
             TextExplainer explainer = served.explainer();
             long work = 0;
-            List<Item> items = items(served, explainer, rows, task, cut, options);
+            List<Item> items = items(served, explainer, rows, task, cut, options, parameters);
             for (Item item : items) {
                 if (!cut.allowed() && item.tokens().batch().truncated()[0]) {
                     throw new InvalidInputException("A text is longer than the model's " + served.encoder().maxLength()
