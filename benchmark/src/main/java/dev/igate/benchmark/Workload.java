@@ -33,9 +33,20 @@ record Workload(String name, List<String> texts, List<long[][]> rows) {
     /** 64 texts of about 8 to 128 tokens, in a fixed order. */
     static final String MIX_RESOURCE = "mixed-texts.txt";
 
+    /** The token classifier's text: a toxicology sentence with four entities, 23 tokens. */
+    static final String NER = "Sprague-Dawley rats given 50 mg/kg of cadmium chloride developed kidney lesions.";
+
     static List<Workload> all(TextEncoder encoder) throws IOException {
         return List.of(of("seed", List.of(SEED), encoder), of("long", lines(LONG_RESOURCE), encoder),
-                of("mix", lines(MIX_RESOURCE), encoder));
+                of("mix", lines(MIX_RESOURCE), encoder), of("ner", List.of(NER), encoder));
+    }
+
+    /** Prints a one-text workload's text (for benchmark.sh): {@code Workload ner}. */
+    public static void main(String[] args) {
+        System.out.println(switch (args.length > 0 ? args[0] : "seed") {
+            case "ner" -> NER;
+            default -> SEED;
+        });
     }
 
     static Workload of(String name, List<String> texts, TextEncoder encoder) {
