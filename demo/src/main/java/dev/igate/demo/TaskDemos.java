@@ -476,6 +476,18 @@ public final class TaskDemos {
         return c;
     }
 
+    /**
+     * The token model's held-out sentences, as {@code training.json} scores them: unseen templates
+     * with unseen names, then with the names trained on.
+     */
+    public static List<String> heldOutEntitySentences() throws IOException {
+        TaskData data = TaskData.read();
+        List<String> out = new ArrayList<>();
+        data.sentences(true, true, 80, 2026).forEach(a -> out.add(a.text()));
+        data.sentences(true, false, 80, 2027).forEach(a -> out.add(a.text()));
+        return out;
+    }
+
     /** Command line: {@code TaskDemos <repository-root>} builds the task demo models there. */
     public static void main(String[] args) throws Exception {
         ensure(Path.of(args.length > 0 ? args[0] : "models"));

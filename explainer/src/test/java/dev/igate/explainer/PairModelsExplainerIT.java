@@ -95,4 +95,25 @@ class PairModelsExplainerIT {
             assertThat(e.words()).contains("cadmium", "Wistar");
         }
     }
+
+    @Test
+    void aRerankScoresExplanationConvergesOverTheQueryAndTheText() throws Exception {
+        try (Loaded ce = load(TaskDemos.CROSS_ENCODER, List.of("LABEL_0"))) {
+            // closed with the gradient sessions it shares
+            TextExplainer explainer = new TextExplainer(ce.ig(), ce.encoder(), ce.task(),
+                    dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD);
+            TextExplainer.Tokenized pair = explainer.tokenize("liver toxicity of drugs", TEXT, TextEncoder.Truncation.LONGEST_FIRST);
+
+            Explanation e = explainer.explain(pair, ExplainOptions.from(java.util.Map.of("n_steps", "auto", "merge_subwords", true), 50, 400),
+                    dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD, TextExplainer.Target.ofClass(0));
+
+            double change = -e.delta();
+            for (double a : e.attributions()) {
+                change += a;
+            }
+            assertThat(Math.abs(e.delta())).isLessThanOrEqualTo(0.01 * Math.abs(change));
+            assertThat(e.segments()[e.words().indexOf("liver")]).isZero();
+            assertThat(e.segments()[e.words().indexOf("cadmium")]).isEqualTo(1);
+        }
+    }
 }

@@ -621,4 +621,31 @@ class TaskModelsIT {
             browser.quit();
         }
     }
+
+    @Test
+    void everyEntityOfTheHeldOutSetIsAnExactSliceOfItsTextUnderEveryStrategy() throws Exception {
+        ready();
+        List<String> texts = new ArrayList<>(TaskDemos.heldOutEntitySentences());
+        // accents and characters outside the Basic Multilingual Plane: offsets count code points
+        texts.add("Zebrafish larvae 🐟 given 5 µM of acétaminophène showed liver 🫀 damage.");
+        texts.add("Rats 🐀🐀 exposed to café-derived benzene at 100 ppm had kidney lesions.");
+        int entities = 0;
+        for (String strategy : List.of("none", "simple", "first", "average", "max")) {
+            for (int from = 0; from < texts.size(); from += 40) {
+                List<String> chunk = texts.subList(from, Math.min(texts.size(), from + 40));
+                String body = JSON.writeValueAsString(Map.of("instances", chunk, "parameters", Map.of("aggregation_strategy", strategy)));
+                JsonNode predictions = post("/v1/models/" + TaskDemos.TOKEN_MODEL + ":predict", body).get("predictions");
+                for (int i = 0; i < chunk.size(); i++) {
+                    String text = chunk.get(i);
+                    for (JsonNode e : predictions.get(i)) {
+                        int start = text.offsetByCodePoints(0, e.get("start").asInt());
+                        int end = text.offsetByCodePoints(0, e.get("end").asInt());
+                        assertThat(text.substring(start, end)).as("%s in %s", strategy, text).isEqualTo(e.get("word").asString());
+                        entities++;
+                    }
+                }
+            }
+        }
+        assertThat(entities).isGreaterThan(1000);
+    }
 }
