@@ -648,4 +648,36 @@ class TaskModelsIT {
         }
         assertThat(entities).isGreaterThan(1000);
     }
+
+    @Test
+    void aTextCutFromTheLeftIsClassifiedAsAPlainSessionReadsItsEnd() {
+        ready();
+        String passage = "word ".repeat(200) + "Chronic cadmium exposure damaged the kidney of Wistar rats.";
+        String hypothesis = "This example is about toxicology.";
+        TokenBatch left = tokenizer.encodeFromLeft(List.of(passage), List.of(hypothesis), TextEncoder.Truncation.LONGEST_FIRST);
+        Tensor out = nli.run(nli.tokenFeeds(new long[] {1, left.length()}, left.inputIds(), left.attentionMask(), left.typeIds()),
+                List.of("logits")).get(0);
+
+        JsonNode tei = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict", """
+                {"inputs": ["%s", "%s"], "raw_scores": true, "truncation_direction": "Left"}
+                """.formatted(passage, hypothesis), 200);
+        JsonNode v1 = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict", """
+                {"instances": [{"text": "%s", "text_pair": "%s"}], "parameters": {"truncation_direction": "left"}}
+                """.formatted(passage, hypothesis)).get("predictions");
+
+        float[] logits = out.floats();
+        int best = 0;
+        for (int c = 1; c < 3; c++) {
+            best = logits[c] > logits[best] ? c : best;
+        }
+        assertThat(tei.get(0).get("label").asString()).isEqualTo(TaskDemos.NLI_LABELS.get(best)).isEqualTo(v1.get(0).asString());
+        assertThat(tei.get(0).get("score").doubleValue()).isCloseTo(logits[best], within(1e-4));
+        // the same text cut from the right reads another part of it
+        JsonNode right = answer("/tei/" + TaskDemos.PAIR_MODEL + "/predict", """
+                {"inputs": ["%s", "%s"], "raw_scores": true}
+                """.formatted(passage, hypothesis), 200);
+        assertThat(right.get(0).get("score").doubleValue()).isNotCloseTo(logits[best], within(1e-3));
+        assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
+                "{\"instances\": [\"a\"], \"parameters\": {\"truncation_direction\": \"up\"}}")).contains("left or right");
+    }
 }

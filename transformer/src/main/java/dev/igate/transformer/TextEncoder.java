@@ -26,6 +26,8 @@ public final class TextEncoder implements AutoCloseable {
     private final Path path;
     /** Tokenizers that cut pairs otherwise than longest-first, made on first use. */
     private final java.util.Map<Truncation, HuggingFaceTokenizer> others = new java.util.EnumMap<>(Truncation.class);
+    /** A tokenizer that cuts nothing, for cuts from the left, made on first use. */
+    private HuggingFaceTokenizer whole;
 
     private TextEncoder(HuggingFaceTokenizer tokenizer, int maxLength, long padId, Path path) {
         this.tokenizer = tokenizer;
@@ -91,7 +93,130 @@ public final class TextEncoder implements AutoCloseable {
         }
         // one text skips batchEncode's rayon pool: handing a sentence to a Rust worker thread costs more than encoding it
         Encoding[] encodings = texts.size() == 1 ? new Encoding[] {tokenizer.encode(texts.get(0))} : tokenizer.batchEncode(texts);
-        return batch(encodings, texts, null);
+        return batch(rows(encodings), texts, null);
+    }
+
+    /**
+     * Tokenizes texts (or pairs, {@code pairs} not null) cutting what is too long from the left, as
+     * text-embeddings-inference's {@code truncation_direction: Left} does: the end of a text is
+     * kept, special tokens stay; a pair loses tokens from the start of the longer text first
+     * ({@code longest_first}), or of the one {@code truncation} names.
+     *
+     * @throws IllegalArgumentException when a pair cannot be cut to the maximum length the way asked
+     */
+    public TokenBatch encodeFromLeft(List<String> texts, List<String> pairs, Truncation truncation) {
+        if (texts.isEmpty() || (pairs != null && pairs.size() != texts.size())) {
+            throw new IllegalArgumentException("no texts to encode, or not one second text per text");
+        }
+        HuggingFaceTokenizer uncut = uncut();
+        Row[] rows = new Row[texts.size()];
+        for (int i = 0; i < rows.length; i++) {
+            Row row = Row.of(pairs == null ? uncut.encode(texts.get(i)) : uncut.encode(texts.get(i), pairs.get(i)));
+            rows[i] = row.ids().length <= maxLength ? row : row.cutFromLeft(maxLength, pairs == null ? Truncation.ONLY_FIRST : truncation, i);
+        }
+        return batch(rows, texts, pairs);
+    }
+
+    private HuggingFaceTokenizer uncut() {
+        synchronized (others) {
+            if (whole == null) {
+                try {
+                    // tokenizer.json may fix truncation and padding (MiniLM's at 128): neither here
+                    whole = HuggingFaceTokenizer.builder().optTokenizerPath(path).optAddSpecialTokens(true).optTruncation(false)
+                            .optPadding(false).build();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+            return whole;
+        }
+    }
+
+    /** One encoded row as a batch reads it: DJL's encoding, or the part of one a cut from the left keeps. */
+    private record Row(long[] ids, long[] mask, long[] types, long[] words, String[] tokens, boolean truncated, long[] sequences,
+                       long[] special, CharSpan[] spans) {
+
+        static Row of(Encoding e) {
+            int n = e.getIds().length;
+            return new Row(e.getIds(), e.getAttentionMask(), e.getTypeIds(), e.getWordIds(), e.getTokens(), e.exceedMaxLength(),
+                    fit(e.getSequenceIds(), n), fit(e.getSpecialTokenMask(), n), e.getCharTokenSpans());
+        }
+
+        private static long[] fit(long[] values, int n) {
+            return values == null ? new long[n] : values;
+        }
+
+        /** This row cut to {@code max} tokens from the start of its text(s), special tokens kept. */
+        Row cutFromLeft(int max, Truncation truncation, int index) {
+            int n = ids.length;
+            int specials = 0;
+            int[] lengths = new int[2];
+            for (int j = 0; j < n; j++) {
+                if (special[j] == 1) {
+                    specials++;
+                } else {
+                    lengths[sequences[j] == 1 ? 1 : 0]++;
+                }
+            }
+            int[] drop = new int[2];
+            int excess = n - max;
+            if (specials + 1 > max) {
+                throw new IllegalArgumentException("row " + index + " cannot be cut to " + max + " tokens: it has " + specials
+                        + " special tokens");
+            }
+            switch (truncation) {
+                case ONLY_FIRST, ONLY_SECOND -> {
+                    int s = truncation == Truncation.ONLY_FIRST ? 0 : 1;
+                    if (lengths[s] <= excess) {
+                        throw new IllegalArgumentException("pair " + index + " cannot be cut to " + max + " tokens with truncation "
+                                + truncation.name().toLowerCase(java.util.Locale.ROOT) + " from the left");
+                    }
+                    drop[s] = excess;
+                }
+                default -> {
+                    // a token at a time from the longer text
+                    int[] left = lengths.clone();
+                    for (int k = 0; k < excess; k++) {
+                        int s = left[0] > left[1] ? 0 : 1;
+                        left[s]--;
+                        drop[s]++;
+                    }
+                }
+            }
+            boolean[] keep = new boolean[n];
+            int kept = 0;
+            int[] seen = new int[2];
+            for (int j = 0; j < n; j++) {
+                int s = sequences[j] == 1 ? 1 : 0;
+                keep[j] = special[j] == 1 || seen[s]++ >= drop[s];
+                kept += keep[j] ? 1 : 0;
+            }
+            long[][] longs = {ids, mask, types, words, sequences, special};
+            long[][] cut = new long[longs.length][kept];
+            String[] keptTokens = new String[kept];
+            CharSpan[] keptSpans = spans == null ? null : new CharSpan[kept];
+            for (int j = 0, k = 0; j < n; j++) {
+                if (keep[j]) {
+                    for (int a = 0; a < longs.length; a++) {
+                        cut[a][k] = longs[a][j];
+                    }
+                    keptTokens[k] = tokens[j];
+                    if (keptSpans != null) {
+                        keptSpans[k] = j < spans.length ? spans[j] : null;
+                    }
+                    k++;
+                }
+            }
+            return new Row(cut[0], cut[1], cut[2], cut[3], keptTokens, true, cut[4], cut[5], keptSpans);
+        }
+    }
+
+    private static Row[] rows(Encoding[] encodings) {
+        Row[] rows = new Row[encodings.length];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = Row.of(encodings[i]);
+        }
+        return rows;
     }
 
     /** How a pair longer than the maximum length is cut, as HuggingFace's tokenizers name it. */
@@ -135,7 +260,7 @@ public final class TextEncoder implements AutoCloseable {
                         + truncation.name().toLowerCase(java.util.Locale.ROOT) + " (" + e.getMessage() + ")", e);
             }
         }
-        return batch(encodings, texts, pairs);
+        return batch(rows(encodings), texts, pairs);
     }
 
     /** The tokenizer that cuts pairs this way: the loaded one for longest_first, others made on first use. */
@@ -155,11 +280,11 @@ public final class TextEncoder implements AutoCloseable {
         }
     }
 
-    private TokenBatch batch(Encoding[] encodings, List<String> texts, List<String> pairs) {
+    private TokenBatch batch(Row[] encodings, List<String> texts, List<String> pairs) {
         int rows = encodings.length;
         int length = 0;
-        for (Encoding e : encodings) {
-            length = Math.max(length, e.getIds().length);
+        for (Row e : encodings) {
+            length = Math.max(length, e.ids().length);
         }
         long[] ids = new long[rows * length];
         long[] mask = new long[rows * length];
@@ -171,16 +296,16 @@ public final class TextEncoder implements AutoCloseable {
         int[][] starts = new int[rows][];
         int[][] ends = new int[rows][];
         for (int i = 0; i < rows; i++) {
-            Encoding e = encodings[i];
-            int n = e.getIds().length;
-            System.arraycopy(e.getIds(), 0, ids, i * length, n);
-            System.arraycopy(e.getAttentionMask(), 0, mask, i * length, n);
-            System.arraycopy(e.getTypeIds(), 0, types, i * length, n);
-            wordIds[i] = e.getWordIds();
-            tokens[i] = e.getTokens();
-            truncated[i] = e.exceedMaxLength();
+            Row e = encodings[i];
+            int n = e.ids().length;
+            System.arraycopy(e.ids(), 0, ids, i * length, n);
+            System.arraycopy(e.mask(), 0, mask, i * length, n);
+            System.arraycopy(e.types(), 0, types, i * length, n);
+            wordIds[i] = e.words();
+            tokens[i] = e.tokens();
+            truncated[i] = e.truncated();
             sequences[i] = sequenceIds(e, n, pairs != null);
-            CharSpan[] spans = e.getCharTokenSpans();
+            CharSpan[] spans = e.spans();
             // a span indexes into the text its token came from
             int[] first = utf16Indices(texts.get(i));
             int[] second = pairs == null ? first : utf16Indices(pairs.get(i));
@@ -198,10 +323,10 @@ public final class TextEncoder implements AutoCloseable {
     }
 
     /** Which text each token came from: the tokenizer's sequence ids (-1 for special tokens), all 0 for a single text's. */
-    private static long[] sequenceIds(Encoding e, int n, boolean paired) {
+    private static long[] sequenceIds(Row e, int n, boolean paired) {
         long[] out = new long[n];
-        long[] given = e.getSequenceIds();
-        long[] special = e.getSpecialTokenMask();
+        long[] given = e.sequences();
+        long[] special = e.special();
         for (int j = 0; j < n; j++) {
             boolean isSpecial = special != null && j < special.length && special[j] == 1;
             out[j] = isSpecial ? -1 : paired && given != null && j < given.length ? given[j] : 0;
@@ -229,6 +354,9 @@ public final class TextEncoder implements AutoCloseable {
     public void close() {
         tokenizer.close();
         synchronized (others) {
+            if (whole != null) {
+                whole.close();
+            }
             others.values().forEach(HuggingFaceTokenizer::close);
             others.clear();
         }

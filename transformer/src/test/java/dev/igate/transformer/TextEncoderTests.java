@@ -148,4 +148,48 @@ class TextEncoderTests {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> TextEncoder.Truncation.of("both"))
                 .hasMessageContaining("longest_first, only_first or only_second");
     }
+
+    @Test
+    void cuttingFromTheLeftKeepsTheEndOfATextAndItsSpecialTokens() throws Exception {
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 200; i++) {
+            text.append("word").append(i).append(' ');
+        }
+        text.append("the end");
+        String long_ = text.toString();
+
+        TokenBatch left = encoder.encodeFromLeft(List.of(long_, "short text"), null, TextEncoder.Truncation.LONGEST_FIRST);
+
+        assertThat(left.tokenCount(0)).isEqualTo(128);
+        String[] tokens = left.tokens()[0];
+        assertThat(tokens[0]).isEqualTo("[CLS]");
+        assertThat(tokens[127]).isEqualTo("[SEP]");
+        assertThat(tokens[125]).isEqualTo("the");
+        assertThat(tokens[126]).isEqualTo("end");
+        assertThat(long_.substring(left.charStarts()[0][126], left.charEnds()[0][126])).isEqualTo("end");
+        assertThat(left.truncated()).containsExactly(true, false);
+        // a text that fits is encoded as encode() does
+        assertThat(left.ids(1)).containsExactly(encoder.encode(List.of("short text")).ids(0));
+    }
+
+    @Test
+    void aPairCutFromTheLeftLosesTheStartOfItsLongerText() {
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 200; i++) {
+            text.append("alpha ");
+        }
+        text.append("omega");
+
+        TokenBatch pair = encoder.encodePairs(List.of("short question"), List.of(text.toString()), TextEncoder.Truncation.LONGEST_FIRST);
+        TokenBatch left = encoder.encodeFromLeft(List.of("short question"), List.of(text.toString()), TextEncoder.Truncation.LONGEST_FIRST);
+
+        assertThat(left.tokenCount(0)).isEqualTo(128).isEqualTo(pair.tokenCount(0));
+        // the right cut keeps the passage's start, the left cut its end
+        assertThat(List.of(pair.tokens()[0])).doesNotContain("omega");
+        assertThat(left.tokens()[0][126]).isEqualTo("omega");
+        assertThat(List.of(left.tokens()[0]).subList(0, 4)).containsExactly("[CLS]", "short", "question", "[SEP]");
+        assertThat(left.sequenceIds()[0][126]).isEqualTo(1);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> encoder.encodeFromLeft(List.of(text.toString()), List.of("x"), TextEncoder.Truncation.ONLY_SECOND))
+                .hasMessageContaining("cannot be cut");
+    }
 }

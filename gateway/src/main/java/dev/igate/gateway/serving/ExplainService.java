@@ -178,18 +178,18 @@ public class ExplainService {
                 Prediction p = ranked.get(i);
                 String label = options.target() != null && !options.target().isEmpty() ? options.target() : p.label();
                 String hypothesis = expanded.pairs().get(i * candidates.size() + candidates.indexOf(label));
-                items.add(new Item(explainer.tokenize(rows.texts().get(i), hypothesis, cut.strategy()),
+                items.add(new Item(tokenize(served, explainer, rows.texts().get(i), hypothesis, cut),
                         TextExplainer.Target.ofClass(served.reading().entailment()),
                         e -> e.answering(label, p.label(), candidates, p.scores())));
             }
         } else if (task instanceof Rerank rerank) {
             for (String text : rows.texts()) {
-                items.add(new Item(explainer.tokenize(rerank.query(), text, cut.strategy()), TextExplainer.Target.ofClass(0),
+                items.add(new Item(tokenize(served, explainer, rerank.query(), text, cut), TextExplainer.Target.ofClass(0),
                         e -> e.answering("score", e.prediction(), e.labels(), e.probabilities())));
             }
         } else if (task instanceof TokenClassification tokens) {
             for (String text : rows.texts()) {
-                TextExplainer.Tokenized t = explainer.tokenize(text);
+                TextExplainer.Tokenized t = tokenize(served, explainer, text, null, cut);
                 // the text's entities first: a forward pass, on this pool's thread
                 Prediction p = tokens.decode(served.logits(t.batch(), Scheduling.DEFAULT).join(), t.batch()).get(0);
                 Prediction.Entity entity = EntityTargets.choose(parameters.get(EntityTargets.PARAMETER), p.entities(), text, tokens);
@@ -199,11 +199,25 @@ public class ExplainService {
             }
         } else {
             for (int i = 0; i < rows.size(); i++) {
-                items.add(new Item(rows.paired() ? explainer.tokenize(rows.texts().get(i), rows.pairs().get(i), cut.strategy())
-                        : explainer.tokenize(rows.texts().get(i)), null, UnaryOperator.identity()));
+                items.add(new Item(tokenize(served, explainer, rows.texts().get(i), rows.paired() ? rows.pairs().get(i) : null, cut),
+                        null, UnaryOperator.identity()));
             }
         }
         return items;
+    }
+
+    /** A text (with its pair, or null) tokenized for the explainer, cut as the request asks. */
+    private static TextExplainer.Tokenized tokenize(ServedModel served, TextExplainer explainer, String text, String pair,
+                                                    InferenceService.Cut cut) {
+        if (cut.fromLeft()) {
+            try {
+                return new TextExplainer.Tokenized(text, pair, served.encoder().encodeFromLeft(List.of(text),
+                        pair == null ? null : List.of(pair), cut.strategy()));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidInputException(e.getMessage());
+            }
+        }
+        return pair == null ? explainer.tokenize(text) : explainer.tokenize(text, pair, cut.strategy());
     }
 
     private Result run(ServedModel served, TextRows rows, Task task, InferenceService.Cut cut, ExplainOptions options,

@@ -193,7 +193,8 @@ public class InferenceService {
         long t0 = System.nanoTime();
         TokenBatch batch;
         try {
-            batch = rows.paired() ? served.encoder().encodePairs(rows.texts(), rows.pairs(), cut.strategy())
+            batch = cut.fromLeft() ? served.encoder().encodeFromLeft(rows.texts(), rows.pairs(), cut.strategy())
+                    : rows.paired() ? served.encoder().encodePairs(rows.texts(), rows.pairs(), cut.strategy())
                     : served.encoder().encode(rows.texts());
         } catch (IllegalArgumentException e) {
             // a pair that cannot be cut the way the request asked
@@ -216,24 +217,34 @@ public class InferenceService {
      * How a request's texts are cut to the model's length: the request's {@code truncation}
      * ({@code longest_first}, {@code only_first}, {@code only_second}, as HuggingFace's tokenizers
      * name them; {@code true} the task's way; {@code false} not at all, a text too long is a 400),
-     * else the task's way.
+     * else the task's way; from the end (the default) or, with {@code truncation_direction: left},
+     * from the start.
      */
-    record Cut(TextEncoder.Truncation strategy, boolean allowed) {
+    record Cut(TextEncoder.Truncation strategy, boolean allowed, boolean fromLeft) {
     }
 
     static final String TRUNCATION = "truncation";
+    static final String DIRECTION = "truncation_direction";
 
     static Cut cut(Map<String, Object> parameters, Task task) {
+        Object direction = parameters.get(DIRECTION);
+        boolean left = false;
+        if (direction != null) {
+            if (!(direction instanceof String d) || !(d.equalsIgnoreCase("left") || d.equalsIgnoreCase("right"))) {
+                throw new InvalidInputException("Parameter truncation_direction must be left or right, was " + direction);
+            }
+            left = d.equalsIgnoreCase("left");
+        }
         Object value = parameters.get(TRUNCATION);
         if (value == null || Boolean.TRUE.equals(value) || "true".equals(value)) {
-            return new Cut(task.truncation(), true);
+            return new Cut(task.truncation(), true, left);
         }
         if (Boolean.FALSE.equals(value) || "false".equals(value)) {
-            return new Cut(task.truncation(), false);
+            return new Cut(task.truncation(), false, left);
         }
         if (value instanceof String name) {
             try {
-                return new Cut(TextEncoder.Truncation.of(name), true);
+                return new Cut(TextEncoder.Truncation.of(name), true, left);
             } catch (IllegalArgumentException e) {
                 throw new InvalidInputException("Parameter " + e.getMessage());
             }

@@ -81,7 +81,7 @@ public class CompatibilityHandler {
                 throw new Backend("Model " + model + " is not a classifier model");
             }
             decoded.set(predict);
-            return new DataPlane.Texts(predict.rows(), Map.of(TRUNCATION, predict.truncate()));
+            return new DataPlane.Texts(predict.rows(), Map.of(TRUNCATION, predict.truncate(), DIRECTION, predict.fromLeft() ? "left" : "right"));
         }));
         return plane.predict(origin("tei_predict", request), model, null, texts)
                 .map(c -> ok(TeiCodec.encodePredict(c.labels(), c.logits().floats(), decoded.get().rows().size(), decoded.get().batch(),
@@ -105,6 +105,7 @@ public class CompatibilityHandler {
             parameters.put(Rerank.RAW_SCORES, rerank.rawScores());
             parameters.put(Rerank.RETURN_TEXT, rerank.returnText());
             parameters.put(TRUNCATION, rerank.truncate());
+            parameters.put(DIRECTION, rerank.fromLeft() ? "left" : "right");
             return new DataPlane.Texts(TextRows.of(rerank.texts()), parameters);
         }));
         return plane.predict(origin("tei_rerank", request), model, null, texts)
@@ -207,6 +208,7 @@ public class CompatibilityHandler {
 
     static final String TOP_K = "top_k";
     static final String TRUNCATION = "truncation";
+    static final String DIRECTION = "truncation_direction";
     static final String FUNCTION = "function_to_apply";
 
     @PostMapping("/models/{model}")

@@ -30,12 +30,14 @@ public final class TeiCodec {
      * @param batch     whether {@code inputs} was a batch (answered as a list of lists)
      * @param truncate  whether too long inputs are cut (TEI's {@code truncate}; absent: true, its auto-truncate)
      * @param rawScores answer the logits instead of a softmax (several labels) or sigmoid (one)
+     * @param fromLeft  cut too long inputs from their start ({@code truncation_direction: Left})
      */
-    public record Predict(TextRows rows, boolean batch, boolean truncate, boolean rawScores) {
+    public record Predict(TextRows rows, boolean batch, boolean truncate, boolean rawScores, boolean fromLeft) {
     }
 
     /** A {@code /rerank} request. */
-    public record Rerank(String query, List<String> texts, boolean truncate, boolean rawScores, boolean returnText) {
+    public record Rerank(String query, List<String> texts, boolean truncate, boolean rawScores, boolean returnText,
+                         boolean fromLeft) {
     }
 
     /**
@@ -62,7 +64,8 @@ public final class TeiCodec {
         } else {
             one(inputs, texts, pairs);
         }
-        return new Predict(TextRows.mixed(texts, pairs, "input of the batch"), batch, truncate(root), flag(root, "raw_scores"));
+        return new Predict(TextRows.mixed(texts, pairs, "input of the batch"), batch, truncate(root), flag(root, "raw_scores"),
+                fromLeft(root));
     }
 
     /** One input: a string, {@code [text]} or {@code [text, text_pair]}. */
@@ -105,24 +108,25 @@ public final class TeiCodec {
         }
         List<String> list = new ArrayList<>(texts.size());
         texts.forEach(t -> list.add(t.stringValue()));
-        return new Rerank(query.stringValue(), list, truncate(root), flag(root, "raw_scores"), flag(root, "return_text"));
+        return new Rerank(query.stringValue(), list, truncate(root), flag(root, "raw_scores"), flag(root, "return_text"),
+                fromLeft(root));
     }
 
-    /**
-     * TEI's {@code truncate} (absent or null: true) after checking {@code truncation_direction}: TEI
-     * takes Right (the default) or Left; this server cuts on the right only, and says so.
-     */
-    private static boolean truncate(ObjectNode root) {
+    /** TEI's {@code truncation_direction}: Right (the default) or Left, in either case. */
+    private static boolean fromLeft(ObjectNode root) {
         JsonNode direction = root.get("truncation_direction");
-        if (direction != null && !direction.isNull()) {
-            String d = direction.isString() ? direction.stringValue() : direction.toString();
-            if (d.equalsIgnoreCase("left")) {
-                throw new InvalidInputException("truncation_direction Left is not supported: texts are cut on the right");
-            }
-            if (!d.equalsIgnoreCase("right")) {
-                throw new InvalidInputException("truncation_direction must be Right or Left, was " + d);
-            }
+        if (direction == null || direction.isNull()) {
+            return false;
         }
+        String d = direction.isString() ? direction.stringValue() : direction.toString();
+        if (!d.equalsIgnoreCase("left") && !d.equalsIgnoreCase("right")) {
+            throw new InvalidInputException("truncation_direction must be Right or Left, was " + d);
+        }
+        return d.equalsIgnoreCase("left");
+    }
+
+    /** TEI's {@code truncate}: absent or null, true (its auto-truncate). */
+    private static boolean truncate(ObjectNode root) {
         JsonNode truncate = root.get("truncate");
         if (truncate == null || truncate.isNull()) {
             return true;

@@ -32,8 +32,9 @@ class CompatCodecsTests {
         assertThat(batch.truncate()).isTrue();
         assertThatThrownBy(() -> TeiCodec.decodePredict(utf8("{\"inputs\": [\"a\", \"b\", \"c\"]}"))).hasMessageContaining("[text, text_pair]");
         assertThatThrownBy(() -> TeiCodec.decodePredict(utf8("{\"inputs\": [[\"a\"], [\"b\", \"c\"]]}"))).hasMessageContaining("text_pair");
-        assertThatThrownBy(() -> TeiCodec.decodePredict(utf8("{\"inputs\": \"a\", \"truncation_direction\": \"Left\"}")))
-                .hasMessageContaining("cut on the right");
+        assertThat(TeiCodec.decodePredict(utf8("{\"inputs\": \"a\", \"truncation_direction\": \"Left\"}")).fromLeft()).isTrue();
+        assertThatThrownBy(() -> TeiCodec.decodePredict(utf8("{\"inputs\": \"a\", \"truncation_direction\": \"Up\"}")))
+                .hasMessageContaining("Right or Left");
     }
 
     @Test
