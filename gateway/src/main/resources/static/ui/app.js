@@ -39,7 +39,7 @@ async function loadVersions() {
 let entity = null;
 
 function request() {
-  const parameters = { n_steps: Number($('steps').value), merge_subwords: $('merge').checked };
+  const parameters = { n_steps: Number($('steps').value), merge_subwords: $('merge').checked, explainer: $('explainer').value };
   let instance = $('text').value;
   if (served.pairs && !served.rerank && $('pair').value.trim() !== '') {
     instance = { text: $('text').value, text_pair: $('pair').value };
@@ -87,7 +87,10 @@ function render(answer, seconds) {
   } else {
     $('words').innerHTML = e.words.map(word).join(' ');
   }
-  $('facts').textContent = `delta ${e.delta.toExponential(2)} · ${e.n_steps} steps (${e.method}, ${e.gradients} gradients)`
+  // only integrated gradients' attributions sum to the change, so only they have a delta
+  const how = e.delta === undefined ? `${e.explainer.replace(/_/g, ' ')} (${e.gradients})`
+    : `delta ${e.delta.toExponential(2)} · ${e.n_steps} steps (${e.method}, ${e.gradients} gradients)`;
+  $('facts').textContent = how
     + ` · explained in ${e.explain_ms.toFixed(0)} ms, round trip ${(seconds * 1000).toFixed(0)} ms`;
   $('result').hidden = false;
 }

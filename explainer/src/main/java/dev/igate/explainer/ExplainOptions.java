@@ -17,9 +17,80 @@ import dev.igate.protocol.InvalidInputException;
  * @param internalBatchSize rows per ONNX Runtime run, 0 to size by sequence length
  * @param adaptive          {@code n_steps: "auto"}: steps double from {@link #FIRST_ADAPTIVE_STEPS} until the
  *                          convergence delta is within {@link #DELTA_TOLERANCE} of the logit change, up to {@code steps}
+ * @param explainer         the attribution method ({@code explainer}): {@code integrated_gradients} (the default),
+ *                          {@code gradient_x_input}, {@code saliency} or {@code occlusion}
+ * @param evaluate          measure the explanation's faithfulness ({@code evaluate: true}: ERASER's comprehensiveness
+ *                          and sufficiency, leave-one-out rank correlation)
  */
 public record ExplainOptions(String target, int steps, String method, String baseline, String gradients,
-                             boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
+                             boolean mergeSubwords, int internalBatchSize, boolean adaptive, String explainer, boolean evaluate) {
+
+    public static final String INTEGRATED_GRADIENTS = "integrated_gradients";
+    public static final String GRADIENT_X_INPUT = "gradient_x_input";
+    public static final String SALIENCY = "saliency";
+    public static final String OCCLUSION = "occlusion";
+    public static final java.util.List<String> EXPLAINERS = java.util.List.of(INTEGRATED_GRADIENTS, GRADIENT_X_INPUT, SALIENCY, OCCLUSION);
+
+    /** The parameters {@link #from} reads. */
+    public static final java.util.Set<String> NAMES = java.util.Set.of("target", "n_steps", "method", "baseline", "gradients",
+            "merge_subwords", "internal_batch_size", "explainer", "evaluate");
+
+    /** With the adaptive flag, integrated gradients. */
+    public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
+                          boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false);
+    }
+
+    /** These options with another internal batch size. */
+    public ExplainOptions withInternalBatchSize(int size) {
+        return new ExplainOptions(target, steps, method, baseline, gradients, mergeSubwords, size, adaptive, explainer, evaluate);
+    }
+
+    /**
+     * Refuses a parameter nobody reads, naming it (and the known name it is closest to, for a
+     * misspelling such as {@code n_step}): silently ignored, it would give a plausible but different
+     * explanation than the one asked for.
+     *
+     * @param others the names the rest of the request reads (a task's, a transport's)
+     * @throws InvalidInputException for the first unknown name, in the request's order
+     */
+    public static void checkNames(java.util.Collection<String> names, java.util.Set<String> others) {
+        for (String name : names) {
+            if (!NAMES.contains(name) && !others.contains(name)) {
+                String closest = null;
+                int best = 3;
+                for (String known : new java.util.TreeSet<>(NAMES)) {
+                    int d = distance(name, known);
+                    if (d < best) {
+                        best = d;
+                        closest = known;
+                    }
+                }
+                throw new InvalidInputException("Unknown explain parameter " + name + (closest == null ? "" : " (did you mean "
+                        + closest + "?)") + "; explain takes " + new java.util.TreeSet<>(NAMES) + " and the task's " + new java.util.TreeSet<>(others));
+            }
+        }
+    }
+
+    /** Levenshtein distance. */
+    private static int distance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                current[j] = Math.min(Math.min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
 
     public static final int FIRST_ADAPTIVE_STEPS = 16;
     /** |delta| at most this share of |F(x)[t] - F(x')[t]| ends adaptive steps. */
@@ -28,7 +99,7 @@ public record ExplainOptions(String target, int steps, String method, String bas
     /** Fixed steps. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false);
     }
 
     public static final String PAD = "pad";
@@ -66,7 +137,11 @@ public record ExplainOptions(String target, int steps, String method, String bas
         if (batch < 0 || batch > 4096) {
             throw new InvalidInputException("internal_batch_size must be between 1 and 4096, was " + batch);
         }
-        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive);
+        String explainer = string(p, "explainer", INTEGRATED_GRADIENTS);
+        if (!EXPLAINERS.contains(explainer)) {
+            throw new InvalidInputException("explainer must be one of " + EXPLAINERS + ", was " + explainer);
+        }
+        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive, explainer, bool(p, "evaluate"));
     }
 
     private static int integer(Map<String, Object> p, String key, int fallback) {

@@ -450,54 +450,17 @@ public final class IntegratedGradients implements AutoCloseable {
             throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
         }
         int seq = sample.ids().length;
-        int hidden = graph.hidden();
-        int width = seq * hidden;
-        float[] x = new float[width];
-        graph.lookup(sample.ids(), x, 0);
-        float[] baseline = new float[width];
-        if (sample.baselineIds() != null) {
-            graph.lookup(sample.baselineIds(), baseline, 0);
-        }
+        float[][] in = inputs(sample);
+        float[] x = in[0];
+        float[] baseline = in[1];
         int points = quadrature.alphas().length;
         int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
 
-        // F(x) and F(baseline), on two instances at once when there are two; an emulated gradient graph's
-        // logits are close to the model's, not the model's: then from the forward graph, as served
-        String ends = emulated ? BLACKBOX : method;
-        float[] endLogits;
-        if (layout.instances() > 1) {
-            CompletableFuture<float[]> fx = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, x, 1)));
-            CompletableFuture<float[]> fb = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, baseline, 1)));
-            float[] a = join(fx);
-            float[] b = join(fb);
-            endLogits = new float[a.length + b.length];
-            System.arraycopy(a, 0, endLogits, 0, a.length);
-            System.arraycopy(b, 0, endLogits, a.length, b.length);
-        } else {
-            float[] both = new float[2 * width];
-            System.arraycopy(x, 0, both, 0, width);
-            System.arraycopy(baseline, 0, both, width, width);
-            endLogits = join(scheduler.submit(new InstanceJob<>(2, at -> logits(ends, at, sample, both, 2))));
-        }
+        float[] endLogits = endLogits(sample, x, baseline, method, scheduler);
         int classes = endLogits.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
         float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        Objective o;
-        if (objective.weighted()) {
-            if (objective.weights().length != classes) {
-                throw new IllegalArgumentException("the objective weighs " + objective.weights().length + " outputs, a row has " + classes);
-            }
-            o = objective;
-        } else {
-            if (tokenLabels > 0) {
-                throw new IllegalArgumentException("the model answers per token: explain an entity (its tokens and label), not a class");
-            }
-            int t = objective.target() >= 0 ? objective.target() : LabelDecoder.argmax(fx);
-            if (t >= classes) {
-                throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
-            }
-            o = Objective.ofClass(t);
-        }
+        Objective o = resolve(objective, fx);
         double[] scores;
         double disagreement = Double.NaN;
         if (method.equals(GRAPH)) {
@@ -515,6 +478,197 @@ public final class IntegratedGradients implements AutoCloseable {
         double change = o.value(fx, 0) - o.value(fb, 0);
         double delta = sum - change;
         return new Attribution(scores, delta, o.target(), fx, fb, method, quadrature.alphas().length, rows, disagreement, change);
+    }
+
+    /**
+     * F(x) and F(baseline), one row after the other: on two instances at once when there are two;
+     * an emulated gradient graph's logits are close to the model's, not the model's, so then from
+     * the forward graph, as served.
+     */
+    private float[] endLogits(Sample sample, float[] x, float[] baseline, String method, InstanceScheduler scheduler) {
+        int width = x.length;
+        String ends = emulated ? BLACKBOX : method;
+        if (layout.instances() > 1) {
+            CompletableFuture<float[]> fx = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, x, 1)));
+            CompletableFuture<float[]> fb = scheduler.submit(new InstanceJob<>(1, at -> logits(ends, at, sample, baseline, 1)));
+            float[] a = join(fx);
+            float[] b = join(fb);
+            float[] out = new float[a.length + b.length];
+            System.arraycopy(a, 0, out, 0, a.length);
+            System.arraycopy(b, 0, out, a.length, b.length);
+            return out;
+        }
+        float[] both = new float[2 * width];
+        System.arraycopy(x, 0, both, 0, width);
+        System.arraycopy(baseline, 0, both, width, width);
+        return join(scheduler.submit(new InstanceJob<>(2, at -> logits(ends, at, sample, both, 2))));
+    }
+
+    /**
+     * The objective as it applies to a row of {@code fx.length} outputs: the predicted class for -1.
+     *
+     * @throws IllegalArgumentException for a class past the outputs, weights of another length, or a class of a
+     *                                  per-token model
+     */
+    private Objective resolve(Objective objective, float[] fx) {
+        int classes = fx.length;
+        if (objective.weighted()) {
+            if (objective.weights().length != classes) {
+                throw new IllegalArgumentException("the objective weighs " + objective.weights().length + " outputs, a row has " + classes);
+            }
+            return objective;
+        }
+        if (tokenLabels > 0) {
+            throw new IllegalArgumentException("the model answers per token: explain an entity (its tokens and label), not a class");
+        }
+        int t = objective.target() >= 0 ? objective.target() : LabelDecoder.argmax(fx);
+        if (t >= classes) {
+            throw new IllegalArgumentException("target " + t + " is not below the " + classes + " classes");
+        }
+        return Objective.ofClass(t);
+    }
+
+    /** Embeddings of the sample's tokens and of its baseline's (zeros without one). */
+    private float[][] inputs(Sample sample) {
+        int width = sample.ids().length * graph.hidden();
+        float[] x = new float[width];
+        graph.lookup(sample.ids(), x, 0);
+        float[] baseline = new float[width];
+        if (sample.baselineIds() != null) {
+            graph.lookup(sample.baselineIds(), baseline, 0);
+        }
+        return new float[][] {x, baseline};
+    }
+
+    /**
+     * Attributions from the objective's gradient at the input alone, no path: per token the L2
+     * norm of the gradient over the hidden units (saliency, as Captum's Saliency; the gradient graph
+     * only), or x · gradient summed over them (Captum's InputXGradient; without the graph, the
+     * central difference along each token's x). Nothing sums to the output's change, so the delta is
+     * NaN; the change F(x) − F(baseline) is reported beside.
+     *
+     * @throws IllegalArgumentException for saliency without a gradient graph, or an objective that does not fit
+     */
+    public Attribution gradientAtInput(Sample sample, Objective objective, boolean saliency, String gradients,
+                                       InstanceScheduler scheduler) {
+        String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
+        if (method.equals(GRAPH) && gradient == null) {
+            throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
+        }
+        if (saliency && method.equals(BLACKBOX)) {
+            throw new IllegalArgumentException("saliency needs the gradient graph (|gradient| per hidden unit; finite differences "
+                    + "would take a forward pass per unit): use gradient_x_input or occlusion");
+        }
+        int seq = sample.ids().length;
+        int hidden = graph.hidden();
+        float[][] in = inputs(sample);
+        float[] x = in[0];
+        float[] endLogits = endLogits(sample, x, in[1], method, scheduler);
+        int classes = endLogits.length / 2;
+        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
+        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
+        Objective o = resolve(objective, fx);
+        double[] scores = new double[seq];
+        long rows;
+        if (method.equals(GRAPH)) {
+            float[] grad = join(scheduler.submit(new InstanceJob<>(1, at -> gradients(at, sample, x, 1, o))));
+            for (int i = 0; i < seq; i++) {
+                double s = 0;
+                for (int h = 0; h < hidden; h++) {
+                    double g = grad[i * hidden + h];
+                    s += saliency ? g * g : x[i * hidden + h] * g;
+                }
+                scores[i] = saliency ? Math.sqrt(s) : s;
+            }
+            rows = 1;
+        } else {
+            double step = FINITE_DIFFERENCE_STEP;
+            float[] points = new float[2 * seq * x.length];
+            for (int r = 0; r < 2 * seq; r++) {
+                int token = r / 2;
+                double sign = r % 2 == 0 ? 1 : -1;
+                int o0 = r * x.length;
+                System.arraycopy(x, 0, points, o0, x.length);
+                for (int h = 0; h < hidden; h++) {
+                    int j = token * hidden + h;
+                    points[o0 + j] = (float) (x[j] * (1 + sign * step));
+                }
+            }
+            float[] logits = join(scheduler.submit(new InstanceJob<>(2 * seq, at -> logits(BLACKBOX, at, sample, points, 2 * seq))));
+            for (int i = 0; i < seq; i++) {
+                scores[i] = (o.value(logits, 2 * i * classes) - o.value(logits, (2 * i + 1) * classes)) / (2 * step);
+            }
+            rows = 2L * seq;
+        }
+        return new Attribution(scores, Double.NaN, o.target(), fx, fb, method, 1, rows, Double.NaN, o.value(fx, 0) - o.value(fb, 0));
+    }
+
+    /**
+     * Leave-one-word-out: each group of tokens (a word; -1 for tokens never left out, the special
+     * ones) replaced by the baseline's embeddings, the objective's drop F(x) − F(x without the
+     * group) spread evenly over the group's tokens, so a merged word scores its drop. Forward
+     * passes only, batched over the instances. The delta is NaN: the drops need not sum to the change.
+     */
+    public Attribution occlusion(Sample sample, Objective objective, int[] groups, int internalBatch, InstanceScheduler scheduler) {
+        int seq = sample.ids().length;
+        int hidden = graph.hidden();
+        float[][] in = inputs(sample);
+        float[] x = in[0];
+        float[] baseline = in[1];
+        float[] endLogits = endLogits(sample, x, baseline, BLACKBOX, scheduler);
+        int classes = endLogits.length / 2;
+        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
+        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
+        Objective o = resolve(objective, fx);
+        List<Integer> ids = new ArrayList<>();
+        for (int g : groups) {
+            if (g >= 0 && !ids.contains(g)) {
+                ids.add(g);
+            }
+        }
+        double[] drops = new double[ids.size()];
+        int width = x.length;
+        runPieces(pieces(ids.size(), internalBatch, seq), scheduler, (from, rows) -> {
+            float[] points = new float[rows * width];
+            for (int r = 0; r < rows; r++) {
+                int group = ids.get(from + r);
+                System.arraycopy(x, 0, points, r * width, width);
+                for (int i = 0; i < seq; i++) {
+                    if (groups[i] == group) {
+                        System.arraycopy(baseline, i * hidden, points, r * width + i * hidden, hidden);
+                    }
+                }
+            }
+            return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
+        }, (from, rows, logits) -> {
+            for (int r = 0; r < rows; r++) {
+                drops[from + r] = o.value(fx, 0) - o.value(logits, r * classes);
+            }
+        });
+        double[] scores = new double[seq];
+        for (int k = 0; k < ids.size(); k++) {
+            int size = 0;
+            for (int g : groups) {
+                size += g == ids.get(k) ? 1 : 0;
+            }
+            for (int i = 0; i < seq; i++) {
+                if (groups[i] == ids.get(k)) {
+                    scores[i] = drops[k] / size;
+                }
+            }
+        }
+        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, 0, ids.size() + 2L, Double.NaN,
+                o.value(fx, 0) - o.value(fb, 0));
+    }
+
+    /**
+     * The model's outputs for one row of token ids (with its mask and type ids), through the forward
+     * graph on the version's instances: what faithfulness measures run on texts with words removed.
+     */
+    public float[] forward(long[] ids, long[] mask, long[] types, InstanceScheduler scheduler) {
+        Sample row = new Sample(ids, mask, types, null);
+        float[] x = inputs(row)[0];
+        return join(scheduler.submit(new InstanceJob<>(1, at -> logits(BLACKBOX, at, row, x, 1))));
     }
 
     /**

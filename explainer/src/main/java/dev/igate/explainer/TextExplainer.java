@@ -145,26 +145,17 @@ public final class TextExplainer implements AutoCloseable {
         }
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
         Attribution a;
-        if (options.adaptive()) {
-            // double the steps until the quadrature has converged (delta small against the logit change), up to the cap
-            int steps = Math.min(ExplainOptions.FIRST_ADAPTIVE_STEPS, options.steps());
-            while (true) {
-                a = ig.attribute(sample, target, Quadrature.of(options.method(), steps), options.gradients(),
-                        options.internalBatchSize(), via);
-                double change = Math.abs(a.change());
-                if (steps >= options.steps() || Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * change) {
-                    break;
-                }
-                steps = Math.min(options.steps(), 2 * steps);
-            }
-        } else {
-            a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
-                    options.internalBatchSize(), via);
+        try {
+            a = attribute(sample, batch, target, options, via);
+        } catch (IllegalArgumentException e) {
+            // a method the model cannot take (saliency without a gradient graph) or an objective that does not fit it
+            throw new InvalidInputException(e.getMessage());
         }
 
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();
         List<Integer> segments = new ArrayList<>();
+        List<int[]> spans = new ArrayList<>();
         String[] tokens = batch.tokens()[0];
         long[] wordIds = batch.wordIds()[0];
         long[] sequences = batch.sequenceIds()[0];
@@ -179,12 +170,15 @@ public final class TextExplainer implements AutoCloseable {
                 int from = firstTokenOf(wordIds, sequences, i);
                 words.set(last, source.substring(batch.charStarts()[0][from], batch.charEnds()[0][i]));
                 scores.set(last, scores.get(last) + a.scores()[i]);
+                spans.set(last, new int[] {spans.get(last)[0], source.codePointCount(0, batch.charEnds()[0][i])});
             } else {
                 boolean hasSpan = batch.charStarts()[0][i] >= 0;
                 words.add(options.mergeSubwords() && hasSpan
                         ? source.substring(batch.charStarts()[0][i], batch.charEnds()[0][i]) : tokens[i]);
                 scores.add(a.scores()[i]);
                 segments.add((int) sequences[i]);
+                spans.add(hasSpan ? new int[] {source.codePointCount(0, batch.charStarts()[0][i]),
+                        source.codePointCount(0, batch.charEnds()[0][i])} : new int[] {-1, -1});
             }
             previousWord = word;
             previousSequence = sequences[i];
@@ -206,7 +200,57 @@ public final class TextExplainer implements AutoCloseable {
         return new Explanation(words, importances, a.delta(), a.target() >= 0 ? task.labels().get(a.target()) : "entity", a.target(),
                 task.summary(predicted), task.labels(), predicted.scores(), raw, options.method(), a.gradients(),
                 a.steps(), (System.nanoTime() - start) / 1e6, approximation(a),
-                tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray());
+                tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray(), options.explainer(),
+                spans.stream().mapToInt(span -> span[0]).toArray(), spans.stream().mapToInt(span -> span[1]).toArray(),
+                options.evaluate() ? Faithfulness.evaluate(ig, sample, target.weighted() ? target : Objective.ofClass(a.target()), words(batch),
+                        a.scores(), via) : null);
+    }
+
+    /** The attribution the options' explainer makes of the objective. */
+    private Attribution attribute(IntegratedGradients.Sample sample, TokenBatch batch, Objective target, ExplainOptions options,
+                                  InstanceScheduler via) {
+        return switch (options.explainer()) {
+            case ExplainOptions.GRADIENT_X_INPUT, ExplainOptions.SALIENCY ->
+                    ig.gradientAtInput(sample, target, options.explainer().equals(ExplainOptions.SALIENCY), options.gradients(), via);
+            case ExplainOptions.OCCLUSION -> ig.occlusion(sample, target, words(batch), options.internalBatchSize(), via);
+            default -> integratedGradients(sample, target, options, via);
+        };
+    }
+
+    /** Each token's word, numbered across both texts of a pair; -1 for special tokens: what occlusion leaves out at once. */
+    static int[] words(TokenBatch batch) {
+        long[] wordIds = batch.wordIds()[0];
+        long[] sequences = batch.sequenceIds()[0];
+        int[] groups = new int[wordIds.length];
+        int next = -1;
+        for (int i = 0; i < groups.length; i++) {
+            boolean continues = i > 0 && wordIds[i] >= 0 && wordIds[i] == wordIds[i - 1] && sequences[i] == sequences[i - 1];
+            groups[i] = wordIds[i] < 0 ? -1 : continues ? next : ++next;
+        }
+        return groups;
+    }
+
+    /** Integrated gradients along the straight path, with steps doubled until they converge when asked ({@code n_steps: auto}). */
+    private Attribution integratedGradients(IntegratedGradients.Sample sample, Objective target, ExplainOptions options,
+                                            InstanceScheduler via) {
+        Attribution a;
+        if (options.adaptive()) {
+            // double the steps until the quadrature has converged (delta small against the logit change), up to the cap
+            int steps = Math.min(ExplainOptions.FIRST_ADAPTIVE_STEPS, options.steps());
+            while (true) {
+                a = ig.attribute(sample, target, Quadrature.of(options.method(), steps), options.gradients(),
+                        options.internalBatchSize(), via);
+                double change = Math.abs(a.change());
+                if (steps >= options.steps() || Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * change) {
+                    break;
+                }
+                steps = Math.min(options.steps(), 2 * steps);
+            }
+        } else {
+            a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
+                    options.internalBatchSize(), via);
+        }
+        return a;
     }
 
     /** Relative distance between the black-box scores at steps h and h/2 past which they are called unreliable. */
@@ -229,7 +273,7 @@ public final class TextExplainer implements AutoCloseable {
             why.add("straight-through gradients: quantization (" + ig.straightThrough() + " and the like) taken as the identity");
         }
         double change = Math.abs(a.change());
-        if (Math.abs(a.delta()) > DELTA_TOLERANCE * change) {
+        if (!Double.isNaN(a.delta()) && Math.abs(a.delta()) > DELTA_TOLERANCE * change) {
             why.add(String.format(java.util.Locale.ROOT, "convergence delta %.3g is %.0f%% of the logit change %.3g: raise n_steps",
                     a.delta(), change == 0 ? 100 : 100 * Math.abs(a.delta()) / change, change));
         }

@@ -123,4 +123,66 @@ class DemoModelExplainerIT {
             assertThat(chunked.scores()[i]).isCloseTo(whole.scores()[i], org.assertj.core.api.Assertions.within(1e-4));
         }
     }
+
+    @Test
+    void occlusionScoresAWordAsTheLogitsDropWhenItsTokensBecomeTheBaselines() {
+        // [CLS] risk assessment ... : "risk" is token 1, a word of one token
+        int[] groups = new int[sample.ids().length];
+        for (int i = 0; i < groups.length; i++) {
+            groups[i] = i == 0 || i == groups.length - 1 ? -1 : i;
+        }
+        Attribution a = ig.occlusion(sample, Objective.ofClass(-1), groups, 0, dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD);
+
+        long[] occluded = sample.ids().clone();
+        occluded[1] = sample.baselineIds()[1];
+        int hidden = ig.embeddings().hidden();
+        float[] x = new float[occluded.length * hidden];
+        ig.embeddings().lookup(occluded, x, 0);
+        float[] without = ig.logits(IntegratedGradients.BLACKBOX, sample, x, 1);
+        assertThat(a.scores()[1]).isCloseTo(a.logits()[a.target()] - without[a.target()], org.assertj.core.api.Assertions.within(1e-4));
+        assertThat(a.scores()[0]).isZero();
+        assertThat(Double.isNaN(a.delta())).isTrue();
+    }
+
+    @Test
+    void gradientTimesInputAgreesBetweenTheGraphAndFiniteDifferencesAndSaliencyIsAMagnitude() {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        Attribution graph = ig.gradientAtInput(sample, Objective.ofClass(-1), false, IntegratedGradients.GRAPH, here);
+        Attribution blackbox = ig.gradientAtInput(sample, Objective.ofClass(-1), false, IntegratedGradients.BLACKBOX, here);
+        Attribution saliency = ig.gradientAtInput(sample, Objective.ofClass(-1), true, IntegratedGradients.GRAPH, here);
+
+        assertThat(cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.99);
+        assertThat(java.util.Arrays.stream(saliency.scores()).min().orElseThrow()).isGreaterThanOrEqualTo(0);
+        assertThat(saliency.scores()[1]).isGreaterThan(0);
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> ig.gradientAtInput(sample, Objective.ofClass(-1), true, IntegratedGradients.BLACKBOX, here))
+                .hasMessageContaining("saliency needs the gradient graph");
+    }
+
+    @Test
+    void integratedGradientsAreMoreComprehensiveThanTheirOwnReverseAndLeaveOneOutAgrees() {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        Attribution a = gaussLegendre(50, IntegratedGradients.GRAPH);
+        int[] groups = new int[sample.ids().length];
+        for (int i = 0; i < groups.length; i++) {
+            groups[i] = i == 0 || i == groups.length - 1 ? -1 : i - 1;
+        }
+        double[] reversed = new double[a.scores().length];
+        for (int i = 0; i < reversed.length; i++) {
+            reversed[i] = -a.scores()[i];
+        }
+
+        dev.igate.protocol.Explanation.Faithfulness ig = Faithfulness.evaluate(DemoModelExplainerIT.ig, sample, Objective.ofClass(a.target()),
+                groups, a.scores(), here);
+        dev.igate.protocol.Explanation.Faithfulness worst = Faithfulness.evaluate(DemoModelExplainerIT.ig, sample,
+                Objective.ofClass(a.target()), groups, reversed, here);
+
+        // removing the words it ranks first costs the prediction more than removing those it ranks last
+        assertThat(ig.comprehensiveness()).isGreaterThan(worst.comprehensiveness());
+        // keeping only its top words keeps more of the prediction
+        assertThat(ig.sufficiency()).isLessThan(worst.sufficiency());
+        assertThat(ig.leaveOneOutSpearman()).isGreaterThan(0).isEqualTo(-worst.leaveOneOutSpearman(), org.assertj.core.api.Assertions.within(1e-9));
+        // the full text, 2 x 5 bins, one removal per word
+        assertThat(ig.evaluations()).isEqualTo(1 + 10 + (groups.length - 2));
+    }
 }

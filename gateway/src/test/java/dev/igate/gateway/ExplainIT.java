@@ -89,7 +89,8 @@ class ExplainIT extends ServerTestSupport {
     void badExplainParametersAre400() {
         for (String parameters : List.of("{\"target\": \"Nope\"}", "{\"target\": 6}", "{\"n_steps\": 0}",
                 "{\"n_steps\": 100000}", "{\"n_steps\": \"many\"}", "{\"method\": \"simpson\"}",
-                "{\"baseline\": \"noise\"}", "{\"gradients\": \"magic\"}", "{\"merge_subwords\": \"maybe\"}")) {
+                "{\"baseline\": \"noise\"}", "{\"gradients\": \"magic\"}", "{\"merge_subwords\": \"maybe\"}",
+                "{\"explainer\": \"lime\"}")) {
             client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(v2Body(parameters))
                     .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error").exists();
         }
@@ -155,5 +156,58 @@ class ExplainIT extends ServerTestSupport {
                 .jsonPath("$.explanations[0].approximate").isEqualTo(true)
                 .jsonPath("$.explanations[0].approximation").value(String.class,
                         m -> org.assertj.core.api.Assertions.assertThat(m).contains("finite differences (black-box method, as requested)"));
+    }
+
+    @Test
+    void anExplainParameterNobodyReadsIs400NamingItAndTheNameItIsCloseTo() {
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(v2Body("{\"n_step\": 8}"))
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(m -> assertThat((String) m).startsWith("Unknown explain parameter n_step (did you mean n_steps?)"));
+        client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"a\"], \"parameters\": {\"explainer\": \"occlusion\", \"shap_samples\": 100}}")
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(m -> assertThat((String) m).contains("Unknown explain parameter shap_samples"));
+    }
+
+    @Test
+    void eachExplainerAnswersInOneSchemaWithEachWordsCharactersInTheText() {
+        for (String explainer : List.of("integrated_gradients", "gradient_x_input", "saliency", "occlusion")) {
+            byte[] bytes = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"explainer\": \"" + explainer
+                            + "\", \"merge_subwords\": true, \"n_steps\": 8}}")
+                    .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+            JsonNode e = JSON.readTree(bytes).at("/explanations/0");
+            assertThat(e.get("explainer").stringValue()).isEqualTo(explainer);
+            assertThat(e.get("target").stringValue()).isEqualTo("Pharma-Toxico");
+            // only integrated gradients' attributions sum to the change: the others have no delta
+            assertThat(e.has("delta")).as(explainer).isEqualTo(explainer.equals("integrated_gradients"));
+            List<String> words = e.get("words").values().stream().map(JsonNode::stringValue).toList();
+            assertThat(words).contains("bioavailability");
+            for (int i = 0; i < words.size(); i++) {
+                int start = e.get("start").get(i).intValue();
+                if (start >= 0) {
+                    assertThat(SEED_TEXT.substring(start, e.get("end").get(i).intValue())).isEqualTo(words.get(i));
+                }
+            }
+            double sum = 0;
+            for (JsonNode v : e.get("importances")) {
+                sum += Math.abs(v.doubleValue());
+            }
+            assertThat(sum).as(explainer).isGreaterThan(0);
+        }
+    }
+
+    @Test
+    void evaluateAddsErasersFaithfulnessToTheExplanation() {
+        byte[] bytes = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"evaluate\": true, \"n_steps\": 16}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        JsonNode f = JSON.readTree(bytes).at("/explanations/0/faithfulness");
+
+        assertThat(f.get("comprehensiveness").doubleValue()).isBetween(-1.0, 1.0);
+        assertThat(f.get("sufficiency").doubleValue()).isBetween(-1.0, 1.0);
+        assertThat(f.get("leave_one_out_spearman").doubleValue()).isBetween(-1.0, 1.0);
+        // the seed sentence has 14 word-pieces' words: the full text, 2 x 5 bins, one removal per word
+        assertThat(f.get("evaluations").intValue()).isGreaterThan(11);
     }
 }

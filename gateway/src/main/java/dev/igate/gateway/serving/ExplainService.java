@@ -63,6 +63,15 @@ public class ExplainService {
     }
 
     /**
+     * The request parameters an explain call takes besides the explainer's own: the tasks' (zero-shot,
+     * rerank, entities, cutting) and the transports' (V2's binary answers, Triton's scheduling).
+     */
+    static final java.util.Set<String> OTHER_PARAMETERS = java.util.Set.of(ZeroShot.CANDIDATES, ZeroShot.TEMPLATE, ZeroShot.MULTI_LABEL,
+            Rerank.QUERY, Rerank.TOP_N, Rerank.RETURN_TEXT, Rerank.RAW_SCORES, EntityTargets.PARAMETER,
+            TokenClassification.AGGREGATION_PARAMETER, TokenClassification.IGNORE_PARAMETER, InferenceService.TRUNCATION,
+            InferenceService.DIRECTION, "binary_data_output", "priority", "timeout");
+
+    /**
      * Explains each text with a model version (null = the model's default).
      *
      * @param parameters the request's parameters: target, n_steps, method, baseline, gradients,
@@ -78,11 +87,10 @@ public class ExplainService {
             if (texts.size() > 64) {
                 throw new InvalidInputException("Explain takes at most 64 texts per request, got " + texts.size());
             }
+            ExplainOptions.checkNames(parameters.keySet(), OTHER_PARAMETERS);
             ExplainOptions options = ExplainOptions.from(parameters, properties.defaultSteps(), properties.maxSteps());
             ExplainOptions effective = options.internalBatchSize() == 0 && properties.internalBatchSize() > 0
-                    ? new ExplainOptions(options.target(), options.steps(), options.method(), options.baseline(),
-                    options.gradients(), options.mergeSubwords(), properties.internalBatchSize(), options.adaptive())
-                    : options;
+                    ? options.withInternalBatchSize(properties.internalBatchSize()) : options;
             Watch watch = new Watch(System.nanoTime() + properties.timeout().toNanos(),
                     () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"));
             // the task as the request asks for it (zero-shot, rerank), checked before any work

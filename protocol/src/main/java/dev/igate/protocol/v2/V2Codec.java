@@ -390,7 +390,29 @@ public final class V2Codec {
                 segments.add(segment);
             }
         }
-        o.put("delta", e.delta());
+        if (e.starts() != null) {
+            // each word's characters in its text, code points: text[start:end] in Python is the word
+            ArrayNode starts = o.putArray("start");
+            ArrayNode ends = o.putArray("end");
+            for (int i = 0; i < e.starts().length; i++) {
+                starts.add(e.starts()[i]);
+                ends.add(e.ends()[i]);
+            }
+        }
+        // integrated gradients' convergence delta; the other methods' attributions need not sum to the change
+        if (e.hasDelta()) {
+            o.put("delta", e.delta());
+        }
+        o.put("explainer", e.explainer());
+        if (e.faithfulness() != null) {
+            ObjectNode f = o.putObject("faithfulness");
+            f.put("comprehensiveness", e.faithfulness().comprehensiveness());
+            f.put("sufficiency", e.faithfulness().sufficiency());
+            if (!Double.isNaN(e.faithfulness().leaveOneOutSpearman())) {
+                f.put("leave_one_out_spearman", e.faithfulness().leaveOneOutSpearman());
+            }
+            f.put("evaluations", e.faithfulness().evaluations());
+        }
         o.put("target", e.target());
         // nobody should read an estimate as an exact answer
         o.put("approximate", e.approximate());
