@@ -21,9 +21,11 @@ import dev.igate.protocol.InvalidInputException;
  *                          {@code gradient_x_input}, {@code saliency} or {@code occlusion}
  * @param evaluate          measure the explanation's faithfulness ({@code evaluate: true}: ERASER's comprehensiveness
  *                          and sufficiency, leave-one-out rank correlation)
+ * @param contrastWith      a second label or class index: attribute {@code logit[target] - logit[contrast_with]}, or null
  */
 public record ExplainOptions(String target, int steps, String method, String baseline, String gradients,
-                             boolean mergeSubwords, int internalBatchSize, boolean adaptive, String explainer, boolean evaluate) {
+                             boolean mergeSubwords, int internalBatchSize, boolean adaptive, String explainer, boolean evaluate,
+                             String contrastWith) {
 
     public static final String INTEGRATED_GRADIENTS = "integrated_gradients";
     public static final String GRADIENT_X_INPUT = "gradient_x_input";
@@ -33,17 +35,18 @@ public record ExplainOptions(String target, int steps, String method, String bas
 
     /** The parameters {@link #from} reads. */
     public static final java.util.Set<String> NAMES = java.util.Set.of("target", "n_steps", "method", "baseline", "gradients",
-            "merge_subwords", "internal_batch_size", "explainer", "evaluate");
+            "merge_subwords", "internal_batch_size", "explainer", "evaluate", "contrast_with");
 
     /** With the adaptive flag, integrated gradients. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false, null);
     }
 
     /** These options with another internal batch size. */
     public ExplainOptions withInternalBatchSize(int size) {
-        return new ExplainOptions(target, steps, method, baseline, gradients, mergeSubwords, size, adaptive, explainer, evaluate);
+        return new ExplainOptions(target, steps, method, baseline, gradients, mergeSubwords, size, adaptive, explainer, evaluate,
+                contrastWith);
     }
 
     /**
@@ -99,11 +102,15 @@ public record ExplainOptions(String target, int steps, String method, String bas
     /** Fixed steps. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false, null);
     }
 
     public static final String PAD = "pad";
     public static final String ZEROS = "zeros";
+    public static final String MASK = "mask";
+    public static final String UNK = "unk";
+    /** {@code pad}, {@code mask}, {@code unk}: those tokens' embeddings in place of every word's, special tokens kept; {@code zeros}. */
+    public static final java.util.List<String> BASELINES = java.util.List.of(PAD, ZEROS, MASK, UNK);
 
     /**
      * Reads the request parameters {@code target, n_steps, method, baseline, gradients,
@@ -125,8 +132,8 @@ public record ExplainOptions(String target, int steps, String method, String bas
             throw new InvalidInputException("method must be one of [gausslegendre, riemann_trapezoid], was " + method);
         }
         String baseline = string(p, "baseline", PAD);
-        if (!baseline.equals(PAD) && !baseline.equals(ZEROS)) {
-            throw new InvalidInputException("baseline must be one of [pad, zeros], was " + baseline);
+        if (!BASELINES.contains(baseline)) {
+            throw new InvalidInputException("baseline must be one of " + BASELINES + ", was " + baseline);
         }
         String gradients = p.containsKey("gradients") ? string(p, "gradients", null) : null;
         if (gradients != null && !gradients.equals(IntegratedGradients.GRAPH) && !gradients.equals(IntegratedGradients.BLACKBOX)) {
@@ -141,7 +148,9 @@ public record ExplainOptions(String target, int steps, String method, String bas
         if (!EXPLAINERS.contains(explainer)) {
             throw new InvalidInputException("explainer must be one of " + EXPLAINERS + ", was " + explainer);
         }
-        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive, explainer, bool(p, "evaluate"));
+        Object contrast = p.get("contrast_with");
+        return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive, explainer, bool(p, "evaluate"),
+                contrast == null ? null : String.valueOf(contrast));
     }
 
     private static int integer(Map<String, Object> p, String key, int fallback) {

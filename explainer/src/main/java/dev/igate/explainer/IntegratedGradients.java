@@ -893,6 +893,24 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /** Gradients of the target logit at rows of embeddings, from the gradient graph on the instance {@code at}. */
     float[] gradients(Placement at, Sample sample, float[] embeds, int rows, Objective target) {
+        if (tokenLabels == 0 && target.weighted()) {
+            // a classifier's graph takes one class per row: a weighting of classes (a contrast) is the weighted sum of
+            // each class's gradients
+            float[] sum = null;
+            for (int c = 0; c < target.weights().length; c++) {
+                float w = target.weights()[c];
+                if (w != 0) {
+                    float[] g = gradients(at, sample, embeds, rows, Objective.ofClass(c));
+                    if (sum == null) {
+                        sum = new float[g.length];
+                    }
+                    for (int j = 0; j < g.length; j++) {
+                        sum[j] += w * g[j];
+                    }
+                }
+            }
+            return sum != null ? sum : new float[embeds.length];
+        }
         if (rowsAlone && !emulated && rows > 1) {
             return eachRowAlone(embeds, rows, row -> gradients(at, sample, row, 1, target));
         }

@@ -7,6 +7,7 @@ import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.InvalidInputException;
 import dev.igate.protocol.Tensor;
+import dev.igate.transformer.LabelDecoder;
 import dev.igate.transformer.Prediction;
 import dev.igate.transformer.Task;
 import dev.igate.transformer.TextEncoder;
@@ -128,6 +129,7 @@ public final class TextExplainer implements AutoCloseable {
     public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, Target fixed) {
         long start = System.nanoTime();
         Objective target = fixed != null ? fixed.objective() : Objective.ofClass(resolveTarget(options.target()));
+        int contrast = options.contrastWith() == null || fixed != null ? -1 : resolveTarget(options.contrastWith());
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
             throw new InvalidInputException("gradients=graph is unavailable for this model: "
                     + ig.gradientUnavailableReason() + "; use gradients=blackbox");
@@ -135,15 +137,27 @@ public final class TextExplainer implements AutoCloseable {
         TokenBatch batch = tokenized.batch();
         long[] ids = batch.ids(0);
         long[] baseline = null;
-        if (options.baseline().equals(ExplainOptions.PAD)) {
+        if (!options.baseline().equals(ExplainOptions.ZEROS)) {
+            long token = baselineToken(options.baseline());
             baseline = ids.clone();
             for (int i = 0; i < ids.length; i++) {
                 if (batch.wordIds()[0][i] >= 0) {
-                    baseline[i] = encoder.padId();
+                    baseline[i] = token;
                 }
             }
         }
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
+        if (contrast >= 0) {
+            // logit[target] - logit[contrast_with]: the target, when not named, is the predicted class
+            int t = target.target() >= 0 ? target.target() : LabelDecoder.argmax(ig.forward(ids, batch.mask(0), batch.types(0), via));
+            if (t == contrast) {
+                throw new InvalidInputException("contrast_with names the target itself (" + task.labels().get(t) + "): nothing to contrast");
+            }
+            float[] weights = new float[task.labels().size()];
+            weights[t] = 1;
+            weights[contrast] = -1;
+            target = Objective.ofContrast(t, weights);
+        }
         Attribution a;
         try {
             a = attribute(sample, batch, target, options, via);
@@ -203,7 +217,7 @@ public final class TextExplainer implements AutoCloseable {
                 tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray(), options.explainer(),
                 spans.stream().mapToInt(span -> span[0]).toArray(), spans.stream().mapToInt(span -> span[1]).toArray(),
                 options.evaluate() ? Faithfulness.evaluate(ig, sample, target.weighted() ? target : Objective.ofClass(a.target()), words(batch),
-                        a.scores(), via) : null);
+                        a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null);
     }
 
     /** The attribution the options' explainer makes of the objective. */
@@ -251,6 +265,22 @@ public final class TextExplainer implements AutoCloseable {
                     options.internalBatchSize(), via);
         }
         return a;
+    }
+
+    /** The token a baseline puts in place of every word: [PAD], [MASK] or [UNK] (or their sentencepiece forms). */
+    private long baselineToken(String baseline) {
+        return switch (baseline) {
+            case ExplainOptions.MASK -> required(encoder.tokenId("[MASK]", "<mask>"), "mask", "[MASK]");
+            case ExplainOptions.UNK -> required(encoder.tokenId("[UNK]", "<unk>"), "unk", "[UNK]");
+            default -> encoder.padId();
+        };
+    }
+
+    private static long required(long id, String baseline, String token) {
+        if (id < 0) {
+            throw new InvalidInputException("baseline " + baseline + " needs a " + token + " token, and this tokenizer has none");
+        }
+        return id;
     }
 
     /** Relative distance between the black-box scores at steps h and h/2 past which they are called unreliable. */

@@ -185,4 +185,25 @@ class DemoModelExplainerIT {
         // the full text, 2 x 5 bins, one removal per word
         assertThat(ig.evaluations()).isEqualTo(1 + 10 + (groups.length - 2));
     }
+
+    @Test
+    void aContrastIsTheDifferenceOfTheTwoClassesAttributionsOnTheGraphAndTheBlackBox() {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        Quadrature q = Quadrature.of(Quadrature.GAUSS_LEGENDRE, 20);
+        float[] weights = new float[6];
+        weights[0] = 1;
+        weights[1] = -1;
+        for (String gradients : List.of(IntegratedGradients.GRAPH, IntegratedGradients.BLACKBOX)) {
+            Attribution contrast = ig.attribute(sample, Objective.ofContrast(0, weights), q, gradients, 0, here);
+            Attribution first = ig.attribute(sample, Objective.ofClass(0), q, gradients, 0, here);
+            Attribution second = ig.attribute(sample, Objective.ofClass(1), q, gradients, 0, here);
+
+            assertThat(contrast.target()).isZero();
+            assertThat(contrast.change()).isCloseTo(first.change() - second.change(), org.assertj.core.api.Assertions.within(1e-4));
+            for (int i = 0; i < contrast.scores().length; i++) {
+                assertThat(contrast.scores()[i]).as("%s token %d", gradients, i)
+                        .isCloseTo(first.scores()[i] - second.scores()[i], org.assertj.core.api.Assertions.within(1e-3));
+            }
+        }
+    }
 }

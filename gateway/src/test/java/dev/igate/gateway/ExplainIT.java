@@ -210,4 +210,22 @@ class ExplainIT extends ServerTestSupport {
         // the seed sentence has 14 word-pieces' words: the full text, 2 x 5 bins, one removal per word
         assertThat(f.get("evaluations").intValue()).isGreaterThan(11);
     }
+
+    @Test
+    void contrastWithAndTheMaskAndUnknownBaselinesAreHonoured() {
+        JsonNode contrast = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"contrast_with\": \"Oncology\", \"n_steps\": 8}"));
+        JsonNode e = contrast.at("/outputs/0/data/0");
+        assertThat(e.get("target").stringValue()).isEqualTo("Pharma-Toxico");
+        assertThat(e.get("contrast_with").stringValue()).isEqualTo("Oncology");
+        JsonNode plain = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 8}")).at("/outputs/0/data/0");
+        assertThat(e.get("importances")).isNotEqualTo(plain.get("importances"));
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(v2Body("{\"target\": 1, \"contrast_with\": \"Oncology\"}"))
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(m -> assertThat((String) m).contains("nothing to contrast"));
+        for (String baseline : List.of("mask", "unk")) {
+            JsonNode b = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"baseline\": \"" + baseline + "\", \"n_steps\": 8}"));
+            assertThat(b.at("/outputs/0/data/0/importances")).as(baseline).isNotEqualTo(plain.get("importances"));
+        }
+    }
 }

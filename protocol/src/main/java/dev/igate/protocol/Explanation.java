@@ -28,11 +28,13 @@ import java.util.List;
  *                      -1 for a special token
  * @param ends          past each word's last character, likewise
  * @param faithfulness  ERASER's measures of this explanation ({@code evaluate: true}), or null
+ * @param contrast      the label contrasted with the target ({@code contrast_with}: the attributions are of
+ *                      {@code logit[target] - logit[contrast]}), or null
  */
 public record Explanation(List<String> words, double[] importances, double delta, String target, int targetIndex,
                           String prediction, List<String> labels, float[] probabilities, double[] attributions,
                           String method, String gradients, int steps, double millis, String approximation, int[] segments,
-                          String explainer, int[] starts, int[] ends, Faithfulness faithfulness) {
+                          String explainer, int[] starts, int[] ends, Faithfulness faithfulness, String contrast) {
 
     /**
      * ERASER's faithfulness of an explanation: comprehensiveness and sufficiency averaged over the
@@ -47,13 +49,13 @@ public record Explanation(List<String> words, double[] importances, double delta
     /** This explanation with its faithfulness measured. */
     public Explanation withFaithfulness(Faithfulness measured) {
         return new Explanation(words, importances, delta, target, targetIndex, prediction, labels, probabilities, attributions, method,
-                gradients, steps, millis, approximation, segments, explainer, starts, ends, measured);
+                gradients, steps, millis, approximation, segments, explainer, starts, ends, measured, contrast);
     }
 
     /** This explanation as the answer to another question about the same forward pass: zero-shot's label, rerank's score. */
     public Explanation answering(String target, String prediction, List<String> labels, float[] probabilities) {
         return new Explanation(words, importances, delta, target, targetIndex, prediction, labels, probabilities, attributions, method,
-                gradients, steps, millis, approximation, segments, explainer, starts, ends, faithfulness);
+                gradients, steps, millis, approximation, segments, explainer, starts, ends, faithfulness, contrast);
     }
 
     /** Whether the method's attributions are meant to sum to the target's change (integrated gradients): then delta says how far. */

@@ -77,6 +77,35 @@ public final class TextEncoder implements AutoCloseable {
         return 0;
     }
 
+    /**
+     * The id of a token of the vocabulary ({@code [MASK]}, {@code <unk>}, ...), or -1 when it has
+     * none: what a mask or unknown-token baseline puts in place of each word. Reads tokenizer.json.
+     */
+    public long tokenId(String... candidates) {
+        JsonNode vocab;
+        try {
+            vocab = JsonMapper.builder().build().readTree(path.toFile()).path("model").path("vocab");
+        } catch (RuntimeException e) {
+            return -1;
+        }
+        for (String token : candidates) {
+            if (vocab.path(token).canConvertToLong()) {
+                return vocab.path(token).longValue();
+            }
+        }
+        // a vocabulary written as a list of [token, score] pairs (Unigram): the index of the pair
+        if (vocab.isArray()) {
+            for (int i = 0; i < vocab.size(); i++) {
+                for (String token : candidates) {
+                    if (token.equals(vocab.get(i).path(0).asString(null))) {
+                        return i;
+                    }
+                }
+            }
+        }
+        return -1;
+    }
+
     /** Id of the padding token, which integrated gradients uses for its baseline. */
     public long padId() {
         return padId;

@@ -414,6 +414,9 @@ public final class V2Codec {
             f.put("evaluations", e.faithfulness().evaluations());
         }
         o.put("target", e.target());
+        if (e.contrast() != null) {
+            o.put("contrast_with", e.contrast());
+        }
         // nobody should read an estimate as an exact answer
         o.put("approximate", e.approximate());
         if (e.approximate()) {
