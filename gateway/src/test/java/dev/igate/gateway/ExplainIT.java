@@ -228,4 +228,25 @@ class ExplainIT extends ServerTestSupport {
             assertThat(b.at("/outputs/0/data/0/importances")).as(baseline).isNotEqualTo(plain.get("importances"));
         }
     }
+
+    @Test
+    void acceptTextHtmlAnswersASelfContainedHeatmapPage() {
+        byte[] page = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .accept(MediaType.TEXT_HTML)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"merge_subwords\": true, \"n_steps\": 8, "
+                        + "\"evaluate\": true, \"contrast_with\": \"Oncology\"}}")
+                .exchange().expectStatus().isOk().expectHeader().contentTypeCompatibleWith(MediaType.TEXT_HTML)
+                .expectBody().returnResult().getResponseBody();
+        String html = new String(page, java.nio.charset.StandardCharsets.UTF_8);
+
+        assertThat(html).startsWith("<!DOCTYPE html>").contains("bioavailability").contains("background:rgba(")
+                .contains("against <b>Oncology</b>").contains("comprehensiveness").doesNotContain("<script").doesNotContain("http://");
+        // V2 too, and JSON stays the default
+        byte[] v2 = client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8").bodyValue(v2Body("{\"n_steps\": 8}"))
+                .exchange().expectStatus().isOk().expectHeader().contentTypeCompatibleWith(MediaType.TEXT_HTML)
+                .expectBody().returnResult().getResponseBody();
+        assertThat(new String(v2, java.nio.charset.StandardCharsets.UTF_8)).contains("Pharma-Toxico");
+        explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 8}"));
+    }
 }

@@ -102,8 +102,10 @@ public class V1Handler {
                     V1Codec.Request r = V1Codec.decodeRequest(b);
                     return new DataPlane.Texts(r.rows(), r.parameters());
                 }));
+        boolean html = ExplanationHtml.wanted(request);
         return plane.explain(DataPlane.Origin.routed("v1_explain"), model, version, decoded)
-                .map(result -> JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()));
+                .map(result -> html ? ExplanationHtml.page(result.model(), result.version(), result.explanations())
+                        : JsonResponses.ok(V1Codec.encodeExplanations(result.explanations()), result.version()));
     }
 
 }

@@ -167,8 +167,10 @@ public class V2Handler {
                                                 ServerHttpRequest request) {
         Mono<InferenceRequest> decoded = bodies.read(request)
                 .flatMap(bytes -> RequestBodies.decode(bytes, b -> V2Codec.decodeInfer(model, version, b, headerLength(request))));
+        boolean html = ExplanationHtml.wanted(request);
         return plane.explainRequest(DataPlane.Origin.routed("v2_explain"), model, version, decoded)
-                .map(e -> JsonResponses.ok(V2Codec.encodeExplain(e.request().id(), e.result().model(), e.result().version(),
+                .map(e -> html ? ExplanationHtml.page(e.result().model(), e.result().version(), e.result().explanations())
+                        : JsonResponses.ok(V2Codec.encodeExplain(e.request().id(), e.result().model(), e.result().version(),
                         e.result().explanations()), e.result().version()));
     }
 
