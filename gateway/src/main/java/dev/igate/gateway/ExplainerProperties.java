@@ -13,15 +13,18 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param timeout           longest an explanation request may take, queue included; then 503 and its work stops
  * @param maxWorkTokens     most model tokens one request may cost (texts x path rows x tokens; the black-box method
  *                          costs 2 x tokens rows per path point); past it, 400 naming the figure
+ * @param cacheMaxBytes     bytes of answers the explanation cache keeps (an answer asked again, same loaded copy,
+ *                          texts and parameters, comes from it); 0, the default, turns it off
  */
 public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultValue("16") int queueCapacity,
                                   @DefaultValue("50") int defaultSteps, @DefaultValue("500") int maxSteps,
                                   @DefaultValue("0") int internalBatchSize,
                                   @DefaultValue("60s") java.time.Duration timeout,
-                                  @DefaultValue("16777216") long maxWorkTokens) {
+                                  @DefaultValue("16777216") long maxWorkTokens,
+                                  @DefaultValue("0B") org.springframework.util.unit.DataSize cacheMaxBytes) {
 
     public static final ExplainerProperties DEFAULTS = new ExplainerProperties(1, 16, 50, 500, 0,
-            java.time.Duration.ofSeconds(60), 16_777_216L);
+            java.time.Duration.ofSeconds(60), 16_777_216L, org.springframework.util.unit.DataSize.ofBytes(0));
 
     public ExplainerProperties {
         String p = IgateProperties.PREFIX + ".explainer.";
@@ -42,6 +45,9 @@ public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultVa
         }
         if (maxWorkTokens < 1) {
             throw new IllegalArgumentException(p + "max-work-tokens must be positive, was " + maxWorkTokens);
+        }
+        if (cacheMaxBytes == null || cacheMaxBytes.isNegative()) {
+            throw new IllegalArgumentException(p + "cache-max-bytes must be 0 (off) or positive, was " + cacheMaxBytes);
         }
         if (internalBatchSize < 0) {
             throw new IllegalArgumentException(p + "internal-batch-size must be 0 (automatic) or positive, was " + internalBatchSize);

@@ -38,7 +38,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = {"igate.demo-models=false", "spring.cloud.gateway.server.webflux.routes=", "igate.grpc.port=0",
-                "igate.kafka.group-id=igate-tasks"})
+                "igate.kafka.group-id=igate-tasks", "igate.explainer.cache-max-bytes=4MB"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class TaskModelsIT {
 
@@ -679,5 +679,31 @@ class TaskModelsIT {
         assertThat(right.get(0).get("score").doubleValue()).isNotCloseTo(logits[best], within(1e-3));
         assertThat(refused("/v1/models/" + TaskDemos.PAIR_MODEL + ":predict",
                 "{\"instances\": [\"a\"], \"parameters\": {\"truncation_direction\": \"up\"}}")).contains("left or right");
+    }
+
+    @Test
+    void anExplanationAskedAgainComesFromTheCacheAsItWasGiven() {
+        ready();
+        String body = """
+                {"instances": [{"text": "%s", "text_pair": "This example is about ecology."}], "parameters": {"n_steps": 12}}
+                """.formatted(TEXT);
+        JsonNode first = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain", body);
+        double hits = hits();
+
+        JsonNode again = post("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain", body);
+
+        assertThat(again).isEqualTo(first);
+        assertThat(hits()).isEqualTo(hits + 1);
+        // another parameter is another explanation
+        post("/v1/models/" + TaskDemos.PAIR_MODEL + ":explain", body.replace("12", "13"));
+        assertThat(hits()).isEqualTo(hits + 1);
+    }
+
+    double hits() {
+        String metrics = new String(client.get().uri("/actuator/prometheus").exchange().expectStatus().isOk().expectBody()
+                .returnResult().getResponseBody(), java.nio.charset.StandardCharsets.UTF_8);
+        return metrics.lines().filter(l -> l.startsWith("igate_explanation_cache_total") && l.contains("result=\"hit\"")
+                        && l.contains(TaskDemos.PAIR_MODEL))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 }

@@ -53,8 +53,10 @@ public class ExplainService {
     private final MeterRegistry meters;
     private final ExplainerProperties properties;
     private final BoundedPool pool;
+    private final ExplanationCache cache;
 
-    public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties) {
+    public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties, ExplanationCache cache) {
+        this.cache = cache;
         this.registry = registry;
         this.meters = meters;
         this.properties = properties.explainer();
@@ -100,7 +102,18 @@ public class ExplainService {
                 throw new InvalidInputException("Model " + served.name() + " reads single texts, not pairs (text_pair)");
             }
             InferenceService.Cut cut = task == null ? null : InferenceService.cut(parameters, task);
+            // asked before of this loaded copy, the same texts and parameters: the answer it gave
+            ExplanationCache.Key key = cache.enabled() ? ExplanationCache.key(served, rows, parameters) : null;
+            Result cached = key == null ? null : cache.lookup(key);
+            if (cached != null) {
+                return Mono.just(cached);
+            }
             return Mono.fromFuture(() -> pool.supply(() -> run(served, rows, task, cut, effective, parameters, watch)))
+                    .doOnNext(result -> {
+                        if (key != null) {
+                            cache.store(key, result);
+                        }
+                    })
                     // the client went away: the work stops at its next piece
                     .doOnCancel(watch::cancel);
         });

@@ -110,6 +110,11 @@ public final class ResponseCache {
             digest.update((byte) tag);
         }
 
+        /** The digest of everything written, which ends the writer. */
+        byte[] digest() {
+            return digest.digest();
+        }
+
         void list(int size) {
             tag('[');
             int32(size);
