@@ -22,31 +22,38 @@ import dev.igate.protocol.InvalidInputException;
  * @param evaluate          measure the explanation's faithfulness ({@code evaluate: true}: ERASER's comprehensiveness
  *                          and sufficiency, leave-one-out rank correlation)
  * @param contrastWith      a second label or class index: attribute {@code logit[target] - logit[contrast_with]}, or null
+ * @param samples           kernel SHAP's coalitions ({@code n_samples})
+ * @param seed              kernel SHAP's random seed ({@code seed}): the same seed, the same coalitions
  */
 public record ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                              boolean mergeSubwords, int internalBatchSize, boolean adaptive, String explainer, boolean evaluate,
-                             String contrastWith) {
+                             String contrastWith, int samples, long seed) {
 
     public static final String INTEGRATED_GRADIENTS = "integrated_gradients";
     public static final String GRADIENT_X_INPUT = "gradient_x_input";
     public static final String SALIENCY = "saliency";
     public static final String OCCLUSION = "occlusion";
-    public static final java.util.List<String> EXPLAINERS = java.util.List.of(INTEGRATED_GRADIENTS, GRADIENT_X_INPUT, SALIENCY, OCCLUSION);
+    public static final String KERNEL_SHAP = "kernel_shap";
+    public static final java.util.List<String> EXPLAINERS = java.util.List.of(INTEGRATED_GRADIENTS, GRADIENT_X_INPUT, SALIENCY, OCCLUSION,
+            KERNEL_SHAP);
+    /** Kernel SHAP's coalitions when a request names none, and the most it may ask for. */
+    public static final int DEFAULT_SAMPLES = 256;
+    public static final int MAX_SAMPLES = 4096;
 
     /** The parameters {@link #from} reads. */
     public static final java.util.Set<String> NAMES = java.util.Set.of("target", "n_steps", "method", "baseline", "gradients",
-            "merge_subwords", "internal_batch_size", "explainer", "evaluate", "contrast_with");
+            "merge_subwords", "internal_batch_size", "explainer", "evaluate", "contrast_with", "n_samples", "seed");
 
     /** With the adaptive flag, integrated gradients. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false, null);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0);
     }
 
     /** These options with another internal batch size. */
     public ExplainOptions withInternalBatchSize(int size) {
         return new ExplainOptions(target, steps, method, baseline, gradients, mergeSubwords, size, adaptive, explainer, evaluate,
-                contrastWith);
+                contrastWith, samples, seed);
     }
 
     /**
@@ -102,7 +109,7 @@ public record ExplainOptions(String target, int steps, String method, String bas
     /** Fixed steps. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false, null);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0);
     }
 
     public static final String PAD = "pad";
@@ -149,8 +156,13 @@ public record ExplainOptions(String target, int steps, String method, String bas
             throw new InvalidInputException("explainer must be one of " + EXPLAINERS + ", was " + explainer);
         }
         Object contrast = p.get("contrast_with");
+        int samples = integer(p, "n_samples", DEFAULT_SAMPLES);
+        if (samples < 16 || samples > MAX_SAMPLES) {
+            throw new InvalidInputException("n_samples must be between 16 and " + MAX_SAMPLES + ", was " + samples);
+        }
+        long seed = integer(p, "seed", 0);
         return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive, explainer, bool(p, "evaluate"),
-                contrast == null ? null : String.valueOf(contrast));
+                contrast == null ? null : String.valueOf(contrast), samples, seed);
     }
 
     private static int integer(Map<String, Object> p, String key, int fallback) {

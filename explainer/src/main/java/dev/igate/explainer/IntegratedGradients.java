@@ -662,6 +662,176 @@ public final class IntegratedGradients implements AutoCloseable {
     }
 
     /**
+     * Kernel SHAP over words (Lundberg and Lee, 2017), for any model, gradient graph or not: a word
+     * absent from a coalition has its tokens' embeddings set to the baseline's (as occlusion does);
+     * {@code samples} coalitions are drawn with a fixed seed, their sizes by the Shapley kernel, and
+     * the words' values solved by least squares under the efficiency constraint (they sum to
+     * F(x) − F(baseline), so the delta is 0 by construction and reported as NaN); the empty and full
+     * coalitions are the two end points. Each word's value is spread evenly over its tokens.
+     *
+     * @param groups each token's word, -1 for tokens always present (the special ones)
+     */
+    public Attribution kernelShap(Sample sample, Objective objective, int[] groups, int samples, long seed, int internalBatch,
+                                  InstanceScheduler scheduler) {
+        int seq = sample.ids().length;
+        int hidden = graph.hidden();
+        float[][] in = inputs(sample);
+        float[] x = in[0];
+        float[] baseline = in[1];
+        float[] endLogits = endLogits(sample, x, baseline, BLACKBOX, scheduler);
+        int classes = endLogits.length / 2;
+        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
+        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
+        Objective o = resolve(objective, fx);
+        int words = 0;
+        for (int g : groups) {
+            words = Math.max(words, g + 1);
+        }
+        double full = o.value(fx, 0);
+        double empty;
+        double[] phi = new double[words];
+        if (words == 1) {
+            empty = o.value(fb, 0);
+            phi[0] = full - empty;
+        } else {
+            // the empty coalition is every word at the baseline, special tokens kept: not the baseline's F when it differs
+            boolean[][] coalitions = new boolean[samples + 1][];
+            coalitions[0] = new boolean[words];
+            java.util.Random random = new java.util.Random(seed);
+            double[] sizeWeights = new double[words];
+            double total = 0;
+            for (int s = 1; s < words; s++) {
+                sizeWeights[s] = (words - 1.0) / (s * (double) (words - s));
+                total += sizeWeights[s];
+            }
+            for (int k = 1; k <= samples; k++) {
+                double u = random.nextDouble() * total;
+                int size = 1;
+                while (size < words - 1 && u > sizeWeights[size]) {
+                    u -= sizeWeights[size];
+                    size++;
+                }
+                List<Integer> order = new ArrayList<>();
+                for (int w = 0; w < words; w++) {
+                    order.add(w);
+                }
+                java.util.Collections.shuffle(order, random);
+                coalitions[k] = new boolean[words];
+                for (int i = 0; i < size; i++) {
+                    coalitions[k][order.get(i)] = true;
+                }
+            }
+            double[] values = new double[coalitions.length];
+            int width = x.length;
+            runPieces(pieces(coalitions.length, internalBatch, seq), scheduler, (from, rows) -> {
+                float[] points = new float[rows * width];
+                for (int r = 0; r < rows; r++) {
+                    boolean[] present = coalitions[from + r];
+                    System.arraycopy(x, 0, points, r * width, width);
+                    for (int i = 0; i < seq; i++) {
+                        if (groups[i] >= 0 && !present[groups[i]]) {
+                            System.arraycopy(baseline, i * hidden, points, r * width + i * hidden, hidden);
+                        }
+                    }
+                }
+                return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
+            }, (from, rows, logits) -> {
+                for (int r = 0; r < rows; r++) {
+                    values[from + r] = o.value(logits, r * classes);
+                }
+            });
+            empty = values[0];
+            phi = efficientLeastSquares(coalitions, values, 1, full, empty, words);
+        }
+        double[] scores = new double[seq];
+        for (int w = 0; w < words; w++) {
+            int size = 0;
+            for (int g : groups) {
+                size += g == w ? 1 : 0;
+            }
+            for (int i = 0; i < seq; i++) {
+                if (groups[i] == w) {
+                    scores[i] = phi[w] / size;
+                }
+            }
+        }
+        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, samples, samples + 3L, Double.NaN, full - empty);
+    }
+
+    /**
+     * Kernel SHAP's regression: the word values that best explain the sampled coalitions' values
+     * (rows {@code from..}; sampled by the Shapley kernel, so weighted equally) with
+     * Σ φ = full − empty, by eliminating the last word; a small ridge keeps the normal equations solvable.
+     */
+    static double[] efficientLeastSquares(boolean[][] coalitions, double[] values, int from, double full, double empty, int words) {
+        int m = words - 1;
+        double change = full - empty;
+        double[][] a = new double[m][m];
+        double[] b = new double[m];
+        for (int k = from; k < coalitions.length; k++) {
+            double last = coalitions[k][words - 1] ? 1 : 0;
+            double y = values[k] - empty - last * change;
+            double[] z = new double[m];
+            for (int i = 0; i < m; i++) {
+                z[i] = (coalitions[k][i] ? 1 : 0) - last;
+            }
+            for (int i = 0; i < m; i++) {
+                b[i] += z[i] * y;
+                for (int j = 0; j < m; j++) {
+                    a[i][j] += z[i] * z[j];
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            a[i][i] += 1e-6;
+        }
+        double[] solved = solve(a, b);
+        double[] phi = new double[words];
+        double sum = 0;
+        for (int i = 0; i < m; i++) {
+            phi[i] = solved[i];
+            sum += solved[i];
+        }
+        phi[words - 1] = change - sum;
+        return phi;
+    }
+
+    /** Gaussian elimination with partial pivoting. */
+    private static double[] solve(double[][] a, double[] b) {
+        int n = b.length;
+        for (int c = 0; c < n; c++) {
+            int pivot = c;
+            for (int r = c + 1; r < n; r++) {
+                if (Math.abs(a[r][c]) > Math.abs(a[pivot][c])) {
+                    pivot = r;
+                }
+            }
+            double[] row = a[c];
+            a[c] = a[pivot];
+            a[pivot] = row;
+            double t = b[c];
+            b[c] = b[pivot];
+            b[pivot] = t;
+            for (int r = c + 1; r < n; r++) {
+                double f = a[r][c] / a[c][c];
+                for (int k = c; k < n; k++) {
+                    a[r][k] -= f * a[c][k];
+                }
+                b[r] -= f * b[c];
+            }
+        }
+        double[] x = new double[n];
+        for (int r = n - 1; r >= 0; r--) {
+            double s = b[r];
+            for (int k = r + 1; k < n; k++) {
+                s -= a[r][k] * x[k];
+            }
+            x[r] = s / a[r][r];
+        }
+        return x;
+    }
+
+    /**
      * The model's outputs for one row of token ids (with its mask and type ids), through the forward
      * graph on the version's instances: what faithfulness measures run on texts with words removed.
      */

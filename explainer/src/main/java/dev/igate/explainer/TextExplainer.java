@@ -217,7 +217,7 @@ public final class TextExplainer implements AutoCloseable {
                 tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray(), options.explainer(),
                 spans.stream().mapToInt(span -> span[0]).toArray(), spans.stream().mapToInt(span -> span[1]).toArray(),
                 options.evaluate() ? Faithfulness.evaluate(ig, sample, target.weighted() ? target : Objective.ofClass(a.target()), words(batch),
-                        a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null);
+                        a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null, a.rows());
     }
 
     /** The attribution the options' explainer makes of the objective. */
@@ -227,6 +227,8 @@ public final class TextExplainer implements AutoCloseable {
             case ExplainOptions.GRADIENT_X_INPUT, ExplainOptions.SALIENCY ->
                     ig.gradientAtInput(sample, target, options.explainer().equals(ExplainOptions.SALIENCY), options.gradients(), via);
             case ExplainOptions.OCCLUSION -> ig.occlusion(sample, target, words(batch), options.internalBatchSize(), via);
+            case ExplainOptions.KERNEL_SHAP -> ig.kernelShap(sample, target, words(batch), options.samples(), options.seed(),
+                    options.internalBatchSize(), via);
             default -> integratedGradients(sample, target, options, via);
         };
     }

@@ -206,4 +206,28 @@ class DemoModelExplainerIT {
             }
         }
     }
+
+    @Test
+    void kernelShapIsReproducibleByItsSeedAndItsValuesSumToTheChange() {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        int[] groups = new int[sample.ids().length];
+        for (int i = 0; i < groups.length; i++) {
+            groups[i] = i == 0 || i == groups.length - 1 ? -1 : i - 1;
+        }
+        Attribution a = ig.kernelShap(sample, Objective.ofClass(-1), groups, 256, 7, 0, here);
+        Attribution b = ig.kernelShap(sample, Objective.ofClass(-1), groups, 256, 7, 0, here);
+        Attribution other = ig.kernelShap(sample, Objective.ofClass(-1), groups, 256, 8, 0, here);
+
+        assertThat(a.scores()).containsExactly(b.scores());
+        assertThat(a.scores()).isNotEqualTo(other.scores());
+        double sum = 0;
+        for (double v : a.scores()) {
+            sum += v;
+        }
+        assertThat(sum).isCloseTo(a.change(), org.assertj.core.api.Assertions.within(1e-6));
+        assertThat(a.rows()).isEqualTo(259);
+        // the words occlusion finds decisive, kernel SHAP finds decisive too
+        Attribution occlusion = ig.occlusion(sample, Objective.ofClass(-1), groups, 0, here);
+        assertThat(cosine(a.scores(), occlusion.scores())).isGreaterThan(0.5);
+    }
 }

@@ -171,13 +171,14 @@ class ExplainIT extends ServerTestSupport {
 
     @Test
     void eachExplainerAnswersInOneSchemaWithEachWordsCharactersInTheText() {
-        for (String explainer : List.of("integrated_gradients", "gradient_x_input", "saliency", "occlusion")) {
+        for (String explainer : List.of("integrated_gradients", "gradient_x_input", "saliency", "occlusion", "kernel_shap")) {
             byte[] bytes = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
                     .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"explainer\": \"" + explainer
                             + "\", \"merge_subwords\": true, \"n_steps\": 8}}")
                     .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
             JsonNode e = JSON.readTree(bytes).at("/explanations/0");
             assertThat(e.get("explainer").stringValue()).isEqualTo(explainer);
+            assertThat(e.get("evaluations").longValue()).as(explainer).isPositive();
             assertThat(e.get("target").stringValue()).isEqualTo("Pharma-Toxico");
             // only integrated gradients' attributions sum to the change: the others have no delta
             assertThat(e.has("delta")).as(explainer).isEqualTo(explainer.equals("integrated_gradients"));

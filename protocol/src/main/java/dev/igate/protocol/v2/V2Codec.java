@@ -404,6 +404,7 @@ public final class V2Codec {
             o.put("delta", e.delta());
         }
         o.put("explainer", e.explainer());
+        o.put("evaluations", e.evaluations());
         if (e.faithfulness() != null) {
             ObjectNode f = o.putObject("faithfulness");
             f.put("comprehensiveness", e.faithfulness().comprehensiveness());
