@@ -250,4 +250,34 @@ class ExplainIT extends ServerTestSupport {
         assertThat(new String(v2, java.nio.charset.StandardCharsets.UTF_8)).contains("Pharma-Toxico");
         explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 8}"));
     }
+
+    @Test
+    void topKExplainsTheKMostProbableLabelsOfEachTextInTurn() {
+        byte[] bytes = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\", \"Checkpoint inhibitors prolong survival in metastatic melanoma\"],"
+                        + " \"parameters\": {\"top_k\": 2, \"n_steps\": 8}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        JsonNode answer = JSON.readTree(bytes);
+
+        JsonNode explanations = answer.get("explanations");
+        assertThat(explanations).hasSize(4);
+        assertThat(explanations.get(0).get("target").stringValue()).isEqualTo("Pharma-Toxico");
+        assertThat(explanations.get(2).get("target").stringValue()).isEqualTo("Oncology");
+        JsonNode probabilities = explanations.get(0).get("probabilities");
+        String second = explanations.get(1).get("target").stringValue();
+        probabilities.properties().forEach(p -> {
+            if (!p.getKey().equals("Pharma-Toxico")) {
+                assertThat(p.getValue().doubleValue()).isLessThanOrEqualTo(probabilities.get(second).doubleValue());
+            }
+        });
+        JsonNode predicted = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"targets\": \"predicted\", \"n_steps\": 8}"));
+        assertThat(predicted.at("/outputs/0/shape/0").intValue()).isEqualTo(1);
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(v2Body("{\"top_k\": 2, \"target\": \"Oncology\"}"))
+                .exchange().expectStatus().isBadRequest();
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(v2Body("{\"top_k\": 7}"))
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(m -> assertThat((String) m).contains("top_k must be an integer between 1 and the model's 6 labels"));
+    }
 }

@@ -64,12 +64,15 @@ public class ExplainService {
                 Duration.ofSeconds(5));
     }
 
+    static final String TOP_K = "top_k";
+    static final String TARGETS = "targets";
+
     /**
      * The request parameters an explain call takes besides the explainer's own: the tasks' (zero-shot,
      * rerank, entities, cutting) and the transports' (V2's binary answers, Triton's scheduling).
      */
     static final java.util.Set<String> OTHER_PARAMETERS = java.util.Set.of(ZeroShot.CANDIDATES, ZeroShot.TEMPLATE, ZeroShot.MULTI_LABEL,
-            Rerank.QUERY, Rerank.TOP_N, Rerank.RETURN_TEXT, Rerank.RAW_SCORES, EntityTargets.PARAMETER,
+            Rerank.QUERY, Rerank.TOP_N, Rerank.RETURN_TEXT, Rerank.RAW_SCORES, EntityTargets.PARAMETER, TOP_K, TARGETS,
             TokenClassification.AGGREGATION_PARAMETER, TokenClassification.IGNORE_PARAMETER, InferenceService.TRUNCATION,
             InferenceService.DIRECTION, "binary_data_output", "priority", "timeout");
 
@@ -220,11 +223,58 @@ public class ExplainService {
             }
         } else {
             for (int i = 0; i < rows.size(); i++) {
-                items.add(new Item(tokenize(served, explainer, rows.texts().get(i), rows.paired() ? rows.pairs().get(i) : null, cut),
-                        null, UnaryOperator.identity()));
+                TextExplainer.Tokenized t = tokenize(served, explainer, rows.texts().get(i), rows.paired() ? rows.pairs().get(i) : null, cut);
+                List<Integer> targets = targets(served, task, t, parameters);
+                if (targets == null) {
+                    items.add(new Item(t, null, UnaryOperator.identity()));
+                } else {
+                    for (int target : targets) {
+                        items.add(new Item(t, TextExplainer.Target.ofClass(target), UnaryOperator.identity()));
+                    }
+                }
             }
         }
         return items;
+    }
+
+    /**
+     * The classes one text is explained for when the request asks for several: {@code top_k} (the k
+     * most probable, highest first) or {@code targets: "predicted"} (what the model predicts: its top
+     * label, or for a multi-label model every label over the threshold); null for one explanation.
+     *
+     * @throws InvalidInputException for a top_k that is no count of labels, another targets value, or either beside a target
+     */
+    private static List<Integer> targets(ServedModel served, Task task, TextExplainer.Tokenized t, Map<String, Object> parameters) {
+        Object k = parameters.get(TOP_K);
+        Object which = parameters.get(TARGETS);
+        if (k == null && which == null) {
+            return null;
+        }
+        if (parameters.get("target") != null) {
+            throw new InvalidInputException("target names one class; top_k and targets ask for several: send one of them");
+        }
+        int labels = task.labels().size();
+        if (k != null && (!(k instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || n.intValue() < 1 || n.intValue() > labels)) {
+            throw new InvalidInputException("top_k must be an integer between 1 and the model's " + labels + " labels, was " + k);
+        }
+        if (which != null && !"predicted".equals(which)) {
+            throw new InvalidInputException("targets must be \"predicted\" (the label the model predicts, or every label over a "
+                    + "multi-label model's threshold), was " + which);
+        }
+        // the text's scores first: a forward pass, on this pool's thread
+        Prediction p = task.decode(served.logits(t.batch(), Scheduling.DEFAULT).join(), t.batch()).get(0);
+        List<Integer> out = new ArrayList<>();
+        if (k != null) {
+            Integer[] order = new Integer[labels];
+            for (int c = 0; c < labels; c++) {
+                order[c] = c;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Float.compare(p.scores()[b], p.scores()[a]));
+            out.addAll(List.of(order).subList(0, ((Number) k).intValue()));
+        } else {
+            p.labels().forEach(label -> out.add(task.indexOf(label)));
+        }
+        return out;
     }
 
     /** A text (with its pair, or null) tokenized for the explainer, cut as the request asks. */
