@@ -39,7 +39,13 @@ async function loadVersions() {
 let entity = null;
 
 function request() {
-  const parameters = { n_steps: Number($('steps').value), merge_subwords: $('merge').checked, explainer: $('explainer').value };
+  const parameters = {
+    n_steps: Number($('steps').value), merge_subwords: $('merge').checked, explainer: $('explainer').value,
+    baseline: $('baseline').value,
+  };
+  if ($('target-label').value.trim() !== '') parameters.target = $('target-label').value.trim();
+  if ($('contrast').value.trim() !== '') parameters.contrast_with = $('contrast').value.trim();
+  if ($('evaluate').checked) parameters.evaluate = true;
   let instance = $('text').value;
   if (served.pairs && !served.rerank && $('pair').value.trim() !== '') {
     instance = { text: $('text').value, text_pair: $('pair').value };
@@ -92,6 +98,15 @@ function render(answer, seconds) {
     : `delta ${e.delta.toExponential(2)} · ${e.n_steps} steps (${e.method}, ${e.gradients} gradients)`;
   $('facts').textContent = how
     + ` · explained in ${e.explain_ms.toFixed(0)} ms, round trip ${(seconds * 1000).toFixed(0)} ms`;
+  const f = e.faithfulness;
+  $('faithfulness').hidden = !f;
+  if (f) {
+    $('faithfulness').textContent = `faithfulness: comprehensiveness ${f.comprehensiveness.toFixed(3)} (higher is better)`
+      + ` · sufficiency ${f.sufficiency.toFixed(3)} (lower is better)`
+      + (f.leave_one_out_spearman === undefined ? '' : ` · leave-one-out Spearman ${f.leave_one_out_spearman.toFixed(3)}`)
+      + ` · ${f.evaluations} forward passes`;
+  }
+  $('target').textContent = e.contrast_with ? `${e.target} against ${e.contrast_with}` : e.target;
   $('result').hidden = false;
 }
 

@@ -89,6 +89,15 @@ class ExplanationPageIT extends ServerTestSupport {
         Files.write(shot, ((TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
         assertThat(Files.size(shot)).isGreaterThan(10_000);
 
+        // faithfulness and a contrast, asked on the page
+        browser.findElement(By.id("evaluate")).click();
+        browser.findElement(By.id("contrast")).sendKeys("Oncology");
+        browser.findElement(By.id("explain")).click();
+        wait.until(d -> d.findElement(By.id("faithfulness")).getText().contains("comprehensiveness"));
+        assertThat(browser.findElement(By.id("target")).getText()).isEqualTo("Pharma-Toxico against Oncology");
+        browser.findElement(By.id("evaluate")).click();
+        browser.findElement(By.id("contrast")).clear();
+
         browser.findElement(By.id("merge")).click();
         List<String> tokens = wait.until(d -> {
             List<String> texts = d.findElements(By.cssSelector("#words .word")).stream().map(WebElement::getText).toList();
