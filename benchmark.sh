@@ -4,6 +4,9 @@
 #                            layout measured in the same run (RawLayouts), for the seed sentence, a ~128-token text
 #                            and a mixed-length workload
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
+#   ./benchmark.sh faithfulness  each explainer (and a random ranking, the floor) scored with ERASER's comprehensiveness and
+#                            sufficiency AOPC and leave-one-out Spearman over the demo model's 96 held-out sentences, with its
+#                            median time in process
 #   ./benchmark.sh fixtures  the gradient method against one forward pass over the path points, per export style,
 #                            opset, fused and int8 form of the test encoders and of the demo model
 #   ./benchmark.sh overload  twice the measured capacity offered for 30 s (hey, 2,000 paced clients, V2 infer of one
@@ -30,6 +33,9 @@ JAVA_BENCH=(java -Dorg.slf4j.simpleLogger.log.ai.djl=error -Dorg.slf4j.simpleLog
 
 if [ "$WHAT" = "explain" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.ExplainBenchmark models
+fi
+if [ "$WHAT" = "faithfulness" ]; then
+  exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FaithfulnessBenchmark models
 fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models

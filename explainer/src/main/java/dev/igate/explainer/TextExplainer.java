@@ -136,16 +136,7 @@ public final class TextExplainer implements AutoCloseable {
         }
         TokenBatch batch = tokenized.batch();
         long[] ids = batch.ids(0);
-        long[] baseline = null;
-        if (!options.baseline().equals(ExplainOptions.ZEROS)) {
-            long token = baselineToken(options.baseline());
-            baseline = ids.clone();
-            for (int i = 0; i < ids.length; i++) {
-                if (batch.wordIds()[0][i] >= 0) {
-                    baseline[i] = token;
-                }
-            }
-        }
+        long[] baseline = baselineIds(batch, options);
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
         if (contrast >= 0) {
             // logit[target] - logit[contrast_with]: the target, when not named, is the predicted class
@@ -220,6 +211,20 @@ public final class TextExplainer implements AutoCloseable {
                         a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null, a.rows());
     }
 
+    /**
+     * ERASER's faithfulness of any per-token scores of a text (a reference ranking, scores made
+     * elsewhere), for the predicted class: the measures {@code evaluate: true} adds to an explanation.
+     */
+    public Explanation.Faithfulness faithfulness(Tokenized tokenized, ExplainOptions options, double[] tokenScores,
+                                                 InstanceScheduler via) {
+        TokenBatch batch = tokenized.batch();
+        long[] ids = batch.ids(0);
+        long[] baseline = baselineIds(batch, options);
+        IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
+        int predicted = LabelDecoder.argmax(ig.forward(ids, batch.mask(0), batch.types(0), via));
+        return Faithfulness.evaluate(ig, sample, Objective.ofClass(predicted), words(batch), tokenScores, via);
+    }
+
     /** The attribution the options' explainer makes of the objective. */
     private Attribution attribute(IntegratedGradients.Sample sample, TokenBatch batch, Objective target, ExplainOptions options,
                                   InstanceScheduler via) {
@@ -267,6 +272,21 @@ public final class TextExplainer implements AutoCloseable {
                     options.internalBatchSize(), via);
         }
         return a;
+    }
+
+    /** The baseline's token ids: the text's, every word's tokens replaced by the baseline's token; null for zeros. */
+    private long[] baselineIds(TokenBatch batch, ExplainOptions options) {
+        if (options.baseline().equals(ExplainOptions.ZEROS)) {
+            return null;
+        }
+        long token = baselineToken(options.baseline());
+        long[] baseline = batch.ids(0);
+        for (int i = 0; i < baseline.length; i++) {
+            if (batch.wordIds()[0][i] >= 0) {
+                baseline[i] = token;
+            }
+        }
+        return baseline;
     }
 
     /** The token a baseline puts in place of every word: [PAD], [MASK] or [UNK] (or their sentencepiece forms). */
