@@ -24,10 +24,17 @@ import dev.igate.protocol.InvalidInputException;
  * @param contrastWith      a second label or class index: attribute {@code logit[target] - logit[contrast_with]}, or null
  * @param samples           kernel SHAP's coalitions ({@code n_samples})
  * @param seed              kernel SHAP's random seed ({@code seed}): the same seed, the same coalitions
+ * @param baselines         every baseline asked for ({@code baseline} as a list): the attributions are averaged over
+ *                          them, as expected gradients average over a distribution; the first is {@code baseline}
+ * @param baselineText      the text of the {@code text} baseline ({@code baseline_text}), or null
  */
 public record ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                              boolean mergeSubwords, int internalBatchSize, boolean adaptive, String explainer, boolean evaluate,
-                             String contrastWith, int samples, long seed) {
+                             String contrastWith, int samples, long seed, java.util.List<String> baselines, String baselineText) {
+
+    public ExplainOptions {
+        baselines = baselines == null || baselines.isEmpty() ? java.util.List.of(baseline) : java.util.List.copyOf(baselines);
+    }
 
     public static final String INTEGRATED_GRADIENTS = "integrated_gradients";
     public static final String GRADIENT_X_INPUT = "gradient_x_input";
@@ -42,18 +49,18 @@ public record ExplainOptions(String target, int steps, String method, String bas
 
     /** The parameters {@link #from} reads. */
     public static final java.util.Set<String> NAMES = java.util.Set.of("target", "n_steps", "method", "baseline", "gradients",
-            "merge_subwords", "internal_batch_size", "explainer", "evaluate", "contrast_with", "n_samples", "seed");
+            "merge_subwords", "internal_batch_size", "explainer", "evaluate", "contrast_with", "n_samples", "seed", "baseline_text");
 
     /** With the adaptive flag, integrated gradients. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize, boolean adaptive) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, adaptive, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0, null, null);
     }
 
     /** These options with another internal batch size. */
     public ExplainOptions withInternalBatchSize(int size) {
         return new ExplainOptions(target, steps, method, baseline, gradients, mergeSubwords, size, adaptive, explainer, evaluate,
-                contrastWith, samples, seed);
+                contrastWith, samples, seed, baselines, baselineText);
     }
 
     /**
@@ -109,13 +116,15 @@ public record ExplainOptions(String target, int steps, String method, String bas
     /** Fixed steps. */
     public ExplainOptions(String target, int steps, String method, String baseline, String gradients,
                           boolean mergeSubwords, int internalBatchSize) {
-        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0);
+        this(target, steps, method, baseline, gradients, mergeSubwords, internalBatchSize, false, INTEGRATED_GRADIENTS, false, null, DEFAULT_SAMPLES, 0, null, null);
     }
 
     public static final String PAD = "pad";
     public static final String ZEROS = "zeros";
     public static final String MASK = "mask";
     public static final String UNK = "unk";
+    /** A custom baseline: the tokens of {@code baseline_text} in place of the words'. */
+    public static final String TEXT = "text";
     /** {@code pad}, {@code mask}, {@code unk}: those tokens' embeddings in place of every word's, special tokens kept; {@code zeros}. */
     public static final java.util.List<String> BASELINES = java.util.List.of(PAD, ZEROS, MASK, UNK);
 
@@ -138,10 +147,28 @@ public record ExplainOptions(String target, int steps, String method, String bas
         if (!method.equals(Quadrature.GAUSS_LEGENDRE) && !method.equals(Quadrature.RIEMANN_TRAPEZOID)) {
             throw new InvalidInputException("method must be one of [gausslegendre, riemann_trapezoid], was " + method);
         }
-        String baseline = string(p, "baseline", PAD);
-        if (!BASELINES.contains(baseline)) {
-            throw new InvalidInputException("baseline must be one of " + BASELINES + ", was " + baseline);
+        Object text = p.get("baseline_text");
+        if (text != null && !(text instanceof String)) {
+            throw new InvalidInputException("baseline_text must be a string, was " + text);
         }
+        Object asked = p.get("baseline");
+        java.util.List<String> baselines = asked == null ? java.util.List.of(text != null ? TEXT : PAD)
+                : asked instanceof String b && b.strip().startsWith("[") ? dev.igate.protocol.Json.stringList(b, "baseline")
+                : java.util.List.of(string(p, "baseline", PAD));
+        if (baselines.isEmpty() || baselines.size() > 8) {
+            throw new InvalidInputException("baseline must name 1 to 8 baselines, was " + asked);
+        }
+        baselines = baselines.stream().map(b -> b.toLowerCase(Locale.ROOT)).toList();
+        for (String b : baselines) {
+            if (!BASELINES.contains(b) && !b.equals(TEXT)) {
+                throw new InvalidInputException("baseline must be one of " + BASELINES + " or text (with baseline_text), or a list of "
+                        + "them, was " + b);
+            }
+        }
+        if (baselines.contains(TEXT) != (text != null)) {
+            throw new InvalidInputException(text == null ? "baseline text needs baseline_text" : "baseline_text needs baseline text");
+        }
+        String baseline = baselines.get(0);
         String gradients = p.containsKey("gradients") ? string(p, "gradients", null) : null;
         if (gradients != null && !gradients.equals(IntegratedGradients.GRAPH) && !gradients.equals(IntegratedGradients.BLACKBOX)) {
             throw new InvalidInputException("gradients must be one of [graph, blackbox], was " + gradients);
@@ -162,7 +189,7 @@ public record ExplainOptions(String target, int steps, String method, String bas
         }
         long seed = integer(p, "seed", 0);
         return new ExplainOptions(target, steps, method, baseline, gradients, merge, batch, adaptive, explainer, bool(p, "evaluate"),
-                contrast == null ? null : String.valueOf(contrast), samples, seed);
+                contrast == null ? null : String.valueOf(contrast), samples, seed, baselines, (String) text);
     }
 
     private static int integer(Map<String, Object> p, String key, int fallback) {

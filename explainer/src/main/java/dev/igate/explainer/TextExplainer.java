@@ -136,8 +136,11 @@ public final class TextExplainer implements AutoCloseable {
         }
         TokenBatch batch = tokenized.batch();
         long[] ids = batch.ids(0);
-        long[] baseline = baselineIds(batch, options);
-        IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
+        List<IntegratedGradients.Sample> samples = new ArrayList<>();
+        for (String name : options.baselines()) {
+            samples.add(new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baselineIds(batch, name, options.baselineText())));
+        }
+        IntegratedGradients.Sample sample = samples.get(0);
         if (contrast >= 0) {
             // logit[target] - logit[contrast_with]: the target, when not named, is the predicted class
             int t = target.target() >= 0 ? target.target() : LabelDecoder.argmax(ig.forward(ids, batch.mask(0), batch.types(0), via));
@@ -151,7 +154,7 @@ public final class TextExplainer implements AutoCloseable {
         }
         Attribution a;
         try {
-            a = attribute(sample, batch, target, options, via);
+            a = averaged(samples, batch, target, options, via);
         } catch (IllegalArgumentException e) {
             // a method the model cannot take (saliency without a gradient graph) or an objective that does not fit it
             throw new InvalidInputException(e.getMessage());
@@ -208,7 +211,7 @@ public final class TextExplainer implements AutoCloseable {
                 tokenized.pair() == null ? null : segments.stream().mapToInt(Integer::intValue).toArray(), options.explainer(),
                 spans.stream().mapToInt(span -> span[0]).toArray(), spans.stream().mapToInt(span -> span[1]).toArray(),
                 options.evaluate() ? Faithfulness.evaluate(ig, sample, target.weighted() ? target : Objective.ofClass(a.target()), words(batch),
-                        a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null, a.rows());
+                        a.scores(), via) : null, contrast >= 0 ? task.labels().get(contrast) : null, a.rows(), options.baselines());
     }
 
     /**
@@ -219,7 +222,7 @@ public final class TextExplainer implements AutoCloseable {
                                                  InstanceScheduler via) {
         TokenBatch batch = tokenized.batch();
         long[] ids = batch.ids(0);
-        long[] baseline = baselineIds(batch, options);
+        long[] baseline = baselineIds(batch, options.baseline(), options.baselineText());
         IntegratedGradients.Sample sample = new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baseline);
         int predicted = LabelDecoder.argmax(ig.forward(ids, batch.mask(0), batch.types(0), via));
         return Faithfulness.evaluate(ig, sample, Objective.ofClass(predicted), words(batch), tokenScores, via);
@@ -274,19 +277,67 @@ public final class TextExplainer implements AutoCloseable {
         return a;
     }
 
-    /** The baseline's token ids: the text's, every word's tokens replaced by the baseline's token; null for zeros. */
-    private long[] baselineIds(TokenBatch batch, ExplainOptions options) {
-        if (options.baseline().equals(ExplainOptions.ZEROS)) {
+    /**
+     * A baseline's token ids: the text's, every word's tokens replaced by the baseline's token, or
+     * for {@code text} by the custom text's tokens in order ([PAD] once they run out); null for zeros.
+     */
+    private long[] baselineIds(TokenBatch batch, String name, String text) {
+        if (name.equals(ExplainOptions.ZEROS)) {
             return null;
         }
-        long token = baselineToken(options.baseline());
+        long[] custom = null;
+        if (name.equals(ExplainOptions.TEXT)) {
+            TokenBatch other = encoder.encode(List.of(text));
+            long[] all = other.ids(0);
+            custom = java.util.stream.IntStream.range(0, all.length).filter(i -> other.wordIds()[0][i] >= 0).mapToLong(i -> all[i]).toArray();
+        }
+        long token = custom != null ? encoder.padId() : baselineToken(name);
         long[] baseline = batch.ids(0);
+        int next = 0;
         for (int i = 0; i < baseline.length; i++) {
             if (batch.wordIds()[0][i] >= 0) {
-                baseline[i] = token;
+                baseline[i] = custom != null && next < custom.length ? custom[next++] : token;
             }
         }
         return baseline;
+    }
+
+    /**
+     * The attribution averaged over several baselines (expected gradients' idea: a distribution of
+     * references, not one): scores, delta and change are the means; the model rows are summed.
+     */
+    private Attribution averaged(List<IntegratedGradients.Sample> samples, TokenBatch batch, Objective target, ExplainOptions options,
+                                 InstanceScheduler via) {
+        Attribution first = attribute(samples.get(0), batch, target, options, via);
+        if (samples.size() == 1) {
+            return first;
+        }
+        double[] scores = first.scores().clone();
+        double delta = first.delta();
+        double change = first.change();
+        long rows = first.rows();
+        float[] baselineLogits = first.baselineLogits().clone();
+        for (IntegratedGradients.Sample s : samples.subList(1, samples.size())) {
+            Attribution next = attribute(s, batch, target.weighted() ? target : Objective.ofClass(first.target()), options, via);
+            for (int i = 0; i < scores.length; i++) {
+                scores[i] += next.scores()[i];
+            }
+            for (int c = 0; c < baselineLogits.length; c++) {
+                baselineLogits[c] += next.baselineLogits()[c];
+            }
+            delta += next.delta();
+            change += next.change();
+            rows += next.rows();
+        }
+        int n = samples.size();
+        for (int i = 0; i < scores.length; i++) {
+            scores[i] /= n;
+        }
+        for (int c = 0; c < baselineLogits.length; c++) {
+            baselineLogits[c] /= n;
+        }
+        return new Attribution(scores, delta / n, first.target(), first.logits(), baselineLogits, first.gradients(), first.steps(), rows,
+                first.stepDisagreement(), change / n);
     }
 
     /** The token a baseline puts in place of every word: [PAD], [MASK] or [UNK] (or their sentencepiece forms). */

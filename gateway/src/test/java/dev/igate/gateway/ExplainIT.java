@@ -280,4 +280,44 @@ class ExplainIT extends ServerTestSupport {
                 .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
                 .value(m -> assertThat((String) m).contains("top_k must be an integer between 1 and the model's 6 labels"));
     }
+
+    @Test
+    void severalBaselinesAreAveragedAndACustomTextCanBeOne() {
+        JsonNode pad = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"n_steps\": 8}")).at("/outputs/0/data/0");
+        JsonNode mask = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"baseline\": \"mask\", \"n_steps\": 8}"))
+                .at("/outputs/0/data/0");
+        JsonNode both = explainV2("/v2/models/" + MODEL + "/explain", v2Body("{\"baseline\": [\"pad\", \"mask\"], \"n_steps\": 8}"))
+                .at("/outputs/0/data/0");
+
+        assertThat(both.get("baselines").toString()).isEqualTo("[\"pad\",\"mask\"]");
+        for (int i = 0; i < both.get("importances").size(); i++) {
+            // averaged raw attributions, renormalised: compare the V1 raw ones below instead of the importances' scale
+            assertThat(both.get("importances").get(i).doubleValue()).isBetween(-1.0, 1.0);
+        }
+        byte[] v1 = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"baseline\": [\"pad\", \"mask\"], \"n_steps\": 8}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        byte[] v1Pad = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"n_steps\": 8}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        byte[] v1Mask = client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"], \"parameters\": {\"baseline\": \"mask\", \"n_steps\": 8}}")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody();
+        JsonNode a = JSON.readTree(v1).at("/explanations/0/attributions");
+        JsonNode p = JSON.readTree(v1Pad).at("/explanations/0/attributions");
+        JsonNode m = JSON.readTree(v1Mask).at("/explanations/0/attributions");
+        for (int i = 0; i < a.size(); i++) {
+            assertThat(a.get(i).doubleValue()).isCloseTo((p.get(i).doubleValue() + m.get(i).doubleValue()) / 2,
+                    org.assertj.core.api.Assertions.within(1e-9));
+        }
+        assertThat(pad.get("importances")).isNotEqualTo(mask.get("importances"));
+
+        JsonNode text = explainV2("/v2/models/" + MODEL + "/explain",
+                v2Body("{\"baseline\": \"text\", \"baseline_text\": \"A study of something.\", \"n_steps\": 8}")).at("/outputs/0/data/0");
+        assertThat(text.get("baselines").toString()).isEqualTo("[\"text\"]");
+        client.post().uri("/v2/models/{m}/explain", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(v2Body("{\"baseline\": \"text\"}"))
+                .exchange().expectStatus().isBadRequest().expectBody().jsonPath("$.error")
+                .value(msg -> assertThat((String) msg).contains("baseline text needs baseline_text"));
+    }
 }

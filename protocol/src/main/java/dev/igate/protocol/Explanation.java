@@ -31,12 +31,13 @@ import java.util.List;
  * @param contrast      the label contrasted with the target ({@code contrast_with}: the attributions are of
  *                      {@code logit[target] - logit[contrast]}), or null
  * @param evaluations   model rows the attribution ran (path points, perturbed texts, coalitions)
+ * @param baselines     the baselines the attributions are of (averaged over them when several)
  */
 public record Explanation(List<String> words, double[] importances, double delta, String target, int targetIndex,
                           String prediction, List<String> labels, float[] probabilities, double[] attributions,
                           String method, String gradients, int steps, double millis, String approximation, int[] segments,
                           String explainer, int[] starts, int[] ends, Faithfulness faithfulness, String contrast,
-                          long evaluations) {
+                          long evaluations, List<String> baselines) {
 
     /**
      * ERASER's faithfulness of an explanation: comprehensiveness and sufficiency averaged over the
@@ -51,13 +52,13 @@ public record Explanation(List<String> words, double[] importances, double delta
     /** This explanation with its faithfulness measured. */
     public Explanation withFaithfulness(Faithfulness measured) {
         return new Explanation(words, importances, delta, target, targetIndex, prediction, labels, probabilities, attributions, method,
-                gradients, steps, millis, approximation, segments, explainer, starts, ends, measured, contrast, evaluations);
+                gradients, steps, millis, approximation, segments, explainer, starts, ends, measured, contrast, evaluations, baselines);
     }
 
     /** This explanation as the answer to another question about the same forward pass: zero-shot's label, rerank's score. */
     public Explanation answering(String target, String prediction, List<String> labels, float[] probabilities) {
         return new Explanation(words, importances, delta, target, targetIndex, prediction, labels, probabilities, attributions, method,
-                gradients, steps, millis, approximation, segments, explainer, starts, ends, faithfulness, contrast, evaluations);
+                gradients, steps, millis, approximation, segments, explainer, starts, ends, faithfulness, contrast, evaluations, baselines);
     }
 
     /** Whether the method's attributions are meant to sum to the target's change (integrated gradients): then delta says how far. */

@@ -405,6 +405,9 @@ public final class V2Codec {
         }
         o.put("explainer", e.explainer());
         o.put("evaluations", e.evaluations());
+        if (e.baselines() != null) {
+            e.baselines().forEach(o.putArray("baselines")::add);
+        }
         if (e.faithfulness() != null) {
             ObjectNode f = o.putObject("faithfulness");
             f.put("comprehensiveness", e.faithfulness().comprehensiveness());
