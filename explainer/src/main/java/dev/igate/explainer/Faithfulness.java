@@ -116,7 +116,7 @@ public final class Faithfulness {
     }
 
     /** Spearman's rank correlation (average ranks for ties); NaN for fewer than two words. */
-    static double spearman(double[] a, double[] b) {
+    public static double spearman(double[] a, double[] b) {
         if (a.length < 2) {
             return Double.NaN;
         }

@@ -15,16 +15,21 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  *                          costs 2 x tokens rows per path point); past it, 400 naming the figure
  * @param cacheMaxBytes     bytes of answers the explanation cache keeps (an answer asked again, same loaded copy,
  *                          texts and parameters, comes from it); 0, the default, turns it off
+ * @param driftEvery        explain every N-th answered prediction of a model with a stable and a canary revision on both
+ *                          of them, and compare (top-k word overlap, rank correlation: igate_explanation_drift_*); 0, the
+ *                          default, turns it off. One comparison at a time; a sample that finds one running is skipped
+ * @param driftTopK         words compared for the overlap
  */
 public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultValue("16") int queueCapacity,
                                   @DefaultValue("50") int defaultSteps, @DefaultValue("500") int maxSteps,
                                   @DefaultValue("0") int internalBatchSize,
                                   @DefaultValue("60s") java.time.Duration timeout,
                                   @DefaultValue("16777216") long maxWorkTokens,
-                                  @DefaultValue("0B") org.springframework.util.unit.DataSize cacheMaxBytes) {
+                                  @DefaultValue("0B") org.springframework.util.unit.DataSize cacheMaxBytes,
+                                  @DefaultValue("0") int driftEvery, @DefaultValue("5") int driftTopK) {
 
     public static final ExplainerProperties DEFAULTS = new ExplainerProperties(1, 16, 50, 500, 0,
-            java.time.Duration.ofSeconds(60), 16_777_216L, org.springframework.util.unit.DataSize.ofBytes(0));
+            java.time.Duration.ofSeconds(60), 16_777_216L, org.springframework.util.unit.DataSize.ofBytes(0), 0, 5);
 
     public ExplainerProperties {
         String p = IgateProperties.PREFIX + ".explainer.";
@@ -45,6 +50,10 @@ public record ExplainerProperties(@DefaultValue("1") int concurrency, @DefaultVa
         }
         if (maxWorkTokens < 1) {
             throw new IllegalArgumentException(p + "max-work-tokens must be positive, was " + maxWorkTokens);
+        }
+        if (driftEvery < 0 || driftTopK < 1) {
+            throw new IllegalArgumentException(p + "drift-every must be 0 (off) or positive and drift-top-k positive, were " + driftEvery
+                    + " and " + driftTopK);
         }
         if (cacheMaxBytes == null || cacheMaxBytes.isNegative()) {
             throw new IllegalArgumentException(p + "cache-max-bytes must be 0 (off) or positive, was " + cacheMaxBytes);

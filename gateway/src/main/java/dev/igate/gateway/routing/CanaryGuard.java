@@ -49,7 +49,11 @@ public class CanaryGuard implements DisposableBean {
         return t;
     });
 
-    public CanaryGuard(RevisionWeights weights, MeterRegistry meters, IgateProperties properties) {
+    private final ExplanationDrift drift;
+
+    public CanaryGuard(RevisionWeights weights, MeterRegistry meters, IgateProperties properties,
+                       org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift) {
+        this.drift = drift.getIfAvailable();
         this.weights = weights;
         this.meters = meters;
         this.settings = properties.rollback();
@@ -97,8 +101,18 @@ public class CanaryGuard implements DisposableBean {
                 }
             }
         }
+        if (reason == null && drift != null && settings.minExplanationOverlap() > 0) {
+            // right for the wrong reasons: the labels agree, the words behind them do not
+            reason = drift.recent(model).filter(d -> d.samples() >= settings.minExplanationSamples()
+                    && d.meanOverlap() < settings.minExplanationOverlap())
+                    .map(d -> String.format("explanations drifted: top-k word overlap %.2f over %d samples whose labels agree, below %.2f",
+                            d.meanOverlap(), d.samples(), settings.minExplanationOverlap())).orElse(null);
+        }
         if (reason == null) {
             return;
+        }
+        if (drift != null) {
+            drift.forget(model);
         }
         boolean changed = false;
         Map<String, Map<String, Integer>> current = weights.effectiveWeights();
@@ -119,7 +133,8 @@ public class CanaryGuard implements DisposableBean {
             log.warn("Canary of model {} rolled back automatically: {} over the last {} s", model, reason,
                     settings.window().toSeconds());
             Counter.builder("igate.canary.rollbacks").tag("model_name", model)
-                    .tag("reason", reason.startsWith("error") ? "errors" : "latency").register(meters).increment();
+                    .tag("reason", reason.startsWith("error") ? "errors" : reason.startsWith("explanations") ? "explanations" : "latency")
+                    .register(meters).increment();
         }
     }
 

@@ -87,9 +87,11 @@ public class DataPlane {
     private final ServingMetrics metrics;
     private final RevisionWeights weights;
     private final RevisionMetrics revisions;
+    private final ExplanationDriftMonitor drift;
 
     public DataPlane(ModelRegistry registry, InferenceService inference, ExplainService explainer, ServingMetrics metrics,
-                     RevisionWeights weights, RevisionMetrics revisions) {
+                     RevisionWeights weights, RevisionMetrics revisions, ExplanationDriftMonitor drift) {
+        this.drift = drift;
         this.registry = registry;
         this.inference = inference;
         this.explainer = explainer;
@@ -103,7 +105,12 @@ public class DataPlane {
         return counted(origin, model, version, a -> a.response().version(), decoded.flatMap(request -> {
             Revision revision = choose(origin, model, request.version(), "infer");
             InferenceRequest routed = revision == null ? request : withVersion(request, revision.version());
-            return recorded(origin, revision, inference.infer(routed).map(response -> new Answered(routed, response)));
+            return recorded(origin, revision, inference.infer(routed).map(response -> new Answered(routed, response)))
+                    .doOnSuccess(a -> {
+                        if (a != null && drift.enabled() && TextInputs.areTexts(routed.inputs())) {
+                            drift.answered(model, TextInputs.rows(routed.inputs()));
+                        }
+                    });
         }));
     }
 
@@ -112,7 +119,7 @@ public class DataPlane {
         return counted(origin, model, version, Classification::version, decoded.flatMap(t -> {
             Revision revision = choose(origin, model, version, "infer");
             return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t.rows(),
-                    t.parameters()));
+                    t.parameters())).doOnSuccess(c -> drift.answered(model, t.rows()));
         }));
     }
 
