@@ -63,6 +63,23 @@ public abstract class ServerTestSupport {
         registry.add("igate.demo-task-models", () -> "false");
     }
 
+    /**
+     * Waits until no model run has finished for half a second: work another test left behind (the
+     * piece of a cancelled explanation still running on an instance) no longer moves the counters a
+     * test is about to compare.
+     */
+    public static void awaitIdle(WebTestClient client) {
+        double[] last = {-1};
+        await().atMost(java.time.Duration.ofSeconds(60)).pollInterval(java.time.Duration.ofMillis(500)).until(() -> {
+            String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+            double runs = metrics.lines().filter(l -> l.startsWith("nv_inference_exec_count_total"))
+                    .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+            boolean still = runs == last[0];
+            last[0] = runs;
+            return still;
+        });
+    }
+
     /** Deletes a folder and everything under it, if it exists (tests start from a clean working folder). */
     public static void deleteTree(Path folder) throws java.io.IOException {
         if (java.nio.file.Files.exists(folder)) {
