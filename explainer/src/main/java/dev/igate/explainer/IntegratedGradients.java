@@ -456,11 +456,11 @@ public final class IntegratedGradients implements AutoCloseable {
         int points = quadrature.alphas().length;
         int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
 
-        float[] endLogits = endLogits(sample, x, baseline, method, scheduler);
-        int classes = endLogits.length / 2;
-        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
-        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        Objective o = resolve(objective, fx);
+        Ends ends = ends(sample, x, baseline, method, objective, scheduler);
+        int classes = ends.fx().length;
+        float[] fx = ends.fx();
+        float[] fb = ends.fb();
+        Objective o = ends.objective();
         double[] scores;
         double disagreement = Double.NaN;
         if (method.equals(GRAPH)) {
@@ -502,6 +502,34 @@ public final class IntegratedGradients implements AutoCloseable {
         System.arraycopy(x, 0, both, 0, width);
         System.arraycopy(baseline, 0, both, width, width);
         return join(scheduler.submit(new InstanceJob<>(2, at -> logits(ends, at, sample, both, 2))));
+    }
+
+    /** F(x) and F(baseline) of a sample, and the objective resolved against them. */
+    private record Ends(float[] fx, float[] fb, Objective objective) {
+    }
+
+    private Ends ends(Sample sample, float[] x, float[] baseline, String method, Objective objective, InstanceScheduler scheduler) {
+        float[] both = endLogits(sample, x, baseline, method, scheduler);
+        int classes = both.length / 2;
+        float[] fx = java.util.Arrays.copyOfRange(both, 0, classes);
+        return new Ends(fx, java.util.Arrays.copyOfRange(both, classes, 2 * classes), resolve(objective, fx));
+    }
+
+    /** Each group's value spread evenly over its tokens (-1: tokens of no group score 0), so a merged word scores its value. */
+    private static double[] spread(double[] values, int[] groups) {
+        int[] sizes = new int[values.length];
+        for (int g : groups) {
+            if (g >= 0) {
+                sizes[g]++;
+            }
+        }
+        double[] scores = new double[groups.length];
+        for (int i = 0; i < groups.length; i++) {
+            if (groups[i] >= 0) {
+                scores[i] = values[groups[i]] / sizes[groups[i]];
+            }
+        }
+        return scores;
     }
 
     /**
@@ -563,11 +591,11 @@ public final class IntegratedGradients implements AutoCloseable {
         int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
-        float[] endLogits = endLogits(sample, x, in[1], method, scheduler);
-        int classes = endLogits.length / 2;
-        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
-        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        Objective o = resolve(objective, fx);
+        Ends ends = ends(sample, x, in[1], method, objective, scheduler);
+        int classes = ends.fx().length;
+        float[] fx = ends.fx();
+        float[] fb = ends.fb();
+        Objective o = ends.objective();
         double[] scores = new double[seq];
         long rows;
         if (method.equals(GRAPH)) {
@@ -615,11 +643,11 @@ public final class IntegratedGradients implements AutoCloseable {
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
-        float[] endLogits = endLogits(sample, x, baseline, BLACKBOX, scheduler);
-        int classes = endLogits.length / 2;
-        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
-        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        Objective o = resolve(objective, fx);
+        Ends ends = ends(sample, x, baseline, BLACKBOX, objective, scheduler);
+        int classes = ends.fx().length;
+        float[] fx = ends.fx();
+        float[] fb = ends.fb();
+        Objective o = ends.objective();
         List<Integer> ids = new ArrayList<>();
         for (int g : groups) {
             if (g >= 0 && !ids.contains(g)) {
@@ -645,18 +673,12 @@ public final class IntegratedGradients implements AutoCloseable {
                 drops[from + r] = o.value(fx, 0) - o.value(logits, r * classes);
             }
         });
-        double[] scores = new double[seq];
+        // drops are in the order of the groups' first tokens: by group number, as words() numbers them
+        double[] byGroup = new double[ids.stream().mapToInt(Integer::intValue).max().orElse(-1) + 1];
         for (int k = 0; k < ids.size(); k++) {
-            int size = 0;
-            for (int g : groups) {
-                size += g == ids.get(k) ? 1 : 0;
-            }
-            for (int i = 0; i < seq; i++) {
-                if (groups[i] == ids.get(k)) {
-                    scores[i] = drops[k] / size;
-                }
-            }
+            byGroup[ids.get(k)] = drops[k];
         }
+        double[] scores = spread(byGroup, groups);
         return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, 0, ids.size() + 2L, Double.NaN,
                 o.value(fx, 0) - o.value(fb, 0));
     }
@@ -678,11 +700,11 @@ public final class IntegratedGradients implements AutoCloseable {
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
-        float[] endLogits = endLogits(sample, x, baseline, BLACKBOX, scheduler);
-        int classes = endLogits.length / 2;
-        float[] fx = java.util.Arrays.copyOfRange(endLogits, 0, classes);
-        float[] fb = java.util.Arrays.copyOfRange(endLogits, classes, 2 * classes);
-        Objective o = resolve(objective, fx);
+        Ends ends = ends(sample, x, baseline, BLACKBOX, objective, scheduler);
+        int classes = ends.fx().length;
+        float[] fx = ends.fx();
+        float[] fb = ends.fb();
+        Objective o = ends.objective();
         int words = 0;
         for (int g : groups) {
             words = Math.max(words, g + 1);
@@ -743,18 +765,7 @@ public final class IntegratedGradients implements AutoCloseable {
             empty = values[0];
             phi = efficientLeastSquares(coalitions, values, 1, full, empty, words);
         }
-        double[] scores = new double[seq];
-        for (int w = 0; w < words; w++) {
-            int size = 0;
-            for (int g : groups) {
-                size += g == w ? 1 : 0;
-            }
-            for (int i = 0; i < seq; i++) {
-                if (groups[i] == w) {
-                    scores[i] = phi[w] / size;
-                }
-            }
-        }
+        double[] scores = spread(phi, groups);
         return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, samples, samples + 3L, Double.NaN, full - empty);
     }
 
