@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -44,6 +45,12 @@ class BatchingIT extends ServerTestSupport {
         return client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
     }
 
+    /** The metrics once the batcher has counted {@code rows} more rows than {@code before}: it counts a run just after answering it. */
+    String metricsCounting(String before, int rows) {
+        double from = counter(before, "nv_inference_count_total");
+        return await().atMost(Duration.ofSeconds(10)).until(this::metrics, m -> counter(m, "nv_inference_count_total") - from >= rows);
+    }
+
     @Test
     void concurrentTextRequestsShareRunsAndGetTheirOwnAnswers() {
         List<JsonNode> alone = new ArrayList<>();
@@ -56,7 +63,7 @@ class BatchingIT extends ServerTestSupport {
                 .flatMap(i -> reactor.core.publisher.Mono.fromCallable(() -> probabilities(client, TEXTS.get(i % TEXTS.size())))
                         .subscribeOn(Schedulers.boundedElastic()), 48)
                 .collectList().block(Duration.ofMinutes(2));
-        String after = metrics();
+        String after = metricsCounting(before, 96);
 
         assertThat(together).hasSize(96);
         for (JsonNode answer : together) {
@@ -98,7 +105,7 @@ class BatchingIT extends ServerTestSupport {
             assertThat(entry.substring(entry.indexOf('=') + 1)).isEqualTo(alone.get(i % ids.length));
         }
         // batched: 64 rows in fewer runs
-        String after = metrics();
+        String after = metricsCounting(before, 64);
         double rows = counter(after, "nv_inference_count_total") - counter(before, "nv_inference_count_total");
         double runs = counter(after, "nv_inference_exec_count_total") - counter(before, "nv_inference_exec_count_total");
         assertThat(rows).isEqualTo(64);

@@ -64,6 +64,7 @@ class QueueLimitsIT extends ServerTestSupport {
                 .flatMap(i -> Mono.fromCallable(() -> label(i % 2 == 0 ? ServerTestSupport.SEED_TEXT : "Habitat loss drives amphibian decline"))
                         .subscribeOn(Schedulers.boundedElastic()), 3)
                 .collectList().block(Duration.ofMinutes(1));
+        awaitIdle(client); // a run is counted just after it is answered
         String after = metrics();
 
         assertThat(labels).filteredOn(l -> !l.equals("busy")).containsOnly("Pharma-Toxico", "Ecology");

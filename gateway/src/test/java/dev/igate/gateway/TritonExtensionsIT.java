@@ -2,6 +2,7 @@ package dev.igate.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -108,8 +109,11 @@ class TritonExtensionsIT extends ServerTestSupport {
         for (int i = 0; i < 3; i++) {
             post("/v2/models/" + MODEL + "/versions/1/infer", textBody("[{\"name\": \"logits\"}]"), 200);
         }
-        JsonNode after = JSON.readTree(client.get().uri("/v2/models/{m}/versions/1/stats", MODEL).exchange().expectStatus().isOk()
-                .expectBody().returnResult().getResponseBody()).at("/model_stats/0");
+        // the batcher counts a request just after answering it: wait for the third to be counted
+        long successBefore = before.at("/inference_stats/success/count").longValue();
+        JsonNode after = await().atMost(10, TimeUnit.SECONDS).until(() -> JSON.readTree(client.get()
+                .uri("/v2/models/{m}/versions/1/stats", MODEL).exchange().expectStatus().isOk().expectBody().returnResult()
+                .getResponseBody()).at("/model_stats/0"), s -> s.at("/inference_stats/success/count").longValue() - successBefore >= 3);
 
         assertThat(after.get("name").stringValue()).isEqualTo(MODEL);
         assertThat(after.get("version").stringValue()).isEqualTo("1");
