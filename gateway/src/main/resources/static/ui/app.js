@@ -103,7 +103,7 @@ function render(answer, seconds) {
   if (f) {
     $('faithfulness').textContent = `faithfulness: comprehensiveness ${f.comprehensiveness.toFixed(3)} (higher is better)`
       + ` · sufficiency ${f.sufficiency.toFixed(3)} (lower is better)`
-      + (f.leave_one_out_spearman === undefined ? '' : ` · leave-one-out Spearman ${f.leave_one_out_spearman.toFixed(3)}`)
+      + (f.loo_correlation === null ? '' : ` · leave-one-out rank correlation ${f.loo_correlation.toFixed(3)}`)
       + ` · ${f.evaluations} forward passes`;
   }
   $('target').textContent = e.contrast_with ? `${e.target} against ${e.contrast_with}` : e.target;

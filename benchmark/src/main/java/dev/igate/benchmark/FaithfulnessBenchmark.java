@@ -45,7 +45,7 @@ public final class FaithfulnessBenchmark {
             System.out.printf(Locale.ROOT, "%-22s %18s %14s %14s %12s %12s%n", "explainer", "comprehensiveness", "sufficiency",
                     "LOO Spearman", "median ms", "model rows");
             for (String method : List.of("random", ExplainOptions.INTEGRATED_GRADIENTS, ExplainOptions.GRADIENT_X_INPUT,
-                    ExplainOptions.SALIENCY, ExplainOptions.OCCLUSION, ExplainOptions.KERNEL_SHAP)) {
+                    ExplainOptions.SALIENCY, ExplainOptions.OCCLUSION, ExplainOptions.SHAP)) {
                 double comprehensiveness = 0;
                 double sufficiency = 0;
                 double spearman = 0;

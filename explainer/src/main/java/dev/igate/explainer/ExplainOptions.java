@@ -18,7 +18,7 @@ import dev.igate.protocol.InvalidInputException;
  * @param adaptive          {@code n_steps: "auto"}: steps double from {@link #FIRST_ADAPTIVE_STEPS} until the
  *                          convergence delta is within {@link #DELTA_TOLERANCE} of the logit change, up to {@code steps}
  * @param explainer         the attribution method ({@code explainer}): {@code integrated_gradients} (the default),
- *                          {@code gradient_x_input}, {@code saliency} or {@code occlusion}
+ *                          {@code gradient_x_input}, {@code saliency}, {@code occlusion} or {@code shap}
  * @param evaluate          measure the explanation's faithfulness ({@code evaluate: true}: ERASER's comprehensiveness
  *                          and sufficiency, leave-one-out rank correlation)
  * @param contrastWith      a second label or class index: attribute {@code logit[target] - logit[contrast_with]}, or null
@@ -40,9 +40,10 @@ public record ExplainOptions(String target, int steps, String method, String bas
     public static final String GRADIENT_X_INPUT = "gradient_x_input";
     public static final String SALIENCY = "saliency";
     public static final String OCCLUSION = "occlusion";
-    public static final String KERNEL_SHAP = "kernel_shap";
+    /** Shapley values of the words by Kernel SHAP (the contract's name; {@code kernel_shap} is taken as the same). */
+    public static final String SHAP = "shap";
     public static final java.util.List<String> EXPLAINERS = java.util.List.of(INTEGRATED_GRADIENTS, GRADIENT_X_INPUT, SALIENCY, OCCLUSION,
-            KERNEL_SHAP);
+            SHAP);
     /** Kernel SHAP's coalitions when a request names none, and the most it may ask for. */
     public static final int DEFAULT_SAMPLES = 256;
     public static final int MAX_SAMPLES = 4096;
@@ -179,6 +180,7 @@ public record ExplainOptions(String target, int steps, String method, String bas
             throw new InvalidInputException("internal_batch_size must be between 1 and 4096, was " + batch);
         }
         String explainer = string(p, "explainer", INTEGRATED_GRADIENTS);
+        explainer = explainer.equals("kernel_shap") ? SHAP : explainer;
         if (!EXPLAINERS.contains(explainer)) {
             throw new InvalidInputException("explainer must be one of " + EXPLAINERS + ", was " + explainer);
         }

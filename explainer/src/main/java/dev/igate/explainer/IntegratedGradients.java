@@ -717,32 +717,10 @@ public final class IntegratedGradients implements AutoCloseable {
             phi[0] = full - empty;
         } else {
             // the empty coalition is every word at the baseline, special tokens kept: not the baseline's F when it differs
-            boolean[][] coalitions = new boolean[samples + 1][];
-            coalitions[0] = new boolean[words];
-            java.util.Random random = new java.util.Random(seed);
-            double[] sizeWeights = new double[words];
-            double total = 0;
-            for (int s = 1; s < words; s++) {
-                sizeWeights[s] = (words - 1.0) / (s * (double) (words - s));
-                total += sizeWeights[s];
-            }
-            for (int k = 1; k <= samples; k++) {
-                double u = random.nextDouble() * total;
-                int size = 1;
-                while (size < words - 1 && u > sizeWeights[size]) {
-                    u -= sizeWeights[size];
-                    size++;
-                }
-                List<Integer> order = new ArrayList<>();
-                for (int w = 0; w < words; w++) {
-                    order.add(w);
-                }
-                java.util.Collections.shuffle(order, random);
-                coalitions[k] = new boolean[words];
-                for (int i = 0; i < size; i++) {
-                    coalitions[k][order.get(i)] = true;
-                }
-            }
+            boolean enumerate = (1L << Math.min(words, 62)) - 2 <= samples;
+            boolean[][] coalitions = enumerate ? everyCoalition(words) : sampledCoalitions(words, samples, seed);
+            // every coalition: weighted by the Shapley kernel, the regression's answer is the exact Shapley values
+            double[] kernel = enumerate ? shapleyKernel(coalitions, words) : null;
             double[] values = new double[coalitions.length];
             int width = x.length;
             runPieces(pieces(coalitions.length, internalBatch, seq), scheduler, (from, rows) -> {
@@ -763,18 +741,81 @@ public final class IntegratedGradients implements AutoCloseable {
                 }
             });
             empty = values[0];
-            phi = efficientLeastSquares(coalitions, values, 1, full, empty, words);
+            phi = efficientLeastSquares(coalitions, values, kernel, 1, full, empty, words);
         }
+        int evaluated = words == 1 ? 0 : Math.min(samples, (int) Math.min(Integer.MAX_VALUE, (1L << Math.min(words, 62)) - 2));
         double[] scores = spread(phi, groups);
-        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, samples, samples + 3L, Double.NaN, full - empty);
+        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, evaluated, evaluated + 3L, Double.NaN, full - empty);
+    }
+
+    /** The empty coalition, then every proper non-empty one (as Kernel SHAP enumerates when its budget covers them all). */
+    static boolean[][] everyCoalition(int words) {
+        boolean[][] coalitions = new boolean[(1 << words) - 1][];
+        for (int mask = 0; mask < coalitions.length; mask++) {
+            coalitions[mask] = new boolean[words];
+            for (int w = 0; w < words; w++) {
+                coalitions[mask][w] = (mask >> w & 1) == 1;
+            }
+        }
+        return coalitions;
+    }
+
+    /** The empty coalition, then {@code samples} drawn by the Shapley kernel: a size by its total weight, then a random set of that size. */
+    private static boolean[][] sampledCoalitions(int words, int samples, long seed) {
+        boolean[][] coalitions = new boolean[samples + 1][];
+        coalitions[0] = new boolean[words];
+        java.util.Random random = new java.util.Random(seed);
+        double[] sizeWeights = new double[words];
+        double total = 0;
+        for (int s = 1; s < words; s++) {
+            sizeWeights[s] = (words - 1.0) / (s * (double) (words - s));
+            total += sizeWeights[s];
+        }
+        for (int k = 1; k <= samples; k++) {
+            double u = random.nextDouble() * total;
+            int size = 1;
+            while (size < words - 1 && u > sizeWeights[size]) {
+                u -= sizeWeights[size];
+                size++;
+            }
+            List<Integer> order = new ArrayList<>();
+            for (int w = 0; w < words; w++) {
+                order.add(w);
+            }
+            java.util.Collections.shuffle(order, random);
+            coalitions[k] = new boolean[words];
+            for (int i = 0; i < size; i++) {
+                coalitions[k][order.get(i)] = true;
+            }
+        }
+        return coalitions;
+    }
+
+    /** Each coalition's Shapley kernel weight, (M − 1) / (C(M, s) · s · (M − s)) for s of M words present. */
+    static double[] shapleyKernel(boolean[][] coalitions, int words) {
+        double[] weights = new double[coalitions.length];
+        for (int k = 0; k < coalitions.length; k++) {
+            int size = 0;
+            for (boolean present : coalitions[k]) {
+                size += present ? 1 : 0;
+            }
+            double choose = 1;
+            for (int i = 1; i <= size; i++) {
+                choose = choose * (words - size + i) / i;
+            }
+            weights[k] = size == 0 || size == words ? 0 : (words - 1.0) / (choose * size * (words - size));
+        }
+        return weights;
     }
 
     /**
      * Kernel SHAP's regression: the word values that best explain the sampled coalitions' values
-     * (rows {@code from..}; sampled by the Shapley kernel, so weighted equally) with
+     * (rows {@code from..}; sampled by the Shapley kernel, so weighted equally, or every coalition
+     * with its kernel weight in {@code weights}) with
      * Σ φ = full − empty, by eliminating the last word; a small ridge keeps the normal equations solvable.
      */
-    static double[] efficientLeastSquares(boolean[][] coalitions, double[] values, int from, double full, double empty, int words) {
+    static double[] efficientLeastSquares(boolean[][] coalitions, double[] values, double[] weights, int from, double full, double empty,
+                                          int words) {
         int m = words - 1;
         double change = full - empty;
         double[][] a = new double[m][m];
@@ -786,10 +827,11 @@ public final class IntegratedGradients implements AutoCloseable {
             for (int i = 0; i < m; i++) {
                 z[i] = (coalitions[k][i] ? 1 : 0) - last;
             }
+            double w = weights == null ? 1 : weights[k];
             for (int i = 0; i < m; i++) {
-                b[i] += z[i] * y;
+                b[i] += w * z[i] * y;
                 for (int j = 0; j < m; j++) {
-                    a[i][j] += z[i] * z[j];
+                    a[i][j] += w * z[i] * z[j];
                 }
             }
         }

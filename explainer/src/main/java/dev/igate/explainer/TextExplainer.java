@@ -235,7 +235,7 @@ public final class TextExplainer implements AutoCloseable {
             case ExplainOptions.GRADIENT_X_INPUT, ExplainOptions.SALIENCY ->
                     ig.gradientAtInput(sample, target, options.explainer().equals(ExplainOptions.SALIENCY), options.gradients(), via);
             case ExplainOptions.OCCLUSION -> ig.occlusion(sample, target, words(batch), options.internalBatchSize(), via);
-            case ExplainOptions.KERNEL_SHAP -> ig.kernelShap(sample, target, words(batch), options.samples(), options.seed(),
+            case ExplainOptions.SHAP -> ig.kernelShap(sample, target, words(batch), options.samples(), options.seed(),
                     options.internalBatchSize(), via);
             default -> integratedGradients(sample, target, options, via);
         };

@@ -199,10 +199,10 @@ class DemoModelExplainerIT {
             Attribution second = ig.attribute(sample, Objective.ofClass(1), q, gradients, 0, here);
 
             assertThat(contrast.target()).isZero();
-            assertThat(contrast.change()).isCloseTo(first.change() - second.change(), org.assertj.core.api.Assertions.within(1e-4));
+            assertThat(contrast.change()).isCloseTo(first.change() - second.change(), org.assertj.core.api.Assertions.within(1e-5));
             for (int i = 0; i < contrast.scores().length; i++) {
                 assertThat(contrast.scores()[i]).as("%s token %d", gradients, i)
-                        .isCloseTo(first.scores()[i] - second.scores()[i], org.assertj.core.api.Assertions.within(1e-3));
+                        .isCloseTo(first.scores()[i] - second.scores()[i], org.assertj.core.api.Assertions.within(1e-5));
             }
         }
     }
@@ -229,5 +229,172 @@ class DemoModelExplainerIT {
         // the words occlusion finds decisive, kernel SHAP finds decisive too
         Attribution occlusion = ig.occlusion(sample, Objective.ofClass(-1), groups, 0, here);
         assertThat(cosine(a.scores(), occlusion.scores())).isGreaterThan(0.5);
+    }
+
+    /** A text's sample against the pad baseline, and each token's word (-1 for [CLS] and [SEP]). */
+    record Words(IntegratedGradients.Sample sample, int[] groups, int words) {
+    }
+
+    static Words words(String text) throws Exception {
+        Path dir = Path.of("target", "test-models").toAbsolutePath().resolve(DemoRepository.MODEL_NAME).resolve("1");
+        try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
+            TokenBatch batch = encoder.encode(List.of(text));
+            long[] ids = batch.ids(0);
+            long[] baseline = ids.clone();
+            for (int i = 1; i < baseline.length - 1; i++) {
+                baseline[i] = 0;
+            }
+            long[] wordIds = batch.wordIds()[0];
+            int[] groups = new int[ids.length];
+            int words = 0;
+            for (int i = 0; i < ids.length; i++) {
+                groups[i] = (int) wordIds[i];
+                words = Math.max(words, groups[i] + 1);
+            }
+            return new Words(new IntegratedGradients.Sample(ids, batch.attentionMask().clone(), batch.typeIds().clone(), baseline), groups,
+                    words);
+        }
+    }
+
+    /**
+     * The exact Shapley values of a text's words for the predicted class, by the definition: every
+     * coalition's logit run (absent words' tokens at the baseline's embeddings), then each word's
+     * marginal contributions weighted by |S|! (n - |S| - 1)! / n!. Nothing of kernel SHAP's code.
+     */
+    static double[] exactShapley(Words w, int target) {
+        int n = w.words();
+        long[] ids = w.sample().ids();
+        int hidden = ig.embeddings().hidden();
+        float[] x = new float[ids.length * hidden];
+        float[] b = new float[ids.length * hidden];
+        ig.embeddings().lookup(ids, x, 0);
+        ig.embeddings().lookup(w.sample().baselineIds(), b, 0);
+        int subsets = 1 << n;
+        float[] points = new float[subsets * x.length];
+        for (int mask = 0; mask < subsets; mask++) {
+            System.arraycopy(x, 0, points, mask * x.length, x.length);
+            for (int i = 0; i < ids.length; i++) {
+                if (w.groups()[i] >= 0 && (mask >> w.groups()[i] & 1) == 0) {
+                    System.arraycopy(b, i * hidden, points, mask * x.length + i * hidden, hidden);
+                }
+            }
+        }
+        float[] logits = ig.logits(IntegratedGradients.BLACKBOX, w.sample(), points, subsets);
+        int classes = logits.length / subsets;
+        double[] factorial = new double[n + 1];
+        factorial[0] = 1;
+        for (int k = 1; k <= n; k++) {
+            factorial[k] = factorial[k - 1] * k;
+        }
+        double[] phi = new double[n];
+        for (int mask = 0; mask < subsets; mask++) {
+            int size = Integer.bitCount(mask);
+            for (int i = 0; i < n; i++) {
+                if ((mask >> i & 1) == 0) {
+                    double weight = factorial[size] * factorial[n - size - 1] / factorial[n];
+                    phi[i] += weight * (logits[(mask | 1 << i) * classes + target] - logits[mask * classes + target]);
+                }
+            }
+        }
+        return phi;
+    }
+
+    /** Kernel SHAP's per-word values: its per-token scores summed back over each word's tokens. */
+    static double[] perWord(Attribution a, Words w) {
+        double[] out = new double[w.words()];
+        for (int i = 0; i < w.groups().length; i++) {
+            if (w.groups()[i] >= 0) {
+                out[w.groups()[i]] += a.scores()[i];
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void shapleyValuesMatchTheExactOnesByEnumerationOnTextsOfAtMostEightWords() throws Exception {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        for (String text : List.of("Cadmium exposure damaged kidney tubules in rats.", "Tumour growth slowed under checkpoint inhibitors.",
+                "Wetland birds declined after drainage")) {
+            Words w = words(text);
+            assertThat(w.words()).as(text).isBetween(5, 8);
+            Attribution shap = ig.kernelShap(w.sample(), Objective.ofClass(-1), w.groups(), ExplainOptions.DEFAULT_SAMPLES, 0, 0, here);
+            double[] exact = exactShapley(w, shap.target());
+            double[] got = perWord(shap, w);
+            double error = 0;
+            for (int i = 0; i < exact.length; i++) {
+                error += Math.abs(got[i] - exact[i]) / exact.length;
+            }
+            // the goal: a mean absolute error within 5% of the logit change at the default budget
+            System.out.printf("shap vs exact Shapley, %d words: MAE %.2e of change %.3f%n", w.words(), error, shap.change());
+            assertThat(error).as(text).isLessThanOrEqualTo(0.05 * Math.abs(shap.change()));
+            assertThat(shap.rows()).isEqualTo((1L << w.words()) - 2 + 3);
+        }
+        // eleven words at the default budget: 256 coalitions drawn of 2,046, the values estimated (measured: MAE 0.056, 1.1% of the change)
+        Words eleven = words("Chronic cadmium exposure damaged kidney tubules in young male rats.");
+        Attribution sampled = ig.kernelShap(eleven.sample(), Objective.ofClass(-1), eleven.groups(), ExplainOptions.DEFAULT_SAMPLES, 0, 0, here);
+        double[] exact = exactShapley(eleven, sampled.target());
+        double[] got = perWord(sampled, eleven);
+        double error = 0;
+        for (int i = 0; i < exact.length; i++) {
+            error += Math.abs(got[i] - exact[i]) / exact.length;
+        }
+        System.out.printf("shap vs exact Shapley, %d words, 256 of %d coalitions sampled: MAE %.4f of change %.3f%n", eleven.words(),
+                (1 << eleven.words()) - 2, error, sampled.change());
+        assertThat(sampled.rows()).isEqualTo(ExplainOptions.DEFAULT_SAMPLES + 3L);
+        assertThat(error).isLessThanOrEqualTo(0.1 * Math.abs(sampled.change()));
+    }
+
+    @Test
+    void withTheBaselineEqualToTheInputEveryAttributionAndTheDeltaAreZero() {
+        var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+        IntegratedGradients.Sample itself = new IntegratedGradients.Sample(sample.ids(), sample.mask(), sample.types(), sample.ids());
+        int[] groups = new int[sample.ids().length];
+        for (int i = 0; i < groups.length; i++) {
+            groups[i] = i == 0 || i == groups.length - 1 ? -1 : i - 1;
+        }
+        List<Attribution> all = List.of(
+                ig.attribute(itself, Objective.ofClass(-1), Quadrature.of(Quadrature.GAUSS_LEGENDRE, 16), IntegratedGradients.GRAPH, 0, here),
+                ig.attribute(itself, Objective.ofClass(-1), Quadrature.of(Quadrature.GAUSS_LEGENDRE, 4), IntegratedGradients.BLACKBOX, 0, here),
+                ig.occlusion(itself, Objective.ofClass(-1), groups, 0, here),
+                ig.kernelShap(itself, Objective.ofClass(-1), groups, 64, 0, 0, here));
+        for (Attribution a : all) {
+            for (double v : a.scores()) {
+                assertThat(v).isCloseTo(0, org.assertj.core.api.Assertions.within(1e-5));
+            }
+            assertThat(a.change()).isCloseTo(0, org.assertj.core.api.Assertions.within(1e-5));
+        }
+        assertThat(all.get(0).delta()).isCloseTo(0, org.assertj.core.api.Assertions.within(1e-5));
+        assertThat(all.get(1).delta()).isCloseTo(0, org.assertj.core.api.Assertions.within(1e-5));
+    }
+
+    @Test
+    void everyMergedWordOfTheHeldOutSetIsTheSliceItsOffsetsName() throws Exception {
+        Path dir = Path.of("target", "test-models").toAbsolutePath().resolve(DemoRepository.MODEL_NAME).resolve("1");
+        List<String> texts = new java.util.ArrayList<>(dev.igate.demo.LabelledSentence.dataset().stream()
+                .filter(dev.igate.demo.LabelledSentence::test).map(dev.igate.demo.LabelledSentence::text).toList());
+        texts.add("Acétaminophène 🐟 (paracetamol) at 5 µM — hepatotoxic? Yes: \"very\", in rats 🐀🐀!");
+        texts.add("Naïve T-cells; Zürich's cohort, 2×10⁶ cells/mL, showed IL-6 ↑.");
+        ExplainOptions options = ExplainOptions.from(java.util.Map.of("explainer", "gradient_x_input", "merge_subwords", true), 50, 500);
+        int words = 0;
+        try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
+            TextExplainer explainer = new TextExplainer(ig, encoder, new dev.igate.transformer.LabelDecoder(
+                    dev.igate.demo.LabelledSentence.labels(dev.igate.demo.LabelledSentence.dataset())),
+                    dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD);
+            for (String text : texts) {
+                dev.igate.protocol.Explanation e = explainer.explain(text, options);
+                for (int i = 0; i < e.words().size(); i++) {
+                    if (e.starts()[i] < 0) {
+                        assertThat(e.words().get(i)).isIn("[CLS]", "[SEP]");
+                        continue;
+                    }
+                    int from = text.offsetByCodePoints(0, e.starts()[i]);
+                    int to = text.offsetByCodePoints(0, e.ends()[i]);
+                    assertThat(text.substring(from, to)).as(text).isEqualTo(e.words().get(i));
+                    words++;
+                }
+            }
+        }
+        assertThat(texts).hasSizeGreaterThan(90);
+        assertThat(words).isGreaterThan(1000);
     }
 }

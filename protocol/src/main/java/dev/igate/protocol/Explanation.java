@@ -23,7 +23,7 @@ import java.util.List;
  *                      up to the quadrature
  * @param segments      for a pair of texts, which text each word is from (0 the text, 1 its pair; -1 a special
  *                      token kept unmerged), else null
- * @param explainer     the attribution method: integrated_gradients, gradient_x_input, saliency or occlusion
+ * @param explainer     the attribution method: integrated_gradients, gradient_x_input, saliency, occlusion or shap
  * @param starts        each word's first character in the text it is from, a code point index (as Python counts);
  *                      -1 for a special token
  * @param ends          past each word's last character, likewise

@@ -391,12 +391,10 @@ public final class V2Codec {
             }
         }
         if (e.starts() != null) {
-            // each word's characters in its text, code points: text[start:end] in Python is the word
-            ArrayNode starts = o.putArray("start");
-            ArrayNode ends = o.putArray("end");
+            // each word's [start, end) in its text, code points: text[start:end] in Python is the word; [-1, -1] a special token
+            ArrayNode offsets = o.putArray("offsets");
             for (int i = 0; i < e.starts().length; i++) {
-                starts.add(e.starts()[i]);
-                ends.add(e.ends()[i]);
+                offsets.addArray().add(e.starts()[i]).add(e.ends()[i]);
             }
         }
         // integrated gradients' convergence delta; the other methods' attributions need not sum to the change
@@ -406,14 +404,22 @@ public final class V2Codec {
         o.put("explainer", e.explainer());
         o.put("evaluations", e.evaluations());
         if (e.baselines() != null) {
-            e.baselines().forEach(o.putArray("baselines")::add);
+            // as the request named it: one baseline, or the list the attributions are averaged over
+            if (e.baselines().size() == 1) {
+                o.put("baseline", e.baselines().get(0));
+            } else {
+                e.baselines().forEach(o.putArray("baseline")::add);
+            }
         }
         if (e.faithfulness() != null) {
             ObjectNode f = o.putObject("faithfulness");
             f.put("comprehensiveness", e.faithfulness().comprehensiveness());
             f.put("sufficiency", e.faithfulness().sufficiency());
-            if (!Double.isNaN(e.faithfulness().leaveOneOutSpearman())) {
-                f.put("leave_one_out_spearman", e.faithfulness().leaveOneOutSpearman());
+            // leave-one-out rank correlation; null when it is undefined (fewer than two words, or no drop varies)
+            if (Double.isNaN(e.faithfulness().leaveOneOutSpearman())) {
+                f.putNull("loo_correlation");
+            } else {
+                f.put("loo_correlation", e.faithfulness().leaveOneOutSpearman());
             }
             f.put("evaluations", e.faithfulness().evaluations());
         }
