@@ -445,6 +445,17 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public Attribution attribute(Sample sample, Objective objective, Quadrature quadrature, String gradients, int internalBatch,
                                  InstanceScheduler scheduler) {
+        return attribute(sample, List.of(objective), quadrature, gradients, internalBatch, scheduler).get(0);
+    }
+
+    /**
+     * As {@link #attribute(Sample, Objective, Quadrature, String, int, InstanceScheduler)} for several
+     * objectives of one sample (top_k's classes), sharing what they can: F(x) and F(baseline) always,
+     * and the black-box method's every forward pass (each gives every output); the gradient graph
+     * runs its path once per objective, a gradient being of one objective.
+     */
+    public List<Attribution> attribute(Sample sample, List<Objective> objectives, Quadrature quadrature, String gradients,
+                                       int internalBatch, InstanceScheduler scheduler) {
         String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
         if (method.equals(GRAPH) && gradient == null) {
             throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
@@ -456,28 +467,29 @@ public final class IntegratedGradients implements AutoCloseable {
         int points = quadrature.alphas().length;
         int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
 
-        Ends ends = ends(sample, x, baseline, method, objective, scheduler);
-        int classes = ends.fx().length;
-        float[] fx = ends.fx();
-        float[] fb = ends.fb();
-        Objective o = ends.objective();
-        double[] scores;
-        double disagreement = Double.NaN;
+        Ends ends = ends(sample, x, baseline, method, objectives, scheduler);
+        List<Estimate> estimates = new ArrayList<>();
         if (method.equals(GRAPH)) {
-            scores = graphScores(sample, x, baseline, o, quadrature, pieces, scheduler);
+            for (Objective o : ends.objectives()) {
+                estimates.add(new Estimate(graphScores(sample, x, baseline, o, quadrature, pieces, scheduler), Double.NaN));
+            }
         } else {
-            Estimate e = blackboxScores(sample, x, baseline, o, quadrature, pieces, scheduler);
-            scores = e.scores();
-            disagreement = e.disagreement();
+            estimates = blackboxScores(sample, x, baseline, ends.objectives(), quadrature, pieces, scheduler);
         }
         long rows = rows(seq, points, method);
-        double sum = 0;
-        for (double s : scores) {
-            sum += s;
+        List<Attribution> out = new ArrayList<>();
+        for (int k = 0; k < estimates.size(); k++) {
+            Objective o = ends.objectives().get(k);
+            double[] scores = estimates.get(k).scores();
+            double sum = 0;
+            for (double v : scores) {
+                sum += v;
+            }
+            double change = ends.change(o);
+            out.add(new Attribution(scores, sum - change, o.target(), ends.fx(), ends.fb(), method, quadrature.alphas().length, rows,
+                    estimates.get(k).disagreement(), change));
         }
-        double change = o.value(fx, 0) - o.value(fb, 0);
-        double delta = sum - change;
-        return new Attribution(scores, delta, o.target(), fx, fb, method, quadrature.alphas().length, rows, disagreement, change);
+        return out;
     }
 
     /**
@@ -504,15 +516,27 @@ public final class IntegratedGradients implements AutoCloseable {
         return join(scheduler.submit(new InstanceJob<>(2, at -> logits(ends, at, sample, both, 2))));
     }
 
-    /** F(x) and F(baseline) of a sample, and the objective resolved against them. */
-    private record Ends(float[] fx, float[] fb, Objective objective) {
+    /** F(x) and F(baseline) of a sample, and the objectives resolved against them. */
+    private record Ends(float[] fx, float[] fb, List<Objective> objectives) {
+
+        Objective objective() {
+            return objectives.get(0);
+        }
+
+        /** What an objective's attributions sum to without error: its value at the input minus at the baseline. */
+        double change(Objective o) {
+            return o.value(fx, 0) - o.value(fb, 0);
+        }
     }
 
-    private Ends ends(Sample sample, float[] x, float[] baseline, String method, Objective objective, InstanceScheduler scheduler) {
+    private Ends ends(Sample sample, float[] x, float[] baseline, String method, List<Objective> objectives, InstanceScheduler scheduler) {
+        if (objectives.isEmpty()) {
+            throw new IllegalArgumentException("nothing to attribute: no objective");
+        }
         float[] both = endLogits(sample, x, baseline, method, scheduler);
         int classes = both.length / 2;
         float[] fx = java.util.Arrays.copyOfRange(both, 0, classes);
-        return new Ends(fx, java.util.Arrays.copyOfRange(both, classes, 2 * classes), resolve(objective, fx));
+        return new Ends(fx, java.util.Arrays.copyOfRange(both, classes, 2 * classes), objectives.stream().map(o -> resolve(o, fx)).toList());
     }
 
     /** Each group's value spread evenly over its tokens (-1: tokens of no group score 0), so a merged word scores its value. */
@@ -579,6 +603,12 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public Attribution gradientAtInput(Sample sample, Objective objective, boolean saliency, String gradients,
                                        InstanceScheduler scheduler) {
+        return gradientAtInput(sample, List.of(objective), saliency, gradients, scheduler).get(0);
+    }
+
+    /** As {@link #gradientAtInput(Sample, Objective, boolean, String, InstanceScheduler)} for several objectives, sharing the forward passes. */
+    public List<Attribution> gradientAtInput(Sample sample, List<Objective> objectives, boolean saliency, String gradients,
+                                             InstanceScheduler scheduler) {
         String method = gradients == null ? (gradient != null ? GRAPH : BLACKBOX) : gradients;
         if (method.equals(GRAPH) && gradient == null) {
             throw new IllegalStateException("gradient graph unavailable: " + gradientUnavailable);
@@ -591,22 +621,23 @@ public final class IntegratedGradients implements AutoCloseable {
         int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
-        Ends ends = ends(sample, x, in[1], method, objective, scheduler);
+        Ends ends = ends(sample, x, in[1], method, objectives, scheduler);
         int classes = ends.fx().length;
-        float[] fx = ends.fx();
-        float[] fb = ends.fb();
-        Objective o = ends.objective();
-        double[] scores = new double[seq];
+        int n = ends.objectives().size();
+        double[][] scores = new double[n][seq];
         long rows;
         if (method.equals(GRAPH)) {
-            float[] grad = join(scheduler.submit(new InstanceJob<>(1, at -> gradients(at, sample, x, 1, o))));
-            for (int i = 0; i < seq; i++) {
-                double s = 0;
-                for (int h = 0; h < hidden; h++) {
-                    double g = grad[i * hidden + h];
-                    s += saliency ? g * g : x[i * hidden + h] * g;
+            for (int t = 0; t < n; t++) {
+                Objective o = ends.objectives().get(t);
+                float[] grad = join(scheduler.submit(new InstanceJob<>(1, at -> gradients(at, sample, x, 1, o))));
+                for (int i = 0; i < seq; i++) {
+                    double s = 0;
+                    for (int h = 0; h < hidden; h++) {
+                        double g = grad[i * hidden + h];
+                        s += saliency ? g * g : x[i * hidden + h] * g;
+                    }
+                    scores[t][i] = saliency ? Math.sqrt(s) : s;
                 }
-                scores[i] = saliency ? Math.sqrt(s) : s;
             }
             rows = 1;
         } else {
@@ -623,12 +654,20 @@ public final class IntegratedGradients implements AutoCloseable {
                 }
             }
             float[] logits = join(scheduler.submit(new InstanceJob<>(2 * seq, at -> logits(BLACKBOX, at, sample, points, 2 * seq))));
-            for (int i = 0; i < seq; i++) {
-                scores[i] = (o.value(logits, 2 * i * classes) - o.value(logits, (2 * i + 1) * classes)) / (2 * step);
+            for (int t = 0; t < n; t++) {
+                Objective o = ends.objectives().get(t);
+                for (int i = 0; i < seq; i++) {
+                    scores[t][i] = (o.value(logits, 2 * i * classes) - o.value(logits, (2 * i + 1) * classes)) / (2 * step);
+                }
             }
             rows = 2L * seq;
         }
-        return new Attribution(scores, Double.NaN, o.target(), fx, fb, method, 1, rows, Double.NaN, o.value(fx, 0) - o.value(fb, 0));
+        List<Attribution> out = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            Objective o = ends.objectives().get(t);
+            out.add(new Attribution(scores[t], Double.NaN, o.target(), ends.fx(), ends.fb(), method, 1, rows, Double.NaN, ends.change(o)));
+        }
+        return out;
     }
 
     /**
@@ -638,23 +677,28 @@ public final class IntegratedGradients implements AutoCloseable {
      * passes only, batched over the instances. The delta is NaN: the drops need not sum to the change.
      */
     public Attribution occlusion(Sample sample, Objective objective, int[] groups, int internalBatch, InstanceScheduler scheduler) {
+        return occlusion(sample, List.of(objective), groups, internalBatch, scheduler).get(0);
+    }
+
+    /** As {@link #occlusion(Sample, Objective, int[], int, InstanceScheduler)} for several objectives, from the same forward passes. */
+    public List<Attribution> occlusion(Sample sample, List<Objective> objectives, int[] groups, int internalBatch,
+                                       InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
-        Ends ends = ends(sample, x, baseline, BLACKBOX, objective, scheduler);
+        Ends ends = ends(sample, x, baseline, BLACKBOX, objectives, scheduler);
         int classes = ends.fx().length;
         float[] fx = ends.fx();
-        float[] fb = ends.fb();
-        Objective o = ends.objective();
+        List<Objective> os = ends.objectives();
         List<Integer> ids = new ArrayList<>();
         for (int g : groups) {
             if (g >= 0 && !ids.contains(g)) {
                 ids.add(g);
             }
         }
-        double[] drops = new double[ids.size()];
+        double[][] drops = new double[os.size()][ids.size()];
         int width = x.length;
         runPieces(pieces(ids.size(), internalBatch, seq), scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
@@ -669,18 +713,24 @@ public final class IntegratedGradients implements AutoCloseable {
             }
             return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
         }, (from, rows, logits) -> {
-            for (int r = 0; r < rows; r++) {
-                drops[from + r] = o.value(fx, 0) - o.value(logits, r * classes);
+            for (int t = 0; t < os.size(); t++) {
+                for (int r = 0; r < rows; r++) {
+                    drops[t][from + r] = os.get(t).value(fx, 0) - os.get(t).value(logits, r * classes);
+                }
             }
         });
-        // drops are in the order of the groups' first tokens: by group number, as words() numbers them
-        double[] byGroup = new double[ids.stream().mapToInt(Integer::intValue).max().orElse(-1) + 1];
-        for (int k = 0; k < ids.size(); k++) {
-            byGroup[ids.get(k)] = drops[k];
+        List<Attribution> out = new ArrayList<>();
+        for (int t = 0; t < os.size(); t++) {
+            // drops are in the order of the groups' first tokens: by group number, as words() numbers them
+            double[] byGroup = new double[ids.stream().mapToInt(Integer::intValue).max().orElse(-1) + 1];
+            for (int k = 0; k < ids.size(); k++) {
+                byGroup[ids.get(k)] = drops[t][k];
+            }
+            Objective o = os.get(t);
+            out.add(new Attribution(spread(byGroup, groups), Double.NaN, o.target(), fx, ends.fb(), BLACKBOX, 0, ids.size() + 2L,
+                    Double.NaN, ends.change(o)));
         }
-        double[] scores = spread(byGroup, groups);
-        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, 0, ids.size() + 2L, Double.NaN,
-                o.value(fx, 0) - o.value(fb, 0));
+        return out;
     }
 
     /**
@@ -695,33 +745,40 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public Attribution kernelShap(Sample sample, Objective objective, int[] groups, int samples, long seed, int internalBatch,
                                   InstanceScheduler scheduler) {
+        return kernelShap(sample, List.of(objective), groups, samples, seed, internalBatch, scheduler).get(0);
+    }
+
+    /** As {@link #kernelShap(Sample, Objective, int[], int, long, int, InstanceScheduler)} for several objectives, from the same coalitions. */
+    public List<Attribution> kernelShap(Sample sample, List<Objective> objectives, int[] groups, int samples, long seed, int internalBatch,
+                                        InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
-        Ends ends = ends(sample, x, baseline, BLACKBOX, objective, scheduler);
+        Ends ends = ends(sample, x, baseline, BLACKBOX, objectives, scheduler);
         int classes = ends.fx().length;
         float[] fx = ends.fx();
         float[] fb = ends.fb();
-        Objective o = ends.objective();
+        List<Objective> os = ends.objectives();
         int words = 0;
         for (int g : groups) {
             words = Math.max(words, g + 1);
         }
-        double full = o.value(fx, 0);
-        double empty;
-        double[] phi = new double[words];
+        double[][] phi = new double[os.size()][words];
+        double[] empty = new double[os.size()];
         if (words == 1) {
-            empty = o.value(fb, 0);
-            phi[0] = full - empty;
+            for (int t = 0; t < os.size(); t++) {
+                empty[t] = os.get(t).value(fb, 0);
+                phi[t][0] = os.get(t).value(fx, 0) - empty[t];
+            }
         } else {
             // the empty coalition is every word at the baseline, special tokens kept: not the baseline's F when it differs
             boolean enumerate = (1L << Math.min(words, 62)) - 2 <= samples;
             boolean[][] coalitions = enumerate ? everyCoalition(words) : sampledCoalitions(words, samples, seed);
             // every coalition: weighted by the Shapley kernel, the regression's answer is the exact Shapley values
             double[] kernel = enumerate ? shapleyKernel(coalitions, words) : null;
-            double[] values = new double[coalitions.length];
+            double[][] values = new double[os.size()][coalitions.length];
             int width = x.length;
             runPieces(pieces(coalitions.length, internalBatch, seq), scheduler, (from, rows) -> {
                 float[] points = new float[rows * width];
@@ -736,16 +793,25 @@ public final class IntegratedGradients implements AutoCloseable {
                 }
                 return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
             }, (from, rows, logits) -> {
-                for (int r = 0; r < rows; r++) {
-                    values[from + r] = o.value(logits, r * classes);
+                for (int t = 0; t < os.size(); t++) {
+                    for (int r = 0; r < rows; r++) {
+                        values[t][from + r] = os.get(t).value(logits, r * classes);
+                    }
                 }
             });
-            empty = values[0];
-            phi = efficientLeastSquares(coalitions, values, kernel, 1, full, empty, words);
+            for (int t = 0; t < os.size(); t++) {
+                empty[t] = values[t][0];
+                phi[t] = efficientLeastSquares(coalitions, values[t], kernel, 1, os.get(t).value(fx, 0), empty[t], words);
+            }
         }
         int evaluated = words == 1 ? 0 : Math.min(samples, (int) Math.min(Integer.MAX_VALUE, (1L << Math.min(words, 62)) - 2));
-        double[] scores = spread(phi, groups);
-        return new Attribution(scores, Double.NaN, o.target(), fx, fb, BLACKBOX, evaluated, evaluated + 3L, Double.NaN, full - empty);
+        List<Attribution> out = new ArrayList<>();
+        for (int t = 0; t < os.size(); t++) {
+            Objective o = os.get(t);
+            out.add(new Attribution(spread(phi[t], groups), Double.NaN, o.target(), fx, fb, BLACKBOX, evaluated, evaluated + 3L, Double.NaN,
+                    o.value(fx, 0) - empty[t]));
+        }
+        return out;
     }
 
     /** The empty coalition, then every proper non-empty one (as Kernel SHAP enumerates when its budget covers them all). */
@@ -1019,15 +1085,16 @@ public final class IntegratedGradients implements AutoCloseable {
      * the relative distance between the two estimates says whether the model is smooth at this
      * scale at all (quantized models are not: their differences are steps, not slopes).
      */
-    private Estimate blackboxScores(Sample sample, float[] x, float[] baseline, Objective target, Quadrature q, int[] pieces,
-                                    InstanceScheduler scheduler) {
+    private List<Estimate> blackboxScores(Sample sample, float[] x, float[] baseline, List<Objective> targets, Quadrature q,
+                                          int[] pieces, InstanceScheduler scheduler) {
         int seq = sample.ids().length;
         int hidden = graph.hidden();
         int width = seq * hidden;
         double h = FINITE_DIFFERENCE_STEP;
         // rows: for each point k and token i, the point moved by +h, -h, +h/2 and -h/2 along token i's (x - x') direction
-        double[] full = new double[seq];
-        double[] half = new double[seq];
+        int n = targets.size();
+        double[][] full = new double[n][seq];
+        double[][] half = new double[n][seq];
         runPieces(pieces, scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
@@ -1053,19 +1120,25 @@ public final class IntegratedGradients implements AutoCloseable {
                 int k = index / (seq * BLACKBOX_ROWS);
                 int token = (index / BLACKBOX_ROWS) % seq;
                 double step = offset(index, h);
-                double[] into = index % BLACKBOX_ROWS < 2 ? full : half;
-                into[token] += Math.signum(step) * q.weights()[k] * target.value(logits, r * classes) / (2 * Math.abs(step));
+                double[][] into = index % BLACKBOX_ROWS < 2 ? full : half;
+                for (int t = 0; t < n; t++) {
+                    into[t][token] += Math.signum(step) * q.weights()[k] * targets.get(t).value(logits, r * classes) / (2 * Math.abs(step));
+                }
             }
         });
-        double[] scores = new double[seq];
-        double apart = 0;
-        double size = 0;
-        for (int i = 0; i < seq; i++) {
-            scores[i] = (4 * half[i] - full[i]) / 3;
-            apart += (full[i] - half[i]) * (full[i] - half[i]);
-            size += half[i] * half[i];
+        List<Estimate> out = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            double[] scores = new double[seq];
+            double apart = 0;
+            double size = 0;
+            for (int i = 0; i < seq; i++) {
+                scores[i] = (4 * half[t][i] - full[t][i]) / 3;
+                apart += (full[t][i] - half[t][i]) * (full[t][i] - half[t][i]);
+                size += half[t][i] * half[t][i];
+            }
+            out.add(new Estimate(scores, size == 0 ? 0 : Math.sqrt(apart / size)));
         }
-        return new Estimate(scores, size == 0 ? 0 : Math.sqrt(apart / size));
+        return out;
     }
 
     /** Rows per path point and token of the black-box method: steps +h, -h, +h/2, -h/2. */

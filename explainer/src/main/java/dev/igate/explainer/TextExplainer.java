@@ -127,9 +127,24 @@ public final class TextExplainer implements AutoCloseable {
      * when given. A pair's words are each text's words, each with its segment (0 the text, 1 the pair).
      */
     public Explanation explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, Target fixed) {
+        return explain(tokenized, options, via, fixed == null ? null : List.of(fixed), fixed != null).get(0);
+    }
+
+    /**
+     * One explanation per class of one text ({@code top_k}'s classes, in their order; each against
+     * {@code contrast_with} when asked), sharing what the method allows: the text's tokens and
+     * baselines, F(x) and F(baseline), and every forward pass of the black-box methods (occlusion,
+     * SHAP, black-box gradients: a forward pass gives every output); the gradient graph runs its path
+     * once per class, a gradient being of one objective.
+     */
+    public List<Explanation> explainClasses(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, List<Integer> classes) {
+        return explain(tokenized, options, via, classes.stream().map(Target::ofClass).toList(), false);
+    }
+
+    /** @param fixed whether the targets are a task's own (zero-shot's entailment, rerank's score, an entity): never contrasted */
+    private List<Explanation> explain(Tokenized tokenized, ExplainOptions options, InstanceScheduler via, List<Target> targets,
+                                      boolean fixed) {
         long start = System.nanoTime();
-        Objective target = fixed != null ? fixed.objective() : Objective.ofClass(resolveTarget(options.target()));
-        int contrast = options.contrastWith() == null || fixed != null ? -1 : resolveTarget(options.contrastWith());
         if (IntegratedGradients.GRAPH.equals(options.gradients()) && !ig.hasGradientGraph()) {
             throw new InvalidInputException("gradients=graph is unavailable for this model: "
                     + ig.gradientUnavailableReason() + "; use gradients=blackbox");
@@ -140,26 +155,48 @@ public final class TextExplainer implements AutoCloseable {
         for (String name : options.baselines()) {
             samples.add(new IntegratedGradients.Sample(ids, batch.mask(0), batch.types(0), baselineIds(batch, name, options.baselineText())));
         }
-        IntegratedGradients.Sample sample = samples.get(0);
-        if (contrast >= 0) {
-            // logit[target] - logit[contrast_with]: the target, when not named, is the predicted class
-            int t = target.target() >= 0 ? target.target() : LabelDecoder.argmax(ig.forward(ids, batch.mask(0), batch.types(0), via));
-            if (t == contrast) {
-                throw new InvalidInputException("contrast_with names the target itself (" + task.labels().get(t) + "): nothing to contrast");
+        List<Objective> objectives = new ArrayList<>();
+        List<Integer> contrasts = new ArrayList<>();
+        float[] predicted = null;
+        for (Target t : targets == null ? java.util.Collections.<Target>singletonList(null) : targets) {
+            Objective target = t != null ? t.objective() : Objective.ofClass(resolveTarget(options.target()));
+            int contrast = options.contrastWith() == null || fixed ? -1 : resolveTarget(options.contrastWith());
+            if (contrast >= 0) {
+                // logit[target] - logit[contrast_with]: the target, when not named, is the predicted class
+                if (target.target() < 0 && predicted == null) {
+                    predicted = ig.forward(ids, batch.mask(0), batch.types(0), via);
+                }
+                int c = target.target() >= 0 ? target.target() : LabelDecoder.argmax(predicted);
+                if (c == contrast) {
+                    throw new InvalidInputException("contrast_with names the target itself (" + task.labels().get(c) + "): nothing to contrast");
+                }
+                float[] weights = new float[task.labels().size()];
+                weights[c] = 1;
+                weights[contrast] = -1;
+                target = Objective.ofContrast(c, weights);
             }
-            float[] weights = new float[task.labels().size()];
-            weights[t] = 1;
-            weights[contrast] = -1;
-            target = Objective.ofContrast(t, weights);
+            objectives.add(target);
+            contrasts.add(contrast);
         }
-        Attribution a;
+        List<Attribution> attributions;
         try {
-            a = averaged(samples, batch, target, options, via);
+            attributions = averaged(samples, batch, objectives, options, via);
         } catch (IllegalArgumentException e) {
             // a method the model cannot take (saliency without a gradient graph) or an objective that does not fit it
             throw new InvalidInputException(e.getMessage());
         }
+        List<Explanation> out = new ArrayList<>();
+        for (int k = 0; k < attributions.size(); k++) {
+            out.add(answer(tokenized, options, attributions.get(k), objectives.get(k), contrasts.get(k), samples.get(0), via, start));
+        }
+        return out;
+    }
 
+    /** An attribution of a text as the explain answer words it: merged words, their spans and importances, the prediction. */
+    private Explanation answer(Tokenized tokenized, ExplainOptions options, Attribution a, Objective target, int contrast,
+                               IntegratedGradients.Sample sample, InstanceScheduler via, long start) {
+        TokenBatch batch = tokenized.batch();
+        long[] ids = batch.ids(0);
         List<String> words = new ArrayList<>();
         List<Double> scores = new ArrayList<>();
         List<Integer> segments = new ArrayList<>();
@@ -228,16 +265,16 @@ public final class TextExplainer implements AutoCloseable {
         return Faithfulness.evaluate(ig, sample, Objective.ofClass(predicted), words(batch), tokenScores, via);
     }
 
-    /** The attribution the options' explainer makes of the objective. */
-    private Attribution attribute(IntegratedGradients.Sample sample, TokenBatch batch, Objective target, ExplainOptions options,
-                                  InstanceScheduler via) {
+    /** The attributions the options' explainer makes of the objectives, in their order. */
+    private List<Attribution> attribute(IntegratedGradients.Sample sample, TokenBatch batch, List<Objective> targets, ExplainOptions options,
+                                        InstanceScheduler via) {
         return switch (options.explainer()) {
             case ExplainOptions.GRADIENT_X_INPUT, ExplainOptions.SALIENCY ->
-                    ig.gradientAtInput(sample, target, options.explainer().equals(ExplainOptions.SALIENCY), options.gradients(), via);
-            case ExplainOptions.OCCLUSION -> ig.occlusion(sample, target, words(batch), options.internalBatchSize(), via);
-            case ExplainOptions.SHAP -> ig.kernelShap(sample, target, words(batch), options.samples(), options.seed(),
+                    ig.gradientAtInput(sample, targets, options.explainer().equals(ExplainOptions.SALIENCY), options.gradients(), via);
+            case ExplainOptions.OCCLUSION -> ig.occlusion(sample, targets, words(batch), options.internalBatchSize(), via);
+            case ExplainOptions.SHAP -> ig.kernelShap(sample, targets, words(batch), options.samples(), options.seed(),
                     options.internalBatchSize(), via);
-            default -> integratedGradients(sample, target, options, via);
+            default -> integratedGradients(sample, targets, options, via);
         };
     }
 
@@ -255,26 +292,23 @@ public final class TextExplainer implements AutoCloseable {
     }
 
     /** Integrated gradients along the straight path, with steps doubled until they converge when asked ({@code n_steps: auto}). */
-    private Attribution integratedGradients(IntegratedGradients.Sample sample, Objective target, ExplainOptions options,
-                                            InstanceScheduler via) {
-        Attribution a;
-        if (options.adaptive()) {
-            // double the steps until the quadrature has converged (delta small against the logit change), up to the cap
-            int steps = Math.min(ExplainOptions.FIRST_ADAPTIVE_STEPS, options.steps());
-            while (true) {
-                a = ig.attribute(sample, target, Quadrature.of(options.method(), steps), options.gradients(),
-                        options.internalBatchSize(), via);
-                double change = Math.abs(a.change());
-                if (steps >= options.steps() || Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * change) {
-                    break;
-                }
-                steps = Math.min(options.steps(), 2 * steps);
-            }
-        } else {
-            a = ig.attribute(sample, target, Quadrature.of(options.method(), options.steps()), options.gradients(),
+    private List<Attribution> integratedGradients(IntegratedGradients.Sample sample, List<Objective> targets, ExplainOptions options,
+                                                  InstanceScheduler via) {
+        if (!options.adaptive()) {
+            return ig.attribute(sample, targets, Quadrature.of(options.method(), options.steps()), options.gradients(),
                     options.internalBatchSize(), via);
         }
-        return a;
+        // double the steps until the quadrature has converged for every target (delta small against the change), up to the cap
+        int steps = Math.min(ExplainOptions.FIRST_ADAPTIVE_STEPS, options.steps());
+        while (true) {
+            List<Attribution> all = ig.attribute(sample, targets, Quadrature.of(options.method(), steps), options.gradients(),
+                    options.internalBatchSize(), via);
+            boolean converged = all.stream().allMatch(a -> Math.abs(a.delta()) <= ExplainOptions.DELTA_TOLERANCE * Math.abs(a.change()));
+            if (steps >= options.steps() || converged) {
+                return all;
+            }
+            steps = Math.min(options.steps(), 2 * steps);
+        }
     }
 
     /**
@@ -306,38 +340,52 @@ public final class TextExplainer implements AutoCloseable {
      * The attribution averaged over several baselines (expected gradients' idea: a distribution of
      * references, not one): scores, delta and change are the means; the model rows are summed.
      */
-    private Attribution averaged(List<IntegratedGradients.Sample> samples, TokenBatch batch, Objective target, ExplainOptions options,
-                                 InstanceScheduler via) {
-        Attribution first = attribute(samples.get(0), batch, target, options, via);
+    private List<Attribution> averaged(List<IntegratedGradients.Sample> samples, TokenBatch batch, List<Objective> targets,
+                                       ExplainOptions options, InstanceScheduler via) {
+        List<Attribution> firsts = attribute(samples.get(0), batch, targets, options, via);
         if (samples.size() == 1) {
-            return first;
+            return firsts;
         }
-        double[] scores = first.scores().clone();
-        double delta = first.delta();
-        double change = first.change();
-        long rows = first.rows();
-        float[] baselineLogits = first.baselineLogits().clone();
+        // the later baselines attribute the classes the first resolved (the predicted one, for -1)
+        List<Objective> resolved = new ArrayList<>();
+        for (int k = 0; k < targets.size(); k++) {
+            resolved.add(targets.get(k).weighted() ? targets.get(k) : Objective.ofClass(firsts.get(k).target()));
+        }
+        List<List<Attribution>> rest = new ArrayList<>();
         for (IntegratedGradients.Sample s : samples.subList(1, samples.size())) {
-            Attribution next = attribute(s, batch, target.weighted() ? target : Objective.ofClass(first.target()), options, via);
+            rest.add(attribute(s, batch, resolved, options, via));
+        }
+        List<Attribution> out = new ArrayList<>();
+        for (int k = 0; k < targets.size(); k++) {
+            Attribution first = firsts.get(k);
+            double[] scores = first.scores().clone();
+            double delta = first.delta();
+            double change = first.change();
+            long rows = first.rows();
+            float[] baselineLogits = first.baselineLogits().clone();
+            for (List<Attribution> others : rest) {
+                Attribution next = others.get(k);
+                for (int i = 0; i < scores.length; i++) {
+                    scores[i] += next.scores()[i];
+                }
+                for (int c = 0; c < baselineLogits.length; c++) {
+                    baselineLogits[c] += next.baselineLogits()[c];
+                }
+                delta += next.delta();
+                change += next.change();
+                rows += next.rows();
+            }
+            int n = samples.size();
             for (int i = 0; i < scores.length; i++) {
-                scores[i] += next.scores()[i];
+                scores[i] /= n;
             }
             for (int c = 0; c < baselineLogits.length; c++) {
-                baselineLogits[c] += next.baselineLogits()[c];
+                baselineLogits[c] /= n;
             }
-            delta += next.delta();
-            change += next.change();
-            rows += next.rows();
+            out.add(new Attribution(scores, delta / n, first.target(), first.logits(), baselineLogits, first.gradients(), first.steps(), rows,
+                    first.stepDisagreement(), change / n));
         }
-        int n = samples.size();
-        for (int i = 0; i < scores.length; i++) {
-            scores[i] /= n;
-        }
-        for (int c = 0; c < baselineLogits.length; c++) {
-            baselineLogits[c] /= n;
-        }
-        return new Attribution(scores, delta / n, first.target(), first.logits(), baselineLogits, first.gradients(), first.steps(), rows,
-                first.stepDisagreement(), change / n);
+        return out;
     }
 
     /** The token a baseline puts in place of every word: [PAD], [MASK] or [UNK] (or their sentencepiece forms). */

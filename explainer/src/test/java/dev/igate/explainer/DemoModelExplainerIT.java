@@ -397,4 +397,54 @@ class DemoModelExplainerIT {
         assertThat(texts).hasSizeGreaterThan(90);
         assertThat(words).isGreaterThan(1000);
     }
+
+    /** Runs pieces on the caller's thread and counts their model rows. */
+    static final class Counting implements dev.igate.predictor.batching.InstanceScheduler {
+        long rows;
+
+        @Override
+        public <R> java.util.concurrent.CompletableFuture<R> submit(dev.igate.predictor.batching.BatchJob<R> job) {
+            rows += job.rows();
+            return CALLER_THREAD.submit(job);
+        }
+    }
+
+    @Test
+    void topKClassesEqualSeparateExplanationsAndShareTheirForwardPasses() throws Exception {
+        Path dir = Path.of("target", "test-models").toAbsolutePath().resolve(DemoRepository.MODEL_NAME).resolve("1");
+        List<String> labels = dev.igate.demo.LabelledSentence.labels(dev.igate.demo.LabelledSentence.dataset());
+        try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
+            TextExplainer explainer = new TextExplainer(ig, encoder, new dev.igate.transformer.LabelDecoder(labels),
+                    dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD);
+            TextExplainer.Tokenized text = explainer.tokenize(SEED);
+            List<Integer> classes = List.of(0, 2, 4);
+            for (java.util.Map<String, Object> asked : List.<java.util.Map<String, Object>>of(
+                    java.util.Map.of("explainer", "integrated_gradients", "n_steps", 8L),
+                    java.util.Map.of("explainer", "integrated_gradients", "n_steps", 2L, "gradients", "blackbox"),
+                    java.util.Map.of("explainer", "gradient_x_input", "gradients", "blackbox"),
+                    java.util.Map.of("explainer", "occlusion"),
+                    java.util.Map.of("explainer", "shap", "n_samples", 64L),
+                    java.util.Map.of("explainer", "occlusion", "contrast_with", "Ecology"))) {
+                ExplainOptions options = ExplainOptions.from(asked, 50, 500);
+                Counting together = new Counting();
+                List<dev.igate.protocol.Explanation> all = explainer.explainClasses(text, options, together, classes);
+                Counting apart = new Counting();
+                for (int k = 0; k < classes.size(); k++) {
+                    java.util.Map<String, Object> one = new java.util.HashMap<>(asked);
+                    one.put("target", (long) classes.get(k));
+                    dev.igate.protocol.Explanation alone = explainer.explain(text, ExplainOptions.from(one, 50, 500), apart);
+                    assertThat(all.get(k).target()).isEqualTo(labels.get(classes.get(k)));
+                    for (int i = 0; i < alone.attributions().length; i++) {
+                        assertThat(all.get(k).attributions()[i]).as("%s class %d word %d", asked, classes.get(k), i)
+                                .isCloseTo(alone.attributions()[i], org.assertj.core.api.Assertions.within(1e-6));
+                    }
+                }
+                System.out.printf("top-3 %s: %d model rows together, %d apart (%.2f)%n", asked, together.rows, apart.rows,
+                        (double) together.rows / apart.rows);
+                boolean graph = !asked.containsKey("gradients") && asked.get("explainer").equals("integrated_gradients");
+                // the gradient graph's path runs per class (F(x) and F(baseline) shared); every black-box pass is shared
+                assertThat(together.rows).as("%s", asked).isEqualTo(graph ? apart.rows - 2 * (classes.size() - 1) : apart.rows / classes.size());
+            }
+        }
+    }
 }

@@ -176,8 +176,16 @@ public class ExplainService {
                 .tag("model_name", model).tag("reason", reason).register(meters).increment();
     }
 
-    /** One explanation to make: its tokens, the output it attributes when fixed, and how its answer is labelled. */
-    private record Item(TextExplainer.Tokenized tokens, TextExplainer.Target target, UnaryOperator<Explanation> answer) {
+    /**
+     * Explanations to make of one text: its tokens, the output it attributes when fixed, and how its
+     * answer is labelled; or several classes at once ({@code top_k}, {@code targets}), sharing their work.
+     */
+    private record Item(TextExplainer.Tokenized tokens, TextExplainer.Target target, UnaryOperator<Explanation> answer,
+                        List<Integer> classes) {
+
+        Item(TextExplainer.Tokenized tokens, TextExplainer.Target target, UnaryOperator<Explanation> answer) {
+            this(tokens, target, answer, null);
+        }
     }
 
     /**
@@ -225,13 +233,7 @@ public class ExplainService {
             for (int i = 0; i < rows.size(); i++) {
                 TextExplainer.Tokenized t = tokenize(served, explainer, rows.texts().get(i), rows.paired() ? rows.pairs().get(i) : null, cut);
                 List<Integer> targets = targets(served, task, t, parameters);
-                if (targets == null) {
-                    items.add(new Item(t, null, UnaryOperator.identity()));
-                } else {
-                    for (int target : targets) {
-                        items.add(new Item(t, TextExplainer.Target.ofClass(target), UnaryOperator.identity()));
-                    }
-                }
+                items.add(new Item(t, null, UnaryOperator.identity(), targets));
             }
         }
         return items;
@@ -306,7 +308,8 @@ public class ExplainService {
                     throw new InvalidInputException("A text is longer than the model's " + served.encoder().maxLength()
                             + " tokens (the request's truncation is false)");
                 }
-                work += explainer.workTokens(item.tokens(), options);
+                // several classes: at most one path each (the gradient graph's; the black-box methods share theirs)
+                work += explainer.workTokens(item.tokens(), options) * (item.classes() == null ? 1 : item.classes().size());
             }
             if (work > properties.maxWorkTokens()) {
                 throw new InvalidInputException("Explanation would cost " + work + " model tokens (texts x path rows x tokens;"
@@ -315,7 +318,11 @@ public class ExplainService {
             }
             InstanceScheduler via = watch.around(explainer.scheduler(), properties.timeout());
             for (Item item : items) {
-                out.add(item.answer().apply(explainer.explain(item.tokens(), options, via, item.target())));
+                if (item.classes() != null) {
+                    out.addAll(explainer.explainClasses(item.tokens(), options, via, item.classes()));
+                } else {
+                    out.add(item.answer().apply(explainer.explain(item.tokens(), options, via, item.target())));
+                }
             }
         }
         Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()
