@@ -4,6 +4,7 @@
 #                            layout measured in the same run (RawLayouts), for the seed sentence, a ~128-token text
 #                            and a mixed-length workload
 #   ./benchmark.sh explain   integrated-gradients latency: gradient graph vs black-box vs forward pass
+#   ./benchmark.sh explanations  explanations through the server: each explainer's top_k=3 against three calls, cache hits
 #   ./benchmark.sh faithfulness  each explainer (and a random ranking, the floor) scored with ERASER's comprehensiveness and
 #                            sufficiency AOPC and leave-one-out Spearman over the demo model's 96 held-out sentences, with its
 #                            median time in process
@@ -40,7 +41,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients|tasks) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, fixtures, overload, lifecycle, clients, tasks)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -141,6 +142,40 @@ if [ "$WHAT" = "tasks" ]; then
   printf "%-12s %10s %9s %9s %7s\n" 32 "$r32" "$p32" "$q32" "$e32"
   awk -v r="$r32" -v raw="$best" 'BEGIN {printf "token classification, concurrency 32 / best raw layout (%.1f rows/s): %.2f (goal >= 0.75)\n", raw, r/raw}'
   awk -v p="$p1" -v m="$batch1" 'BEGIN {printf "p50 at concurrency 1: %.2f ms, best raw batch-1 run %.2f ms (%+.2f ms)\n", p, m, p-m}'
+  exit 0
+fi
+if [ "$WHAT" = "explanations" ]; then
+  EXPLAIN="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification/versions/1:explain"
+  p50() { # body-file requests -> p50 ms at concurrency 1 (hey)
+    hey -n "$2" -c 1 -m POST -T application/json -D "$1" "$EXPLAIN" | awk '/50% in/ {printf "%.2f", $3 * 1000} /^ *\[[0-9]+\]/ && !/\[200\]/ {printf " (status %s)", $0}'
+  }
+  body() { printf '{"instances": ["%s"], "parameters": {%s}}' "$SEED_TEXT" "$1" > "$WORK/$2.json"; echo "$WORK/$2.json"; }
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); hey runs on the same machine"
+  echo "== explanations through the server (V1 explain of the seed sentence, version 1, concurrency 1, p50 of ${EXPLAIN_REQUESTS:-20})"
+  start_server
+  for _ in $(seq 1 3); do hey -n 10 -c 1 -m POST -T application/json -D "$(body '"n_steps": 50' warm)" "$EXPLAIN" > /dev/null; done
+  printf "%-44s %12s %14s %14s %7s\n" explainer "top_k=3 ms" "3 targets ms" "one target ms" ratio
+  for spec in '"explainer": "integrated_gradients", "n_steps": 50' '"explainer": "integrated_gradients", "n_steps": 4, "gradients": "blackbox"' \
+              '"explainer": "occlusion"' '"explainer": "shap"' '"explainer": "gradient_x_input"'; do
+    top=$(p50 "$(body "$spec, \"top_k\": 3" top)" "${EXPLAIN_REQUESTS:-20}")
+    apart=0
+    for target in 0 1 2; do
+      one=$(p50 "$(body "$spec, \"target\": $target" "t$target")" "${EXPLAIN_REQUESTS:-20}")
+      [ "$target" = 0 ] && first=$one
+      apart=$(awk -v a="$apart" -v b="$one" 'BEGIN {print a + b}')
+    done
+    printf "%-44s %12s %14.2f %14s %7.2f\n" "{$spec}" "$top" "$apart" "$first" "$(awk -v t="$top" -v a="$apart" 'BEGIN {print t / a}')"
+  done
+  stop_server
+  echo "== explanation cache hits (igate.explainer.cache-max-bytes=64 MiB): the same IG request, 2000 times at concurrency 1"
+  start_server --igate.explainer.cache-max-bytes=67108864
+  CACHED=$(body '"n_steps": 50' cached)
+  echo "   first (a miss): $(curl -s -o /dev/null -w '%{time_total}' -X POST "$EXPLAIN" -H 'Content-Type: application/json' -d @"$CACHED") s"
+  hey -n 2000 -c 1 -m POST -T application/json -D "$CACHED" "$EXPLAIN" > /dev/null
+  hey -n 2000 -c 1 -m POST -T application/json -D "$CACHED" "$EXPLAIN" | grep -E "50% in|99% in|Requests/sec" | sed 's/^/   /'
+  curl -s "http://127.0.0.1:$PORT/actuator/prometheus" | grep '^igate_explanation_cache_total' | sed 's/^/   /'
+  echo "   (for scale: a V1 predict of the same text at concurrency 1: p50 $(hey -n 2000 -c 1 -m POST -T application/json -D "$WORK/v1.json" "$V1" | awk '/50% in/ {printf "%.2f", $3 * 1000}') ms)"
+  stop_server
   exit 0
 fi
 if [ "$WHAT" = "serving" ]; then

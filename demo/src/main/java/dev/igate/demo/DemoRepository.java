@@ -49,8 +49,17 @@ public final class DemoRepository {
     private static final Logger log = LoggerFactory.getLogger(DemoRepository.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
-    /** How one version's head is trained. */
-    record Recipe(String version, double l2, int trainPerLabel, String note) {
+    /**
+     * How one version's head is trained.
+     *
+     * @param shuffleSeed the training labels shuffled among the training sentences with this seed
+     *                    (a randomised-label control), or -1 for the true labels
+     */
+    record Recipe(String version, double l2, int trainPerLabel, String note, long shuffleSeed) {
+
+        Recipe(String version, double l2, int trainPerLabel, String note) {
+            this(version, l2, trainPerLabel, note, -1);
+        }
     }
 
     static final List<Recipe> RECIPES = List.of(
@@ -88,6 +97,22 @@ public final class DemoRepository {
     }
 
     private static void buildInto(Path modelDir) throws IOException, ModelLoadException {
+        buildInto(modelDir, RECIPES);
+    }
+
+    /**
+     * Builds, as version {@code version} under {@code modelDir}, the demo head trained on the
+     * training labels shuffled among the sentences (seeded): Adebayo et al.'s randomised-label
+     * control, a model with the demo's inputs and label set whose reasons are noise. Not served by
+     * the demo; the explanation-drift checks compare it with version 1. Blocking, a few seconds.
+     */
+    public static void buildShuffledLabels(Path modelDir, String version, long seed) throws IOException, ModelLoadException {
+        buildInto(modelDir, List.of(new Recipe(version, 1e-4, Integer.MAX_VALUE, "training labels shuffled (seed " + seed
+                + "): a randomised-label control", seed)));
+    }
+
+    private static void buildInto(Path modelDir, List<Recipe> recipes) throws IOException, ModelLoadException {
+        Files.createDirectories(modelDir);
         ModelProto encoder;
         try (InputStream in = resource(ENCODER_RESOURCE)) {
             encoder = OnnxProtos.parse(in);
@@ -106,8 +131,10 @@ public final class DemoRepository {
             embeddings = run(pooling, tokenizer, data.stream().map(LabelledSentence::text).toList(),
                     ClassifierHead.EMBEDDING_OUTPUT, HIDDEN);
         }
-        writeJson(modelDir.resolve(ModelRepository.SETTINGS_FILE), settings());
-        for (Recipe recipe : RECIPES) {
+        if (!Files.exists(modelDir.resolve(ModelRepository.SETTINGS_FILE))) {
+            writeJson(modelDir.resolve(ModelRepository.SETTINGS_FILE), settings());
+        }
+        for (Recipe recipe : recipes) {
             Path versionDir = Files.createDirectories(modelDir.resolve(recipe.version()));
             Files.copy(tokenizerFile, versionDir.resolve(ModelRepository.TOKENIZER_FILE));
             writeJson(versionDir.resolve(ModelRepository.CONFIG_FILE), config(labels));
@@ -128,6 +155,9 @@ public final class DemoRepository {
                 x.add(embeddings[i]);
                 y.add(labels.indexOf(s.label()));
             }
+        }
+        if (recipe.shuffleSeed() >= 0) {
+            java.util.Collections.shuffle(y, new java.util.Random(recipe.shuffleSeed()));
         }
         SoftmaxRegression.Weights w = SoftmaxRegression.train(x.toArray(float[][]::new),
                 y.stream().mapToInt(Integer::intValue).toArray(), labels.size(), recipe.l2(), 600, 4.0);

@@ -115,6 +115,28 @@ public final class Faithfulness {
         return Math.exp(outputs[objective.target()] - max) / sum;
     }
 
+    /**
+     * The share of the top-k words (by |importance|) two explanations of the same words have in
+     * common: 1 when they rank the same words first. What the stable-vs-canary drift compares.
+     */
+    public static double overlap(double[] a, double[] b, int k) {
+        java.util.Set<Integer> top = top(a, k);
+        int common = 0;
+        for (int i : top(b, k)) {
+            common += top.contains(i) ? 1 : 0;
+        }
+        return top.isEmpty() ? 1 : (double) common / top.size();
+    }
+
+    private static java.util.Set<Integer> top(double[] v, int k) {
+        Integer[] order = new Integer[v.length];
+        for (int i = 0; i < v.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (x, y) -> Double.compare(Math.abs(v[y]), Math.abs(v[x])));
+        return new java.util.HashSet<>(java.util.List.of(order).subList(0, Math.min(k, v.length)));
+    }
+
     /** Spearman's rank correlation (average ranks for ties); NaN for fewer than two words. */
     public static double spearman(double[] a, double[] b) {
         if (a.length < 2) {

@@ -447,4 +447,45 @@ class DemoModelExplainerIT {
             }
         }
     }
+
+    @Test
+    void explanationDriftStaysAtOneForAnIdenticalCanaryAndFallsForAShuffledLabelsOne() throws Exception {
+        Path root = Path.of("target", "test-models").toAbsolutePath().resolve(DemoRepository.MODEL_NAME);
+        Path control = Path.of("target", "control-models").toAbsolutePath().resolve(DemoRepository.MODEL_NAME);
+        if (!java.nio.file.Files.exists(control.resolve("9").resolve("model.onnx"))) {
+            DemoRepository.buildShuffledLabels(control, "9", 7);
+        }
+        List<String> labels = dev.igate.demo.LabelledSentence.labels(dev.igate.demo.LabelledSentence.dataset());
+        List<String> texts = dev.igate.demo.LabelledSentence.dataset().stream().filter(dev.igate.demo.LabelledSentence::test)
+                .map(dev.igate.demo.LabelledSentence::text).limit(16).toList();
+        // what the drift monitor asks of both revisions: 16 steps, words merged, the predicted class, the top 5 words
+        ExplainOptions options = ExplainOptions.from(java.util.Map.of("n_steps", 16L, "merge_subwords", true), 50, 500);
+        var settings = new SessionSettings("cpu", 0, 1, "all");
+        double[] same = new double[2];
+        double[] shuffled = new double[2];
+        try (TextEncoder encoder = TextEncoder.load(root.resolve("1").resolve("tokenizer.json"), 128);
+             IntegratedGradients again = IntegratedGradients.prepare(root.resolve("1").resolve("model.onnx"), "logits", settings);
+             IntegratedGradients noise = IntegratedGradients.prepare(control.resolve("9").resolve("model.onnx"), "logits", settings)) {
+            var here = dev.igate.predictor.batching.InstanceScheduler.CALLER_THREAD;
+            var decoder = new dev.igate.transformer.LabelDecoder(labels);
+            TextExplainer stable = new TextExplainer(ig, encoder, decoder, here);
+            TextExplainer identical = new TextExplainer(again, encoder, decoder, here);
+            TextExplainer randomised = new TextExplainer(noise, encoder, decoder, here);
+            for (String text : texts) {
+                dev.igate.protocol.Explanation a = stable.explain(text, options);
+                dev.igate.protocol.Explanation b = identical.explain(text, options);
+                dev.igate.protocol.Explanation c = randomised.explain(text, options);
+                same[0] += Faithfulness.overlap(a.importances(), b.importances(), 5) / texts.size();
+                same[1] += Faithfulness.spearman(a.importances(), b.importances()) / texts.size();
+                shuffled[0] += Faithfulness.overlap(a.importances(), c.importances(), 5) / texts.size();
+                shuffled[1] += Faithfulness.spearman(a.importances(), c.importances()) / texts.size();
+            }
+        }
+        System.out.printf("explanation drift over %d held-out sentences, top-5 overlap / Spearman: identical canary %.3f / %.3f, "
+                + "shuffled-labels canary %.3f / %.3f%n", texts.size(), same[0], same[1], shuffled[0], shuffled[1]);
+        assertThat(same[0]).isGreaterThanOrEqualTo(0.99);
+        assertThat(same[1]).isGreaterThanOrEqualTo(0.99);
+        assertThat(shuffled[0]).isLessThan(same[0] - 0.2);
+        assertThat(shuffled[1]).isLessThan(same[1] - 0.3);
+    }
 }

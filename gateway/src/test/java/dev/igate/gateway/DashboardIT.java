@@ -35,9 +35,10 @@ class DashboardIT extends ServerTestSupport {
                 .exchange().expectStatus().isOk();
         client.post().uri("/v1/models/{m}:explain", MODEL).contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"instances\": [\"short\"], \"parameters\": {\"n_steps\": 4}}").exchange().expectStatus().isOk();
-        return await().atMost(java.time.Duration.ofSeconds(10))
+        return await().atMost(java.time.Duration.ofSeconds(30))
                 .until(() -> client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody(),
-                        m -> m.contains("igate_shadow_latency_seconds_bucket{") && m.contains("outcome=\"agree\""));
+                        m -> m.contains("igate_shadow_latency_seconds_bucket{") && m.contains("outcome=\"agree\"")
+                                && m.contains("igate_explanation_drift_overlap_count{"));
     }
 
     static Set<String> dashboardMetrics() throws Exception {
@@ -60,7 +61,8 @@ class DashboardIT extends ServerTestSupport {
         Set<String> names = dashboardMetrics();
 
         assertThat(names).hasSizeGreaterThan(15).contains("igate_requests_total", "nv_inference_count_total",
-                "igate_revision_requests_seconds_count", "igate_shadow_requests_total");
+                "igate_revision_requests_seconds_count", "igate_shadow_requests_total", "igate_explanation_drift_overlap_count",
+                "igate_explanation_drift_samples_total");
         for (String name : names) {
             assertThat(metrics).as("metric %s charted by the dashboard", name).containsPattern("(?m)^" + name + "[{ ]");
         }

@@ -49,6 +49,25 @@ class ShadowIT extends ServerTestSupport {
     }
 
     @Test
+    void theShadowsExplanationsAreComparedWithThePrimarysUnderTheRoute() {
+        client.post().uri("/shadowed-explained:predict").contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"instances\": [\"Habitat loss drives amphibian decline in montane wetlands\"]}").exchange()
+                .expectStatus().isOk();
+
+        // version 1 (the route's) and version 2 (the shadow) explain the text; the comparison is exported under the route
+        String metrics = await().atMost(java.time.Duration.ofSeconds(60)).until(() -> client.get().uri("/actuator/prometheus").exchange()
+                .expectBody(String.class).returnResult().getResponseBody(), m -> m.contains("route=\"shadowed-explained\"")
+                && m.matches("(?s).*igate_explanation_drift_samples_total\\{[^}]*route=\"shadowed-explained\"} [1-9].*"));
+        Matcher sum = Pattern.compile("(?m)^igate_explanation_drift_overlap_sum\\{[^}]*route=\"shadowed-explained\"} (\\S+)$").matcher(metrics);
+        Matcher count = Pattern.compile("(?m)^igate_explanation_drift_overlap_count\\{[^}]*route=\"shadowed-explained\"} (\\S+)$").matcher(metrics);
+        assertThat(sum.find()).isTrue();
+        assertThat(count.find()).isTrue();
+        assertThat(Double.parseDouble(count.group(1))).isGreaterThanOrEqualTo(1);
+        assertThat(Double.parseDouble(sum.group(1)) / Double.parseDouble(count.group(1))).isBetween(0.0, 1.0);
+        assertThat(metrics).containsPattern("igate_explanation_drift_spearman_count\\{[^}]*route=\"shadowed-explained\"} [1-9]");
+    }
+
+    @Test
     void aFailingShadowNeverReachesTheCaller() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
             client.post().uri("/v2/models/{m}/infer", MODEL).contentType(MediaType.APPLICATION_JSON).bodyValue(ServerTestSupport.SEED)

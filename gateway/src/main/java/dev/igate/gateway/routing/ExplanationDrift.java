@@ -22,4 +22,15 @@ public interface ExplanationDrift {
 
     /** Forgets a model's comparisons (its canary was rolled back or replaced). */
     void forget(String model);
+
+    /**
+     * A call a {@code Shadow} filter mirrored, answered by both: compared (when sampled) where the
+     * route's target and the shadow's are both model versions of this server.
+     *
+     * @param primary the route's target, as {@code forward:/v1/models/{m}/versions/{v}:predict} or a V2 infer path
+     * @param shadow  the shadow's target, likewise
+     * @param body    the request as the client sent it
+     */
+    default void shadowed(String routeId, String primary, String shadow, byte[] body) {
+    }
 }

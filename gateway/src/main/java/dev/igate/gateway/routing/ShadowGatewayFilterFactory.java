@@ -58,8 +58,12 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
 
     private final int maxBody;
 
-    public ShadowGatewayFilterFactory(MeterRegistry meters, IgateProperties properties) {
+    private final org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift;
+
+    public ShadowGatewayFilterFactory(MeterRegistry meters, IgateProperties properties,
+                                      org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift) {
         super(Config.class);
+        this.drift = drift;
         this.meters = meters;
         this.client = WebClient.create();
         this.maxBody = (int) Math.min(Integer.MAX_VALUE, properties.maxRequestSize().toBytes());
@@ -108,7 +112,7 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
                         return chain.filter(exchange.mutate().request(replay).response(response).build())
                                 .doOnSuccess(v -> {
                                     timer(routeId, "primary").record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
-                                    mirror(exchange, config.target(), routeId, body, response.body());
+                                    mirror(exchange, config.target(), route, body, response.body());
                                 });
                     });
         };
@@ -118,7 +122,8 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
     private static final java.util.Set<String> HOP_BY_HOP = java.util.Set.of("host", "content-length", "connection",
             "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection", "expect");
 
-    private void mirror(ServerWebExchange exchange, String target, String routeId, byte[] body, byte[] primary) {
+    private void mirror(ServerWebExchange exchange, String target, Route route, byte[] body, byte[] primary) {
+        String routeId = route == null ? "" : route.getId();
         ServerHttpRequest request = exchange.getRequest();
         URI uri;
         try {
@@ -151,6 +156,11 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
                 .subscribe(shadow -> {
                     timer(routeId, "shadow").record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
                     count(routeId, Objects.equals(labels(primary), labels(shadow)) ? "agree" : "disagree");
+                    // both answered: their explanations of the call compared too, when sampled (igate.explainer.drift-every)
+                    ExplanationDrift explanations = drift.getIfAvailable();
+                    if (explanations != null && route != null) {
+                        explanations.shadowed(routeId, route.getUri().toString(), target, body);
+                    }
                 }, e -> {
                     count(routeId, "error");
                     log.debug("Shadow call for route {} to {} failed: {}", routeId, uri, e.toString());

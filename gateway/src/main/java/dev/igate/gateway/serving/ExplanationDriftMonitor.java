@@ -3,11 +3,9 @@ package dev.igate.gateway.serving;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -22,6 +20,9 @@ import dev.igate.gateway.routing.Revision;
 import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.protocol.Explanation;
 import dev.igate.protocol.TextRows;
+import dev.igate.protocol.v1.V1Codec;
+import dev.igate.protocol.v2.TextInputs;
+import dev.igate.protocol.v2.V2Codec;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -88,43 +89,82 @@ public class ExplanationDriftMonitor implements ExplanationDrift {
             return;
         }
         String stable = null;
-        String canary = null;
+        Revision canary = null;
         for (Revision r : weights.revisions()) {
             if (model.equals(r.model()) && r.version() != null) {
                 if ("stable".equals(r.revision())) {
                     stable = r.version();
                 } else if (AdminHandler.CANARY.equals(r.revision())) {
-                    canary = r.version();
+                    canary = r;
                 }
             }
         }
-        if (stable == null || canary == null || stable.equals(canary)) {
+        if (stable == null || canary == null || stable.equals(canary.version())) {
             return;
         }
-        TextRows first = new TextRows(List.of(rows.texts().get(0)), rows.paired() ? List.of(rows.pairs().get(0)) : null);
+        TextRows first = first(rows);
         String s = stable;
-        String c = canary;
-        comparer.execute(() -> compare(model, s, c, first));
+        Revision c = canary;
+        comparer.execute(() -> compare(c.routeId(), model, s, model, c.version(), first, true));
     }
 
-    private void compare(String model, String stable, String canary, TextRows rows) {
+    /** A route's target or a shadow's that is a model version of this server: {@code forward:/v1|v2/models/{m}/versions/{v}...}. */
+    static final java.util.regex.Pattern LOCAL_VERSION = java.util.regex.Pattern.compile("^forward:/(v1|v2)/models/([^/:]+)/versions/([^/:]+)");
+
+    @Override
+    public void shadowed(String routeId, String primary, String shadow, byte[] body) {
+        if (every == 0 || primary == null || shadow == null) {
+            return;
+        }
+        if (seen.computeIfAbsent("shadow route " + routeId, m -> new AtomicLong()).incrementAndGet() % every != 0) {
+            return;
+        }
+        java.util.regex.Matcher a = LOCAL_VERSION.matcher(primary);
+        java.util.regex.Matcher b = LOCAL_VERSION.matcher(shadow);
+        if (!a.find() || !b.find()) {
+            return;
+        }
+        TextRows rows;
+        try {
+            rows = first(a.group(1).equals("v1") ? V1Codec.decodeRequest(body).rows()
+                    : TextInputs.rows(V2Codec.decodeInfer(a.group(2), a.group(3), body).inputs()));
+        } catch (RuntimeException e) {
+            // not texts (token tensors, a binary body): nothing to explain
+            return;
+        }
+        String model = a.group(2);
+        String version = a.group(3);
+        comparer.execute(() -> compare(routeId, model, version, b.group(2), b.group(3), rows, false));
+    }
+
+    private static TextRows first(TextRows rows) {
+        return new TextRows(List.of(rows.texts().get(0)), rows.paired() ? List.of(rows.pairs().get(0)) : null);
+    }
+
+    /**
+     * Explains the text with both versions and records the comparison under the route: a canary's
+     * label-agreeing comparisons also feed {@link dev.igate.gateway.routing.CanaryGuard}'s rule.
+     */
+    private void compare(String route, String model, String stable, String otherModel, String other, TextRows rows, boolean canary) {
         try {
             Map<String, Object> parameters = Map.of("n_steps", 16L, "merge_subwords", true);
             Explanation a = explain.explain(model, stable, rows, parameters).block(Duration.ofMinutes(2)).explanations().get(0);
-            Explanation b = explain.explain(model, canary, rows, parameters).block(Duration.ofMinutes(2)).explanations().get(0);
+            Explanation b = explain.explain(otherModel, other, rows, parameters).block(Duration.ofMinutes(2)).explanations().get(0);
             if (!a.words().equals(b.words())) {
                 return;
             }
             boolean agree = a.target().equals(b.target());
-            double overlap = overlap(a.importances(), b.importances(), topK);
+            double overlap = Faithfulness.overlap(a.importances(), b.importances(), topK);
             double rank = Faithfulness.spearman(a.importances(), b.importances());
-            Counter.builder("igate.explanation.drift.samples").description("stable vs canary explanation comparisons")
-                    .tags("model_name", model, "labels", agree ? "agree" : "disagree").register(meters).increment();
-            DistributionSummary.builder("igate.explanation.drift.overlap").description("top-k word overlap of stable and canary explanations")
-                    .tag("model_name", model).register(meters).record(overlap);
-            DistributionSummary.builder("igate.explanation.drift.spearman").description("rank correlation of stable and canary importances")
-                    .tag("model_name", model).register(meters).record(Double.isNaN(rank) ? 0 : rank);
-            if (agree) {
+            Counter.builder("igate.explanation.drift.samples").description("stable vs canary (or shadow) explanation comparisons")
+                    .tags("model_name", model, "route", route, "labels", agree ? "agree" : "disagree").register(meters).increment();
+            DistributionSummary.builder("igate.explanation.drift.overlap")
+                    .description("top-k word overlap of stable and canary (or shadow) explanations")
+                    .tags("model_name", model, "route", route).register(meters).record(overlap);
+            DistributionSummary.builder("igate.explanation.drift.spearman")
+                    .description("rank correlation of stable and canary (or shadow) importances")
+                    .tags("model_name", model, "route", route).register(meters).record(Double.isNaN(rank) ? 0 : rank);
+            if (canary && agree) {
                 Deque<Double> kept = overlaps.computeIfAbsent(model, m -> new ArrayDeque<>());
                 synchronized (kept) {
                     kept.addLast(overlap);
@@ -137,25 +177,6 @@ public class ExplanationDriftMonitor implements ExplanationDrift {
             // a busy or reloading version, say: this sample is lost, the next one is taken
             log.debug("Explanation drift sample of model {} failed: {}", model, e.getMessage());
         }
-    }
-
-    /** The share of the top-k words (by |importance|) the two explanations have in common. */
-    static double overlap(double[] a, double[] b, int k) {
-        Set<Integer> top = top(a, k);
-        int common = 0;
-        for (int i : top(b, k)) {
-            common += top.contains(i) ? 1 : 0;
-        }
-        return top.isEmpty() ? 1 : (double) common / top.size();
-    }
-
-    private static Set<Integer> top(double[] v, int k) {
-        Integer[] order = new Integer[v.length];
-        for (int i = 0; i < v.length; i++) {
-            order[i] = i;
-        }
-        java.util.Arrays.sort(order, (x, y) -> Double.compare(Math.abs(v[y]), Math.abs(v[x])));
-        return new HashSet<>(List.of(order).subList(0, Math.min(k, v.length)));
     }
 
     @Override
