@@ -18,14 +18,17 @@ import reactor.core.publisher.Mono;
 public class ExplainGrpcHandler extends GRPCExplainServiceGrpc.GRPCExplainServiceImplBase {
 
     private final DataPlane plane;
+    private final dev.igate.gateway.tracing.Tracing tracing;
 
-    public ExplainGrpcHandler(DataPlane plane) {
+    public ExplainGrpcHandler(DataPlane plane, dev.igate.gateway.tracing.Tracing tracing) {
         this.plane = plane;
+        this.tracing = tracing;
     }
 
     @Override
     public void modelExplain(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
-        InferenceGrpcHandler.call(observer, "ModelExplain", plane.explainRequest(InferenceGrpcHandler.origin("grpc_explain"),
+        InferenceGrpcHandler.call(observer, "ModelExplain", InferenceGrpcHandler.serverSpan(tracing, "GRPCExplainService", "ModelExplain"),
+                plane.explainRequest(InferenceGrpcHandler.origin("grpc_explain"),
                         request.getModelName(), InferenceGrpcHandler.emptyToNull(request.getModelVersion()),
                         Mono.fromCallable(() -> GrpcCodec.decodeInfer(request)))
                 .map(e -> GrpcCodec.encodeExplain(e.request().id(), e.result().model(), e.result().version(), e.result().explanations())));

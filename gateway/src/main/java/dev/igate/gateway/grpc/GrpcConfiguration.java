@@ -16,13 +16,13 @@ public class GrpcConfiguration {
     @Bean
     GrpcServer grpcServer(IgateProperties properties, ModelRegistry registry, dev.igate.gateway.serving.DataPlane plane,
                           InferenceService inference, dev.igate.gateway.routing.AdminToken token,
-                          dev.igate.gateway.serving.RequestConcurrency concurrency) {
+                          dev.igate.gateway.serving.RequestConcurrency concurrency, dev.igate.gateway.tracing.Tracing tracing) {
         return new GrpcServer(properties.grpc(), (int) properties.maxRequestSize().toBytes(), registry,
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new InferenceGrpcHandler(registry, plane, inference, token), new SessionIdInterceptor(),
+                        new InferenceGrpcHandler(registry, plane, inference, token, tracing), new SessionIdInterceptor(),
                         concurrency.grpc())),
                 InvalidMessages.answeredAsInvalidArgument(ServerInterceptors.intercept(
-                        new ExplainGrpcHandler(plane), new SessionIdInterceptor(),
+                        new ExplainGrpcHandler(plane, tracing), new SessionIdInterceptor(),
                         concurrency.grpc())));
     }
 }

@@ -22,6 +22,7 @@ import dev.igate.grpc.v2.ServerMetadataRequest;
 import dev.igate.grpc.v2.ServerMetadataResponse;
 import dev.igate.grpc.v2.ServerReadyRequest;
 import dev.igate.grpc.v2.ServerReadyResponse;
+import dev.igate.gateway.tracing.RequestTrace;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import reactor.core.Disposable;
@@ -47,7 +48,11 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
     private final InferenceService service;
     private final dev.igate.gateway.routing.AdminToken token;
 
-    public InferenceGrpcHandler(ModelRegistry registry, DataPlane plane, InferenceService service, dev.igate.gateway.routing.AdminToken token) {
+    private final dev.igate.gateway.tracing.Tracing tracing;
+
+    public InferenceGrpcHandler(ModelRegistry registry, DataPlane plane, InferenceService service, dev.igate.gateway.routing.AdminToken token,
+                                dev.igate.gateway.tracing.Tracing tracing) {
+        this.tracing = tracing;
         this.token = token;
         this.registry = registry;
         this.plane = plane;
@@ -92,12 +97,13 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
      */
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> observer) {
-        call(observer, "ModelInfer", plane.infer(origin("grpc_infer"), request.getModelName(), emptyToNull(request.getModelVersion()),
+        call(observer, "ModelInfer", serverSpan(tracing, "GRPCInferenceService", "ModelInfer"),
+                plane.infer(origin("grpc_infer"), request.getModelName(), emptyToNull(request.getModelVersion()),
                 Mono.fromCallable(() -> {
                     // refused before the tensors are allocated, not after
                     service.checkElements(GrpcCodec.declaredElements(request));
                     return GrpcCodec.decodeInfer(request);
-                })).map(a -> GrpcCodec.encodeInfer(a.response(), !a.request().binaryOutputs().isEmpty())));
+                })).transform(plane.encoded(a -> GrpcCodec.encodeInfer(a.response(), !a.request().binaryOutputs().isEmpty()))));
     }
 
     /**
@@ -200,19 +206,45 @@ public class InferenceGrpcHandler extends GRPCInferenceServiceGrpc.GRPCInference
      * Subscribes to the work of a call (the data plane counts it), answers when it completes, and
      * drops the work if the client cancels.
      */
-    static <T> void call(StreamObserver<T> observer, String method, Mono<T> work) {
+    static <T> void call(StreamObserver<T> observer, String method, RequestTrace trace, Mono<T> work) {
         // the cancel handler has to be set before the call method returns; a cancel that comes
         // before the subscription exists disposes it as soon as it is set
         Disposable.Swap subscription = Disposables.swap();
         if (observer instanceof ServerCallStreamObserver<T> server) {
-            server.setOnCancelHandler(subscription::dispose);
+            server.setOnCancelHandler(() -> {
+                subscription.dispose();
+                trace.end(new java.util.concurrent.CancellationException("the client cancelled the call"));
+            });
         }
         // every stage answers with a value or an error; should one ever complete empty, the call must still end
-        subscription.update(work.switchIfEmpty(Mono.error(() -> new IllegalStateException(method + " produced no answer"))).subscribe(
-                value -> {
-                    observer.onNext(value);
-                    observer.onCompleted();
-                },
-                error -> observer.onError(GrpcStatus.of(error, method))));
+        subscription.update(work.switchIfEmpty(Mono.error(() -> new IllegalStateException(method + " produced no answer")))
+                .contextWrite(context -> trace == RequestTrace.NONE ? context : context.put(RequestTrace.class, trace))
+                .subscribe(
+                        value -> {
+                            observer.onNext(value);
+                            observer.onCompleted();
+                            trace.end(null);
+                        },
+                        error -> {
+                            io.grpc.StatusRuntimeException status = GrpcStatus.of(error, method);
+                            observer.onError(status);
+                            trace.tag("rpc.grpc.status_code", Integer.toString(status.getStatus().getCode().value()));
+                            trace.end(error);
+                        }));
+    }
+
+    /**
+     * The server span of a call, continuing the caller's trace context ({@code traceparent} and
+     * {@code tracestate} metadata), with OpenTelemetry's rpc attributes; read on the call's thread,
+     * where gRPC's context holds the metadata.
+     */
+    static RequestTrace serverSpan(dev.igate.gateway.tracing.Tracing tracing, String service, String method) {
+        if (!tracing.on()) {
+            return RequestTrace.NONE;
+        }
+        java.util.Map<String, String> carrier = SessionIdInterceptor.TRACE_CONTEXT.get();
+        return tracing.start("inference." + service + "/" + method, io.micrometer.tracing.Span.Kind.SERVER,
+                carrier == null ? java.util.Map.of() : carrier, "rpc.system", "grpc", "rpc.service", "inference." + service,
+                "rpc.method", method);
     }
 }

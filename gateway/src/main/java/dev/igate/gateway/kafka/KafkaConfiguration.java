@@ -12,7 +12,8 @@ import org.springframework.context.annotation.Configuration;
 public class KafkaConfiguration {
 
     @Bean
-    KafkaInference kafkaInference(IgateProperties properties, dev.igate.gateway.serving.DataPlane plane, MeterRegistry meters) {
-        return new KafkaInference(properties.kafka(), properties.maxRequestSize().toBytes(), plane, meters);
+    KafkaInference kafkaInference(IgateProperties properties, dev.igate.gateway.serving.DataPlane plane, MeterRegistry meters,
+                                  dev.igate.gateway.tracing.Tracing tracing) {
+        return new KafkaInference(properties.kafka(), properties.maxRequestSize().toBytes(), plane, meters, tracing);
     }
 }

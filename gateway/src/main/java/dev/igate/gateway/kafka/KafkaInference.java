@@ -2,6 +2,8 @@ package dev.igate.gateway.kafka;
 
 import dev.igate.gateway.serving.CloudEvents;
 import dev.igate.gateway.serving.DataPlane;
+import dev.igate.gateway.tracing.RequestTrace;
+import dev.igate.gateway.tracing.Tracing;
 import reactor.core.publisher.Mono;
 
 import java.nio.charset.StandardCharsets;
@@ -108,7 +110,14 @@ public final class KafkaInference implements SmartLifecycle {
      */
     private java.util.concurrent.ExecutorService sender;
 
+    private final Tracing tracing;
+
     public KafkaInference(KafkaSettings settings, long maxRequestBytes, DataPlane plane, MeterRegistry meters) {
+        this(settings, maxRequestBytes, plane, meters, Tracing.off());
+    }
+
+    public KafkaInference(KafkaSettings settings, long maxRequestBytes, DataPlane plane, MeterRegistry meters, Tracing tracing) {
+        this.tracing = tracing;
         this.settings = settings;
         this.maxRequestBytes = maxRequestBytes;
         this.plane = plane;
@@ -423,24 +432,30 @@ public final class KafkaInference implements SmartLifecycle {
                                     V1Codec.Request request = V1Codec.decodeRequest(value);
                                     return new DataPlane.Texts(request.rows(), request.parameters());
                                 }))
-                        .map(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false))));
+                        .transform(plane.encoded(c -> new Answer(null, c.version(), V1Codec.encodePredictions(c.v1(false)))));
             } else {
                 answer = plane.infer(DataPlane.Origin.retrying("kafka_infer", key), model, version,
                                 Mono.fromCallable(() -> V2Codec.decodeInfer(model, asked, value)))
-                        .map(a -> new Answer(a.response().id(), a.response().version(), V2Codec.encodeInfer(a.response())));
+                        .transform(plane.encoded(a -> new Answer(a.response().id(), a.response().version(), V2Codec.encodeInfer(a.response()))));
             }
         } catch (RuntimeException e) {
             answer = reactor.core.publisher.Mono.error(e);
         }
         String servedModel = model;
         String requestEvent = eventId;
-        answer.subscribe(a -> send(r, settings.outputTopic(), a.body(), cloudEvent(headers(servedModel, a.version(),
-                        a.id() != null ? a.id() : key, null), requestEvent, servedModel), answered),
+        // the record's consumer span, continuing the trace its traceparent header names: its answer or dead letter carries it on
+        RequestTrace trace = tracing.start(settings.inputTopic() + " process", io.micrometer.tracing.Span.Kind.CONSUMER, carrier(r),
+                "messaging.system", "kafka", "messaging.destination.name", r.topic(), "messaging.operation.type", "process",
+                "messaging.destination.partition.id", Integer.toString(r.partition()), "messaging.kafka.offset", r.offset());
+        answer.contextWrite(context -> trace == RequestTrace.NONE ? context : context.put(RequestTrace.class, trace))
+                .subscribe(a -> send(r, settings.outputTopic(), a.body(), traced(cloudEvent(headers(servedModel, a.version(),
+                        a.id() != null ? a.id() : key, null), requestEvent, servedModel), trace), answered, trace),
                 e -> {
                     Throwable cause = ErrorStatus.unwrap(e);
                     if (cause instanceof InferenceException refused && refused.retryable()) {
                         // no 503 over Kafka: the record waits (a full queue, a version loading or being replaced,
                         // a remote predictor down) and is tried again, and the consumer pauses meanwhile
+                        trace.end(e);
                         retryLater(r);
                         return;
                     }
@@ -449,7 +464,8 @@ public final class KafkaInference implements SmartLifecycle {
                     if (!(cause instanceof InferenceException)) {
                         log.warn("Kafka record {}-{}@{} failed: {}", r.topic(), r.partition(), r.offset(), cause.toString());
                     }
-                    send(r, settings.deadLetterTopic(), r.value(), headers(servedModel, null, key, message), deadLettered);
+                    send(r, settings.deadLetterTopic(), r.value(), traced(headers(servedModel, null, key, message), trace), deadLettered,
+                            trace);
                 });
     }
 
@@ -493,19 +509,40 @@ public final class KafkaInference implements SmartLifecycle {
     }
 
     /** Produces the answer or dead letter; the record's offset is done once the broker acknowledged it. */
-    private void send(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter) {
+    /** A record's trace context, from its {@code traceparent} and {@code tracestate} headers. */
+    private static Map<String, String> carrier(ConsumerRecord<byte[], byte[]> r) {
+        String traceparent = header(r, "traceparent");
+        if (traceparent == null) {
+            return Map.of();
+        }
+        String tracestate = header(r, "tracestate");
+        return tracestate == null ? Map.of("traceparent", traceparent) : Map.of("traceparent", traceparent, "tracestate", tracestate);
+    }
+
+    /** The headers with the record's trace context added ({@code traceparent}, {@code tracestate}), so its answer joins its trace. */
+    private static RecordHeaders traced(RecordHeaders headers, RequestTrace trace) {
+        trace.headers().forEach((name, value) -> headers.add(name, value.getBytes(StandardCharsets.UTF_8)));
+        return headers;
+    }
+
+    private void send(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter, RequestTrace trace) {
         try {
-            sender.execute(() -> produce(r, topic, value, headers, counter));
+            sender.execute(() -> produce(r, topic, value, headers, counter, trace));
         } catch (java.util.concurrent.RejectedExecutionException e) {
             // shutting down: not acknowledged, so served again after the restart
             log.debug("Kafka answer to {} not sent: shutting down", topic);
         }
     }
 
-    private void produce(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter) {
+    private void produce(ConsumerRecord<byte[], byte[]> r, String topic, byte[] value, RecordHeaders headers, Counter counter,
+                         RequestTrace trace) {
         TopicPartition partition = new TopicPartition(r.topic(), r.partition());
+        long sent = System.nanoTime();
         try {
             producer.send(new ProducerRecord<>(topic, null, r.key(), value, headers), (metadata, e) -> {
+                trace.stage(topic + " publish", sent, System.nanoTime(), "messaging.system", "kafka", "messaging.destination.name", topic,
+                        "messaging.operation.type", "send");
+                trace.end(e);
                 if (e == null) {
                     counter.increment();
                     offsets.done(partition, r.offset());
@@ -518,6 +555,7 @@ public final class KafkaInference implements SmartLifecycle {
             });
         } catch (RuntimeException e) {
             log.warn("Kafka answer to {} not sent ({}); the record is served again", topic, e.toString());
+            trace.end(e);
             retryLater(r);
         }
     }

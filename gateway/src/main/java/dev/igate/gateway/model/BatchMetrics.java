@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
+import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.BatchListener;
 import dev.igate.predictor.batching.Placement;
 import io.micrometer.core.instrument.Counter;
@@ -38,7 +39,18 @@ public final class BatchMetrics implements BatchListener {
     private final java.util.Map<String, Counter> instanceRuns = new java.util.concurrent.ConcurrentHashMap<>();
     private final TritonStatistics statistics;
 
+    private final dev.igate.gateway.tracing.Tracing tracing;
+    private final String model;
+    private final String version;
+
     public BatchMetrics(MeterRegistry registry, String model, String version) {
+        this(registry, model, version, dev.igate.gateway.tracing.Tracing.off());
+    }
+
+    public BatchMetrics(MeterRegistry registry, String model, String version, dev.igate.gateway.tracing.Tracing tracing) {
+        this.tracing = tracing;
+        this.model = model;
+        this.version = version;
         this.statistics = new TritonStatistics(model, version);
         Tags tags = Tags.of("model_name", model, "model_version", version);
         this.registry = registry;
@@ -90,6 +102,23 @@ public final class BatchMetrics implements BatchListener {
         runTime.record(runNanos, TimeUnit.NANOSECONDS);
         inferences.increment(rows);
         executions.increment();
+    }
+
+    /** The run as a span linked to each traced request it served, and each one's queue wait (nothing when tracing is off). */
+    @Override
+    public void ran(List<? extends BatchJob<?>> jobs, int rows, int paddedLength, long startNanos, long runNanos, Placement placement) {
+        if (!tracing.on()) {
+            return;
+        }
+        List<Object> traces = new java.util.ArrayList<>(jobs.size());
+        List<long[]> queued = new java.util.ArrayList<>(jobs.size());
+        for (BatchJob<?> job : jobs) {
+            traces.add(job.scheduling().trace());
+            queued.add(new long[] {job.enqueuedNanos(), job.dequeuedNanos()});
+        }
+        tracing.run(traces, queued, startNanos, startNanos + runNanos, "igate.model", model, "igate.version", version,
+                "igate.batch.rows", rows, "igate.batch.padded_tokens", (long) rows * paddedLength, "igate.instance", placement.label(),
+                "igate.batch.kind", jobs.get(0) instanceof dev.igate.predictor.batching.InstanceJob<?> ? "explanation_piece" : "inference");
     }
 
     @Override

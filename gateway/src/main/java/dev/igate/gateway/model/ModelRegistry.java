@@ -67,10 +67,15 @@ public class ModelRegistry implements SmartLifecycle {
     private final StorageFetch storage;
 
     public ModelRegistry(IgateProperties properties, MeterRegistry meters) {
+        this(properties, meters, dev.igate.gateway.tracing.Tracing.off());
+    }
+
+    @org.springframework.beans.factory.annotation.Autowired
+    public ModelRegistry(IgateProperties properties, MeterRegistry meters, dev.igate.gateway.tracing.Tracing tracing) {
         this.meters = meters;
         this.properties = properties;
         this.repository = new ModelRepository(properties.modelRepository());
-        this.loader = new VersionLoader(properties, repository, meters);
+        this.loader = new VersionLoader(properties, repository, meters, tracing);
         this.views = new VersionViews(meters);
         this.storage = new StorageFetch(properties, repository, meters);
     }

@@ -126,14 +126,19 @@ public final class RemoteModel extends ServedModel {
                             : Tensor.ofLongs(input, shape, rows.get(input)));
                 }
             }
-            return remote.infer(name(), version(), feeds, List.of(LOGITS));
+            return remote.infer(name(), version(), feeds, List.of(LOGITS), onward(scheduling));
         }).thenApply(out -> out.get(0));
     }
 
     /** Passes the tensors through; the remote predictor checks them. */
     @Override
     public CompletableFuture<List<Tensor>> run(List<Tensor> inputs, List<String> outputs, Scheduling scheduling) {
-        return remote.infer(name(), version(), inputs, outputs);
+        return remote.infer(name(), version(), inputs, outputs, onward(scheduling));
+    }
+
+    /** The request's trace context, for the remote predictor's spans to join its trace (none when untraced). */
+    private static Map<String, String> onward(Scheduling scheduling) {
+        return scheduling.trace() instanceof dev.igate.gateway.tracing.RequestTrace trace ? trace.headers() : Map.of();
     }
 
     @Override

@@ -41,7 +41,10 @@ final class VersionLoader {
     /** Where loaded versions pin their model files ({@code <storage-cache>/loaded/<pid>}): see LocalModel. */
     private final Path pins;
 
-    VersionLoader(IgateProperties properties, ModelRepository repository, MeterRegistry meters) {
+    private final dev.igate.gateway.tracing.Tracing tracing;
+
+    VersionLoader(IgateProperties properties, ModelRepository repository, MeterRegistry meters, dev.igate.gateway.tracing.Tracing tracing) {
+        this.tracing = tracing;
         this.properties = properties;
         this.repository = repository;
         this.meters = meters;
@@ -62,7 +65,7 @@ final class VersionLoader {
                 log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
                 return VersionState.ready(model);
             }
-            LocalModel model = LocalModel.load(repository, name, version, props, maxLength, new BatchMetrics(meters, name, version),
+            LocalModel model = LocalModel.load(repository, name, version, props, maxLength, new BatchMetrics(meters, name, version, tracing),
                     this::share, pins);
             try {
                 model.warmUp();

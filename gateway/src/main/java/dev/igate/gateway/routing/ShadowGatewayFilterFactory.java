@@ -59,11 +59,14 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
     private final int maxBody;
 
     private final org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift;
+    private final dev.igate.gateway.tracing.Tracing tracing;
 
     public ShadowGatewayFilterFactory(MeterRegistry meters, IgateProperties properties,
-                                      org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift) {
+                                      org.springframework.beans.factory.ObjectProvider<ExplanationDrift> drift,
+                                      dev.igate.gateway.tracing.Tracing tracing) {
         super(Config.class);
         this.drift = drift;
+        this.tracing = tracing;
         this.meters = meters;
         this.client = WebClient.create();
         this.maxBody = (int) Math.min(Integer.MAX_VALUE, properties.maxRequestSize().toBytes());
@@ -142,13 +145,18 @@ public class ShadowGatewayFilterFactory extends AbstractGatewayFilterFactory<Sha
             return;
         }
         long start = System.nanoTime();
+        // the trace goes on from this server's span of the call, not from the caller's
+        java.util.Map<String, String> trace = tracing.of(exchange.getAttributes()).headers();
         // the same call as the primary got: method, query, headers (content type, encoding, binary header length...)
         client.method(request.getMethod()).uri(uri)
-                .headers(h -> request.getHeaders().forEach((name, values) -> {
-                    if (!HOP_BY_HOP.contains(name.toLowerCase(java.util.Locale.ROOT))) {
-                        h.addAll(name, values);
-                    }
-                }))
+                .headers(h -> {
+                    request.getHeaders().forEach((name, values) -> {
+                        if (!HOP_BY_HOP.contains(name.toLowerCase(java.util.Locale.ROOT))) {
+                            h.addAll(name, values);
+                        }
+                    });
+                    trace.forEach(h::set);
+                })
                 .bodyValue(body)
                 .retrieve().bodyToMono(byte[].class)
                 .timeout(Duration.ofSeconds(30))

@@ -10,6 +10,8 @@ import dev.igate.gateway.routing.Revision;
 import dev.igate.gateway.routing.RevisionMetrics;
 import dev.igate.gateway.routing.RevisionWeights;
 import dev.igate.gateway.http.ErrorStatus;
+import dev.igate.gateway.tracing.RequestTrace;
+import dev.igate.gateway.tracing.Tracing;
 import dev.igate.protocol.InferenceException;
 import dev.igate.protocol.InferenceRequest;
 import dev.igate.protocol.InferenceResponse;
@@ -89,8 +91,11 @@ public class DataPlane {
     private final RevisionMetrics revisions;
     private final ExplanationDriftMonitor drift;
 
+    private final Tracing tracing;
+
     public DataPlane(ModelRegistry registry, InferenceService inference, ExplainService explainer, ServingMetrics metrics,
-                     RevisionWeights weights, RevisionMetrics revisions, ExplanationDriftMonitor drift) {
+                     RevisionWeights weights, RevisionMetrics revisions, ExplanationDriftMonitor drift, Tracing tracing) {
+        this.tracing = tracing;
         this.drift = drift;
         this.registry = registry;
         this.inference = inference;
@@ -197,7 +202,30 @@ public class DataPlane {
 
     /** The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when null). */
     private <T> Mono<T> recorded(Origin origin, Revision revision, Mono<T> work) {
-        return revisions.recorded(revision, work, origin::answers);
+        Mono<T> traced = revision == null || !tracing.on() ? work : work.transformDeferredContextual((w, context) -> {
+            tracing.of(context).tag("igate.revision", revision.revision());
+            return w;
+        });
+        return revisions.recorded(revision, traced, origin::answers);
+    }
+
+    /**
+     * Encodes an answer for its transport, the encoding a span of the request's trace: what a
+     * transport maps its answer with ({@code .transform(plane.encoded(...))}).
+     */
+    public <T, R> Function<Mono<T>, Mono<R>> encoded(Function<T, R> encode) {
+        if (!tracing.on()) {
+            return answer -> answer.map(encode);
+        }
+        return answer -> answer.transformDeferredContextual((a, context) -> {
+            RequestTrace trace = tracing.of(context);
+            return a.map(value -> {
+                long t0 = System.nanoTime();
+                R encoded = encode.apply(value);
+                trace.stage("igate.encode", t0, System.nanoTime());
+                return encoded;
+            });
+        });
     }
 
     private static InferenceRequest withVersion(InferenceRequest r, String version) {
@@ -210,11 +238,23 @@ public class DataPlane {
      * it, or on an error the one it asked for.
      */
     public <T> Mono<T> counted(Origin origin, String model, String version, Function<T, String> servedVersion, Mono<T> work) {
-        return work.doOnSuccess(value -> metrics.request(model, value == null ? version : servedVersion.apply(value), origin.endpoint(), null))
+        Mono<T> counted = work.doOnSuccess(value -> metrics.request(model, value == null ? version : servedVersion.apply(value),
+                        origin.endpoint(), null))
                 .doOnError(e -> {
                     if (origin.answers(e)) {
                         metrics.request(model, version, origin.endpoint(), e);
                     }
                 });
+        if (!tracing.on()) {
+            return counted;
+        }
+        // the request's trace, for every stage below: the transport's span (REST's server observation, gRPC's, Kafka's)
+        return Mono.deferContextual(context -> {
+            RequestTrace trace = tracing.of(context);
+            trace.tag("igate.model", model);
+            trace.tag("igate.endpoint", origin.endpoint());
+            return counted.doOnSuccess(value -> trace.tag("igate.version", value == null ? version : servedVersion.apply(value)))
+                    .contextWrite(c -> c.put(RequestTrace.class, trace));
+        });
     }
 }

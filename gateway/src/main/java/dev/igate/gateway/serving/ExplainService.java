@@ -14,6 +14,7 @@ import dev.igate.gateway.ExplainerProperties;
 import dev.igate.gateway.IgateProperties;
 import dev.igate.gateway.model.ModelRegistry;
 import dev.igate.gateway.model.ServedModel;
+import dev.igate.gateway.tracing.RequestTrace;
 import dev.igate.protocol.Explanation;
 import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.InstanceScheduler;
@@ -55,7 +56,11 @@ public class ExplainService {
     private final BoundedPool pool;
     private final ExplanationCache cache;
 
-    public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties, ExplanationCache cache) {
+    private final dev.igate.gateway.tracing.Tracing tracing;
+
+    public ExplainService(ModelRegistry registry, MeterRegistry meters, IgateProperties properties, ExplanationCache cache,
+                          dev.igate.gateway.tracing.Tracing tracing) {
+        this.tracing = tracing;
         this.cache = cache;
         this.registry = registry;
         this.meters = meters;
@@ -83,7 +88,8 @@ public class ExplainService {
      *                   merge_subwords, internal_batch_size
      */
     public Mono<Result> explain(String model, String version, TextRows rows, Map<String, Object> parameters) {
-        return Mono.defer(() -> {
+        return Mono.deferContextual(context -> {
+            RequestTrace trace = tracing.of(context);
             ServedModel served = registry.resolve(model, version);
             List<String> texts = rows.texts();
             if (texts.isEmpty()) {
@@ -97,7 +103,7 @@ public class ExplainService {
             ExplainOptions effective = options.internalBatchSize() == 0 && properties.internalBatchSize() > 0
                     ? options.withInternalBatchSize(properties.internalBatchSize()) : options;
             Watch watch = new Watch(System.nanoTime() + properties.timeout().toNanos(),
-                    () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"));
+                    () -> stopped(served.name(), "cancelled"), () -> stopped(served.name(), "timed_out"), trace);
             // the task as the request asks for it (zero-shot, rerank), checked before any work
             Task task = served.task() == null ? null
                     : Task.forRequest(served.task(), served.name(), served.reading().pairs(), served.reading().entailment(), parameters);
@@ -131,13 +137,18 @@ public class ExplainService {
         private final Runnable onCancelled;
         private final Runnable onTimedOut;
         private volatile boolean cancelled;
+        private final RequestTrace trace;
 
         Watch(long deadline) {
-            this(deadline, () -> { }, () -> { });
+            this(deadline, () -> { }, () -> { }, RequestTrace.NONE);
         }
 
-        /** @param onCancelled and {@code onTimedOut}: told once when the watch stops the work */
-        Watch(long deadline, Runnable onCancelled, Runnable onTimedOut) {
+        /**
+         * @param onCancelled and {@code onTimedOut}: told once when the watch stops the work
+         * @param trace       the explain request's trace: each piece's run is a span of it
+         */
+        Watch(long deadline, Runnable onCancelled, Runnable onTimedOut, RequestTrace trace) {
+            this.trace = trace;
             this.deadline = deadline;
             this.onCancelled = onCancelled;
             this.onTimedOut = onTimedOut;
@@ -165,6 +176,9 @@ public class ExplainService {
                 @Override
                 public <R> CompletableFuture<R> submit(BatchJob<R> job) {
                     check(timeout);
+                    if (trace != RequestTrace.NONE) {
+                        job.schedule(job.scheduling().traced(trace));
+                    }
                     return scheduler.submit(job);
                 }
             };
@@ -325,6 +339,8 @@ public class ExplainService {
                 }
             }
         }
+        watch.trace.stage("igate.explain", start, System.nanoTime(), "igate.explainer", options.explainer(), "igate.explanations", out.size(),
+                "igate.evaluations", out.stream().mapToLong(Explanation::evaluations).sum());
         Timer.builder(EXPLAIN).tag("model_name", served.name()).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(10)).maximumExpectedValue(Duration.ofMinutes(5))
                 .register(meters).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);

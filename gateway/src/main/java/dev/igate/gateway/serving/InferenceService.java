@@ -25,6 +25,8 @@ import dev.igate.transformer.Prediction;
 import dev.igate.transformer.Task;
 import dev.igate.transformer.TextEncoder;
 import dev.igate.transformer.TokenBatch;
+import dev.igate.gateway.tracing.RequestTrace;
+import dev.igate.gateway.tracing.Tracing;
 import jakarta.annotation.PreDestroy;
 import org.springframework.stereotype.Service;
 import reactor.core.publisher.Mono;
@@ -53,8 +55,11 @@ public class InferenceService {
 
     private final PayloadLogger payloads;
 
+    private final Tracing tracing;
+
     public InferenceService(ModelRegistry registry, ServingMetrics metrics, IgateProperties properties, ResponseCache cache,
-                            PayloadLogger payloads) {
+                            PayloadLogger payloads, Tracing tracing) {
+        this.tracing = tracing;
         this.payloads = payloads;
         this.registry = registry;
         this.properties = properties;
@@ -107,6 +112,13 @@ public class InferenceService {
      */
     private Mono<Classification> classifyWith(ServedModel served, TextRows rows, Scheduling scheduling,
                                               Map<String, Object> parameters) {
+        return Mono.deferContextual(context -> classifyWith(served, rows, scheduling, parameters, tracing.of(context)));
+    }
+
+    /** As {@link #classifyWith(ServedModel, TextRows, Scheduling, Map)}, each stage a span of the request's trace. */
+    private Mono<Classification> classifyWith(ServedModel served, TextRows rows, Scheduling untraced,
+                                              Map<String, Object> parameters, RequestTrace trace) {
+        Scheduling scheduling = trace == RequestTrace.NONE ? untraced : untraced.traced(trace);
         // the task as the request asks for it, and the rows the model runs for it, checked before any work is spent
         Task task = Task.forRequest(served.task(), served.name(), served.reading().pairs(), served.reading().entailment(), parameters);
         if (rows.paired() && !served.reading().pairs()) {
@@ -124,7 +136,9 @@ public class InferenceService {
                 .map(run -> {
                     long t1 = System.nanoTime();
                     List<Prediction> predictions = task.decode(run.output(), run.tokens());
-                    metrics.postprocess(served.name(), System.nanoTime() - t1);
+                    long t2 = System.nanoTime();
+                    metrics.postprocess(served.name(), t2 - t1);
+                    trace.stage("igate.decode", t1, t2, "igate.task", task.getClass().getSimpleName());
                     return new Classification(served.name(), served.version(), task, predictions, run.output());
                 });
     }
@@ -177,12 +191,19 @@ public class InferenceService {
     private Queued queue(ServedModel served, TextRows rows, Cut cut, Scheduling scheduling) {
         try (ServedModel.Lease lease = served.lease()) {
             served.checkAdmission(scheduling);
+            long t0 = System.nanoTime();
             TokenBatch batch = encode(served, rows, cut);
             long queued = System.nanoTime();
+            if (scheduling.trace() instanceof RequestTrace traced) {
+                traced.stage("igate.tokenize", t0, queued, "igate.rows", batch.rows(), "igate.tokens", batch.length());
+            }
             CompletableFuture<Tensor> job = served.logits(batch, scheduling);
+            RequestTrace trace = scheduling.trace() instanceof RequestTrace t ? t : RequestTrace.NONE;
             job.whenComplete((output, e) -> {
                 if (e == null) {
-                    metrics.predict(served.name(), System.nanoTime() - queued);
+                    // in the request's span: the latency's exemplar links to its trace
+                    long nanos = System.nanoTime() - queued;
+                    trace.scoped(() -> metrics.predict(served.name(), nanos));
                 }
             });
             return new Queued(batch, job);
@@ -347,9 +368,11 @@ public class InferenceService {
             return inferText(request, served);
         }
         long t0 = System.nanoTime();
-        Scheduling scheduling = scheduling(request);
         Scheduler answers = AnswerThreads.current();
-        return Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs(), scheduling))
+        return Mono.deferContextual(context -> {
+            RequestTrace trace = tracing.of(context);
+            return Mono.just(trace == RequestTrace.NONE ? scheduling(request) : scheduling(request).traced(trace));
+        }).flatMap(scheduling -> Mono.fromFuture(() -> served.run(inputs, request.requestedOutputs(), scheduling)))
                 .publishOn(answers)
                 .map(outputs -> {
                     metrics.predict(served.name(), System.nanoTime() - t0);

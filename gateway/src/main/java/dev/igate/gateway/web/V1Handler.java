@@ -80,7 +80,8 @@ public class V1Handler {
                     });
                 });
         return plane.predict(DataPlane.Origin.routed("v1_predict"), model, version, texts)
-                .map(c -> CloudEventBodies.answer(event.get(), model, V1Codec.encodePredictions(c.v1(probabilities)), c.version()))
+                .transform(plane.encoded(c -> CloudEventBodies.answer(event.get(), model, V1Codec.encodePredictions(c.v1(probabilities)),
+                        c.version())))
                 .contextWrite(RouteLogging.of(exchange));
     }
 

@@ -121,8 +121,8 @@ public class V2Handler {
                             mode == CloudEvents.Mode.NONE ? headerLength(request) : -1));
                 });
         return plane.infer(DataPlane.Origin.routed("v2_infer"), model, version, decoded)
-                .map(a -> mode == CloudEvents.Mode.NONE ? encode(a.request(), a.response())
-                        : CloudEventBodies.answer(event.get(), model, V2Codec.encodeInfer(a.response()), a.response().version()))
+                .transform(plane.encoded(a -> mode == CloudEvents.Mode.NONE ? encode(a.request(), a.response())
+                        : CloudEventBodies.answer(event.get(), model, V2Codec.encodeInfer(a.response()), a.response().version())))
                 .contextWrite(RouteLogging.of(exchange));
     }
 

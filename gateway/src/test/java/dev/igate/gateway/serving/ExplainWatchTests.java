@@ -17,7 +17,8 @@ class ExplainWatchTests {
     @Test
     void piecesGoThroughUntilTheClientLeavesThenTheNextOneIsRefused() {
         AtomicInteger cancelled = new AtomicInteger();
-        ExplainService.Watch watch = new ExplainService.Watch(Long.MAX_VALUE, cancelled::incrementAndGet, () -> { });
+        ExplainService.Watch watch = new ExplainService.Watch(Long.MAX_VALUE, cancelled::incrementAndGet, () -> { },
+                dev.igate.gateway.tracing.RequestTrace.NONE);
         InstanceScheduler via = watch.around(InstanceScheduler.CALLER_THREAD, Duration.ofSeconds(60));
 
         assertThat(via.submit(new InstanceJob<>(1, at -> 7)).join()).isEqualTo(7);
@@ -30,7 +31,8 @@ class ExplainWatchTests {
     @Test
     void pastItsDeadlineTheNextPieceIsRefusedWith503NamingTheSetting() {
         AtomicInteger timedOut = new AtomicInteger();
-        ExplainService.Watch watch = new ExplainService.Watch(System.nanoTime() - 1, () -> { }, timedOut::incrementAndGet);
+        ExplainService.Watch watch = new ExplainService.Watch(System.nanoTime() - 1, () -> { }, timedOut::incrementAndGet,
+                dev.igate.gateway.tracing.RequestTrace.NONE);
         InstanceScheduler via = watch.around(InstanceScheduler.CALLER_THREAD, Duration.ofSeconds(60));
 
         assertThatThrownBy(() -> via.submit(new InstanceJob<>(1, at -> 7))).isInstanceOf(ServerBusyException.class)

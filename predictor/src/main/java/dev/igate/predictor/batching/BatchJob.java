@@ -61,6 +61,16 @@ public abstract class BatchJob<R> {
         return 0;
     }
 
+    /** When the job was queued ({@link System#nanoTime()}). */
+    public long enqueuedNanos() {
+        return enqueuedNanos;
+    }
+
+    /** When its batch took it ({@link System#nanoTime()}; valid once it was taken into a batch). */
+    public long dequeuedNanos() {
+        return dequeuedNanos;
+    }
+
     /** Nanoseconds the job waited in the queue (valid once it was taken into a batch). */
     public long queueNanos() {
         return dequeuedNanos - enqueuedNanos;

@@ -10,6 +10,16 @@ public interface BatchListener {
     default void executed(int jobs, int rows, long runNanos, Placement placement) {
     }
 
+    /**
+     * A batch ran, with its jobs (each with its {@link Scheduling#trace()} and queue times), its
+     * padded length (the longest job's row length; 0 for tensor jobs), when it started
+     * ({@link System#nanoTime()}) and how long it took: what a trace's run span is made of. Called
+     * after the run, on the batcher's thread; must not block.
+     */
+    default void ran(java.util.List<? extends BatchJob<?>> jobs, int rows, int paddedLength, long startNanos, long runNanos,
+                     Placement placement) {
+    }
+
     /** A batch of inference jobs ran (not an explanation's piece): its rows and how long the run took. */
     default void inferred(int rows, long runNanos) {
     }

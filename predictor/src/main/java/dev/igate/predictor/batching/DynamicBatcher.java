@@ -619,6 +619,11 @@ public final class DynamicBatcher<J extends BatchJob<?>> implements AutoCloseabl
             long runNanos = System.nanoTime() - start;
             measure(live, placement, runNanos);
             listener.executed(live.size(), rows, runNanos, placement);
+            int padded = 0;
+            for (J job : live) {
+                padded = Math.max(padded, job.rowLength());
+            }
+            listener.ran(live, rows, padded, start, runNanos, placement);
             boolean inference = !(live.get(0) instanceof InstanceJob<?>);
             if (inference) {
                 listener.inferred(rows, runNanos);

@@ -5,11 +5,21 @@ import java.time.Duration;
 /**
  * Triton's per-request scheduling parameters: a priority level (1 is the highest; 0, the
  * default, is level 1) and a queue timeout (null: the batcher's own; a request's timeout can
- * shorten the batcher's, not lengthen it).
+ * shorten the batcher's, not lengthen it); and the trace the request belongs to, opaque here: the
+ * batcher hands it back to its {@link BatchListener} with the run that served the job.
  */
-public record Scheduling(long priority, Duration timeout) {
+public record Scheduling(long priority, Duration timeout, Object trace) {
 
-    public static final Scheduling DEFAULT = new Scheduling(0, null);
+    public static final Scheduling DEFAULT = new Scheduling(0, null, null);
+
+    public Scheduling(long priority, Duration timeout) {
+        this(priority, timeout, null);
+    }
+
+    /** These parameters, for a job of the request traced by {@code trace} (null: none). */
+    public Scheduling traced(Object trace) {
+        return new Scheduling(priority, timeout, trace);
+    }
 
     public Scheduling {
         if (priority < 0) {
