@@ -48,6 +48,8 @@ class SplitDeploymentIT {
     static int gateway;
     static int canary;
     static Process predictorProcess;
+    /** Where the transformer and the predictor export their traces. */
+    static OtlpReceiver traces;
     static Process transformerProcess;
     static Process canaryProcess;
 
@@ -88,9 +90,12 @@ class SplitDeploymentIT {
             Files.createSymbolicLink(demo, ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL));
         }
         dev.igate.demo.TinyClassifier.write(SPLIT_REPOSITORY.resolve("Tiny").resolve("1"), "Tanh", 1);
-        predictorProcess = start("predictor", logs.resolve("predictor.log"), SPLIT_REPOSITORY, "--server.port=" + predictor);
-        transformerProcess = start("transformer", logs.resolve("transformer.log"), SPLIT_REPOSITORY, "--server.port=" + transformer,
-                "--igate.predictor-url=http://127.0.0.1:" + predictor);
+        traces = new OtlpReceiver();
+        String[] tracing = {"--management.opentelemetry.tracing.export.otlp.endpoint=" + traces.endpoint(),
+                "--management.tracing.sampling.probability=1.0", "--management.opentelemetry.tracing.export.schedule-delay=100ms"};
+        predictorProcess = start("predictor", logs.resolve("predictor.log"), SPLIT_REPOSITORY, concat(tracing, "--server.port=" + predictor));
+        transformerProcess = start("transformer", logs.resolve("transformer.log"), SPLIT_REPOSITORY, concat(tracing,
+                "--server.port=" + transformer, "--igate.predictor-url=http://127.0.0.1:" + predictor));
         // the canary: a whole server (tokenizer and model in one process), the default profile
         canaryProcess = start("default", logs.resolve("canary.log"), "--server.port=" + canary);
         start("gateway", logs.resolve("gateway.log"), "--server.port=" + gateway,
@@ -102,6 +107,12 @@ class SplitDeploymentIT {
         }
     }
 
+    static String[] concat(String[] a, String... b) {
+        List<String> all = new ArrayList<>(List.of(a));
+        all.addAll(List.of(b));
+        return all.toArray(String[]::new);
+    }
+
     static void awaitReady(int port) {
         await().alias("process on port " + port + " ready").atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(250))
                 .ignoreExceptions().until(() -> get(port, "/v2/health/ready").statusCode() == 200);
@@ -109,6 +120,9 @@ class SplitDeploymentIT {
 
     @AfterAll
     static void stopAll() {
+        if (traces != null) {
+            traces.close();
+        }
         processes.forEach(Process::destroy);
         for (Process p : processes) {
             try {
@@ -195,6 +209,30 @@ class SplitDeploymentIT {
         assertThat(config.statusCode()).as(config.body()).isEqualTo(200);
         assertThat(config.body()).contains("\"platform\":\"igate_transformer\"").contains("\"name\":\"text\"")
                 .contains("\"data_type\":\"TYPE_STRING\"").containsPattern("\"max_batch_size\":[1-9]");
+    }
+
+    @Test
+    void thePredictorsSpansJoinTheTransformersTrace() throws Exception {
+        String trace = TracingIT.id(16);
+        String parent = TracingIT.id(8);
+        HttpResponse<String> answer = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + transformer + "/v2/models/"
+                        + ServerTestSupport.MODEL + "/infer")).timeout(Duration.ofSeconds(30)).header("Content-Type", "application/json")
+                .header("traceparent", "00-" + trace + "-" + parent + "-01").POST(HttpRequest.BodyPublishers.ofString(ServerTestSupport.SEED))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(answer.statusCode()).isEqualTo(200);
+
+        // two server spans of the caller's trace: the transformer's under the caller, the predictor's under the transformer's
+        List<io.opentelemetry.proto.trace.v1.Span> servers = await().atMost(Duration.ofSeconds(30)).until(() -> traces.trace(trace).stream()
+                .filter(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER).toList(), l -> l.size() >= 2);
+        io.opentelemetry.proto.trace.v1.Span front = servers.stream().filter(x -> TracingIT.hex(x.getParentSpanId()).equals(parent))
+                .findFirst().orElseThrow();
+        io.opentelemetry.proto.trace.v1.Span back = servers.stream().filter(x -> x.getParentSpanId().equals(front.getSpanId()))
+                .findFirst().orElseThrow();
+        // the transformer tokenized, the predictor queued and ran the batch: each under its own server span
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            assertThat(TracingIT.children(traces.trace(trace), front)).contains("igate.tokenize");
+            assertThat(TracingIT.children(traces.trace(trace), back)).contains("igate.queue", "igate.batch.run");
+        });
     }
 
     @Test
