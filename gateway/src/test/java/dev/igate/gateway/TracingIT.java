@@ -59,6 +59,9 @@ class TracingIT extends ServerTestSupport {
 
     static final OtlpReceiver RECEIVER;
     static EmbeddedKafkaKraftBroker broker;
+    /** The payload logger's HTTP sink: the ce-traceparent header of each CloudEvent it gets. */
+    static com.sun.net.httpserver.HttpServer payloadSink;
+    static final java.util.Queue<String> LOGGED_TRACEPARENTS = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     static {
         try {
@@ -76,11 +79,31 @@ class TracingIT extends ServerTestSupport {
             broker.afterPropertiesSet();
         }
         registry.add("igate.kafka.bootstrap-servers", broker::getBrokersAsString);
+        if (payloadSink == null) {
+            try {
+                payloadSink = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException(e);
+            }
+            payloadSink.createContext("/", exchange -> {
+                exchange.getRequestBody().readAllBytes();
+                String traceparent = exchange.getRequestHeaders().getFirst("ce-traceparent");
+                LOGGED_TRACEPARENTS.add(traceparent == null ? "" : traceparent);
+                exchange.sendResponseHeaders(202, -1);
+                exchange.close();
+            });
+            payloadSink.start();
+        }
+        registry.add("igate.models.BERTSeqClassification.logger.mode", () -> "all");
+        registry.add("igate.models.BERTSeqClassification.logger.url", () -> "http://127.0.0.1:" + payloadSink.getAddress().getPort() + "/");
     }
 
     @AfterAll
     static void stop() {
         RECEIVER.close();
+        if (payloadSink != null) {
+            payloadSink.stop(0);
+        }
     }
 
     @Autowired
@@ -148,6 +171,19 @@ class TracingIT extends ServerTestSupport {
         assertThat(OtlpReceiver.attribute(run, "igate.batch.rows")).isEqualTo("1");
         assertThat(OtlpReceiver.attribute(run, "igate.instance")).isNotNull();
         assertThat(run.getLinksList()).anyMatch(l -> hex(l.getSpanId()).equals(hex(server.getSpanId())));
+    }
+
+    @Test
+    void thePayloadLogsCloudEventsCarryTheRequestsTraceparent() {
+        String trace = id(16);
+        infer("/v2/models/{m}/infer", "00-" + trace + "-" + id(8) + "-01");
+
+        // the request and response events, each with CloudEvents' distributed-tracing extension: this trace, igate's span
+        List<String> logged = await().atMost(Duration.ofSeconds(30)).until(() -> LOGGED_TRACEPARENTS.stream()
+                .filter(t -> t.contains(trace)).toList(), l -> l.size() >= 2);
+        Span server = awaitTrace(trace, "igate.encode").stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER)
+                .findFirst().orElseThrow();
+        assertThat(logged).allMatch(t -> t.equals("00-" + trace + "-" + hex(server.getSpanId()) + "-01"));
     }
 
     @Test

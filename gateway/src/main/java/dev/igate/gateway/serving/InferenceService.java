@@ -101,7 +101,8 @@ public class InferenceService {
                             }
                         }
                         return dev.igate.protocol.Json.write(body);
-                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.v1(false)), textBytes + 64L * rows.size(), route));
+                    }, () -> dev.igate.protocol.v1.V1Codec.encodePredictions(c.v1(false)), textBytes + 64L * rows.size(), route,
+                    tracing.of(context).headers().get("traceparent")));
         });
     }
 
@@ -333,6 +334,8 @@ public class InferenceService {
     public Mono<InferenceResponse> infer(InferenceRequest request) {
         return Mono.deferContextual(context -> {
             dev.igate.gateway.PayloadLoggerProperties route = context.getOrDefault(PayloadLogger.ROUTE_LOGGER, null);
+            // the payload log's events join the request's trace (CloudEvents' traceparent extension)
+            String traceparent = tracing.of(context).headers().get("traceparent");
             ServedModel served = registry.resolve(request.model(), request.version());
             List<Tensor> inputs = request.inputs();
             long elements = 0;
@@ -346,18 +349,18 @@ public class InferenceService {
             // scheduling parameters are checked whether or not the answer is cached: a hit answers as a miss would
             scheduling(request);
             if (!Boolean.TRUE.equals(properties.forModel(served.name()).responseCache())) {
-                return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response, route));
+                return run(request, served).doOnNext(response -> payloads.infer(served.name(), served.version(), "infer", request, response, route, traceparent));
             }
             // the loaded copy that serves is known here, after canary routing: it is part of the key
             ResponseCache.Key key = ResponseCache.key(request, served);
             InferenceResponse cached = cache.lookup(key, request, served.statistics());
             if (cached != null) {
-                payloads.infer(served.name(), served.version(), "infer", request, cached, route);
+                payloads.infer(served.name(), served.version(), "infer", request, cached, route, traceparent);
                 return Mono.just(cached);
             }
             return run(request, served).doOnNext(response -> {
                 cache.store(key, response);
-                payloads.infer(served.name(), served.version(), "infer", request, response, route);
+                payloads.infer(served.name(), served.version(), "infer", request, response, route, traceparent);
             });
         });
     }

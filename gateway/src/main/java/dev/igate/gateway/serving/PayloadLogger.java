@@ -60,8 +60,10 @@ public final class PayloadLogger {
     static final int HTTP_IN_FLIGHT = 32;
 
     /** One inference's payloads, encoded on the logger's thread; {@code bytes} is what they weigh in the buffer until sent. */
+    /** @param traceparent the request's W3C trace context, carried as the events' distributed-tracing extension, or null */
     private record Entry(PayloadLoggerProperties sink, String model, String version, String endpoint, String id,
-                         java.util.function.Supplier<byte[]> requestBody, java.util.function.Supplier<byte[]> responseBody, long bytes) {
+                         java.util.function.Supplier<byte[]> requestBody, java.util.function.Supplier<byte[]> responseBody, long bytes,
+                         String traceparent) {
     }
 
     private final IgateProperties properties;
@@ -133,6 +135,12 @@ public final class PayloadLogger {
     /** Offers an inference's payloads (V2 infer, gRPC, Kafka) as V2 JSON. Never blocks. */
     public void infer(String model, String version, String endpoint, InferenceRequest request, InferenceResponse response,
                       PayloadLoggerProperties route) {
+        infer(model, version, endpoint, request, response, route, null);
+    }
+
+    /** As {@link #infer(String, String, String, InferenceRequest, InferenceResponse, PayloadLoggerProperties)}, in the request's trace. */
+    public void infer(String model, String version, String endpoint, InferenceRequest request, InferenceResponse response,
+                      PayloadLoggerProperties route, String traceparent) {
         PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
             long bytes = 0;
@@ -144,7 +152,7 @@ public final class PayloadLogger {
             }
             offer(new Entry(sink, model, version, endpoint, request.id(),
                     () -> V2Codec.encodeInferRequest(request.id(), request.inputs(), request.requestedOutputs()),
-                    () -> V2Codec.encodeInfer(response), bytes));
+                    () -> V2Codec.encodeInfer(response), bytes, traceparent));
         }
     }
 
@@ -153,10 +161,10 @@ public final class PayloadLogger {
      * thread; {@code bytes} estimates their size. Never blocks.
      */
     public void encoded(String model, String version, String endpoint, String id, java.util.function.Supplier<byte[]> request,
-                        java.util.function.Supplier<byte[]> response, long bytes, PayloadLoggerProperties route) {
+                        java.util.function.Supplier<byte[]> response, long bytes, PayloadLoggerProperties route, String traceparent) {
         PayloadLoggerProperties sink = settings(model, route);
         if (sink != null) {
-            offer(new Entry(sink, model, version, endpoint, id, request, response, bytes));
+            offer(new Entry(sink, model, version, endpoint, id, request, response, bytes, traceparent));
         }
     }
 
@@ -208,11 +216,16 @@ public final class PayloadLogger {
     }
 
     private CloudEvent event(String id, String type, Entry e, byte[] body) {
-        return CloudEventBuilder.v1().withId(id).withSource(source).withType(type).withTime(OffsetDateTime.now())
+        CloudEventBuilder event = CloudEventBuilder.v1().withId(id).withSource(source).withType(type).withTime(OffsetDateTime.now())
                 .withDataContentType("application/json").withData(body)
                 .withExtension("inferenceservicename", e.model())
                 .withExtension("modelversion", e.version() == null ? "" : e.version())
-                .withExtension("endpoint", e.endpoint()).build();
+                .withExtension("endpoint", e.endpoint());
+        // CloudEvents' distributed-tracing extension: the event belongs to the request's trace
+        if (e.traceparent() != null) {
+            event.withExtension("traceparent", e.traceparent());
+        }
+        return event.build();
     }
 
     private void emit(Entry e, CloudEvent event) {
