@@ -54,7 +54,22 @@ import reactor.core.scheduler.Schedulers;
 @TestPropertySource(properties = {"management.opentelemetry.tracing.export.otlp.endpoint=${igate.test.otlp-endpoint}",
         "management.tracing.sampling.probability=1.0",
         "management.opentelemetry.tracing.export.schedule-delay=100ms", "igate.access-log.enabled=true",
-        "igate.kafka.group-id=igate-tracing"})
+        "igate.kafka.group-id=igate-tracing",
+        // V1 predict through weighted stable and canary routes, as the shipped configuration has them
+        "spring.cloud.gateway.server.webflux.routes[0].id=traced-stable",
+        "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v1/models/BERTSeqClassification/versions/1:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/v1/models/BERTSeqClassification:predict",
+        "spring.cloud.gateway.server.webflux.routes[0].predicates[1]=Weight=traced-predict, 50",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.version=1",
+        "spring.cloud.gateway.server.webflux.routes[0].metadata.revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[1].id=traced-canary",
+        "spring.cloud.gateway.server.webflux.routes[1].uri=forward:/v1/models/BERTSeqClassification/versions/2:predict",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[0]=Path=/v1/models/BERTSeqClassification:predict",
+        "spring.cloud.gateway.server.webflux.routes[1].predicates[1]=Weight=traced-predict, 50",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.version=2",
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.revision=canary"})
 class TracingIT extends ServerTestSupport {
 
     static final OtlpReceiver RECEIVER;
@@ -143,6 +158,13 @@ class TracingIT extends ServerTestSupport {
         return OtlpReceiver.hex(bytes.toByteArray());
     }
 
+    /** A trace's server (or consumer) span, once it has arrived: it ends after the answer, so it may come after its stages. */
+    static Span entry(String traceId) {
+        return await().atMost(Duration.ofSeconds(30)).until(() -> RECEIVER.trace(traceId).stream()
+                .filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER || s.getKind() == Span.SpanKind.SPAN_KIND_CONSUMER)
+                .findFirst(), java.util.Optional::isPresent).orElseThrow();
+    }
+
     /** The names of the spans whose parent is {@code parent}. */
     static Set<String> children(List<Span> spans, Span parent) {
         return spans.stream().filter(s -> s.getParentSpanId().equals(parent.getSpanId())).map(Span::getName).collect(Collectors.toSet());
@@ -160,8 +182,8 @@ class TracingIT extends ServerTestSupport {
         String parent = id(8);
         infer("/v2/models/{m}/infer", "00-" + trace + "-" + parent + "-01");
 
-        List<Span> spans = awaitTrace(trace, "igate.encode");
-        Span server = spans.stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER).findFirst().orElseThrow();
+        awaitTrace(trace, "igate.encode");
+        Span server = entry(trace);
         assertThat(hex(server.getParentSpanId())).isEqualTo(parent);
         assertThat(OtlpReceiver.attribute(server, "igate.model")).isEqualTo(MODEL);
         assertThat(OtlpReceiver.attribute(server, "igate.version")).isNotNull();
@@ -174,6 +196,22 @@ class TracingIT extends ServerTestSupport {
     }
 
     @Test
+    void theCanaryChoiceOfARoutedCallIsASpanOfItsTrace() {
+        // the shipped configuration: V1 predict through the model's weighted stable and canary routes
+        String trace = id(16);
+        caller().post().uri("/v1/models/{m}:predict", MODEL).contentType(MediaType.APPLICATION_JSON)
+                .header("traceparent", "00-" + trace + "-" + id(8) + "-01").bodyValue("{\"instances\": [\"" + SEED_TEXT + "\"]}")
+                .exchange().expectStatus().isOk().expectBody().returnResult();
+
+        Span route = awaitTrace(trace, "igate.route").stream().filter(s -> s.getName().equals("igate.route")).findFirst().orElseThrow();
+        assertThat(OtlpReceiver.attribute(route, "igate.route")).isNotBlank();
+        assertThat(OtlpReceiver.attribute(route, "igate.weight_group")).isNotBlank();
+        Span server = entry(trace);
+        assertThat(route.getParentSpanId()).isEqualTo(server.getSpanId());
+        assertThat(OtlpReceiver.attribute(route, "igate.revision")).isIn("stable", "canary");
+    }
+
+    @Test
     void thePayloadLogsCloudEventsCarryTheRequestsTraceparent() {
         String trace = id(16);
         infer("/v2/models/{m}/infer", "00-" + trace + "-" + id(8) + "-01");
@@ -181,8 +219,8 @@ class TracingIT extends ServerTestSupport {
         // the request and response events, each with CloudEvents' distributed-tracing extension: this trace, igate's span
         List<String> logged = await().atMost(Duration.ofSeconds(30)).until(() -> LOGGED_TRACEPARENTS.stream()
                 .filter(t -> t.contains(trace)).toList(), l -> l.size() >= 2);
-        Span server = awaitTrace(trace, "igate.encode").stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER)
-                .findFirst().orElseThrow();
+        awaitTrace(trace, "igate.encode");
+        Span server = entry(trace);
         assertThat(logged).allMatch(t -> t.equals("00-" + trace + "-" + hex(server.getSpanId()) + "-01"));
     }
 
@@ -201,8 +239,8 @@ class TracingIT extends ServerTestSupport {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
 
-        List<Span> spans = awaitTrace(trace, "inference.GRPCInferenceService/ModelInfer");
-        Span server = spans.stream().filter(s -> s.getName().equals("inference.GRPCInferenceService/ModelInfer")).findFirst().orElseThrow();
+        awaitTrace(trace, "inference.GRPCInferenceService/ModelInfer");
+        Span server = entry(trace);
         assertThat(server.getKind()).isEqualTo(Span.SpanKind.SPAN_KIND_SERVER);
         assertThat(hex(server.getParentSpanId())).isEqualTo(parent);
         assertThat(OtlpReceiver.attribute(server, "rpc.system")).isEqualTo("grpc");
@@ -246,8 +284,8 @@ class TracingIT extends ServerTestSupport {
 
         // the answer's traceparent: this trace, a span of igate's (not the producer's), sampled
         assertThat(answered).startsWith("00-" + trace + "-").endsWith("-01").doesNotContain(parent);
-        List<Span> spans = awaitTrace(trace, "igate-output publish");
-        Span consumer = spans.stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_CONSUMER).findFirst().orElseThrow();
+        awaitTrace(trace, "igate-output publish");
+        Span consumer = entry(trace);
         assertThat(hex(consumer.getParentSpanId())).isEqualTo(parent);
         assertThat(OtlpReceiver.attribute(consumer, "messaging.system")).isEqualTo("kafka");
         assertThat(OtlpReceiver.attribute(consumer, "messaging.destination.name")).isEqualTo("igate-input");
@@ -280,8 +318,7 @@ class TracingIT extends ServerTestSupport {
         // every request's spans arrived; the runs that served them are spans of one of them each
         await().atMost(Duration.ofSeconds(30)).until(() -> traces.stream().allMatch(t -> RECEIVER.trace(t).stream()
                 .anyMatch(s -> s.getName().equals("igate.encode"))));
-        Set<String> servers = traces.stream().flatMap(t -> RECEIVER.trace(t).stream())
-                .filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER).map(s -> hex(s.getSpanId())).collect(Collectors.toSet());
+        Set<String> servers = traces.stream().map(t -> hex(entry(t).getSpanId())).collect(Collectors.toSet());
         java.util.function.Supplier<List<Span>> allRuns = () -> traces.stream().flatMap(t -> RECEIVER.trace(t).stream())
                 .filter(s -> s.getName().equals("igate.batch.run")).toList();
         List<Span> runs = await().atMost(Duration.ofSeconds(30)).alias("runs linking all 24 requests")

@@ -58,8 +58,11 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     /** The gateway's settings: default filters apply to every route, so routes under them are never direct. */
     private final org.springframework.cloud.gateway.config.GatewayProperties gateway;
 
+    private final dev.igate.gateway.tracing.Tracing tracing;
+
     public RevisionWeights(RouteDefinitionLocator definitions, ModelRegistry registry, RouteHealth health,
-                           org.springframework.cloud.gateway.config.GatewayProperties gateway) {
+                           org.springframework.cloud.gateway.config.GatewayProperties gateway, dev.igate.gateway.tracing.Tracing tracing) {
+        this.tracing = tracing;
         this.definitions = definitions;
         this.gateway = gateway;
         this.registry = registry;
@@ -258,7 +261,7 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
     public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
         Map<String, String> earlier = exchange.getAttributeOrDefault(ServerWebExchangeUtils.WEIGHT_ATTR, null);
         exchange.getAttributes().put(ServerWebExchangeUtils.WEIGHT_ATTR,
-                new Choices(groups, exchange.getRequest().getHeaders().getFirst(STICKY_HEADER), earlier));
+                new Choices(groups, exchange.getRequest().getHeaders().getFirst(STICKY_HEADER), earlier, tracing.of(exchange.getAttributes())));
         return chain.filter(exchange);
     }
 
@@ -273,8 +276,12 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
         private final String sticky;
         private final Map<String, String> earlier;
         private final Map<String, String> made = new ConcurrentHashMap<>(4);
+        /** The exchange's trace: each group's choice is a span of it. */
+        private final dev.igate.gateway.tracing.RequestTrace trace;
 
-        Choices(Map<String, List<Revision>> groups, String sticky, Map<String, String> earlier) {
+        Choices(Map<String, List<Revision>> groups, String sticky, Map<String, String> earlier,
+                dev.igate.gateway.tracing.RequestTrace trace) {
+            this.trace = trace;
             this.groups = groups;
             this.sticky = sticky;
             this.earlier = earlier == null ? Map.of() : earlier;
@@ -287,7 +294,14 @@ public class RevisionWeights implements WebFilter, Ordered, ApplicationListener<
                 return key == null ? null : earlier.get(key);
             }
             String pick = made.computeIfAbsent((String) key, group -> {
+                long start = System.nanoTime();
                 String chosen = pick(group, members, sticky);
+                if (trace.recording()) {
+                    String revision = members.stream().filter(r -> r.routeId().equals(chosen)).map(Revision::revision)
+                            .filter(java.util.Objects::nonNull).findFirst().orElse("");
+                    trace.stage("igate.route", start, System.nanoTime(), "igate.weight_group", group, "igate.route",
+                            chosen == null ? "none" : chosen, "igate.revision", revision, "igate.sticky", sticky != null);
+                }
                 return chosen == null ? NONE : chosen;
             });
             return pick == NONE ? null : pick;

@@ -87,7 +87,7 @@ class AdmissionFilterTests {
         harness = new RegistryHarness(folder);
         ModelRegistry registry = harness.start(Map.of("igate.models.Tiny.queue-capacity", "2"));
         ServingMetrics metrics = new ServingMetrics(harness.meters, registry);
-        AdmissionFilter filter = new AdmissionFilter(registry, new RevisionWeights(Flux::empty, registry, null, null), metrics);
+        AdmissionFilter filter = new AdmissionFilter(registry, new RevisionWeights(Flux::empty, registry, null, null, dev.igate.gateway.tracing.Tracing.off()), metrics);
         AtomicBoolean passed = new AtomicBoolean();
         WebFilterChain chain = exchange -> {
             passed.set(true);
