@@ -684,7 +684,6 @@ public final class IntegratedGradients implements AutoCloseable {
     public List<Attribution> occlusion(Sample sample, List<Objective> objectives, int[] groups, int internalBatch,
                                        InstanceScheduler scheduler) {
         int seq = sample.ids().length;
-        int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
@@ -704,12 +703,7 @@ public final class IntegratedGradients implements AutoCloseable {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
                 int group = ids.get(from + r);
-                System.arraycopy(x, 0, points, r * width, width);
-                for (int i = 0; i < seq; i++) {
-                    if (groups[i] == group) {
-                        System.arraycopy(baseline, i * hidden, points, r * width + i * hidden, hidden);
-                    }
-                }
+                perturbed(x, baseline, groups, g -> g == group, points, r);
             }
             return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
         }, (from, rows, logits) -> {
@@ -752,7 +746,6 @@ public final class IntegratedGradients implements AutoCloseable {
     public List<Attribution> kernelShap(Sample sample, List<Objective> objectives, int[] groups, int samples, long seed, int internalBatch,
                                         InstanceScheduler scheduler) {
         int seq = sample.ids().length;
-        int hidden = graph.hidden();
         float[][] in = inputs(sample);
         float[] x = in[0];
         float[] baseline = in[1];
@@ -784,12 +777,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 float[] points = new float[rows * width];
                 for (int r = 0; r < rows; r++) {
                     boolean[] present = coalitions[from + r];
-                    System.arraycopy(x, 0, points, r * width, width);
-                    for (int i = 0; i < seq; i++) {
-                        if (groups[i] >= 0 && !present[groups[i]]) {
-                            System.arraycopy(baseline, i * hidden, points, r * width + i * hidden, hidden);
-                        }
-                    }
+                    perturbed(x, baseline, groups, g -> g >= 0 && !present[g], points, r);
                 }
                 return new InstanceJob<>(rows, at -> logits(BLACKBOX, at, sample, points, rows));
             }, (from, rows, logits) -> {
@@ -812,6 +800,21 @@ public final class IntegratedGradients implements AutoCloseable {
                     o.value(fx, 0) - empty[t]));
         }
         return out;
+    }
+
+    /**
+     * Row {@code row} of {@code points}: the input's embeddings with the tokens of every word
+     * {@code absent} says is left out set to the baseline's (occlusion's one word, a coalition's
+     * missing ones).
+     */
+    private void perturbed(float[] x, float[] baseline, int[] groups, java.util.function.IntPredicate absent, float[] points, int row) {
+        int hidden = graph.hidden();
+        System.arraycopy(x, 0, points, row * x.length, x.length);
+        for (int i = 0; i < groups.length; i++) {
+            if (absent.test(groups[i])) {
+                System.arraycopy(baseline, i * hidden, points, row * x.length + i * hidden, hidden);
+            }
+        }
     }
 
     /** The empty coalition, then every proper non-empty one (as Kernel SHAP enumerates when its budget covers them all). */

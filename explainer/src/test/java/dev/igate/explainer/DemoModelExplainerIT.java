@@ -26,15 +26,7 @@ class DemoModelExplainerIT {
         DemoRepository.ensure(root);
         Path dir = root.resolve(DemoRepository.MODEL_NAME).resolve("1");
         ig = IntegratedGradients.prepare(dir.resolve("model.onnx"), "logits", new SessionSettings("cpu", 0, 1, "all"));
-        try (TextEncoder encoder = TextEncoder.load(dir.resolve("tokenizer.json"), 128)) {
-            TokenBatch batch = encoder.encode(List.of(SEED));
-            long[] ids = batch.ids(0);
-            long[] baseline = ids.clone();
-            for (int i = 1; i < baseline.length - 1; i++) {
-                baseline[i] = 0;
-            }
-            sample = new IntegratedGradients.Sample(ids, batch.attentionMask().clone(), batch.typeIds().clone(), baseline);
-        }
+        sample = words(SEED).sample();
     }
 
     @AfterAll
