@@ -35,9 +35,14 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * A model from an https-style storage URI (plain http in the test): a .tar.gz of its repository
  * folder served by a local HTTP server, fetched at start; a new archive with a new version serves
  * at the next poll with no failed request; a truncated archive never replaces the good files.
+ * Traced, exported over OTLP/gRPC: each fetch is a span whose traceparent the store receives.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes="})
+        "igate.demo-models=false", "igate.repository-poll-interval=300ms", "spring.cloud.gateway.server.webflux.routes=",
+        // known when the environment is prepared (igate's tracing defaults read it then): a system property's placeholder
+        "management.opentelemetry.tracing.export.otlp.endpoint=${igate.test.storage-otlp-endpoint}",
+        "management.opentelemetry.tracing.export.otlp.transport=grpc", "management.tracing.sampling.probability=1.0",
+        "management.opentelemetry.tracing.export.schedule-delay=100ms"})
 @AutoConfigureWebTestClient(timeout = "60s")
 @DirtiesContext // its poller would go on asking a stopped HTTP server in every later test
 class StorageUriIT {
@@ -45,6 +50,18 @@ class StorageUriIT {
     static final Path WORK = Path.of("target", "storage-uri").toAbsolutePath();
     static final AtomicReference<byte[]> archive = new AtomicReference<>();
     static HttpServer server;
+    /** The traceparent header of each request the store got ("" without). */
+    static final List<String> traceparents = new CopyOnWriteArrayList<>();
+    static final OtlpReceiver RECEIVER;
+
+    static {
+        try {
+            RECEIVER = OtlpReceiver.grpc();
+            System.setProperty("igate.test.storage-otlp-endpoint", RECEIVER.endpoint());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
 
     @Autowired
     WebTestClient client;
@@ -72,6 +89,8 @@ class StorageUriIT {
         archive.set(tarGz(WORK.resolve("source")));
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/models/remote.tar.gz", exchange -> {
+            String traceparent = exchange.getRequestHeaders().getFirst("traceparent");
+            traceparents.add(traceparent == null ? "" : traceparent);
             byte[] body = archive.get();
             exchange.getResponseHeaders().add("ETag", "\"" + java.util.Arrays.hashCode(body) + "\"");
             exchange.sendResponseHeaders(200, body.length);
@@ -88,6 +107,27 @@ class StorageUriIT {
     @AfterAll
     static void stop() {
         server.stop(0);
+        RECEIVER.close();
+    }
+
+    @Test
+    void eachFetchIsATraceExportedOverOtlpGrpcAndTheStoreGetsItsTraceparent() {
+        ServerTestSupport.awaitReady(client, "/v2/models/Remote/ready");
+        // the start-up fetch's (and the polls')
+        String traceparent = await().atMost(Duration.ofSeconds(30)).until(
+                () -> traceparents.stream().filter(t -> !t.isEmpty()).findFirst().orElse(null), t -> t != null);
+        String[] parts = traceparent.split("-");
+        assertThat(parts).hasSize(4);
+        assertThat(parts[3]).isEqualTo("01");
+        io.opentelemetry.proto.trace.v1.Span fetch = await().atMost(Duration.ofSeconds(30)).until(() -> RECEIVER.trace(parts[1]).stream()
+                .filter(s -> s.getName().equals("igate.storage.fetch")).findFirst(), java.util.Optional::isPresent).orElseThrow();
+        // the store's request came from the fetch's span, a client span that starts a trace of its own
+        assertThat(OtlpReceiver.hex(fetch.getSpanId().toByteArray())).isEqualTo(parts[2]);
+        assertThat(fetch.getKind()).isEqualTo(io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_CLIENT);
+        assertThat(fetch.getParentSpanId().isEmpty()).isTrue();
+        assertThat(OtlpReceiver.attribute(fetch, "igate.model")).isEqualTo("Remote");
+        assertThat(OtlpReceiver.attribute(fetch, "url.full")).endsWith("/models/remote.tar.gz");
+        assertThat(OtlpReceiver.attribute(fetch, "igate.storage.outcome")).isIn("fetched", "unchanged");
     }
 
     @Test

@@ -250,7 +250,7 @@ class TracingIT extends ServerTestSupport {
     }
 
     @Test
-    void aKafkaRecordIsAConsumerSpanOfItsTraceAndItsAnswerCarriesTheTraceOn() {
+    void aKafkaRecordIsAConsumerSpanOfItsTraceWithItsAnswerAndCommitAndItsAnswerCarriesTheTraceOn() {
         String trace = id(16);
         String parent = id(8);
         String key = "traced-" + UUID.randomUUID();
@@ -291,6 +291,16 @@ class TracingIT extends ServerTestSupport {
         assertThat(OtlpReceiver.attribute(consumer, "messaging.destination.name")).isEqualTo("igate-input");
         assertThat(children(RECEIVER.trace(trace), consumer)).contains("igate.tokenize", "igate.batch.run", "igate.encode",
                 "igate-output publish");
+        // consume, answer, commit: the commit that covered the record's offset, after its answer was acknowledged
+        List<Span> spans = awaitTrace(trace, "igate-input commit");
+        Span commit = spans.stream().filter(s -> s.getName().equals("igate-input commit")).findFirst().orElseThrow();
+        Span publish = spans.stream().filter(s -> s.getName().equals("igate-output publish")).findFirst().orElseThrow();
+        assertThat(commit.getParentSpanId()).isEqualTo(consumer.getSpanId());
+        assertThat(commit.getStartTimeUnixNano()).isGreaterThanOrEqualTo(publish.getEndTimeUnixNano());
+        assertThat(OtlpReceiver.attribute(commit, "messaging.operation.type")).isEqualTo("settle");
+        assertThat(OtlpReceiver.attribute(commit, "messaging.consumer.group.name")).isEqualTo("igate-tracing");
+        assertThat(Long.parseLong(OtlpReceiver.attribute(commit, "messaging.kafka.offset")))
+                .isGreaterThan(Long.parseLong(OtlpReceiver.attribute(consumer, "messaging.kafka.offset")));
     }
 
     @Test

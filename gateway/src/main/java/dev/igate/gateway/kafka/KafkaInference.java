@@ -217,6 +217,7 @@ public final class KafkaInference implements SmartLifecycle {
                     // its partitions go to the group again: what it had in progress and did not commit is served again
                     offsets.revokedAll();
                     committed.clear();
+                    awaitingCommit.clear();
                     pauseBeforeRestart(backoff);
                     backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
                 }
@@ -258,6 +259,7 @@ public final class KafkaInference implements SmartLifecycle {
                     commit();
                     offsets.revoked(partitions);
                     committed.keySet().removeAll(partitions);
+                    awaitingCommit.removeIf(a -> partitions.contains(a.partition()));
                 }
 
                 @Override
@@ -374,6 +376,13 @@ public final class KafkaInference implements SmartLifecycle {
     /** Offsets the group has from this consumer, by partition: only what advanced since is committed. */
     private final Map<TopicPartition, Long> committed = new HashMap<>();
 
+    /** A sampled record whose answer the broker acknowledged and whose offset is not committed yet. */
+    private record AwaitingCommit(TopicPartition partition, long offset, RequestTrace trace) {
+    }
+
+    /** Sampled records answered and not yet committed: each gets its commit as a span of its trace. */
+    private final java.util.Queue<AwaitingCommit> awaitingCommit = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
     private void commit() {
         Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
         offsets.committable().forEach((p, o) -> {
@@ -383,12 +392,34 @@ public final class KafkaInference implements SmartLifecycle {
         });
         if (!commit.isEmpty()) {
             try {
+                long start = System.nanoTime();
                 consumer.commitSync(commit, Duration.ofSeconds(10));
                 commit.forEach((p, o) -> committed.put(p, o.offset()));
+                traceCommit(commit, start, System.nanoTime());
             } catch (WakeupException e) {
                 throw e;
             } catch (RuntimeException e) {
                 log.warn("Kafka offsets not committed now ({}); the records may be served again", e.toString());
+            }
+        }
+    }
+
+    /**
+     * The commit that covered a sampled record's offset, as a span of the record's trace (under its
+     * consumer span: consume, answer, commit), one per record: a commit covers the records answered
+     * since the last one.
+     */
+    private void traceCommit(Map<TopicPartition, OffsetAndMetadata> commit, long start, long end) {
+        for (var i = awaitingCommit.iterator(); i.hasNext(); ) {
+            AwaitingCommit a = i.next();
+            OffsetAndMetadata to = commit.get(a.partition());
+            if (to != null && a.offset() < to.offset()) {
+                i.remove();
+                a.trace().stage(settings.inputTopic() + " commit", start, end, "messaging.system", "kafka",
+                        "messaging.operation.type", "settle", "messaging.operation.name", "commit",
+                        "messaging.destination.name", a.partition().topic(),
+                        "messaging.destination.partition.id", Integer.toString(a.partition().partition()),
+                        "messaging.consumer.group.name", settings.groupId(), "messaging.kafka.offset", to.offset());
             }
         }
     }
@@ -545,6 +576,9 @@ public final class KafkaInference implements SmartLifecycle {
                 trace.end(e);
                 if (e == null) {
                     counter.increment();
+                    if (trace.recording()) {
+                        awaitingCommit.add(new AwaitingCommit(partition, r.offset(), trace));
+                    }
                     offsets.done(partition, r.offset());
                     inFlight.decrementAndGet();
                 } else {

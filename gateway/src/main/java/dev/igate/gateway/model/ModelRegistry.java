@@ -77,7 +77,7 @@ public class ModelRegistry implements SmartLifecycle {
         this.repository = new ModelRepository(properties.modelRepository());
         this.loader = new VersionLoader(properties, repository, meters, tracing);
         this.views = new VersionViews(meters);
-        this.storage = new StorageFetch(properties, repository, meters);
+        this.storage = new StorageFetch(properties, repository, meters, tracing);
     }
 
     public ModelRepository repository() {

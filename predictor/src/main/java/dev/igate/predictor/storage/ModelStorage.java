@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
@@ -124,12 +125,20 @@ public final class ModelStorage implements AutoCloseable {
      *                     {@code target} is then as it was
      */
     public Outcome fetch(URI uri, Path target) throws IOException {
+        return fetch(uri, target, Map.of());
+    }
+
+    /**
+     * As {@link #fetch(URI, Path)}, sending {@code headers} with every request it makes to the
+     * store (a W3C {@code traceparent}, say): http(s) downloads and S3 calls.
+     */
+    public Outcome fetch(URI uri, Path target, Map<String, String> headers) throws IOException {
         // one fetch of a model at a time, and of a storage URI: two (the start-up load and a poll, say)
         // would write the same staging folder and the same cached files under each other
         synchronized (lock("target " + target.toAbsolutePath().normalize())) {
             synchronized (lock("uri " + cache.toAbsolutePath().normalize() + " " + uri)) {
                 try {
-                    return fetchLocked(uri, target);
+                    return fetchLocked(uri, target, headers);
                 } catch (IOException e) {
                     // the reason reaches logs and health: a presigned URL's signature or a password must not
                     throw new IOException(redact(e.getMessage()), e);
@@ -169,17 +178,17 @@ public final class ModelStorage implements AutoCloseable {
         return LOCKS.computeIfAbsent(what, k -> new Object());
     }
 
-    private Outcome fetchLocked(URI uri, Path target) throws IOException {
+    private Outcome fetchLocked(URI uri, Path target, Map<String, String> headers) throws IOException {
         String scheme = uri.getScheme() == null ? "file" : uri.getScheme().toLowerCase(Locale.ROOT);
         switch (scheme) {
             case "file" -> {
                 return link(Path.of(uri.getPath()), target);
             }
             case "http", "https" -> {
-                return httpArchive(uri, target);
+                return httpArchive(uri, target, headers);
             }
             case "s3" -> {
-                return s3(uri, target);
+                return s3(uri, target, headers);
             }
             default -> throw new IOException("storage URI scheme " + scheme + " is not supported (file, http, https, s3)");
         }
@@ -216,7 +225,7 @@ public final class ModelStorage implements AutoCloseable {
      * ETag), and the model's folder built from the cached objects and
      * swapped in one step once all of them are there.
      */
-    private Outcome s3(URI uri, Path target) throws IOException {
+    private Outcome s3(URI uri, Path target, Map<String, String> headers) throws IOException {
         String bucket = uri.getAuthority();
         if (bucket == null || bucket.isEmpty()) {
             throw new IOException("an s3 storage URI names a bucket (s3://bucket/prefix), was " + uri);
@@ -224,10 +233,10 @@ public final class ModelStorage implements AutoCloseable {
         String prefix = uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/+", "");
         S3Store store = s3();
         if (isArchive(prefix)) {
-            return archive(uri, target, (etag, part) -> store.get(bucket, prefix, etag, part, maxBytes));
+            return archive(uri, target, (etag, part) -> store.get(bucket, prefix, etag, part, maxBytes, headers));
         }
         String folder = prefix.isEmpty() || prefix.endsWith("/") ? prefix : prefix + "/";
-        List<S3Store.Entry> objects = store.list(bucket, folder);
+        List<S3Store.Entry> objects = store.list(bucket, folder, headers);
         if (objects.isEmpty()) {
             throw new IOException("no objects under " + uri);
         }
@@ -256,7 +265,7 @@ public final class ModelStorage implements AutoCloseable {
                 if (!Files.isRegularFile(cached) || Files.size(cached) != o.size()) {
                     Path part = objectsDir.resolve(id + ".part");
                     try {
-                        Fetched fetched = store.get(bucket, folder + o.name(), null, part, maxBytes);
+                        Fetched fetched = store.get(bucket, folder + o.name(), null, part, maxBytes, headers);
                         long size = Files.size(part);
                         downloaded.addAndGet(size);
                         if (size != o.size()) {
@@ -303,9 +312,10 @@ public final class ModelStorage implements AutoCloseable {
     record Fetched(String etag, long declaredLength) {
     }
 
-    private Outcome httpArchive(URI uri, Path target) throws IOException {
+    private Outcome httpArchive(URI uri, Path target, Map<String, String> headers) throws IOException {
         return archive(uri, target, (etag, part) -> {
             HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(10)).GET();
+            headers.forEach(request::header);
             if (etag != null && !etag.isEmpty()) {
                 request.header("If-None-Match", etag);
             }

@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 import software.amazon.awssdk.core.ResponseInputStream;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
@@ -71,10 +72,11 @@ final class S3Store implements AutoCloseable {
         }
     }
 
-    /** Every object under {@code prefix} (a folder, ending with '/', or empty), folder markers left out. */
-    List<Entry> list(String bucket, String prefix) throws IOException {
+    /** Every object under {@code prefix} (a folder, ending with '/', or empty), folder markers left out; {@code headers} go with each request. */
+    List<Entry> list(String bucket, String prefix, Map<String, String> headers) throws IOException {
         try {
-            return client.listObjectsV2Paginator(r -> r.bucket(bucket).prefix(prefix)).contents().stream()
+            return client.listObjectsV2Paginator(r -> r.bucket(bucket).prefix(prefix).overrideConfiguration(c -> headers.forEach(c::putHeader)))
+                    .contents().stream()
                     .filter(o -> !o.key().endsWith("/"))
                     .map(o -> new Entry(o.key().substring(prefix.length()), o.size(), o.eTag()))
                     .toList();
@@ -90,8 +92,10 @@ final class S3Store implements AutoCloseable {
      *
      * @return the object's ETag and length, or null when it still has {@code etag}
      */
-    ModelStorage.Fetched get(String bucket, String key, String etag, Path part, long maxBytes) throws IOException {
-        GetObjectRequest.Builder request = GetObjectRequest.builder().bucket(bucket).key(key);
+    ModelStorage.Fetched get(String bucket, String key, String etag, Path part, long maxBytes, Map<String, String> headers)
+            throws IOException {
+        GetObjectRequest.Builder request = GetObjectRequest.builder().bucket(bucket).key(key)
+                .overrideConfiguration(c -> headers.forEach(c::putHeader));
         if (etag != null && !etag.isEmpty()) {
             request.ifNoneMatch(etag);
         }

@@ -190,6 +190,73 @@ class ModelStorageS3Tests {
         assertThat(Files.readString(target.resolve("1").resolve("model.onnx"))).isEqualTo("model bytes");
     }
 
+    /**
+     * The store behind a relay that passes every byte on as it is (AWS signatures stay valid) and
+     * keeps what the client sent: each S3 call, the listing and every object's download, carries
+     * the caller's headers.
+     */
+    @Test
+    void theCallersHeadersGoWithEveryS3Call() throws Exception {
+        put("traced/1/model.onnx", "model bytes");
+        put("traced/1/config.json", "{}");
+        String traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        try (java.net.ServerSocket relay = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            java.io.ByteArrayOutputStream sent = new java.io.ByteArrayOutputStream();
+            Thread accept = new Thread(() -> relay(relay, sent), "s3-relay");
+            accept.setDaemon(true);
+            accept.start();
+            URI relayed = URI.create("http://127.0.0.1:" + relay.getLocalPort());
+            try (ModelStorage storage = new ModelStorage(dir.resolve("cache"), 1 << 20, new ModelStorage.S3Settings(relayed, null, false))) {
+                storage.fetch(s3("traced"), dir.resolve("repo").resolve("T"), Map.of("traceparent", traceparent));
+            }
+            assertThat(Files.readString(dir.resolve("repo").resolve("T").resolve("1").resolve("model.onnx"))).isEqualTo("model bytes");
+            String requests;
+            synchronized (sent) {
+                requests = sent.toString(StandardCharsets.ISO_8859_1);
+            }
+            long calls = requests.lines().filter(l -> l.startsWith("GET /")).count();
+            long traced = requests.lines().filter(l -> l.equalsIgnoreCase("traceparent: " + traceparent)).count();
+            // a listing and two downloads
+            assertThat(calls).isEqualTo(3);
+            assertThat(traced).isEqualTo(calls);
+        }
+    }
+
+    /** Accepts connections and pipes each to the store both ways, copying what clients send into {@code sent}. */
+    static void relay(java.net.ServerSocket relay, java.io.ByteArrayOutputStream sent) {
+        while (!relay.isClosed()) {
+            try {
+                java.net.Socket client = relay.accept();
+                java.net.Socket store = new java.net.Socket("127.0.0.1", endpoint.getPort());
+                pipe(client.getInputStream(), store.getOutputStream(), sent);
+                pipe(store.getInputStream(), client.getOutputStream(), null);
+            } catch (IOException e) {
+                return;
+            }
+        }
+    }
+
+    static void pipe(java.io.InputStream in, java.io.OutputStream out, java.io.ByteArrayOutputStream copy) {
+        Thread t = new Thread(() -> {
+            byte[] buffer = new byte[8192];
+            try (in; out) {
+                for (int n; (n = in.read(buffer)) > 0; ) {
+                    if (copy != null) {
+                        synchronized (copy) {
+                            copy.write(buffer, 0, n);
+                        }
+                    }
+                    out.write(buffer, 0, n);
+                    out.flush();
+                }
+            } catch (IOException e) {
+                // the other side closed
+            }
+        }, "s3-relay-pipe");
+        t.setDaemon(true);
+        t.start();
+    }
+
     @Test
     void anEndpointSettingReadsAsKserveWritesIt() {
         assertThat(ModelStorage.S3Settings.endpoint("minio.minio:9000", false)).isEqualTo(URI.create("http://minio.minio:9000"));

@@ -34,11 +34,15 @@ class ModelStorageTests {
     HttpServer server;
     final Map<String, byte[]> files = new ConcurrentHashMap<>();
     final AtomicInteger downloads = new AtomicInteger();
+    /** Each request's traceparent header ("" without). */
+    final java.util.Queue<String> traceparents = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     @BeforeEach
     void serve() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", exchange -> {
+            String traceparent = exchange.getRequestHeaders().getFirst("traceparent");
+            traceparents.add(traceparent == null ? "" : traceparent);
             byte[] body = files.get(exchange.getRequestURI().getPath());
             if (body == null) {
                 exchange.sendResponseHeaders(404, -1);
@@ -117,6 +121,20 @@ class ModelStorageTests {
         files.put("/m.tar.gz", tarGz(Map.of("1/model.onnx", "model bytes", "2/model.onnx", "newer"), null));
         assertThat(new ModelStorage(dir.resolve("cache"), 1 << 20).fetch(url("/m.tar.gz"), target)).isEqualTo(ModelStorage.Outcome.UPDATED);
         assertThat(Files.readString(target.resolve("2").resolve("model.onnx"))).isEqualTo("newer");
+    }
+
+    @Test
+    void theCallersHeadersGoWithTheDownload() throws Exception {
+        files.put("/m.tar.gz", tarGz(MODEL, null));
+        String traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        Path target = dir.resolve("repo").resolve("M");
+        ModelStorage storage = new ModelStorage(dir.resolve("cache"), 1 << 20);
+        storage.fetch(url("/m.tar.gz"), target, Map.of("traceparent", traceparent));
+        // the conditional request of a later fetch too
+        assertThat(storage.fetch(url("/m.tar.gz"), target, Map.of("traceparent", traceparent))).isEqualTo(ModelStorage.Outcome.UNCHANGED);
+        assertThat(traceparents).containsExactly(traceparent, traceparent);
+        storage.fetch(url("/m.tar.gz"), target);
+        assertThat(traceparents).hasSize(3).last().isEqualTo("");
     }
 
     @Test
