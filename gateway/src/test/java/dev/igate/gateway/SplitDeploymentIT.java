@@ -98,10 +98,10 @@ class SplitDeploymentIT {
                 "--server.port=" + transformer, "--igate.predictor-url=http://127.0.0.1:" + predictor));
         // the canary: a whole server (tokenizer and model in one process), the default profile
         canaryProcess = start("default", logs.resolve("canary.log"), "--server.port=" + canary);
-        start("gateway", logs.resolve("gateway.log"), "--server.port=" + gateway,
+        start("gateway", logs.resolve("gateway.log"), concat(tracing, "--server.port=" + gateway,
                 "--igate.model-repository=" + logs.resolve("no-models").toAbsolutePath(),
                 "--TRANSFORMER_URL=http://127.0.0.1:" + transformer, "--PREDICTOR_URL=http://127.0.0.1:" + predictor,
-                "--CANARY_URL=http://127.0.0.1:" + canary, "--CANARY_STABLE_WEIGHT=50", "--CANARY_WEIGHT=50");
+                "--CANARY_URL=http://127.0.0.1:" + canary, "--CANARY_STABLE_WEIGHT=50", "--CANARY_WEIGHT=50"));
         for (int port : new int[] {predictor, transformer, canary, gateway}) {
             awaitReady(port);
         }
@@ -188,6 +188,53 @@ class SplitDeploymentIT {
         assertThat(failures).isEmpty();
         assertThat(get(gateway, "/actuator/prometheus").body())
                 .containsPattern("igate_revision_retries_total\\{[^}]*from=\"canary\"[^}]*to=\"stable\"[^}]*} [1-9]");
+    }
+
+    /**
+     * After the SIGKILL test's load (traced, sampling 1.0): a call the dead canary failed went once
+     * more, to the stable revision, in the same trace: the gateway's server span has a failed
+     * client span (the canary) and a client span under which the stable transformer served it.
+     */
+    @Test
+    void canaryRetriesAreClientSpansOfTheCallersTrace() {
+        List<io.opentelemetry.proto.trace.v1.Span> all;
+        try {
+            all = await().atMost(Duration.ofSeconds(30)).until(() -> traces.all(), spans -> retried(spans) != null);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            var byTrace = traces.all().stream().collect(java.util.stream.Collectors.groupingBy(x -> TracingIT.hex(x.getTraceId())));
+            throw new AssertionError("no retried trace among " + byTrace.size() + ": " + byTrace.values().stream().limit(400)
+                    .filter(l -> l.stream().anyMatch(x -> x.getParentSpanId().isEmpty()))
+                    .sorted(java.util.Comparator.comparingInt(l -> -l.size())).limit(1)
+                    .map(l -> l.stream().map(x -> x.getName() + "/" + x.getKind() + "/" + x.getStatus().getCode() + "/"
+                            + TracingIT.hex(x.getSpanId()).substring(0, 4) + "<" + TracingIT.hex(x.getParentSpanId()) + "/"
+                            + x.getAttributesList().stream().map(a -> a.getKey()).toList()).toList().toString())
+                    .toList(), e);
+        }
+        String trace = retried(all);
+        List<io.opentelemetry.proto.trace.v1.Span> spans = traces.trace(trace);
+        List<io.opentelemetry.proto.trace.v1.Span> clients = spans.stream()
+                .filter(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_CLIENT).toList();
+        assertThat(clients).anyMatch(c -> c.getStatus().getCode() == io.opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR);
+        // the stable transformer's server span is a child of one of the gateway's attempts
+        assertThat(spans).anyMatch(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER
+                && clients.stream().anyMatch(c -> c.getSpanId().equals(x.getParentSpanId())));
+    }
+
+    /** A trace whose root server span (the gateway's) has two attempts or more (client spans), one failed; null without. */
+    static String retried(List<io.opentelemetry.proto.trace.v1.Span> spans) {
+        var byTrace = spans.stream().collect(java.util.stream.Collectors.groupingBy(x -> TracingIT.hex(x.getTraceId())));
+        for (var e : byTrace.entrySet()) {
+            long attempts = e.getValue().stream().filter(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_CLIENT)
+                    .count();
+            boolean failed = e.getValue().stream().anyMatch(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_CLIENT
+                    && x.getStatus().getCode() == io.opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR);
+            boolean rooted = e.getValue().stream().anyMatch(x -> x.getKind() == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER
+                    && x.getParentSpanId().isEmpty());
+            if (rooted && failed && attempts >= 2) {
+                return e.getKey();
+            }
+        }
+        return null;
     }
 
     @Test

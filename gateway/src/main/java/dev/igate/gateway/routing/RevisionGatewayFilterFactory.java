@@ -98,6 +98,19 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
     static final int MAX_INSTANCE_ATTEMPTS = 3;
 
     /** The exchange with its body read once and kept, so that it can be sent twice (up to the body limit: 413 past it). */
+    /**
+     * Ends the failed attempt's client observation (Spring Cloud Gateway's, started when the call
+     * went upstream, with the traceparent it sent) with the error: a response would have ended it,
+     * and an error the gateway answers reaches its closing exception handler, but an attempt this
+     * filter retries reaches neither, and its span would be lost.
+     */
+    private static void attemptFailed(ServerWebExchange exchange, Throwable error) {
+        if (exchange.getAttributes().remove(ServerWebExchangeUtils.GATEWAY_OBSERVATION_ATTR) instanceof io.micrometer.observation.Observation o) {
+            o.error(error);
+            o.stop();
+        }
+    }
+
     private Mono<ServerWebExchange> replayable(ServerWebExchange exchange) {
         return RequestBodies.collect(exchange.getRequest().getBody(), maxBody)
                 .map(bytes -> exchange.mutate().request(new ServerHttpRequestDecorator(exchange.getRequest()) {
@@ -117,6 +130,7 @@ public class RevisionGatewayFilterFactory extends AbstractGatewayFilterFactory<R
                 .thenReturn(Optional.<Throwable>empty())
                 .onErrorResume(e -> Mono.just(Optional.of(e)))
                 .flatMap(error -> {
+                    error.ifPresent(e -> attemptFailed(exchange, e));
                     UpstreamFailure failure = error.map(UpstreamFailure::of).orElse(null);
                     int status = error.isPresent() ? (failure != null ? failure.status() : ErrorStatus.httpStatus(error.get())) : status(exchange);
                     java.net.URI instance = HealthyInstances.chosen(exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_LOADBALANCER_RESPONSE_ATTR));
