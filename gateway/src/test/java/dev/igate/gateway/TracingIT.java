@@ -69,7 +69,24 @@ import reactor.core.scheduler.Schedulers;
         "spring.cloud.gateway.server.webflux.routes[1].predicates[1]=Weight=traced-predict, 50",
         "spring.cloud.gateway.server.webflux.routes[1].metadata.model=BERTSeqClassification",
         "spring.cloud.gateway.server.webflux.routes[1].metadata.version=2",
-        "spring.cloud.gateway.server.webflux.routes[1].metadata.revision=canary"})
+        "spring.cloud.gateway.server.webflux.routes[1].metadata.revision=canary",
+        // V2 infer's weighted routes: what gRPC and Kafka calls without a version are chosen by too
+        "spring.cloud.gateway.server.webflux.routes[2].id=traced-infer-stable",
+        "spring.cloud.gateway.server.webflux.routes[2].uri=forward:/v2/models/BERTSeqClassification/versions/1/infer",
+        "spring.cloud.gateway.server.webflux.routes[2].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[2].predicates[1]=Weight=traced-infer, 50",
+        "spring.cloud.gateway.server.webflux.routes[2].filters[0]=Revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[2].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[2].metadata.version=1",
+        "spring.cloud.gateway.server.webflux.routes[2].metadata.revision=stable",
+        "spring.cloud.gateway.server.webflux.routes[3].id=traced-infer-canary",
+        "spring.cloud.gateway.server.webflux.routes[3].uri=forward:/v2/models/BERTSeqClassification/versions/2/infer",
+        "spring.cloud.gateway.server.webflux.routes[3].predicates[0]=Path=/v2/models/BERTSeqClassification/infer",
+        "spring.cloud.gateway.server.webflux.routes[3].predicates[1]=Weight=traced-infer, 50",
+        "spring.cloud.gateway.server.webflux.routes[3].filters[0]=Revision=canary",
+        "spring.cloud.gateway.server.webflux.routes[3].metadata.model=BERTSeqClassification",
+        "spring.cloud.gateway.server.webflux.routes[3].metadata.version=2",
+        "spring.cloud.gateway.server.webflux.routes[3].metadata.revision=canary"})
 class TracingIT extends ServerTestSupport {
 
     static final OtlpReceiver RECEIVER;
@@ -234,7 +251,7 @@ class TracingIT extends ServerTestSupport {
         try {
             GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS)
                     .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(metadata))
-                    .modelInfer(GrpcIT.textRequest("1", false, null, SEED_TEXT));
+                    .modelInfer(GrpcIT.textRequest("", false, null, SEED_TEXT));
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
@@ -246,7 +263,12 @@ class TracingIT extends ServerTestSupport {
         assertThat(OtlpReceiver.attribute(server, "rpc.system")).isEqualTo("grpc");
         assertThat(OtlpReceiver.attribute(server, "rpc.method")).isEqualTo("ModelInfer");
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(children(RECEIVER.trace(trace), server))
-                .contains("igate.tokenize", "igate.queue", "igate.batch.run", "igate.encode"));
+                .contains("igate.route", "igate.tokenize", "igate.queue", "igate.batch.run", "igate.encode"));
+        // no version named: the weighted V2 infer routes chose the revision, as they do for REST
+        Span route = RECEIVER.trace(trace).stream().filter(s -> s.getName().equals("igate.route")).findFirst().orElseThrow();
+        assertThat(OtlpReceiver.attribute(route, "igate.weight_group")).isEqualTo("traced-infer");
+        assertThat(OtlpReceiver.attribute(route, "igate.revision")).isIn("stable", "canary");
+        assertThat(OtlpReceiver.attribute(server, "igate.revision")).isEqualTo(OtlpReceiver.attribute(route, "igate.revision"));
     }
 
     @Test
@@ -289,7 +311,7 @@ class TracingIT extends ServerTestSupport {
         assertThat(hex(consumer.getParentSpanId())).isEqualTo(parent);
         assertThat(OtlpReceiver.attribute(consumer, "messaging.system")).isEqualTo("kafka");
         assertThat(OtlpReceiver.attribute(consumer, "messaging.destination.name")).isEqualTo("igate-input");
-        assertThat(children(RECEIVER.trace(trace), consumer)).contains("igate.tokenize", "igate.batch.run", "igate.encode",
+        assertThat(children(RECEIVER.trace(trace), consumer)).contains("igate.route", "igate.tokenize", "igate.batch.run", "igate.encode",
                 "igate-output publish");
         // consume, answer, commit: the commit that covered the record's offset, after its answer was acknowledged
         List<Span> spans = awaitTrace(trace, "igate-input commit");

@@ -108,9 +108,10 @@ public class DataPlane {
     /** A V2 infer: {@code decoded} is the transport's decoding of the call (body read included), run as the first step. */
     public Mono<Answered> infer(Origin origin, String model, String version, Mono<InferenceRequest> decoded) {
         return counted(origin, model, version, a -> a.response().version(), decoded.flatMap(request -> {
-            Revision revision = choose(origin, model, request.version(), "infer");
+            Choice choice = choose(origin, model, request.version(), "infer");
+            Revision revision = choice.revision();
             InferenceRequest routed = revision == null ? request : withVersion(request, revision.version());
-            return recorded(origin, revision, inference.infer(routed).map(response -> new Answered(routed, response)))
+            return recorded(origin, choice, inference.infer(routed).map(response -> new Answered(routed, response)))
                     .doOnSuccess(a -> {
                         if (a != null && drift.enabled() && TextInputs.areTexts(routed.inputs())) {
                             drift.answered(model, TextInputs.rows(routed.inputs()));
@@ -122,8 +123,9 @@ public class DataPlane {
     /** A V1 predict of texts, with the request's parameters (a task's options). */
     public Mono<Classification> predict(Origin origin, String model, String version, Mono<Texts> decoded) {
         return counted(origin, model, version, Classification::version, decoded.flatMap(t -> {
-            Revision revision = choose(origin, model, version, "infer");
-            return recorded(origin, revision, inference.classify(model, revision == null ? version : revision.version(), t.rows(),
+            Choice choice = choose(origin, model, version, "infer");
+            Revision revision = choice.revision();
+            return recorded(origin, choice, inference.classify(model, revision == null ? version : revision.version(), t.rows(),
                     t.parameters())).doOnSuccess(c -> drift.answered(model, t.rows()));
         }));
     }
@@ -131,8 +133,9 @@ public class DataPlane {
     /** A V1 explain of texts. */
     public Mono<ExplainService.Result> explain(Origin origin, String model, String version, Mono<Texts> decoded) {
         return counted(origin, model, version, ExplainService.Result::version, decoded.flatMap(body -> {
-            Revision revision = choose(origin, model, version, "explain");
-            return recorded(origin, revision, explainer.explain(model, revision == null ? version : revision.version(),
+            Choice choice = choose(origin, model, version, "explain");
+            Revision revision = choice.revision();
+            return recorded(origin, choice, explainer.explain(model, revision == null ? version : revision.version(),
                     body.rows(), body.parameters()));
         }));
     }
@@ -149,9 +152,10 @@ public class DataPlane {
                 return Mono.error(new InvalidInputException("Explain takes one BYTES input of texts (and a second named "
                         + TextInputs.PAIR_INPUT + " for pairs), got " + request.inputs().size() + " inputs"));
             }
-            Revision revision = choose(origin, model, request.version(), "explain");
+            Choice choice = choose(origin, model, request.version(), "explain");
+            Revision revision = choice.revision();
             String served = revision == null ? request.version() : revision.version();
-            return recorded(origin, revision, explainer.explain(model, served, TextInputs.rows(request.inputs()),
+            return recorded(origin, choice, explainer.explain(model, served, TextInputs.rows(request.inputs()),
                     request.parameters()).map(result -> new Explained(request, result)));
         }));
     }
@@ -196,14 +200,30 @@ public class DataPlane {
      * it names no version and nothing chose one before: the canary weights', sticky by the caller;
      * null when it names one, was routed, or the model has no weighted routes (its default serves).
      */
-    private Revision choose(Origin origin, String model, String version, String endpoint) {
-        return origin.routed() || version != null ? null : weights.choose(model, endpoint, origin.sticky());
+    private Choice choose(Origin origin, String model, String version, String endpoint) {
+        if (origin.routed() || version != null) {
+            return Choice.NONE;
+        }
+        long start = System.nanoTime();
+        return new Choice(weights.choose(model, endpoint, origin.sticky()), start, System.nanoTime());
     }
 
-    /** The work of a call the weights sent to {@code revision}, recorded when it answers (nothing when null). */
-    private <T> Mono<T> recorded(Origin origin, Revision revision, Mono<T> work) {
+    /** The revision the weights chose for a call (null when none chose), and when. */
+    private record Choice(Revision revision, long startNanos, long endNanos) {
+        static final Choice NONE = new Choice(null, 0, 0);
+    }
+
+    /**
+     * The work of a call the weights sent to a revision, recorded when it answers (nothing when none
+     * chose); the choice is the call's igate.route span, as a REST call's routes make it.
+     */
+    private <T> Mono<T> recorded(Origin origin, Choice choice, Mono<T> work) {
+        Revision revision = choice.revision();
         Mono<T> traced = revision == null || !tracing.on() ? work : work.transformDeferredContextual((w, context) -> {
-            tracing.of(context).tag("igate.revision", revision.revision());
+            RequestTrace trace = tracing.of(context);
+            trace.tag("igate.revision", revision.revision());
+            trace.stage("igate.route", choice.startNanos(), choice.endNanos(), "igate.weight_group", revision.group(),
+                    "igate.route", revision.routeId(), "igate.revision", revision.revision(), "igate.sticky", origin.sticky() != null);
             return w;
         });
         return revisions.recorded(revision, traced, origin::answers);
