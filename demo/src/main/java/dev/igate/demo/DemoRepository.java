@@ -78,7 +78,19 @@ public final class DemoRepository {
     public static void ensure(Path root) throws IOException, ModelLoadException {
         if (!exists(root)) {
             build(root);
+        } else if (!Files.exists(root.resolve(MODEL_NAME).resolve(CALIBRATION_FILE))) {
+            // a repository built before the demo had calibration texts
+            writeCalibration(root.resolve(MODEL_NAME));
         }
+    }
+
+    /** The model's calibration texts ({@code quantize: int8} checks its int8 copy on them): the data set's sentences. */
+    public static final String CALIBRATION_FILE = "calibration.txt";
+
+    static void writeCalibration(Path modelDir) throws IOException {
+        Path part = Files.createTempFile(modelDir, "." + CALIBRATION_FILE, ".part");
+        Files.write(part, LabelledSentence.dataset().stream().map(LabelledSentence::text).toList(), StandardCharsets.UTF_8);
+        Files.move(part, modelDir.resolve(CALIBRATION_FILE), StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Builds the demo model into {@code root}, replacing nothing that exists. Blocking. */
@@ -133,6 +145,9 @@ public final class DemoRepository {
         }
         if (!Files.exists(modelDir.resolve(ModelRepository.SETTINGS_FILE))) {
             writeJson(modelDir.resolve(ModelRepository.SETTINGS_FILE), settings());
+        }
+        if (!Files.exists(modelDir.resolve(CALIBRATION_FILE))) {
+            writeCalibration(modelDir);
         }
         for (Recipe recipe : recipes) {
             Path versionDir = Files.createDirectories(modelDir.resolve(recipe.version()));

@@ -1,6 +1,7 @@
 package dev.igate.gateway;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 
 import dev.igate.predictor.ExecutionProvider;
@@ -51,6 +52,12 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          {@code ignore_labels} overrides them
  * @param pairs             whether the model reads pairs of texts ({@code text_pair}); unset: an NLI model (an
  *                          {@code entail...} label) or a sentence-transformers cross-encoder does, by its config.json
+ * @param quantize          {@code none} (the default) or {@code int8}: the fp32 model's MatMul and Gemm weights
+ *                          quantized at load (ONNX Runtime's dynamic form), checked against the fp32 model on the
+ *                          model's calibration texts before it serves
+ * @param quantizePerChannel int8 weights with a scale per output channel (the default), else one per tensor
+ * @param quantizeMinAgreement the share of the calibration texts on which the int8 model must pick the fp32 model's
+ *                          label, else its load is refused (default 0.99)
  */
 public record ModelProperties(String defaultVersion, Integer maxLength, String device, String instances,
                               String intraOpThreads, String soloThreads, Integer interOpThreads, String optimizationLevel,
@@ -58,14 +65,14 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
                               PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri,
                               Duration priorityAging, String task, String aggregationStrategy, java.util.List<String> ignoreLabels,
-                              Boolean pairs) {
+                              Boolean pairs, String quantize, Boolean quantizePerChannel, Double quantizeMinAgreement) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
             1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null,
-            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null, null);
+            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null, null, "none", true, 0.99);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -81,7 +88,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.allowSpinning, allowSpinning), pick(other.responseCache, responseCache), pick(other.logger, logger),
                 pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging),
                 pick(other.task, task), pick(other.aggregationStrategy, aggregationStrategy), pick(other.ignoreLabels, ignoreLabels),
-                pick(other.pairs, pairs));
+                pick(other.pairs, pairs), pick(other.quantize, quantize), pick(other.quantizePerChannel, quantizePerChannel),
+                pick(other.quantizeMinAgreement, quantizeMinAgreement));
     }
 
     /**
@@ -95,7 +103,8 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         return new ModelProperties(defaultVersion, maxLength, device, instances, intraOpThreads, soloThreads, interOpThreads,
                 optimizationLevel, queueCapacity, maxBatchSize, maxBatchTokens, maxLatency, timeout, maxQueueWait, allowSpinning,
                 responseCache, logger, versionPolicy, storageUri, priorityAging, pick(task, file.task()),
-                pick(aggregationStrategy, file.aggregationStrategy()), ignoreLabels, pick(pairs, file.pairs()));
+                pick(aggregationStrategy, file.aggregationStrategy()), ignoreLabels, pick(pairs, file.pairs()), quantize,
+                quantizePerChannel, quantizeMinAgreement);
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -129,6 +138,12 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         if (task != null && !dev.igate.transformer.Task.NAMES.contains(task.trim())) {
             throw new IllegalArgumentException(prefix + ".task must be one of " + dev.igate.transformer.Task.NAMES + ", was " + task);
         }
+        if (quantize != null && !List.of("none", "int8").contains(quantize.trim().toLowerCase(Locale.ROOT))) {
+            throw new IllegalArgumentException(prefix + ".quantize must be none or int8, was " + quantize);
+        }
+        if (quantizeMinAgreement != null && !(quantizeMinAgreement >= 0 && quantizeMinAgreement <= 1)) {
+            throw new IllegalArgumentException(prefix + ".quantize-min-agreement must be between 0 and 1, was " + quantizeMinAgreement);
+        }
         if (aggregationStrategy != null) {
             try {
                 dev.igate.transformer.TokenClassification.Aggregation.of(aggregationStrategy);
@@ -136,6 +151,11 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 throw new IllegalArgumentException(prefix + ".aggregation-strategy: " + e.getMessage(), e);
             }
         }
+    }
+
+    /** Whether the model's versions are quantized to int8 at load. */
+    public boolean int8() {
+        return quantize != null && quantize.trim().equalsIgnoreCase("int8");
     }
 
     /** What a model's task takes from these settings, as a request's parameters would give it. */

@@ -11,7 +11,7 @@ class ModelPropertiesTests {
 
     static ModelProperties task(String task, String aggregation, List<String> ignore) {
         return ModelProperties.BUILT_IN.overriddenBy(new ModelProperties(null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, task, aggregation, ignore, null));
+                null, null, null, null, null, null, null, null, null, null, task, aggregation, ignore, null, null, null, null));
     }
 
     @Test
@@ -24,5 +24,23 @@ class ModelPropertiesTests {
         ok.validate("igate.models.M");
         assertThat(ok.taskDefaults()).containsEntry("aggregation_strategy", "first").containsEntry("ignore_labels", "O,MISC");
         assertThat(ModelProperties.BUILT_IN.taskDefaults()).isEmpty();
+    }
+
+    static ModelProperties quantize(String quantize, Double minAgreement) {
+        return ModelProperties.BUILT_IN.overriddenBy(new ModelProperties(null, null, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null, null, null, null, null, null, null, null, quantize, null, minAgreement));
+    }
+
+    @Test
+    void quantizationSettingsAreCheckedNamingTheKeyAndDefaultToFp32PerChannelAt99Percent() {
+        assertThatThrownBy(() -> quantize("fp16", null).validate("igate.models.M"))
+                .hasMessage("igate.models.M.quantize must be none or int8, was fp16");
+        assertThatThrownBy(() -> quantize("int8", 1.5).validate("igate.models.M"))
+                .hasMessage("igate.models.M.quantize-min-agreement must be between 0 and 1, was 1.5");
+        quantize("INT8", 0.95).validate("igate.models.M");
+        assertThat(quantize("INT8", null).int8()).isTrue();
+        assertThat(ModelProperties.BUILT_IN.int8()).isFalse();
+        assertThat(ModelProperties.BUILT_IN.quantizePerChannel()).isTrue();
+        assertThat(ModelProperties.BUILT_IN.quantizeMinAgreement()).isEqualTo(0.99);
     }
 }

@@ -140,6 +140,25 @@ public final class Json {
         return out;
     }
 
+    /**
+     * A JSON array of texts, each non-blank.
+     *
+     * @throws InvalidInputException naming {@code name} when it is not a non-empty array of non-blank strings
+     */
+    public static java.util.List<String> texts(JsonNode array, String name) {
+        if (array == null || !array.isArray() || array.isEmpty()) {
+            throw new InvalidInputException(name + " must be a non-empty list of texts");
+        }
+        java.util.List<String> out = new java.util.ArrayList<>(array.size());
+        for (JsonNode n : array) {
+            if (!n.isString() || n.stringValue().isBlank()) {
+                throw new InvalidInputException(name + " must list non-blank texts, got " + n);
+            }
+            out.add(n.stringValue().strip());
+        }
+        return out;
+    }
+
     /** Writes a parameters map back as a JSON object. */
     public static ObjectNode toNode(Map<String, Object> params) {
         ObjectNode n = object();

@@ -92,7 +92,7 @@ public final class LocalModel extends ServedModel {
      * @throws ModelLoadException when any file is missing or invalid
      */
     static LocalModel load(ModelRepository repository, String name, String version, ModelProperties props,
-                           int maxLength, BatchMetrics metrics, DeviceShares devices, Path pins) throws ModelLoadException {
+                           int maxLength, BatchMetrics metrics, DeviceShares devices, Path pins, Path served) throws ModelLoadException {
         Path dir = repository.versionDir(name, version);
         ModelConfig config = ModelConfig.read(dir.resolve(ModelRepository.CONFIG_FILE));
         SessionSettings base = props.sessionSettings();
@@ -100,7 +100,7 @@ public final class LocalModel extends ServedModel {
         InstanceLayout layout = props.layout(provider, Runtime.getRuntime().availableProcessors());
         long generation = newGeneration();
         Path file = pin(dir.resolve(ModelRepository.MODEL_FILE), pins.resolve(Long.toString(generation)).resolve(name).resolve(version)
-                .resolve(ModelRepository.MODEL_FILE));
+                .resolve(ModelRepository.MODEL_FILE), served);
         ModelInstances sessions;
         try {
             sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s));
@@ -148,23 +148,28 @@ public final class LocalModel extends ServedModel {
      * relative to the model file): hard links (the same bytes for as long as they exist, whatever
      * replaces the repository's files), or copies where the two are on different file systems.
      */
-    private static Path pin(Path file, Path pinned) throws ModelLoadException {
+    private static Path pin(Path file, Path pinned, Path served) throws ModelLoadException {
         Path from = file.getParent();
         Path to = pinned.getParent();
         try (java.util.stream.Stream<Path> files = Files.walk(from, 8)) {
             for (Path source : files.filter(Files::isRegularFile).toList()) {
                 Path target = to.resolve(from.relativize(source).toString());
                 Files.createDirectories(target.getParent());
-                try {
-                    Files.createLink(target, source);
-                } catch (IOException | UnsupportedOperationException e) {
-                    Files.copy(source, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                }
+                // the model served in place of the repository's (its int8 copy), under the same name
+                link(served != null && source.equals(file) ? served : source, target);
             }
             return pinned;
         } catch (IOException | RuntimeException e) {
             unpin(pinned);
             throw new ModelLoadException("the version's files could not be read: " + e.getMessage(), e);
+        }
+    }
+
+    private static void link(Path source, Path target) throws IOException {
+        try {
+            Files.createLink(target, source);
+        } catch (IOException | UnsupportedOperationException e) {
+            Files.copy(source, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
     }
 
@@ -229,6 +234,20 @@ public final class LocalModel extends ServedModel {
         if (encoder() != null) {
             parameters.put("max_length", encoder().maxLength());
         }
+        parameters.putAll(quantization);
+    }
+
+    /** How the version was quantized and how it compared with the fp32 model (metadata parameters); empty for fp32. */
+    private volatile Map<String, Object> quantization = Map.of();
+
+    /** Records the int8 check of this version (before it serves: metadata shows it). */
+    void quantized(Map<String, Object> check) {
+        this.quantization = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(check));
+    }
+
+    /** The output that answers with logits. */
+    String logitsOutput() {
+        return logitsOutput;
     }
 
     /** Queues the texts' rows for the next batch of this version. */

@@ -285,6 +285,23 @@ public class ModelRegistry implements SmartLifecycle {
     }
 
     /**
+     * As {@link #reload(String)}, an int8 version ({@code quantize: int8}) checked on these
+     * calibration texts instead of its calibration.txt (none: null).
+     */
+    public Map<String, Object> reload(String name, List<String> calibration) throws IOException {
+        if (calibration == null) {
+            return reload(name, true);
+        }
+        try {
+            return loader.withCalibration(name, calibration, () -> reload(name, true));
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
      * A repository poll's load or reload of a model whose files changed or appeared; nothing for a
      * model an operator unloaded.
      *

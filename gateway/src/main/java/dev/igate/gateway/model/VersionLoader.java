@@ -42,6 +42,10 @@ final class VersionLoader {
     private final Path pins;
 
     private final dev.igate.gateway.tracing.Tracing tracing;
+    /** int8 copies ({@code <storage-cache>/int8}) and their checks. */
+    private final Int8Load int8;
+    /** Calibration texts an operator's load call gave, by model, for the load it asked for. */
+    private final Map<String, java.util.List<String>> calibrationGiven = new ConcurrentHashMap<>();
 
     VersionLoader(IgateProperties properties, ModelRepository repository, MeterRegistry meters, dev.igate.gateway.tracing.Tracing tracing) {
         this.tracing = tracing;
@@ -52,6 +56,17 @@ final class VersionLoader {
                 : new RemotePredictor(properties.predictorUrl(), properties.predictorTimeout());
         this.pins = properties.storageCache().toAbsolutePath().normalize().resolve("loaded")
                 .resolve(Long.toString(ProcessHandle.current().pid()));
+        this.int8 = new Int8Load(properties.storageCache().toAbsolutePath().normalize().resolve("int8"));
+    }
+
+    /** Runs {@code load} with these calibration texts for the model's int8 checks (an operator's load call gave them). */
+    <T> T withCalibration(String name, java.util.List<String> texts, java.util.concurrent.Callable<T> load) throws Exception {
+        calibrationGiven.put(name, texts);
+        try {
+            return load.call();
+        } finally {
+            calibrationGiven.remove(name);
+        }
     }
 
     /** A version READY with what serves it, or FAILED with the reason (never throws for a bad version). */
@@ -65,8 +80,12 @@ final class VersionLoader {
                 log.info("Model {} version {} ready as a transformer for the remote predictor {}", name, version, remote.base());
                 return VersionState.ready(model);
             }
+            Path source = repository.versionDir(name, version).resolve(ModelRepository.MODEL_FILE);
+            boolean quantize = props.int8();
+            java.util.List<String> calibration = quantize ? calibration(name, version) : java.util.List.of();
+            Path served = quantize ? int8.quantized(source, !Boolean.FALSE.equals(props.quantizePerChannel())) : null;
             LocalModel model = LocalModel.load(repository, name, version, props, maxLength, new BatchMetrics(meters, name, version, tracing),
-                    this::share, pins);
+                    this::share, pins, served);
             try {
                 model.warmUp();
             } catch (RuntimeException e) {
@@ -76,6 +95,9 @@ final class VersionLoader {
                 }
                 log.warn("Model {} version {}: warm-up with zero tensors failed ({}); serving anyway", name, version, e.getMessage());
             }
+            if (quantize) {
+                check(model, source, calibration, props);
+            }
             log.info("Model {} version {} ready on {} in {} ms{}: {}; {}", name, version, model.onnx().provider().ortName(),
                     (System.nanoTime() - start) / 1_000_000, model.acceptsText() ? " (text classifier)" : " (tensors only)",
                     model.sessions().layout().describe(), describeBatching(model));
@@ -84,6 +106,55 @@ final class VersionLoader {
             log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
             return VersionState.failed(PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
         }
+    }
+
+    /**
+     * The texts an int8 version is checked on: an operator's load call's, else the version's or the
+     * model's calibration.txt.
+     *
+     * @throws ModelLoadException when there are none
+     */
+    private java.util.List<String> calibration(String name, String version) throws ModelLoadException {
+        java.util.List<String> given = calibrationGiven.get(name);
+        java.util.List<String> texts = given != null ? given : Int8Load.calibrationTexts(repository.versionDir(name, version));
+        if (texts.isEmpty()) {
+            throw new ModelLoadException("quantize: int8 checks the int8 model against the fp32 one before it serves, on calibration"
+                    + " texts: none found (a " + Int8Load.CALIBRATION_FILE + " in the model's or the version's folder, one text per line,"
+                    + " or the load call's calibration parameter)");
+        }
+        return texts;
+    }
+
+    /**
+     * Compares the int8 version with its fp32 model on the calibration texts (a session of the fp32
+     * model, closed after): logged and shown in metadata; a label agreement below
+     * quantize-min-agreement refuses the load (the version closed).
+     */
+    private void check(LocalModel model, Path source, java.util.List<String> texts, ModelProperties props) throws ModelLoadException {
+        if (!model.acceptsText()) {
+            model.close();
+            throw new ModelLoadException("quantize: int8 serves text models (it is checked on calibration texts); this one takes tensors");
+        }
+        Int8Load.Check check;
+        long start = System.nanoTime();
+        int cores = Runtime.getRuntime().availableProcessors();
+        try (dev.igate.predictor.OnnxModel fp32 = dev.igate.predictor.OnnxModel.load(source, props.sessionSettings().withThreads(cores, false))) {
+            check = Int8Load.compare(fp32, model.onnx(), model.logitsOutput(), model.encoder(), texts,
+                    !Boolean.FALSE.equals(props.quantizePerChannel()));
+        } catch (ModelLoadException | RuntimeException e) {
+            model.close();
+            throw e instanceof ModelLoadException m ? m : new ModelLoadException("quantize: int8 check failed: " + e.getMessage(), e);
+        }
+        double min = props.quantizeMinAgreement() == null ? 0.99 : props.quantizeMinAgreement();
+        String described = String.format(java.util.Locale.ROOT, "label agreement %.4f and max logit difference %.4f with the fp32 model"
+                + " over %d calibration texts (%d ms)", check.agreement(), check.maxLogitDifference(), check.texts(),
+                (System.nanoTime() - start) / 1_000_000);
+        if (check.agreement() < min) {
+            model.close();
+            throw new ModelLoadException("quantize: int8 refused: " + described + ", below quantize-min-agreement " + min);
+        }
+        log.info("Model {} version {} int8: {}", model.name(), model.version(), described);
+        model.quantized(check.parameters());
     }
 
     /** Removes the pinned model files of processes that are gone (a crash leaves them). */

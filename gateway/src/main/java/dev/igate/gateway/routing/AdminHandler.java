@@ -107,7 +107,16 @@ public class AdminHandler {
     @PostMapping("/admin/models/{model}/load")
     public Mono<ResponseEntity<byte[]>> load(@PathVariable String model, ServerHttpRequest request) {
         authorize(request);
-        return Mono.fromCallable(() -> json(registry.reload(model))).subscribeOn(Schedulers.boundedElastic());
+        // an optional body {"calibration": [texts]}: what an int8 version (quantize: int8) is checked on
+        return bodies.read(request).publishOn(Schedulers.boundedElastic()).map(bytes -> {
+            java.util.List<String> calibration = bytes.length == 0 || !Json.parseObject(bytes).has("calibration") ? null
+                    : Json.texts(Json.parseObject(bytes).get("calibration"), "calibration");
+            try {
+                return json(registry.reload(model, calibration));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
     }
 
     /**

@@ -86,13 +86,21 @@ public class TritonHandler {
     public Mono<ResponseEntity<byte[]>> load(@PathVariable String model, ServerHttpRequest request) {
         token.check(request.getHeaders().getFirst("Authorization"));
         return bodies.read(request).publishOn(Schedulers.boundedElastic()).map(bytes -> {
-            // Triton's load may carry a config override or model files: igate loads the repository's own files
-            if (bytes.length > 0 && !Json.parseObject(bytes).path("parameters").isEmpty()) {
-                throw new dev.igate.protocol.InvalidInputException("Load parameters (a config override, model files) are not"
-                        + " supported: igate loads the model's files from its repository");
+            // Triton's load may carry a config override or model files: igate loads the repository's own files; its one
+            // parameter is calibration, the texts an int8 version is checked on (quantize: int8)
+            tools.jackson.databind.JsonNode parameters = bytes.length == 0 ? null : Json.parseObject(bytes).path("parameters");
+            java.util.List<String> calibration = null;
+            if (parameters != null && !parameters.isMissingNode() && !parameters.isEmpty()) {
+                var names = new java.util.ArrayList<String>();
+                parameters.propertyNames().forEach(names::add);
+                if (!names.equals(java.util.List.of("calibration"))) {
+                    throw new dev.igate.protocol.InvalidInputException("Load parameters other than calibration (a config override,"
+                            + " model files) are not supported: igate loads the model's files from its repository");
+                }
+                calibration = Json.texts(parameters.get("calibration"), "calibration");
             }
             try {
-                registry.reload(model);
+                registry.reload(model, calibration);
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }

@@ -450,7 +450,8 @@ public final class ModelStorage implements AutoCloseable {
         return unpacked;
     }
 
-    private static String sha256(Path file) throws IOException {
+    /** The SHA-256 of a file's bytes, in hex. Blocking. */
+    public static String sha256(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             byte[] buffer = new byte[64 * 1024];
