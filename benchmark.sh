@@ -85,8 +85,8 @@ load() { # url body concurrency [hey options...] -> "rps p50_ms p99_ms errors"
   hey -z "$DURATION" -c "$c" -m POST -T application/json "$@" -D "$body" "$url" > "$WORK/hey.txt"
   awk '/Requests\/sec/ {rps=$2} /50% in/ {p50=$3*1000} /99% in/ {p99=$3*1000}
        /Status code distribution/ {sec="status"} /Error distribution/ {sec="error"}
-       sec == "status" && /^\s*\[[0-9]+\]/ {code=$1; gsub(/[\[\]]/,"",code); if (code != "200") err += $2}
-       sec == "error" && /^\s*\[[0-9]+\]/ {n=$1; gsub(/[\[\]]/,"",n); err += n}
+       sec == "status" && /^[ \t]*\[[0-9]+\]/ {code=$1; gsub(/[\[\]]/,"",code); if (code != "200") err += $2}
+       sec == "error" && /^[ \t]*\[[0-9]+\]/ {n=$1; gsub(/[\[\]]/,"",n); err += n}
        END {printf "%.1f %.2f %.2f %d", rps, p50, p99, err+0}' "$WORK/hey.txt"
 }
 load_mix() { # url bodies-file concurrency -> "rps p50_ms p99_ms errors" (wrk: each request the next text of the mix)
