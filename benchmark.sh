@@ -20,6 +20,11 @@
 #   ./benchmark.sh tasks     token classification (BERTTokenClassification, V1 predict of a toxicology sentence) at
 #                            concurrencies 1 and 32 through the shipped configuration, against the best raw ONNX Runtime
 #                            layout for the same model and text measured before and after the server in the same run
+#   ./benchmark.sh int8      the server with quantize: int8 (V1 predict through the shipped canary routes, the seed sentence
+#                            and the ~128-token text, concurrency 32) against the best raw fp32 layout of the same model,
+#                            and the raw int8 layouts of the server's int8 copy, in the same run
+#   ./benchmark.sh coldstart a fresh server's first COLD_SECONDS (60) after readiness, answers per second at concurrency 32
+#                            (V1 predict through the shipped canary routes), without the serving warm-up and with it
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
 #                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
@@ -43,7 +48,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -110,6 +115,67 @@ jit_seconds() { # CPU seconds the server's JIT compiler threads have used
 run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}"; }
 if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
+fi
+if [ "$WHAT" = "coldstart" ]; then
+  # the clients start the moment the server says ready; COLD_ROUNDS (1) rounds of both configurations, in turn
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); the load generator runs on the same machine"
+  cold() { # label args...
+    local label=$1
+    shift
+    local launched
+    launched=$(date +%s%3N)
+    java -jar gateway/target/igate.jar --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" "$@" > "$WORK/server.log" 2>&1 &
+    SERVER=$!
+    "${JAVA_BENCH[@]}" dev.igate.benchmark.ColdStart "http://127.0.0.1:$PORT/v2/health/ready" "$V1" "$WORK/v1.json" 32 \
+      "${COLD_SECONDS:-60}" "$launched" | grep '^COLD' | sed "s/^COLD/$label:/"
+    grep -h "warmed up" "$WORK/server.log" | sed 's/.*: /   /' || true
+    stop_server
+  }
+  for round in $(seq 1 "${COLD_ROUNDS:-1}"); do
+    cold "no warm-up" --igate.warm-up.max-duration=0s
+    cold "serving warm-up (default)"
+  done
+  exit 0
+fi
+if [ "$WHAT" = "int8" ]; then
+  raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts "$1" "${RAW_SECONDS:-2}" seed,long | grep '^RAW'; }
+  field() { echo "$1" | grep "workload=$2 " | sed "s/.* $3=\([^ ]*\).*/\1/"; }
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); hey runs on the same machine"
+  echo "== raw ONNX Runtime layouts of the fp32 model, the server not started"
+  FP32=$(raw models/BERTSeqClassification/1); echo "$FP32" | sed 's/^/   /'
+  start_server --igate.models.BERTSeqClassification.quantize=int8
+  grep -E "int8" "$WORK/server.log" | sed 's/.*: /   /'
+  echo "== warm-up (V1 predict, seed and long texts, concurrency 16 and 1) until the JIT compiler is idle"
+  for round in $(seq 1 12); do
+    before=$(jit_seconds)
+    hey -n 3000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+    hey -n 300 -c 16 -m POST -T application/json -D "$WORK/v1-long.json" "$V1" > /dev/null
+    hey -n 300 -c 1 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
+    after=$(jit_seconds)
+    [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
+  done
+  S16=$(load "$V1" "$WORK/v1.json" 32)
+  S128=$(load "$V1" "$WORK/v1-long.json" 32)
+  stop_server
+  echo "== raw ONNX Runtime layouts of the server's int8 copy, the server stopped"
+  COPY=".igate-cache/int8/$(sha256sum models/BERTSeqClassification/1/model.onnx | cut -d' ' -f1)-per-channel.onnx"
+  mkdir -p "$WORK/int8/1"
+  cp models/BERTSeqClassification/1/tokenizer.json models/BERTSeqClassification/1/config.json "$WORK/int8/1/"
+  cp "$COPY" "$WORK/int8/1/model.onnx"
+  INT8=$(raw "$WORK/int8/1"); echo "$INT8" | sed 's/^/   /'
+  printf "%-34s %12s %12s\n" "" "seed (16 tok)" "long (~128)"
+  printf "%-34s %12s %12s\n" "raw fp32, best layout (rows/s)" "$(field "$FP32" seed best_rps)" "$(field "$FP32" long best_rps)"
+  printf "%-34s %12s %12s\n" "raw int8, best layout (rows/s)" "$(field "$INT8" seed best_rps)" "$(field "$INT8" long best_rps)"
+  read -r r16 p16 q16 e16 <<< "$S16"; read -r r128 p128 q128 e128 <<< "$S128"
+  printf "%-34s %12s %12s\n" "server int8, c=32 (req/s)" "$r16" "$r128"
+  printf "%-34s %12s %12s\n" "  p50 / p99 ms" "$p16/$q16" "$p128/$q128"
+  printf "%-34s %12s %12s\n" "  errors" "$e16" "$e128"
+  for w in seed long; do
+    r=$([ "$w" = seed ] && echo "$r16" || echo "$r128")
+    awk -v w="$w" -v r="$r" -v f="$(field "$FP32" "$w" best_rps)" -v i="$(field "$INT8" "$w" best_rps)" \
+      'BEGIN {printf "%s: server int8 / best raw fp32 %.2f (goal >= 1.5), raw int8 / raw fp32 %.2f, server int8 / raw int8 %.2f\n", w, r/f, i/f, r/i}'
+  done
+  exit 0
 fi
 if [ "$WHAT" = "tasks" ]; then
   NER_TEXT=$("${JAVA_BENCH[@]}" dev.igate.benchmark.Workload ner)

@@ -64,6 +64,8 @@ class KafkaCrashIT {
     /** A server consuming {@code <prefix>-input}, answering on {@code <prefix>-output} and {@code <prefix>-dead-letter}. */
     static Process server(Path log, int port, String prefix) throws IOException {
         Process p = new ProcessBuilder("java", "-Xmx512m", "-jar", JAR.toString(), "--server.port=" + port, "--igate.grpc.port=0", "--igate.demo-task-models=false",
+                // no serving warm-up before readiness (ServingWarmUpIT's subject): each of the test's starts would wait for it
+                "--igate.warm-up.max-duration=0s",
                 "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.kafka.bootstrap-servers=" + broker.getBrokersAsString(),
                 "--igate.kafka.input-topic=" + prefix + "-input", "--igate.kafka.output-topic=" + prefix + "-output",
                 "--igate.kafka.dead-letter-topic=" + prefix + "-dead-letter", "--igate.kafka.group-id=" + prefix,

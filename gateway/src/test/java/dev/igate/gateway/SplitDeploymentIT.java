@@ -69,7 +69,9 @@ class SplitDeploymentIT {
     static Process start(String profile, Path log, Path repository, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("java", "-Xmx512m", "-jar", JAR.toString(),
                 "--spring.profiles.active=" + profile, "--igate.model-repository=" + repository,
-                "--igate.grpc.port=0", "--igate.demo-task-models=false"));
+                "--igate.grpc.port=0", "--igate.demo-task-models=false",
+                // no serving warm-up before readiness (ServingWarmUpIT's subject): four JVMs warming up at once on two cores
+                "--igate.warm-up.max-duration=0s"));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).directory(ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         processes.add(p);

@@ -489,6 +489,18 @@ public class ModelRegistry implements SmartLifecycle {
         return out;
     }
 
+    /**
+     * Texts that look like a model's traffic, for warming up: its default version's calibration
+     * texts (calibration.txt), else none. Blocking.
+     */
+    public List<String> sampleTexts(String name) {
+        try {
+            return Int8Load.calibrationTexts(repository.versionDir(name, defaultVersion(name)));
+        } catch (ModelLoadException | RuntimeException e) {
+            return List.of();
+        }
+    }
+
     /** Names of the models in the repository, sorted. */
     public List<String> modelNames() {
         return entries.keySet().stream().sorted().toList();
@@ -566,6 +578,19 @@ public class ModelRegistry implements SmartLifecycle {
      * Without, ready once loading has finished, whatever failed.
      */
     public boolean serverReady() {
+        return !warmingUp && modelsLoaded();
+    }
+
+    /** Whether the serving path is being warmed up: readiness waits for it (see {@link #warmingUp}). */
+    private volatile boolean warmingUp;
+
+    /** Holds readiness while the serving path warms up ({@code true}), or releases it. */
+    public void warmingUp(boolean warming) {
+        this.warmingUp = warming;
+    }
+
+    /** {@link #serverReady()} but for a warm-up in progress: every model has finished loading (strict readiness: serves). */
+    public boolean modelsLoaded() {
         boolean loaded = running && !draining && scanned && scanFailure == null && entries.values().stream()
                 .allMatch(e -> e.versions().values().stream().noneMatch(v -> v.status() == VersionState.Status.LOADING));
         if (!loaded || !properties.strictReadiness()) {

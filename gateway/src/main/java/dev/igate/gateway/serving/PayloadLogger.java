@@ -111,6 +111,9 @@ public final class PayloadLogger {
     /** Reactor context key of the logging a request's route asks for, which overrides its model's. */
     public static final String ROUTE_LOGGER = "igate.route-logger";
 
+    /** A request's logging settings that log nothing, over its model's (the server's own warm-up requests). */
+    public static final PayloadLoggerProperties NOT_LOGGED = new PayloadLoggerProperties(null, null, null);
+
     /**
      * A route's payload logging from its metadata ({@code logger-mode}, {@code logger-url},
      * {@code logger-kafka-topic}), or null when the route sets none.

@@ -20,6 +20,10 @@ final class RouteLogging {
     }
 
     static Function<Context, Context> of(ServerWebExchange exchange) {
+        if (ServingWarmUp.isWarmUp(exchange)) {
+            // the server's own warm-up: nothing to log
+            return context -> context.put(PayloadLogger.ROUTE_LOGGER, PayloadLogger.NOT_LOGGED);
+        }
         Route route = exchange == null ? null : exchange.getAttribute(ServerWebExchangeUtils.GATEWAY_ROUTE_ATTR);
         PayloadLoggerProperties sink = route == null ? null : PayloadLogger.fromRouteMetadata(route.getMetadata());
         return context -> sink == null ? context : context.put(PayloadLogger.ROUTE_LOGGER, sink);
