@@ -25,6 +25,8 @@
 #                            and the raw int8 layouts of the server's int8 copy, in the same run
 #   ./benchmark.sh coldstart a fresh server's first COLD_SECONDS (60) after readiness, answers per second at concurrency 32
 #                            (V1 predict through the shipped canary routes), without the serving warm-up and with it
+#   ./benchmark.sh kafka     Kafka inference end to end (KafkaLoad: a broker in its JVM, 32 records in flight, produce ->
+#                            answer on igate-output, records lost or repeated) against REST V2 infer at concurrency 32
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
 #                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
@@ -48,7 +50,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart|kafka) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart, kafka)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -116,6 +118,25 @@ run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClas
 if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
 fi
+if [ "$WHAT" = "kafka" ]; then
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); the broker, the Kafka load and hey run on the same machine"
+  "${JAVA_BENCH[@]}" dev.igate.benchmark.KafkaLoad "$WORK/bootstrap" "$WORK/done" "http://127.0.0.1:$PORT/v2/health/ready" \
+    BERTSeqClassification "$WORK/v2text.json" 32 "${KAFKA_SECONDS:-20}" "${KAFKA_WARM_SECONDS:-30}" > "$WORK/kafka.txt" 2>&1 &
+  LOADER=$!
+  for _ in $(seq 1 600); do [ -s "$WORK/bootstrap" ] && break; sleep 0.2; done
+  start_server --igate.kafka.bootstrap-servers="$(cat "$WORK/bootstrap")"
+  for _ in $(seq 1 1200); do grep -q '^KAFKA' "$WORK/kafka.txt" && break; sleep 0.5; done
+  grep '^KAFKA' "$WORK/kafka.txt" || { tail -20 "$WORK/kafka.txt"; exit 1; }
+  # REST V2 infer of the same request on the same warm server, the broker still up (idle)
+  read -r rr rp rq re <<< "$(load "$V2" "$WORK/v2text.json" 32)"
+  echo "REST V2 infer c=32: $rr req/s, p50 $rp ms, p99 $rq ms, errors $re"
+  touch "$WORK/done"; wait "$LOADER" || true
+  grep -h "Kafka" "$WORK/server.log" | grep -v INFO | tail -5 || true
+  stop_server
+  k=$(grep '^KAFKA' "$WORK/kafka.txt" | sed 's/.* records_per_s=\([^ ]*\).*/\1/')
+  awk -v k="$k" -v r="$rr" 'BEGIN {printf "Kafka / REST V2 at 32 in flight: %.2f (goal >= 0.8)\n", k/r}'
+  exit 0
+fi
 if [ "$WHAT" = "coldstart" ]; then
   # the clients start the moment the server says ready; COLD_ROUNDS (1) rounds of both configurations, in turn
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); the load generator runs on the same machine"
@@ -131,9 +152,11 @@ if [ "$WHAT" = "coldstart" ]; then
     grep -h "warmed up" "$WORK/server.log" | sed 's/.*: /   /' || true
     stop_server
   }
+  # COLD_WARM_ARGS: settings for the warm-up run (--igate.warm-up.max-duration=40s, say); COLD_BASELINE=0 leaves out the run without
   for round in $(seq 1 "${COLD_ROUNDS:-1}"); do
-    cold "no warm-up" --igate.warm-up.max-duration=0s
-    cold "serving warm-up (default)"
+    [ "${COLD_BASELINE:-1}" = 0 ] || cold "no warm-up" --igate.warm-up.max-duration=0s
+    # shellcheck disable=SC2086
+    cold "serving warm-up ${COLD_WARM_ARGS:-(default)}" ${COLD_WARM_ARGS:-}
   done
   exit 0
 fi

@@ -32,8 +32,8 @@ import org.springframework.web.server.ServerWebExchange;
  * Warms the serving path before the server says it is ready, as Triton's model warm-up does but
  * through the whole path: once every model has loaded, V1 predict and V2 infer requests of each
  * text model's own texts (its calibration.txt, else sentences of several lengths here) go to the
- * server's own port, {@code igate.warm-up.concurrency} (16) at a time, one text or four per
- * request, so the handlers, the canary routes, the tokenizer and the batcher at several batch sizes
+ * server's own port, {@code igate.warm-up.concurrency} (32) at a time, the shorter half of the
+ * texts, one per request (four in every 16th), so the handlers, the canary routes, the tokenizer and the batcher at several batch sizes
  * are compiled by the JIT before clients come. Readiness is held meanwhile: until the JIT compiler
  * is quiet (under 5% of a second compiling per second, after 3 s at least) or
  * {@code igate.warm-up.max-duration} (20 s; 0 turns the warm-up off) has passed. The requests are
@@ -72,7 +72,7 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
     private final AtomicLong answered = new AtomicLong();
 
     public ServingWarmUp(ModelRegistry registry, @Value("${igate.warm-up.max-duration:20s}") Duration maxDuration,
-                         @Value("${igate.warm-up.concurrency:16}") int concurrency) {
+                         @Value("${igate.warm-up.concurrency:32}") int concurrency) {
         this.registry = registry;
         this.maxDuration = maxDuration;
         this.concurrency = Math.max(1, concurrency);
@@ -123,8 +123,11 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
             try {
                 ServedModel model = registry.resolve(name, null);
                 if (model.acceptsText()) {
+                    // the Java path (HTTP, JSON, routes, tokenizer, batcher) is what the JIT compiles, and it takes
+                    // many calls: short texts make them cheap (the model's run is native code, warm from the start)
                     List<String> own = registry.sampleTexts(name);
-                    List<String> texts = own.isEmpty() ? SENTENCES : own.subList(0, Math.min(own.size(), 256));
+                    List<String> texts = (own.isEmpty() ? SENTENCES : own).stream().sorted(java.util.Comparator.comparingInt(String::length))
+                            .limit(Math.max(1, Math.min(256, (own.isEmpty() ? SENTENCES : own).size() / 2))).toList();
                     targets.add(new Target("/v1/models/" + name + ":predict", true, texts));
                     targets.add(new Target("/v2/models/" + name + "/infer", false, texts));
                 }
@@ -149,7 +152,7 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
                 continue;
             }
             Target target = targets.get((int) (i % targets.size()));
-            int rows = i % 4 == 3 ? 4 : 1;
+            int rows = i % 16 == 15 ? 4 : 1;
             List<String> texts = new ArrayList<>(rows);
             for (int r = 0; r < rows; r++) {
                 texts.add(target.texts().get((int) ((i / targets.size() + r) % target.texts().size())));
