@@ -24,7 +24,8 @@
 #                            and the ~128-token text, concurrency 32) against the best raw fp32 layout of the same model,
 #                            and the raw int8 layouts of the server's int8 copy, in the same run
 #   ./benchmark.sh coldstart a fresh server's first COLD_SECONDS (60) after readiness, answers per second at concurrency 32
-#                            (V1 predict through the shipped canary routes), without the serving warm-up and with it
+#                            (V1 predict through the shipped canary routes; hey in back-to-back 1 s windows), without the
+#                            serving warm-up and with it
 #   ./benchmark.sh kafka     Kafka inference end to end (KafkaLoad: a broker in its JVM, 32 records in flight, produce ->
 #                            answer on igate-output, records lost or repeated) against REST V2 infer at concurrency 32
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
@@ -140,15 +141,24 @@ fi
 if [ "$WHAT" = "coldstart" ]; then
   # the clients start the moment the server says ready; COLD_ROUNDS (1) rounds of both configurations, in turn
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); the load generator runs on the same machine"
-  cold() { # label args...
+  cold() { # label args...: readiness polled every 20 ms, then hey in back-to-back 1 s windows (no JIT in the load generator)
     local label=$1
     shift
-    local launched
+    local launched ready
     launched=$(date +%s%3N)
     java -jar gateway/target/igate.jar --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" "$@" > "$WORK/server.log" 2>&1 &
     SERVER=$!
-    "${JAVA_BENCH[@]}" dev.igate.benchmark.ColdStart "http://127.0.0.1:$PORT/v2/health/ready" "$V1" "$WORK/v1.json" 32 \
-      "${COLD_SECONDS:-60}" "$launched" | grep '^COLD' | sed "s/^COLD/$label:/"
+    until curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready"; do sleep 0.02; done
+    ready=$(date +%s%3N)
+    : > "$WORK/curve.txt"
+    for _ in $(seq 1 "${COLD_SECONDS:-60}"); do
+      hey -z 1s -c 32 -m POST -T application/json -D "$WORK/v1.json" "$V1" | awk '/Status code distribution/ {s=1} s && /\[200\]/ {n += $2} END {print n+0}' >> "$WORK/curve.txt"
+    done
+    awk -v label="$label" -v startup=$((ready - launched)) '{v[NR] = $1} END {
+      for (i = 1; i <= 5; i++) first += v[i] / 5; for (i = NR - 9; i <= NR; i++) steady += v[i] / 10
+      curve = v[1]; for (i = 2; i <= NR; i++) curve = curve " " v[i]
+      printf "%s: startup_to_ready_ms=%d first5_rps=%.1f steady_rps=%.1f ratio=%.2f curve=%s\n", label, startup, first, steady, first / steady, curve
+    }' "$WORK/curve.txt"
     grep -h "warmed up" "$WORK/server.log" | sed 's/.*: /   /' || true
     stop_server
   }
