@@ -28,6 +28,9 @@
 #                            serving warm-up and with it
 #   ./benchmark.sh kafka     Kafka inference end to end (KafkaLoad: a broker in its JVM, 32 records in flight, produce ->
 #                            answer on igate-output, records lost or repeated) against REST V2 infer at concurrency 32
+#   ./benchmark.sh memory    the server's peak resident memory (VmHWM) and native memory tracking's summary after 60 s of V1
+#                            predictions at concurrency 32, six concurrent explanations of the ~128-token text and 8 s at
+#                            concurrency 64 (MEMORY_ARGS: server settings to try)
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
 #                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
@@ -51,7 +54,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart|kafka) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart, kafka)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart|kafka|memory) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart, kafka, memory)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -118,6 +121,27 @@ jit_seconds() { # CPU seconds the server's JIT compiler threads have used
 run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}"; }
 if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
+fi
+if [ "$WHAT" = "memory" ]; then
+  echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); hey on the same machine"
+  hwm_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER/status"; }
+  nmt() { jcmd "$SERVER" VM.native_memory summary | awk '/^Total:/ {print "   " $0} /^-  *[A-Z]/ {name=$0; sub(/^- */, "", name); sub(/ *\(.*/, "", name)} /committed=/ && name != "" && /reserved=/ && /^-/ {c=$0; sub(/.*committed=/, "", c); sub(/KB.*/, "", c); if (c / 1024 >= 8) printf "   %-28s %7.0f MB committed\n", name, c / 1024}'; }
+  java -XX:NativeMemoryTracking=summary ${MEMORY_JVM_ARGS:-} -jar gateway/target/igate.jar --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" ${MEMORY_ARGS:-} > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  until curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready"; do sleep 0.2; done
+  echo "ready: resident $(rss_mb) MB, peak $(hwm_mb) MB"
+  read -r r _ _ e <<< "$(BENCH_DURATION=60s; DURATION=60s; load "$V1" "$WORK/v1.json" 32)"
+  echo "after 60 s of V1 predict at 32 ($r req/s, $e errors): resident $(rss_mb) MB, peak $(hwm_mb) MB"
+  EXPLAIN_LONG="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification/versions/1:explain"
+  hey -n 6 -c 6 -m POST -T application/json -D "$WORK/v1-long.json" "$EXPLAIN_LONG" | awk '/Requests\/sec|Slowest/'
+  echo "after six concurrent explanations of the ~128-token text: resident $(rss_mb) MB, peak $(hwm_mb) MB"
+  DURATION=8s load "$V1" "$WORK/v1.json" 64 > /dev/null
+  echo "after 8 s at 64: resident $(rss_mb) MB, peak $(hwm_mb) MB"
+  echo "== native memory tracking (categories of 8 MB and more)"
+  nmt
+  jcmd "$SERVER" GC.heap_info | sed 's/^/   /' | head -4
+  stop_server
+  exit 0
 fi
 if [ "$WHAT" = "kafka" ]; then
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); the broker, the Kafka load and hey run on the same machine"
