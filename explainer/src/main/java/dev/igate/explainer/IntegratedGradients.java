@@ -295,7 +295,7 @@ public final class IntegratedGradients implements AutoCloseable {
         byte[] bytes = (tokenLabels > 0
                 ? GradientBuilder.build(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGET_WEIGHTS, shapes)
                 : GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes)).toByteArray();
-        return ModelInstances.open(instances, settings, s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()).shrinkingArena());
+        return ModelInstances.open(instances, settings, s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
     }
 
     /**
@@ -1267,7 +1267,7 @@ public final class IntegratedGradients implements AutoCloseable {
                     try {
                         byte[] bytes = graph.model().toByteArray();
                         f = ModelInstances.open(layout, settings,
-                                s -> OnnxModel.load(bytes, s, "forward graph of " + modelFile.getFileName()).shrinkingArena());
+                                s -> OnnxModel.load(bytes, s, "forward graph of " + modelFile.getFileName()));
                     } catch (ModelLoadException e) {
                         throw new IllegalStateException("forward graph could not be loaded: " + e.getMessage(), e);
                     }

@@ -52,8 +52,6 @@ public final class OnnxModel implements AutoCloseable {
 
     private final OrtEnvironment env;
     private final OrtSession session;
-    /** Set by {@link #shrinkingArena()}: each run gives the arena's unused extensions back after it. */
-    private volatile OrtSession.RunOptions shrinking;
     private final ExecutionProvider provider;
     private final List<TensorMetadata> inputs;
     private final List<TensorMetadata> outputs;
@@ -261,8 +259,7 @@ public final class OnnxModel implements AutoCloseable {
             for (Tensor t : feeds) {
                 native_.put(t.name(), toOrt(t));
             }
-            OrtSession.RunOptions options = shrinking;
-            try (OrtSession.Result result = options == null ? session.run(native_, wanted) : session.run(native_, wanted, options)) {
+            try (OrtSession.Result result = session.run(native_, wanted)) {
                 List<Tensor> out = new ArrayList<>(wanted.size());
                 for (Map.Entry<String, OnnxValue> e : result) {
                     out.add(fromOrt(e.getKey(), (OnnxTensor) e.getValue()));
@@ -439,34 +436,8 @@ public final class OnnxModel implements AutoCloseable {
         };
     }
 
-    /**
-     * Makes each run of this session shrink the CPU arena after it (ONNX Runtime's
-     * {@code memory.enable_memory_arena_shrinkage}): the memory a run's large intermediate tensors
-     * grew the arena by goes back to the allocator once the run is over, instead of being kept for
-     * the session's lifetime. For sessions whose runs are large and rare (explanations' gradient
-     * and forward graphs over many path points); costs the allocations again on the next run.
-     *
-     * @return this session
-     */
-    public OnnxModel shrinkingArena() {
-        if (provider == ExecutionProvider.CPU && shrinking == null) {
-            try {
-                OrtSession.RunOptions options = new OrtSession.RunOptions();
-                options.addRunConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
-                shrinking = options;
-            } catch (OrtException e) {
-                log.warn("arena shrinkage not set: {}", e.getMessage());
-            }
-        }
-        return this;
-    }
-
     @Override
     public void close() {
-        OrtSession.RunOptions options = shrinking;
-        if (options != null) {
-            options.close();
-        }
         try {
             session.close();
         } catch (OrtException e) {
