@@ -118,6 +118,22 @@ jit_seconds() { # CPU seconds the server's JIT compiler threads have used
   done
   echo $((total / $(getconf CLK_TCK)))
 }
+warm_jit() { # quiet|verbose rounds "requests concurrency body url"...: those hey loads in rounds until the server's JIT compiler
+  # CPU stops growing (3 rounds at least)
+  local verbose=$1 rounds=$2 round before after n c body url spec
+  shift 2
+  for round in $(seq 1 "$rounds"); do
+    before=$(jit_seconds)
+    for spec in "$@"; do
+      read -r n c body url <<< "$spec"
+      hey -n "$n" -c "$c" -m POST -T application/json -D "$body" "$url" > /dev/null
+    done
+    after=$(jit_seconds)
+    [ "$verbose" = verbose ] && echo "   round $round: JIT compiler CPU ${before} s -> ${after} s"
+    [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
+  done
+  return 0
+}
 run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}"; }
 if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
@@ -130,7 +146,7 @@ if [ "$WHAT" = "memory" ]; then
   SERVER=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready"; do sleep 0.2; done
   echo "ready: resident $(rss_mb) MB, peak $(hwm_mb) MB"
-  read -r r _ _ e <<< "$(BENCH_DURATION=60s; DURATION=60s; load "$V1" "$WORK/v1.json" 32)"
+  read -r r _ _ e <<< "$(DURATION=60s load "$V1" "$WORK/v1.json" 32)"
   echo "after 60 s of V1 predict at 32 ($r req/s, $e errors): resident $(rss_mb) MB, peak $(hwm_mb) MB"
   EXPLAIN_LONG="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification/versions/1:explain"
   hey -n 6 -c 6 -m POST -T application/json -D "$WORK/v1-long.json" "$EXPLAIN_LONG" | awk '/Requests\/sec|Slowest/'
@@ -203,14 +219,7 @@ if [ "$WHAT" = "int8" ]; then
   start_server --igate.models.BERTSeqClassification.quantize=int8
   grep -E "int8" "$WORK/server.log" | sed 's/.*: /   /'
   echo "== warm-up (V1 predict, seed and long texts, concurrency 16 and 1) until the JIT compiler is idle"
-  for round in $(seq 1 12); do
-    before=$(jit_seconds)
-    hey -n 3000 -c 16 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
-    hey -n 300 -c 16 -m POST -T application/json -D "$WORK/v1-long.json" "$V1" > /dev/null
-    hey -n 300 -c 1 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
-    after=$(jit_seconds)
-    [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
-  done
+  warm_jit quiet 12 "3000 16 $WORK/v1.json $V1" "300 16 $WORK/v1-long.json $V1" "300 1 $WORK/v1.json $V1"
   S16=$(load "$V1" "$WORK/v1.json" 32)
   S128=$(load "$V1" "$WORK/v1-long.json" 32)
   stop_server
@@ -245,14 +254,7 @@ if [ "$WHAT" = "tasks" ]; then
   NER_BEFORE=$(raw_ner); echo "   $NER_BEFORE"
   start_server
   echo "== warm-up (V1 predict of the text, concurrency 16 and 1) until the JIT compiler is idle"
-  for round in $(seq 1 12); do
-    before=$(jit_seconds)
-    hey -n 3000 -c 16 -m POST -T application/json -D "$WORK/ner.json" "$NER" > /dev/null
-    hey -n 300 -c 1 -m POST -T application/json -D "$WORK/ner.json" "$NER" > /dev/null
-    after=$(jit_seconds)
-    echo "   round $round: JIT compiler CPU ${before} s -> ${after} s"
-    [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
-  done
+  warm_jit verbose 12 "3000 16 $WORK/ner.json $NER" "300 1 $WORK/ner.json $NER"
   curl -s -X POST "$NER" -H 'Content-Type: application/json' -d @"$WORK/ner.json"; echo
   NER1=$(load "$NER" "$WORK/ner.json" 1)
   NER32=$(load "$NER" "$WORK/ner.json" 32)
@@ -283,13 +285,7 @@ if [ "$WHAT" = "tracing" ]; then
     java -jar "$jar" --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" "$@" > "$WORK/server.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-    for round in $(seq 1 12); do
-      before=$(jit_seconds)
-      hey -n 4000 -c 32 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
-      hey -n 400 -c 1 -m POST -T application/json -D "$WORK/v1.json" "$V1" > /dev/null
-      after=$(jit_seconds)
-      [ "$round" -ge 3 ] && [ "$after" -le "$before" ] && break
-    done
+    warm_jit quiet 12 "4000 32 $WORK/v1.json $V1" "400 1 $WORK/v1.json $V1"
     # the median of TRACING_REPEAT (3) windows at concurrency 32: one window's noise on 2 shared cores is several percent;
     # beside throughput, the server's own CPU time per answered request (less bent by hey's share of the cores)
     for _ in $(seq 1 "${TRACING_REPEAT:-3}"); do

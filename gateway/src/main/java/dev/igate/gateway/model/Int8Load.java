@@ -126,8 +126,8 @@ final class Int8Load {
         for (int from = 0; from < texts.size(); from += BATCH) {
             TokenBatch batch = encoder.encode(texts.subList(from, Math.min(texts.size(), from + BATCH)));
             long[] shape = {batch.rows(), batch.length()};
-            Tensor a = first(fp32.run(fp32.tokenFeeds(shape, batch.inputIds(), batch.attentionMask(), batch.typeIds()), List.of(output)));
-            Tensor b = first(int8.run(int8.tokenFeeds(shape, batch.inputIds(), batch.attentionMask(), batch.typeIds()), List.of(output)));
+            Tensor a = fp32.run(fp32.tokenFeeds(shape, batch.inputIds(), batch.attentionMask(), batch.typeIds()), List.of(output)).get(0);
+            Tensor b = int8.run(int8.tokenFeeds(shape, batch.inputIds(), batch.attentionMask(), batch.typeIds()), List.of(output)).get(0);
             float[] x = a.floats();
             float[] y = b.floats();
             long[] dims = a.shape();
@@ -156,8 +156,4 @@ final class Int8Load {
     }
 
     static final int BATCH = 16;
-
-    private static Tensor first(List<Tensor> outputs) {
-        return outputs.get(0);
-    }
 }

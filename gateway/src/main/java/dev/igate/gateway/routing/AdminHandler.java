@@ -109,8 +109,9 @@ public class AdminHandler {
         authorize(request);
         // an optional body {"calibration": [texts]}: what an int8 version (quantize: int8) is checked on
         return bodies.read(request).publishOn(Schedulers.boundedElastic()).map(bytes -> {
-            java.util.List<String> calibration = bytes.length == 0 || !Json.parseObject(bytes).has("calibration") ? null
-                    : Json.texts(Json.parseObject(bytes).get("calibration"), "calibration");
+            ObjectNode body = bytes.length == 0 ? null : Json.parseObject(bytes);
+            java.util.List<String> calibration = body == null || !body.has("calibration") ? null
+                    : Json.texts(body.get("calibration"), "calibration");
             try {
                 return json(registry.reload(model, calibration));
             } catch (java.io.IOException e) {

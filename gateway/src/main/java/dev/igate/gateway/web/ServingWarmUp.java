@@ -144,7 +144,8 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
         long compiledBefore = jit.getTotalCompilationTime();
         HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
         Semaphore permits = new Semaphore(concurrency);
-        long checkAt = start + TimeUnit.SECONDS.toNanos(1);
+        // once a second: the JIT compiler's time since the last look, against 5% of the time that passed
+        long lastCheck = start;
         long compiledAtCheck = compiledBefore;
         String reason = "its bound (" + maxDuration.toMillis() + " ms) passed";
         for (long i = 0; !stopped && System.nanoTime() < deadline; i++) {
@@ -168,15 +169,15 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
                         }
                     });
             long now = System.nanoTime();
-            if (now >= checkAt) {
+            if (now - lastCheck >= TimeUnit.SECONDS.toNanos(1)) {
                 long compiled = jit.getTotalCompilationTime();
-                boolean quiet = compiled - compiledAtCheck < 50 * (now - checkAt + TimeUnit.SECONDS.toNanos(1)) / TimeUnit.SECONDS.toNanos(1);
+                boolean quiet = (compiled - compiledAtCheck) * 20 < TimeUnit.NANOSECONDS.toMillis(now - lastCheck);
                 if (quiet && now - start >= TimeUnit.SECONDS.toNanos(3)) {
                     reason = "the JIT compiler went quiet";
                     break;
                 }
                 compiledAtCheck = compiled;
-                checkAt = now + TimeUnit.SECONDS.toNanos(1);
+                lastCheck = now;
             }
         }
         // the requests in flight finish before readiness
