@@ -19,6 +19,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.igate.predictor.SharedTables;
 import dev.igate.predictor.onnx.OnnxProtos;
 
 /**
@@ -27,7 +28,7 @@ import dev.igate.predictor.onnx.OnnxProtos;
  * and every Shape of {@code input_ids} now reads the first two dimensions of
  * {@code inputs_embeds}. The table itself moved out of the graph; {@link #lookup} reads it.
  *
- * @param model         the rewritten graph
+ * @param model         the rewritten graph (null once dropped: {@link #withoutModel})
  * @param vocab         rows of the embedding table
  * @param hidden        width of an embedding
  * @param needsInputIds true when some consumer of input_ids reads its values (e.g. RoBERTa's
@@ -45,6 +46,17 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
      *                                      initializer exists
      */
     public static EmbeddingGraph of(ModelProto model) throws GradientUnavailableException {
+        return of(model, SharedTables.NONE);
+    }
+
+    /**
+     * Rewrites a model whose float word-embedding table, when it is one of {@code tables}, is read
+     * from there rather than copied.
+     *
+     * @throws GradientUnavailableException when no Gather of input_ids (or of a Cast or Identity of it) from a 2-D
+     *                                      initializer exists
+     */
+    public static EmbeddingGraph of(ModelProto model, SharedTables tables) throws GradientUnavailableException {
         GraphProto graph = model.getGraph();
         // input_ids and what merely retypes it (Cast to another integer type, Identity): exports cast
         // the ids to INT32 before the lookup
@@ -134,7 +146,8 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
                 g.addInput(in);
             }
         }
-        FloatBuffer rows = copy(table.values());
+        FloatBuffer shared = dequantize == null ? tables.floats(tableName) : null;
+        FloatBuffer rows = shared != null && shared.capacity() == (long) vocab * hidden ? shared : copy(table.values().get());
         if (!tableUsedElsewhere) {
             Set<String> gone = new HashSet<>(List.of(tableName));
             if (dequantize != null) {
@@ -155,7 +168,8 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
      * @param dequantize       the DequantizeLinear node, or null for a float table
      * @param dequantizedAfter whether the DequantizeLinear takes the lookup's output, not the table
      */
-    private record Table(int vocab, int hidden, float[] values, NodeProto dequantize, boolean dequantizedAfter) {
+    private record Table(int vocab, int hidden, java.util.function.Supplier<float[]> values, NodeProto dequantize,
+                         boolean dequantizedAfter) {
     }
 
     /**
@@ -179,21 +193,22 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
             return null;
         }
         float[] values = dequantize(initializers, q, d);
-        return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), values, d, true);
+        return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), () -> values, d, true);
     }
 
     private static Table table(GraphProto graph, Map<String, TensorProto> initializers, String name) {
         TensorProto t = initializers.get(name);
         if (t != null) {
             return t.getDimsCount() == 2 && t.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                    ? new Table((int) t.getDims(0), (int) t.getDims(1), OnnxProtos.floatValues(t), null, false)
+                    // read only when copied: a table the serving sessions share is read from there
+                    ? new Table((int) t.getDims(0), (int) t.getDims(1), () -> OnnxProtos.floatValues(t), null, false)
                     : null;
         }
         for (NodeProto d : graph.getNodeList()) {
             if (d.getOpType().equals("DequantizeLinear") && d.getOutput(0).equals(name)) {
                 TensorProto q = initializers.get(d.getInput(0));
                 float[] values = q == null || q.getDimsCount() != 2 ? null : dequantize(initializers, q, d);
-                return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), values, d, false);
+                return values == null ? null : new Table((int) q.getDims(0), (int) q.getDims(1), () -> values, d, false);
             }
         }
         return null;
@@ -234,6 +249,11 @@ public record EmbeddingGraph(ModelProto model, int vocab, int hidden, boolean ne
         FloatBuffer buffer = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         buffer.put(values).flip();
         return buffer;
+    }
+
+    /** This lookup without its model (null after), for holders that need only the table. */
+    public EmbeddingGraph withoutModel() {
+        return new EmbeddingGraph(null, vocab, hidden, needsInputIds, table);
     }
 
     /** Writes the embedding of each id, one after another, into {@code out} from {@code offset}. */

@@ -19,6 +19,7 @@ import dev.igate.predictor.ModelInstances;
 import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
+import dev.igate.predictor.SharedTables;
 import dev.igate.predictor.batching.InstanceJob;
 import dev.igate.predictor.batching.InstanceScheduler;
 import dev.igate.predictor.batching.Placement;
@@ -53,13 +54,25 @@ public final class IntegratedGradients implements AutoCloseable {
     /** Larger step of the central differences, a share of the token's (x − x′) segment; the smaller is half of it. */
     static final double FINITE_DIFFERENCE_STEP = 1e-2;
     /**
-     * Padded tokens per piece of an explanation when the request names no internal batch size: small
-     * enough that predictions queued meanwhile wait one piece, not the whole explanation, and big
-     * enough to run at full speed (measured on the demo model, BENCHMARKS.md).
+     * Size of a piece of a gradient graph's run when the request names no internal batch size, in
+     * rows x seq x (seq + {@link #PIECE_SEQ_OFFSET}): the backward pass keeps every forward
+     * activation of the piece, and a row's activations grow with its tokens (the
+     * feed-forward layers) and with their square (attention), and a piece's activations stay in
+     * ONNX Runtime's arena at their peak. 28 rows of 16 tokens, 2 of 128, 1 of 150 or more: small
+     * enough that predictions queued meanwhile wait one piece and two pieces in flight hold
+     * ~0.1 GB, and as fast as bigger pieces (measured through the server on the demo model: 1 row of
+     * ~150 tokens 1,322 ms against 1,389 ms for 5 rows, 280 MB less resident; BENCHMARKS.md).
      */
-    static final int PIECE_TOKENS = 1024;
-    /** Most padded tokens in one run whatever internal_batch_size asks: 4 x the automatic size. */
-    static final int MAX_PIECE_TOKENS = 4 * PIECE_TOKENS;
+    static final int PIECE_BUDGET = 65_536;
+    static final int PIECE_SEQ_OFFSET = 128;
+    /**
+     * Padded tokens per piece of forward-only runs (black-box IG, occlusion, SHAP), which keep no
+     * activations: small enough that predictions queued meanwhile wait one piece, not the whole
+     * explanation, and big enough to run at full speed.
+     */
+    static final int FORWARD_PIECE_TOKENS = 1024;
+    /** Most padded tokens in one run whatever internal_batch_size asks (gigabytes of activations otherwise). */
+    static final int MAX_PIECE_TOKENS = 4096;
 
     /**
      * Model rows an attribution of a {@code seq}-token sample over {@code points} path points
@@ -73,7 +86,9 @@ public final class IntegratedGradients implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(IntegratedGradients.class);
 
+    /** The lookup and its table; its model is dropped once prepared (tens of MB of weights on the heap). */
     private final EmbeddingGraph graph;
+    private final SharedTables tables;
     private final String output;
     private final Path modelFile;
     private final SessionSettings settings;
@@ -104,11 +119,12 @@ public final class IntegratedGradients implements AutoCloseable {
     private final String straightThrough;
     private volatile ModelInstances forward;
 
-    private IntegratedGradients(EmbeddingGraph graph, String output, Path modelFile, SessionSettings settings,
+    private IntegratedGradients(EmbeddingGraph graph, SharedTables tables, String output, Path modelFile, SessionSettings settings,
                                 InstanceLayout layout, ModelInstances gradient, String gradientUnavailable, boolean rowsAlone,
                                 String straightThrough, String differentiated, boolean emulated, int tokenLabels) {
         this.tokenLabels = tokenLabels;
-        this.graph = graph;
+        this.graph = graph.withoutModel();
+        this.tables = tables;
         this.output = output;
         this.modelFile = modelFile;
         this.settings = settings;
@@ -145,11 +161,24 @@ public final class IntegratedGradients implements AutoCloseable {
      */
     public static IntegratedGradients prepare(Path modelFile, String output, SessionSettings settings, InstanceLayout layout)
             throws IOException, GradientUnavailableException, ModelLoadException {
+        return prepare(modelFile, output, settings, layout, SharedTables.NONE);
+    }
+
+    /**
+     * As {@link #prepare(Path, String, SessionSettings, InstanceLayout)}, the word-embedding table
+     * read from the serving sessions' shared tables when it is one of them (not copied again).
+     */
+    public static IntegratedGradients prepare(Path modelFile, String output, SessionSettings settings, InstanceLayout layout,
+                                              SharedTables tables) throws IOException, GradientUnavailableException, ModelLoadException {
         long start = System.nanoTime();
         InstanceLayout instances = new InstanceLayout(layout.instances(), layout.threads(), 0, layout.shared());
         ModelProto model = OnnxProtos.read(modelFile);
+        boolean batchWide = BatchDependence.batchWideOperator(model) != null;
+        int tokenLabels = tokenLabels(model, output);
         // EmbedLayerNormalization hides the lookup, and Attention has no rule: both as the operators they fuse
-        EmbeddingGraph graph = EmbeddingGraph.of(FusedOperators.decompose(model));
+        EmbeddingGraph graph = EmbeddingGraph.of(FusedOperators.decompose(model), tables);
+        // the file as read holds the word table's bytes, which the graph cut out: not kept through what follows
+        model = null;
         ModelInstances gradient = null;
         String unavailable = null;
         String differentiated = null;
@@ -167,9 +196,7 @@ public final class IntegratedGradients implements AutoCloseable {
             }
         }
         candidates.add(graph.model());
-        boolean batchWide = BatchDependence.batchWideOperator(model) != null;
         boolean emulated = false;
-        int tokenLabels = tokenLabels(model, output);
         for (ModelProto candidate : candidates) {
             boolean optimized = candidate != graph.model();
             // a batch-wide model's quantization emulated row by row first, so path points batch
@@ -217,7 +244,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 .filter(n -> GradientBuilder.STRAIGHT_THROUGH.contains(n.getOpType()))
                 .map(n -> n.getOpType() + " (node " + n.getName() + ")").findFirst().orElse(null);
         try {
-            return new IntegratedGradients(graph, output, modelFile, settings, instances, gradient, unavailable,
+            return new IntegratedGradients(graph, tables, output, modelFile, settings, instances, gradient, unavailable,
                     batchWide, gradient == null ? null : quantized, differentiated, emulated, tokenLabels);
         } catch (RuntimeException e) {
             if (gradient != null) {
@@ -465,7 +492,7 @@ public final class IntegratedGradients implements AutoCloseable {
         float[] x = in[0];
         float[] baseline = in[1];
         int points = quadrature.alphas().length;
-        int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq);
+        int[] pieces = pieces(method.equals(GRAPH) ? points : BLACKBOX_ROWS * points * seq, internalBatch, seq, method.equals(GRAPH));
 
         Ends ends = ends(sample, x, baseline, method, objectives, scheduler);
         List<Estimate> estimates = new ArrayList<>();
@@ -699,7 +726,7 @@ public final class IntegratedGradients implements AutoCloseable {
         }
         double[][] drops = new double[os.size()][ids.size()];
         int width = x.length;
-        runPieces(pieces(ids.size(), internalBatch, seq), scheduler, (from, rows) -> {
+        runPieces(pieces(ids.size(), internalBatch, seq, false), scheduler, (from, rows) -> {
             float[] points = new float[rows * width];
             for (int r = 0; r < rows; r++) {
                 int group = ids.get(from + r);
@@ -773,7 +800,7 @@ public final class IntegratedGradients implements AutoCloseable {
             double[] kernel = enumerate ? shapleyKernel(coalitions, words) : null;
             double[][] values = new double[os.size()][coalitions.length];
             int width = x.length;
-            runPieces(pieces(coalitions.length, internalBatch, seq), scheduler, (from, rows) -> {
+            runPieces(pieces(coalitions.length, internalBatch, seq, false), scheduler, (from, rows) -> {
                 float[] points = new float[rows * width];
                 for (int r = 0; r < rows; r++) {
                     boolean[] present = coalitions[from + r];
@@ -965,18 +992,18 @@ public final class IntegratedGradients implements AutoCloseable {
 
     /**
      * Where the pieces of {@code total} rows start, with {@code total} appended: with an internal
-     * batch size, pieces of that many rows; else as few pieces as keep each at most
-     * {@link #PIECE_TOKENS} padded tokens, rounded up to a multiple of the instances, and of
+     * batch size, pieces of that many rows; else as few pieces as keep each within
+     * {@link #PIECE_BUDGET} when they run the gradient graph ({@code backward}), at most
+     * {@link #FORWARD_PIECE_TOKENS} padded tokens when they run forward only, rounded up to a multiple of the instances, and of
      * equal size within a row, so that every instance gets the same share.
      */
-    int[] pieces(int total, int requestedBatch, int seq) {
+    int[] pieces(int total, int requestedBatch, int seq, boolean backward) {
         int count;
-        // an internal batch size never makes a run hold more than MAX_PIECE_TOKENS (gigabytes of activations otherwise)
         int internalBatch = requestedBatch > 0 ? Math.min(requestedBatch, Math.max(1, MAX_PIECE_TOKENS / seq)) : 0;
         if (internalBatch > 0) {
             count = (total + internalBatch - 1) / internalBatch;
         } else {
-            int maxRows = Math.max(1, PIECE_TOKENS / seq);
+            int maxRows = (int) Math.max(1, backward ? PIECE_BUDGET / ((long) seq * (seq + PIECE_SEQ_OFFSET)) : FORWARD_PIECE_TOKENS / seq);
             int k = layout.instances();
             count = (total + maxRows - 1) / maxRows;
             count = Math.min(total, (count + k - 1) / k * k);
@@ -1265,10 +1292,11 @@ public final class IntegratedGradients implements AutoCloseable {
                 f = forward;
                 if (f == null) {
                     try {
-                        byte[] bytes = graph.model().toByteArray();
+                        // the graph cut out again from the (pinned) file: prepare kept no copy of it
+                        byte[] bytes = EmbeddingGraph.of(FusedOperators.decompose(OnnxProtos.read(modelFile)), tables).model().toByteArray();
                         f = ModelInstances.open(layout, settings,
                                 s -> OnnxModel.load(bytes, s, "forward graph of " + modelFile.getFileName()));
-                    } catch (ModelLoadException e) {
+                    } catch (ModelLoadException | IOException | GradientUnavailableException e) {
                         throw new IllegalStateException("forward graph could not be loaded: " + e.getMessage(), e);
                     }
                     forward = f;

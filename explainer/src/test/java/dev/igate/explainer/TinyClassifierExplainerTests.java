@@ -12,6 +12,7 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.igate.demo.TinyClassifier;
+import dev.igate.predictor.InstanceLayout;
 import dev.igate.predictor.SessionSettings;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,6 +45,30 @@ class TinyClassifierExplainerTests {
         return IntegratedGradients.prepare(file, "logits", CPU);
     }
 
+    @Test
+    void gradientPiecesShrinkWithTheSquareOfTheSequenceAndForwardPiecesWithItsLength() throws Exception {
+        TinyClassifier.write(dir.resolve("Tanh"), "Tanh", 3);
+        try (IntegratedGradients ig = IntegratedGradients.prepare(dir.resolve("Tanh").resolve("model.onnx"), "logits", CPU,
+                new InstanceLayout(2, 1, 0, true))) {
+            // 50 path points: 16 tokens fit 28 rows a piece (65,536 / (16 x 144)), in pieces shared equally by both instances
+            assertThat(ig.pieces(50, 0, 16, true)).containsExactly(0, 25, 50);
+            // 128 tokens: 2 rows a piece, 26 pieces (a multiple of the instances); 150 tokens and more: a row a piece
+            int[] at128 = ig.pieces(50, 0, 128, true);
+            assertThat(at128).hasSize(27);
+            for (int i = 1; i < at128.length; i++) {
+                assertThat(at128[i] - at128[i - 1]).isBetween(1, 2);
+            }
+            assertThat(ig.pieces(50, 0, 150, true)).hasSize(51);
+            // forward-only runs keep no activations: 1,024 padded tokens a piece
+            int[] forward = ig.pieces(3200, 0, 16, false);
+            assertThat(forward).hasSize(51);
+            assertThat(forward[1]).isEqualTo(64);
+            // a request's internal batch size is taken as asked, up to 4,096 padded tokens a run
+            assertThat(ig.pieces(50, 8, 150, true)).containsExactly(0, 8, 16, 24, 32, 40, 48, 50);
+            assertThat(ig.pieces(50, 50, 150, true)[1]).isEqualTo(27);
+        }
+    }
+
     static IntegratedGradients.Sample sample() {
         long[] ids = {101, 2023, 3185, 2003, 2307, 102};
         long[] baseline = {101, 0, 0, 0, 0, 102};
@@ -52,8 +77,8 @@ class TinyClassifierExplainerTests {
 
     @Test
     void surgeryReplacesTheLookupAndThePositionShapeReadsTheEmbeddings() throws Exception {
-        try (IntegratedGradients ig = prepare("Tanh")) {
-            EmbeddingGraph g = ig.embeddings();
+        {
+            EmbeddingGraph g = EmbeddingGraph.of(TinyClassifier.model("Tanh", 3));
 
             assertThat(g.vocab()).isEqualTo(TinyClassifier.VOCAB);
             assertThat(g.hidden()).isEqualTo(TinyClassifier.HIDDEN);
@@ -144,7 +169,8 @@ class TinyClassifierExplainerTests {
         try (IntegratedGradients cast = IntegratedGradients.prepare(file, "logits", CPU); IntegratedGradients plain = prepare("Tanh")) {
             // then: the lookup and its Cast are cut out, and the explanation is the plain model's
             assertThat(cast.embeddings().needsInputIds()).isFalse();
-            assertThat(cast.embeddings().model().getGraph().getNodeList()).noneMatch(n -> n.getName().equals("/embeddings/Cast"));
+            assertThat(EmbeddingGraph.of(model.toBuilder().setGraph(g).build()).model().getGraph().getNodeList())
+                    .noneMatch(n -> n.getName().equals("/embeddings/Cast"));
             Attribution a = cast.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
             Attribution b = plain.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
             assertThat(a.gradients()).isEqualTo("graph");
@@ -189,7 +215,8 @@ class TinyClassifierExplainerTests {
             e.lookup(new long[] {2023}, row, 0);
             assertThat(row).containsExactly(java.util.Arrays.copyOfRange(dequantized, 2023 * TinyClassifier.HIDDEN,
                     2024 * TinyClassifier.HIDDEN));
-            assertThat(e.model().getGraph().getNodeList()).noneMatch(n -> n.getOpType().equals("DequantizeLinear"));
+            assertThat(EmbeddingGraph.of(model.toBuilder().setGraph(g).build()).model().getGraph().getNodeList())
+                    .noneMatch(n -> n.getOpType().equals("DequantizeLinear"));
             Attribution graph = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), null, 0);
             Attribution blackbox = ig.attribute(sample(), 2, Quadrature.of(Quadrature.GAUSS_LEGENDRE, 30), IntegratedGradients.BLACKBOX, 0);
             assertThat(graph.gradients()).isEqualTo("graph");

@@ -12,6 +12,12 @@ import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
 public class GatewayApplication {
 
     public static void main(String[] args) {
+        // the JDK keeps a direct buffer as large as each big file read through a channel (a model's 86 MB)
+        // in a per-thread cache for good: model loads and explainer preparation held 40-90 MB of them
+        // (native memory tracking, BENCHMARKS.md). Read before the first channel read, so set first.
+        if (System.getProperty("jdk.nio.maxCachedBufferSize") == null) {
+            System.setProperty("jdk.nio.maxCachedBufferSize", Integer.toString(1 << 20));
+        }
         ConfigurableApplicationContext context = SpringApplication.run(GatewayApplication.class, args);
         // SIGTERM (Kubernetes, systemd): readiness goes down, in-flight and queued requests finish
         // within spring.lifecycle.timeout-per-shutdown-phase, then the process exits 0, not 143

@@ -72,10 +72,23 @@ public final class OnnxModel implements AutoCloseable {
      * @throws ModelLoadException when ONNX Runtime rejects the file
      */
     public static OnnxModel load(Path file, SessionSettings settings) throws ModelLoadException {
+        return load(file, settings, SharedTables.NONE);
+    }
+
+    /**
+     * Loads {@code model.onnx} from disk, its lookup tables read from {@code tables} (which must
+     * outlive the session) instead of held by the session. Blocking.
+     *
+     * @throws ModelLoadException when ONNX Runtime rejects the file
+     */
+    public static OnnxModel load(Path file, SessionSettings settings, SharedTables tables) throws ModelLoadException {
         if (!Files.isRegularFile(file)) {
             throw new ModelLoadException("model file " + file.getFileName() + " is missing");
         }
-        return open(settings, file.getFileName().toString(), (env, options) -> env.createSession(file.toString(), options));
+        return open(settings, file.getFileName().toString(), (env, options) -> {
+            tables.addTo(options);
+            return env.createSession(file.toString(), options);
+        });
     }
 
     /** Loads a model held in memory, such as a graph the explainer built. Blocking. */
@@ -102,7 +115,9 @@ public final class OnnxModel implements AutoCloseable {
                 options.setOptimizedModelFilePath(out.toString());
                 return env.createSession(model, options);
             }).close();
-            return Files.readAllBytes(file);
+            try (java.io.InputStream in = dev.igate.predictor.onnx.OnnxProtos.open(file)) {
+                return in.readAllBytes();
+            }
         } catch (java.io.IOException e) {
             throw new ModelLoadException("could not write the optimized graph of " + description + ": " + e.getMessage(), e);
         } finally {

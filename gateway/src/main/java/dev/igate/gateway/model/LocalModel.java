@@ -22,6 +22,7 @@ import dev.igate.predictor.ModelLoadException;
 import dev.igate.predictor.ModelRepository;
 import dev.igate.predictor.OnnxModel;
 import dev.igate.predictor.SessionSettings;
+import dev.igate.predictor.SharedTables;
 import dev.igate.predictor.TokenVocabulary;
 import dev.igate.predictor.batching.BatchJob;
 import dev.igate.predictor.batching.BatchingSettings;
@@ -49,6 +50,8 @@ public final class LocalModel extends ServedModel {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LocalModel.class);
 
     private final ModelInstances sessions;
+    /** The lookup tables the sessions and the explainer read; closed after the sessions. */
+    private final SharedTables tables;
     private final OnnxModel onnx;
     private final String logitsOutput;
     private final DynamicBatcher<BatchJob<?>> batcher;
@@ -68,7 +71,8 @@ public final class LocalModel extends ServedModel {
     private TextExplainer explainer;
     private String explainerUnavailable;
 
-    private LocalModel(String name, String version, long generation, Path modelFile, ModelInstances sessions, TextEncoder encoder,
+    private LocalModel(String name, String version, long generation, Path modelFile, ModelInstances sessions, SharedTables tables,
+                       TextEncoder encoder,
                        Task task, Reading reading, BatchingSettings batching, BatchMetrics metrics, SessionSettings settings,
                        DeviceShare device, TokenVocabulary vocabulary) {
         super(name, version, generation, encoder, task, reading);
@@ -78,6 +82,7 @@ public final class LocalModel extends ServedModel {
         this.statistics = metrics.statistics();
         this.settings = settings;
         this.sessions = sessions;
+        this.tables = tables;
         this.onnx = sessions.first();
         this.logitsOutput = onnx.outputs().stream().map(TensorMetadata::name)
                 .filter(LOGITS::equals).findFirst().orElse(onnx.outputs().get(0).name());
@@ -102,9 +107,28 @@ public final class LocalModel extends ServedModel {
         Path file = pin(dir.resolve(ModelRepository.MODEL_FILE), pins.resolve(Long.toString(generation)).resolve(name).resolve(version)
                 .resolve(ModelRepository.MODEL_FILE), served);
         ModelInstances sessions;
+        SharedTables tables = SharedTables.NONE;
+        ai.onnx.proto.OnnxMl.ModelProto graph = null;
+        ModelLoadException unreadable = null;
         try {
-            sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s));
+            try (java.io.InputStream in = dev.igate.predictor.onnx.OnnxProtos.open(file)) {
+                graph = dev.igate.predictor.onnx.OnnxProtos.parse(in);
+            } catch (IOException | RuntimeException e) {
+                unreadable = new ModelLoadException("model.onnx could not be read: " + e.getMessage(), e);
+            }
+            // a CUDA session copies its initializers to the device: a table shared on the host would only be kept twice
+            if (graph != null && provider == ExecutionProvider.CPU) {
+                tables = SharedTables.of(graph);
+            }
+            SharedTables shared = tables;
+            // ONNX Runtime's own words for a file it rejects come first
+            sessions = ModelInstances.open(layout, base, s -> OnnxModel.load(file, s, shared));
+            if (unreadable != null) {
+                sessions.close();
+                throw unreadable;
+            }
         } catch (ModelLoadException | RuntimeException e) {
+            tables.close();
             unpin(file);
             throw e;
         }
@@ -115,10 +139,6 @@ public final class LocalModel extends ServedModel {
                 encoder = encoder(dir, config, maxLength);
             }
             Task task = config.labels().isEmpty() ? null : task(config, props);
-            ai.onnx.proto.OnnxMl.ModelProto graph;
-            try (java.io.InputStream in = Files.newInputStream(file)) {
-                graph = dev.igate.predictor.onnx.OnnxProtos.parse(in);
-            }
             TokenVocabulary vocabulary = onnx.hasInput("input_ids") ? TokenVocabulary.of(graph) : TokenVocabulary.UNKNOWN;
             BatchingSettings batching = props.batchingSettings(onnx.provider());
             String batchWide = BatchDependence.batchWideOperator(graph);
@@ -128,7 +148,7 @@ public final class LocalModel extends ServedModel {
                         name, version, batchWide);
                 batching = batching.unbatched();
             }
-            return new LocalModel(name, version, generation, file, sessions, encoder, task, Reading.of(config, props), batching, metrics, base,
+            return new LocalModel(name, version, generation, file, sessions, tables, encoder, task, Reading.of(config, props), batching, metrics, base,
                     devices.share(onnx.provider(), base, layout), vocabulary);
         } catch (IOException | RuntimeException | ModelLoadException e) {
             // a failed load leaves nothing open: the tokenizer, the sessions and the pinned files
@@ -136,6 +156,7 @@ public final class LocalModel extends ServedModel {
                 encoder.close();
             }
             sessions.close();
+            tables.close();
             unpin(file);
             throw e instanceof ModelLoadException failed ? failed
                     : new ModelLoadException("tokenizer.json could not be loaded: " + e.getMessage(), e);
@@ -337,11 +358,20 @@ public final class LocalModel extends ServedModel {
                     + " written over in place since it loaded (" + modelFileStamp + ", now " + now + "); reload the model";
         }
         try {
-            IntegratedGradients ig = IntegratedGradients.prepare(modelFile, logitsOutput, settings, sessions.layout());
+            IntegratedGradients ig = IntegratedGradients.prepare(modelFile, logitsOutput, settings, sessions.layout(), tables);
             explainer = new TextExplainer(ig, encoder(), task(), batcher);
+            // the graphs built and the probing sessions opened and closed on the way freed 100-300 MB into the C allocator
+            NativeMemory.trim();
             return null;
         } catch (IOException | GradientUnavailableException | ModelLoadException e) {
             return "Model " + name() + " cannot be explained: " + e.getMessage();
+        } catch (OutOfMemoryError e) {
+            // the graphs built on the way are garbage now; the version goes on serving predictions, and a later call tries
+            // again (another model's preparation at the same time may have taken the heap)
+            log.warn("Model {} version {}: Java ran out of memory while preparing the explainer", name(), version(), e);
+            throw new dev.igate.protocol.ServerBusyException("Model " + name() + " cannot be explained now: Java ran out of"
+                    + " memory while preparing its explainer (" + e.getMessage() + "; heap limit " + Runtime.getRuntime().maxMemory() / (1 << 20)
+                    + " MB); retry, or give the server a larger -Xmx or -XX:MaxDirectMemorySize", java.time.Duration.ofSeconds(5));
         } catch (RuntimeException e) {
             // not tried again on every request: each try costs seconds (and a failure midway used to leak sessions)
             log.warn("Model {} version {}: the explainer could not be prepared", name(), version(), e);
@@ -385,6 +415,7 @@ public final class LocalModel extends ServedModel {
         }
         super.close();
         sessions.close();
+        tables.close();
         unpin(modelFile);
     }
 }

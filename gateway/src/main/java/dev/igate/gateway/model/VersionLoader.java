@@ -105,6 +105,14 @@ final class VersionLoader {
         } catch (ModelLoadException | RuntimeException e) {
             log.warn("Model {} version {} failed to load: {}", name, version, e.getMessage());
             return VersionState.failed(PublicReasons.of(String.valueOf(e.getMessage()), repository.root()));
+        } catch (OutOfMemoryError e) {
+            // the version's own arrays (its bytes, graph rewrites, quantization) are garbage once this returns: the
+            // loader goes on with the next version instead of dying and leaving this one loading for ever
+            String reason = "Java ran out of memory while loading it" + (props.int8() ? " and quantizing it" : "") + " ("
+                    + e.getMessage() + "; heap limit " + Runtime.getRuntime().maxMemory() / (1 << 20)
+                    + " MB): give the server a larger -Xmx or -XX:MaxDirectMemorySize";
+            log.warn("Model {} version {} failed to load: {}", name, version, reason);
+            return VersionState.failed(reason);
         }
     }
 

@@ -73,6 +73,15 @@ public final class OnnxProtos {
         return ModelProto.parseFrom(coded);
     }
 
+    /**
+     * A model file's bytes as a stream read through the C library. Not a channel's: a channel read
+     * into a heap array goes through a temporary direct buffer as large as the read (a word table's
+     * 47 MB), counted against -XX:MaxDirectMemorySize and kept per thread.
+     */
+    public static InputStream open(java.nio.file.Path file) throws IOException {
+        return new java.io.FileInputStream(file.toFile());
+    }
+
     public static ModelProto parse(byte[] bytes) throws IOException {
         CodedInputStream coded = CodedInputStream.newInstance(bytes);
         coded.setSizeLimit(Integer.MAX_VALUE);
@@ -89,7 +98,7 @@ public final class OnnxProtos {
      */
     public static ModelProto read(java.nio.file.Path file) throws IOException {
         ModelProto model;
-        try (InputStream in = java.nio.file.Files.newInputStream(file)) {
+        try (InputStream in = open(file)) {
             model = parse(in);
         }
         GraphProto graph = model.getGraph();
@@ -114,13 +123,11 @@ public final class OnnxProtos {
             long length = where.containsKey("length") ? Long.parseLong(where.get("length"))
                     : java.nio.file.Files.size(data) - offset;
             byte[] bytes = new byte[Math.toIntExact(length)];
-            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(data)) {
-                ByteBuffer buffer = ByteBuffer.wrap(bytes);
-                while (buffer.hasRemaining()) {
-                    if (channel.read(buffer, offset + buffer.position()) < 0) {
-                        throw new IOException("initializer " + t.getName() + "'s external data ends early");
-                    }
-                }
+            try (java.io.RandomAccessFile in = new java.io.RandomAccessFile(data.toFile(), "r")) {
+                in.seek(offset);
+                in.readFully(bytes);
+            } catch (java.io.EOFException e) {
+                throw new IOException("initializer " + t.getName() + "'s external data ends early");
             }
             inlined.setInitializer(i, t.toBuilder().clearExternalData().clearDataLocation().setRawData(ByteString.copyFrom(bytes)).build());
         }
