@@ -54,7 +54,7 @@ fi
 if [ "$WHAT" = "fixtures" ]; then
   exec "${JAVA_BENCH[@]}" dev.igate.benchmark.FixtureBenchmark models
 fi
-case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart|kafka|memory) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart, kafka, memory)" >&2; exit 2 ;; esac
+case "$WHAT" in serving|overload|lifecycle|clients|tasks|explanations|tracing|int8|coldstart|kafka|memory|pytorch) ;; *) echo "unknown benchmark $WHAT (expected: serving, explain, explanations, faithfulness, fixtures, overload, lifecycle, clients, tasks, tracing, int8, coldstart, kafka, memory, pytorch)" >&2; exit 2 ;; esac
 
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   echo "installing hey and wrk (Debian packages) ..."
@@ -139,6 +139,42 @@ warm_jit() { # quiet|verbose rounds "requests concurrency body url"...: those he
 run_raw() { "${JAVA_BENCH[@]}" dev.igate.benchmark.RawLayouts models/BERTSeqClassification/1 "${RAW_SECONDS:-2}"; }
 if [ ! -d models/BERTSeqClassification ] || [ ! -d models/BERTTokenClassification ]; then
   start_server; stop_server   # builds the demo models
+fi
+if [ "$WHAT" = "pytorch" ]; then
+  # issue 29's explanation goal: integrated gradients (50 Gauss-Legendre points) of the seed sentence (16 tokens) and the
+  # long text (128 tokens, the server's max-length) through the server's V1 explain (explain_ms, median of 5 after 2, the
+  # JIT warmed on explanations first), against native PyTorch autograd on the same weights (benchmark/pytorch_ig.py, the
+  # better of 1 and 2 threads), in the same run; the server is started after PyTorch is done
+  if ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null; then
+    echo "installing python3-torch and python3-onnx (Debian packages, for the reference only) ..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx) > /dev/null
+  fi
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  LONG_TEXT=$(sed 's/^{"instances": \["//; s/"\]}$//' "$WORK/v1-long.json")
+  for threads in 1 2; do
+    /usr/bin/python3 benchmark/pytorch_ig.py models/BERTSeqClassification/1/model.onnx models/BERTSeqClassification/1/tokenizer.json \
+      "$threads" "$SEED_TEXT" "$LONG_TEXT" | tee -a "$WORK/pytorch.txt"
+  done
+  start_server
+  EXPLAIN="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification/versions/1:explain"
+  printf '{"instances": ["%s"], "parameters": {"n_steps": 50}}' "$SEED_TEXT" > "$WORK/ig-short.json"
+  sed 's/]}$/], "parameters": {"n_steps": 50}}/' "$WORK/v1-long.json" > "$WORK/ig-long.json"
+  warm_jit quiet 6 "40 2 $WORK/ig-short.json $EXPLAIN" "8 2 $WORK/ig-long.json $EXPLAIN"
+  for body in ig-short ig-long; do
+    ms=()
+    for i in 1 2 3 4 5 6 7; do
+      m=$(curl -s -X POST "$EXPLAIN" -H 'Content-Type: application/json' -d @"$WORK/$body.json" | grep -o '"explain_ms":[0-9.]*' | cut -d: -f2)
+      [ "$i" -gt 2 ] && ms+=("$m")
+    done
+    words=$(curl -s -X POST "$EXPLAIN" -H 'Content-Type: application/json' -d @"$WORK/$body.json" | grep -o '"words":\[[^]]*\]' | grep -o '","' | wc -l)
+    med=$(printf '%s\n' "${ms[@]}" | sort -n | sed -n 3p)
+    tokens=$(if [ "$body" = ig-short ]; then echo 16; else echo 128; fi)
+    best=$(grep "tokens=$tokens " "$WORK/pytorch.txt" | sed 's/.*median_ms=\([^ ]*\).*/\1/' | sort -n | head -1)
+    echo "SERVER tokens=$tokens explain_ms_median=$med runs=${ms[*]} (words $((words + 1)))"
+    awk -v s="$med" -v p="$best" -v t="$tokens" 'BEGIN {printf "   %d tokens: PyTorch best %.1f ms / igate %.1f ms = %.2fx (goal >= 1.5x)\n", t, p, s, p / s}'
+  done
+  stop_server
+  exit 0
 fi
 if [ "$WHAT" = "memory" ]; then
   echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); hey on the same machine"
