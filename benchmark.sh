@@ -168,11 +168,10 @@ if [ "$WHAT" = "pytorch" ]; then
       m=$(curl -s -X POST "$EXPLAIN" -H 'Content-Type: application/json' -d @"$WORK/$body.json" | grep -o '"explain_ms":[0-9.]*' | cut -d: -f2)
       [ "$i" -gt 2 ] && ms+=("$m")
     done
-    words=$(curl -s -X POST "$EXPLAIN" -H 'Content-Type: application/json' -d @"$WORK/$body.json" | grep -o '"words":\[[^]]*\]' | grep -o '","' | wc -l)
     med=$(printf '%s\n' "${ms[@]}" | sort -n | sed -n 3p)
     tokens=$(if [ "$body" = ig-short ]; then echo 16; else echo 128; fi)
     best=$(grep "tokens=$tokens " "$WORK/pytorch.txt" | sed 's/.*median_ms=\([^ ]*\).*/\1/' | sort -n | head -1)
-    echo "SERVER tokens=$tokens explain_ms_median=$med runs=${ms[*]} (words $((words + 1)))"
+    echo "SERVER tokens=$tokens explain_ms_median=$med runs=${ms[*]}"
     awk -v s="$med" -v p="$best" -v t="$tokens" 'BEGIN {printf "   %d tokens: PyTorch best %.1f ms / igate %.1f ms = %.2fx (goal >= 1.5x)\n", t, p, s, p / s}'
   done
   stop_server
