@@ -77,16 +77,14 @@ class TinyClassifierExplainerTests {
 
     @Test
     void surgeryReplacesTheLookupAndThePositionShapeReadsTheEmbeddings() throws Exception {
-        {
-            EmbeddingGraph g = EmbeddingGraph.of(TinyClassifier.model("Tanh", 3));
+        EmbeddingGraph g = EmbeddingGraph.of(TinyClassifier.model("Tanh", 3));
 
-            assertThat(g.vocab()).isEqualTo(TinyClassifier.VOCAB);
-            assertThat(g.hidden()).isEqualTo(TinyClassifier.HIDDEN);
-            assertThat(g.needsInputIds()).isFalse();
-            assertThat(g.model().getGraph().getInputList()).extracting(i -> i.getName())
-                    .containsExactly("inputs_embeds", "attention_mask");
-            assertThat(g.model().getGraph().getInitializerList()).noneMatch(t -> t.getName().equals("word_embeddings"));
-        }
+        assertThat(g.vocab()).isEqualTo(TinyClassifier.VOCAB);
+        assertThat(g.hidden()).isEqualTo(TinyClassifier.HIDDEN);
+        assertThat(g.needsInputIds()).isFalse();
+        assertThat(g.model().getGraph().getInputList()).extracting(i -> i.getName())
+                .containsExactly("inputs_embeds", "attention_mask");
+        assertThat(g.model().getGraph().getInitializerList()).noneMatch(t -> t.getName().equals("word_embeddings"));
     }
 
     @Test
