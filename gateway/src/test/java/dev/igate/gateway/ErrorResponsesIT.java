@@ -34,7 +34,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * code, against a repository holding the demo model and a model whose file is corrupt; the
  * server keeps serving throughout.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.max-request-size=64KB", "igate.explainer.concurrency=1", "igate.explainer.queue-capacity=1"})
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {"igate.max-request-size=64KB", "igate.demo-task-models=false", "igate.explainer.concurrency=1", "igate.explainer.queue-capacity=1"})
 @AutoConfigureWebTestClient(timeout = "60s")
 class ErrorResponsesIT {
 

@@ -98,14 +98,14 @@ class ReplicasIT {
         double two;
         double one;
         try {
-            rate(answered, 2000); // warm-up (the JIT)
-            two = rate(answered, 3000);
+            rate(answered, 500); // warm-up (the JIT)
+            two = rate(answered, 1000);
 
             first.destroyForcibly(); // SIGKILL
             first.waitFor();
             int atKill = answered.get();
-            await().atMost(Duration.ofSeconds(120)).until(() -> answered.get() > atKill + 500);
-            one = rate(answered, 3000);
+            await().atMost(Duration.ofSeconds(120)).until(() -> answered.get() > atKill + 200);
+            one = rate(answered, 1000);
         } finally {
             stop.set(true);
             clients.shutdown();
