@@ -261,7 +261,9 @@ if [ "$WHAT" = "int8" ]; then
   echo "== raw ONNX Runtime layouts of the fp32 model, the server not started"
   FP32=$(raw models/BERTSeqClassification/1); echo "$FP32" | sed 's/^/   /'
   # quantizing an 86 MB model at load takes more heap than the README's 192 MB (README, int8 on load)
-  SERVER_JVM_EXTRA=-Xmx384m start_server --igate.models.BERTSeqClassification.quantize=int8
+  # INT8_ARGS: more server settings (--igate.models.BERTSeqClassification.max-batch-tokens=256, say)
+  # shellcheck disable=SC2086
+  SERVER_JVM_EXTRA=-Xmx384m start_server --igate.models.BERTSeqClassification.quantize=int8 ${INT8_ARGS:-}
   grep -E "int8" "$WORK/server.log" | sed 's/.*: /   /'
   echo "== warm-up (V1 predict, seed and long texts, concurrency 16 and 1) until the JIT compiler is idle"
   warm_jit quiet 12 "3000 16 $WORK/v1.json $V1" "300 16 $WORK/v1-long.json $V1" "300 1 $WORK/v1.json $V1"

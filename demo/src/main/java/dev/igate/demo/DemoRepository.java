@@ -138,7 +138,7 @@ public final class DemoRepository {
         SessionSettings singleThread = new SessionSettings("cpu", 1, 1, "all");
         float[][] embeddings;
         try (TextEncoder tokenizer = TextEncoder.load(tokenizerFile, MAX_LENGTH);
-             OnnxModel pooling = OnnxModel.load(ClassifierHead.pooling(encoder, HIDDEN).toByteArray(),
+             OnnxModel pooling = OnnxModel.load(ClassifierHead.pooling(encoder, HIDDEN),
                      singleThread, "demo pooling model")) {
             embeddings = run(pooling, tokenizer, data.stream().map(LabelledSentence::text).toList(),
                     ClassifierHead.EMBEDDING_OUTPUT, HIDDEN);
@@ -177,7 +177,7 @@ public final class DemoRepository {
         SoftmaxRegression.Weights w = SoftmaxRegression.train(x.toArray(float[][]::new),
                 y.stream().mapToInt(Integer::intValue).toArray(), labels.size(), recipe.l2(), 600, 4.0);
         Path modelFile = dir.resolve(ModelRepository.MODEL_FILE);
-        Files.write(modelFile, ClassifierHead.classifier(encoder, HIDDEN, labels.size(), w.weights(), w.bias()).toByteArray());
+        OnnxProtos.write(modelFile, ClassifierHead.classifier(encoder, HIDDEN, labels.size(), w.weights(), w.bias()));
 
         List<LabelledSentence> test = data.stream().filter(LabelledSentence::test).toList();
         int correct;

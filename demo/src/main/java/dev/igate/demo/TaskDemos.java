@@ -114,7 +114,7 @@ public final class TaskDemos {
             try (TextEncoder tokenizer = TextEncoder.load(tokenizerFile, DemoRepository.MAX_LENGTH)) {
                 built = builder.build(encoder, tokenizer, data);
             }
-            Files.write(version.resolve(ModelRepository.MODEL_FILE), built.model().toByteArray());
+            OnnxProtos.write(version.resolve(ModelRepository.MODEL_FILE), built.model());
             DemoRepository.writeJson(version.resolve(ModelRepository.CONFIG_FILE), built.config());
             DemoRepository.writeJson(version.resolve("training.json"), built.training());
             DemoRepository.writeJson(staging.resolve(ModelRepository.SETTINGS_FILE), built.settings());
@@ -141,7 +141,7 @@ public final class TaskDemos {
         List<float[]> x = new ArrayList<>();
         List<Integer> y = new ArrayList<>();
         int outside = 0;
-        try (OnnxModel features = OnnxModel.load(TaskHeads.tokenFeatures(encoder, HIDDEN).toByteArray(), SESSION,
+        try (OnnxModel features = OnnxModel.load(TaskHeads.tokenFeatures(encoder, HIDDEN), SESSION,
                 "demo token features")) {
             for (int from = 0; from < train.size(); from += 32) {
                 List<TaskData.Annotated> chunk = train.subList(from, Math.min(train.size(), from + 32));
@@ -197,7 +197,7 @@ public final class TaskDemos {
         int gold = 0;
         int found = 0;
         int exact = 0;
-        try (OnnxModel classifier = OnnxModel.load(model.toByteArray(), SESSION, "demo token classifier")) {
+        try (OnnxModel classifier = OnnxModel.load(model, SESSION, "demo token classifier")) {
             Task task = Task.of(Task.TOKEN_CLASSIFICATION, labels).forRequest(Map.of(TokenClassification.AGGREGATION_PARAMETER, AGGREGATION));
             for (int from = 0; from < test.size(); from += 32) {
                 List<TaskData.Annotated> chunk = test.subList(from, Math.min(test.size(), from + 32));
@@ -399,7 +399,7 @@ public final class TaskDemos {
     private static Trained trainPairs(ModelProto encoder, TextEncoder tokenizer, List<Pair> pairs, int classes, double l2)
             throws ModelLoadException {
         float[][] x;
-        try (OnnxModel features = OnnxModel.load(TaskHeads.pairFeatures(encoder, HIDDEN).toByteArray(), SESSION,
+        try (OnnxModel features = OnnxModel.load(TaskHeads.pairFeatures(encoder, HIDDEN), SESSION,
                 "demo pair features")) {
             x = pairRows(features, tokenizer, pairs, TaskHeads.PAIR_FEATURES, 4 * HIDDEN);
         }
@@ -409,7 +409,7 @@ public final class TaskDemos {
     }
 
     private static float[][] pairLogits(ModelProto model, TextEncoder tokenizer, List<Pair> pairs) throws ModelLoadException {
-        try (OnnxModel classifier = OnnxModel.load(model.toByteArray(), SESSION, "demo pair classifier")) {
+        try (OnnxModel classifier = OnnxModel.load(model, SESSION, "demo pair classifier")) {
             int width = (int) classifier.outputs().get(0).shape()[1];
             return pairRows(classifier, tokenizer, pairs, ClassifierHead.LOGITS_OUTPUT, width);
         }

@@ -19,6 +19,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.igate.predictor.ModelRepository;
+import dev.igate.predictor.onnx.OnnxProtos;
 
 /**
  * A small text classifier built in code, for tests: word embeddings plus position embeddings
@@ -88,7 +89,7 @@ public final class TinyClassifier {
     /** As {@link #write(Path, String, long)}, the model's token inputs of {@code tokenType}. */
     public static void write(Path versionDir, String activation, long seed, TensorProto.DataType tokenType) throws IOException {
         Files.createDirectories(versionDir);
-        Files.write(versionDir.resolve(ModelRepository.MODEL_FILE), model(activation, seed, tokenType).toByteArray());
+        OnnxProtos.write(versionDir.resolve(ModelRepository.MODEL_FILE), model(activation, seed, tokenType));
         try (InputStream in = TinyClassifier.class.getResourceAsStream(DemoRepository.TOKENIZER_RESOURCE)) {
             if (in == null) {
                 throw new IOException("tokenizer resource missing");

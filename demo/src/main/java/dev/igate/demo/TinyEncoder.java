@@ -22,6 +22,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.igate.predictor.ModelRepository;
+import dev.igate.predictor.onnx.OnnxProtos;
 
 /**
  * Small transformer sequence classifiers built in code, for tests: two encoder layers of two
@@ -361,7 +362,7 @@ public final class TinyEncoder {
      */
     public static void write(Path versionDir, ModelProto model, List<String> labels, String problemType) throws IOException {
         Files.createDirectories(versionDir);
-        Files.write(versionDir.resolve(ModelRepository.MODEL_FILE), model.toByteArray());
+        OnnxProtos.write(versionDir.resolve(ModelRepository.MODEL_FILE), model);
         try (InputStream in = TinyEncoder.class.getResourceAsStream(DemoRepository.TOKENIZER_RESOURCE)) {
             if (in == null) {
                 throw new IOException("tokenizer resource missing");

@@ -91,6 +91,37 @@ public final class OnnxModel implements AutoCloseable {
         });
     }
 
+    /**
+     * Loads a model built in Java, through a temporary file: the session reads the file, and no
+     * serialized copy of the model is made on the heap. Blocking.
+     *
+     * @throws ModelLoadException when ONNX Runtime rejects the model or the file cannot be written
+     */
+    public static OnnxModel load(ai.onnx.proto.OnnxMl.ModelProto model, SessionSettings settings, String description)
+            throws ModelLoadException {
+        Path file = null;
+        try {
+            file = Files.createTempFile("igate-model-", ".onnx");
+            dev.igate.predictor.onnx.OnnxProtos.write(file, model);
+            Path written = file;
+            return open(settings, description, (env, options) -> env.createSession(written.toString(), options));
+        } catch (java.io.IOException e) {
+            throw new ModelLoadException("could not write " + description + " for ONNX Runtime: " + e.getMessage(), e);
+        } finally {
+            deleteQuietly(file);
+        }
+    }
+
+    private static void deleteQuietly(Path file) {
+        if (file != null) {
+            try {
+                Files.deleteIfExists(file);
+            } catch (java.io.IOException ignored) {
+                // a temporary file left behind is harmless
+            }
+        }
+    }
+
     /** Loads a model held in memory, such as a graph the explainer built. Blocking. */
     public static OnnxModel load(byte[] model, SessionSettings settings, String description) throws ModelLoadException {
         return open(settings, description, (env, options) -> env.createSession(model, options));
@@ -121,13 +152,7 @@ public final class OnnxModel implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new ModelLoadException("could not write the optimized graph of " + description + ": " + e.getMessage(), e);
         } finally {
-            if (file != null) {
-                try {
-                    Files.deleteIfExists(file);
-                } catch (java.io.IOException ignored) {
-                    // a temporary file left behind is harmless
-                }
-            }
+            deleteQuietly(file);
         }
     }
 
@@ -156,6 +181,12 @@ public final class OnnxModel implements AutoCloseable {
             } else {
                 // spin between the operators of a run, not after it: an idle session must leave the cores to others
                 options.addConfigEntry("session.force_spinning_stop", "1");
+            }
+            // ONNX Runtime's profiler, for measuring (BENCHMARKS.md): -Digate.onnx.profile=<folder> profiles the sessions
+            // whose description holds -Digate.onnx.profile-sessions (all by default); each writes its JSON trace on closing
+            String profile = System.getProperty("igate.onnx.profile");
+            if (profile != null && what.contains(System.getProperty("igate.onnx.profile-sessions", ""))) {
+                options.enableProfiling(profile + "/" + what.replaceAll("[^A-Za-z0-9]+", "_"));
             }
             ExecutionProvider provider = chooseProvider(settings, options, what);
             return new OnnxModel(env, opener.open(env, options), provider);

@@ -210,6 +210,14 @@ public class ModelRegistry implements SmartLifecycle {
             scanFailure = PublicReasons.of(String.valueOf(e.getMessage()), repository.root());
             scanned = true;
             log.warn("Model repository {} could not be prepared", repository.root(), e);
+        } catch (OutOfMemoryError e) {
+            // building the demo models (or reading the repository) took more heap than the server has: the loader
+            // ends with the reason in readiness instead of dying and leaving the start-up load unfinished for ever
+            scanFailure = "Java ran out of memory preparing the model repository" + (properties.demoModels() ? " (building the demo models)" : "")
+                    + " (" + e.getMessage() + "; heap limit " + Runtime.getRuntime().maxMemory() / (1 << 20)
+                    + " MB): give the server a larger -Xmx";
+            scanned = true;
+            log.warn("Model repository {} could not be prepared: {}", repository.root(), scanFailure);
         } finally {
             // a loader that a stop left behind must not mark the next start's load as finished
             if (Thread.currentThread() == startup) {
