@@ -31,7 +31,7 @@ class GracefulShutdownIT {
         int port = SplitDeploymentIT.freePort();
         int grpcPort = SplitDeploymentIT.freePort();
         Path log = Files.createDirectories(Path.of("target", "graceful-shutdown")).resolve("server.log");
-        Process server = new ProcessBuilder("java", "-Xmx512m", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
+        Process server = new ProcessBuilder("java", "-Xmx512m", "-XX:TieredStopAtLevel=1", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
                 "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false", "--igate.grpc.port=" + grpcPort,
                 // the shipped serving warm-up runs, so the queue's rate is measured before the test's calls: with the default
                 // max-queue-wait the 96-text calls queued behind the gRPC one would be refused (about 2 s of expected wait),
