@@ -33,10 +33,10 @@ class GracefulShutdownIT {
         Path log = Files.createDirectories(Path.of("target", "graceful-shutdown")).resolve("server.log");
         Process server = new ProcessBuilder("java", "-Xmx512m", "-XX:TieredStopAtLevel=1", "-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port,
                 "--igate.model-repository=" + ServerTestSupport.DEMO_REPOSITORY, "--igate.demo-models=false", "--igate.grpc.port=" + grpcPort,
-                // the shipped serving warm-up runs, so the queue's rate is measured before the test's calls: with the default
-                // max-queue-wait the 96-text calls queued behind the gRPC one would be refused (about 2 s of expected wait),
-                // and this test is about the drain, not admission
-                "--igate.defaults.max-queue-wait=0s")
+                // a serving warm-up runs (5 s of it, the drain's subject being the test's calls), so the queue's rate is
+                // measured before the test's calls: with the default max-queue-wait the 96-text calls queued behind the gRPC
+                // one would be refused (about 2 s of expected wait), and this test is about the drain, not admission
+                "--igate.warm-up.max-duration=5s", "--igate.defaults.max-queue-wait=0s")
                 .directory(SplitDeploymentIT.ROOT).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             SplitDeploymentIT.awaitReady(port);

@@ -36,7 +36,7 @@ import org.springframework.web.server.ServerWebExchange;
  * texts, one per request (four in every 16th), so the handlers, the canary routes, the tokenizer and the batcher at several batch sizes
  * are compiled by the JIT before clients come. Readiness is held meanwhile: until the JIT compiler
  * is quiet (under 5% of a second compiling per second, after 3 s at least) or
- * {@code igate.warm-up.max-duration} (20 s; 0 turns the warm-up off) has passed. The requests are
+ * {@code igate.warm-up.max-duration} (40 s; 0 turns the warm-up off) has passed. The requests are
  * real ones (counted in the request metrics) but never payload-logged: they carry a header with a
  * secret of this process.
  */
@@ -71,7 +71,7 @@ public class ServingWarmUp implements ApplicationListener<ReactiveWebServerIniti
     private final AtomicLong sent = new AtomicLong();
     private final AtomicLong answered = new AtomicLong();
 
-    public ServingWarmUp(ModelRegistry registry, @Value("${igate.warm-up.max-duration:20s}") Duration maxDuration,
+    public ServingWarmUp(ModelRegistry registry, @Value("${igate.warm-up.max-duration:40s}") Duration maxDuration,
                          @Value("${igate.warm-up.concurrency:32}") int concurrency) {
         this.registry = registry;
         this.maxDuration = maxDuration;
