@@ -79,8 +79,10 @@ TENSOR_HEADER=$(cat "$WORK/tensors.header-length")
 V1="http://127.0.0.1:$PORT/v1/models/BERTSeqClassification:predict"
 V2="http://127.0.0.1:$PORT/v2/models/BERTSeqClassification/infer"
 
-# the JVM settings of the README's command (keep the two the same); SERVER_JVM_EXTRA adds to them (a larger heap for int8)
-SERVER_JVM=(-XX:+UseSerialGC -Xmx192m -XX:MaxDirectMemorySize=1g)
+# the JVM settings of the README's command, read from README.md (as ReadmeCommandIT reads them); SERVER_JVM_EXTRA adds to
+# them (a larger heap for int8)
+read -r -a SERVER_JVM <<< "$(sed -n 's|^mvn .*&& java \(.*\) -jar gateway/target/igate\.jar$|\1|p' README.md | head -1)"
+[ "${#SERVER_JVM[@]}" -gt 0 ] || { echo "README.md's set-up command not found" >&2; exit 1; }
 start_server() { # extra args...
   java "${SERVER_JVM[@]}" ${SERVER_JVM_EXTRA:-} -jar gateway/target/igate.jar --server.port="$PORT" --igate.grpc.port="$GRPC_PORT" "$@" > "$WORK/server.log" 2>&1 &
   SERVER=$!
