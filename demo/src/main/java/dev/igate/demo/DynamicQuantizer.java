@@ -23,6 +23,6 @@ public final class DynamicQuantizer {
      * as uint8; the opset is raised to 11 if lower (DynamicQuantizeLinear's first).
      */
     public static ModelProto quantize(ModelProto model, boolean perChannel) {
-        return Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, true));
+        return Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, true, Int8Quantizer.Activations.PER_TENSOR));
     }
 }

@@ -38,7 +38,7 @@ public final class GradientBuilder {
     /** Operators whose outputs carry no gradient (shape, comparison and index computations). */
     static final Set<String> NON_DIFFERENTIABLE = Set.of("Shape", "Size", "Equal", "Greater", "GreaterOrEqual", "Less",
             "LessOrEqual", "Not", "And", "Or", "Xor", "ArgMax", "ArgMin", "NonZero", "ConstantOfShape", "Range",
-            "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "Round", "OneHot", "Constant", "EyeLike", "RandomNormalLike",
+            "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "OneHot", "Constant", "EyeLike", "RandomNormalLike",
             "RandomUniformLike");
 
     /** Operators with a gradient rule, and for each the inputs that can carry a gradient. */
@@ -50,7 +50,7 @@ public final class GradientBuilder {
         }
         for (String op : List.of("Neg", "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Identity", "Dropout",
                 "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Softmax", "LogSoftmax",
-                "ReduceMean", "ReduceSum", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu", "Abs", "Softplus",
+                "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Slice", "Gather", "Pow", "LayerNormalization", "Trilu", "Abs", "Softplus",
                 "Gelu", "Clip", "Tile")) {
             RULES.put(op, new int[] {0});
         }
@@ -67,6 +67,9 @@ public final class GradientBuilder {
         for (String op : List.of("DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear")) {
             RULES.put(op, new int[] {0});
         }
+        // quantization written out of ONNX operators (Int8Quantizer's per-token activations: Round, then a
+        // Cast to 8-bit integers): Round passes the gradient on, as quantization-aware training takes it
+        RULES.put("Round", new int[] {0});
         RULES.put("MatMulInteger", new int[] {0, 1});
         // ONNX Runtime's fused operators (graph optimization), each differentiated as the operators it replaces
         RULES.put("FusedMatMul", new int[] {0, 1});
@@ -185,6 +188,7 @@ public final class GradientBuilder {
         });
         graph.getNodeList().stream().filter(n -> n.getOpType().equals("Constant")).forEach(n -> constants.add(n.getOutput(0)));
         Set<String> differentiable = new HashSet<>(Set.of(wrt));
+        Set<String> steps = quantizationSteps(graph);
         Map<String, NodeProto> untracked = new HashMap<>();
         Map<String, TensorProto.DataType> types = new HashMap<>();
         graph.getInputList().forEach(i -> types.put(i.getName(), declaredType(graph, i.getName())));
@@ -202,6 +206,10 @@ public final class GradientBuilder {
                 for (int i = 0; i < n.getOutputCount(); i++) {
                     String out = n.getOutput(i);
                     if (out.isEmpty()) {
+                        continue;
+                    }
+                    if (steps.contains(out)) {
+                        // a quantization step: a constant for gradients
                         continue;
                     }
                     if (contains(tracked, i)) {
@@ -256,6 +264,25 @@ public final class GradientBuilder {
         Set<String> onPath = new HashSet<>(needed);
         onPath.retainAll(differentiable);
         return new Path(active, onPath, probed);
+    }
+
+    /**
+     * The step sizes of quantizations written out of ONNX operators ({@code Round(x / step)}, as
+     * Int8Quantizer's per-token activations): taken as constants, as DynamicQuantizeLinear's scale
+     * is, so that the quantized product's gradient is the float product's with the values quantized.
+     * (Through the step, a gradient would see only the rounding error moving with the range.)
+     */
+    private static Set<String> quantizationSteps(GraphProto graph) {
+        Map<String, NodeProto> producers = new HashMap<>();
+        graph.getNodeList().forEach(n -> n.getOutputList().forEach(o -> producers.put(o, n)));
+        Set<String> steps = new HashSet<>();
+        for (NodeProto n : graph.getNodeList()) {
+            NodeProto divide = standard(n) && n.getOpType().equals("Round") ? producers.get(n.getInput(0)) : null;
+            if (divide != null && standard(divide) && divide.getOpType().equals("Div")) {
+                steps.add(divide.getInput(1));
+            }
+        }
+        return steps;
     }
 
     /** Whether a gradient-carrying output of {@code n} is on the path. */
@@ -329,8 +356,10 @@ public final class GradientBuilder {
         }
         if (n.getOpType().equals("Cast")) {
             long to = attrInt(n, "to", 0);
+            // and the 8-bit integers of quantized values, straight through as the quantization operators
             return to == TensorProto.DataType.FLOAT_VALUE || to == TensorProto.DataType.DOUBLE_VALUE
-                    || to == TensorProto.DataType.FLOAT16_VALUE || to == TensorProto.DataType.BFLOAT16_VALUE;
+                    || to == TensorProto.DataType.FLOAT16_VALUE || to == TensorProto.DataType.BFLOAT16_VALUE
+                    || to == TensorProto.DataType.UINT8_VALUE || to == TensorProto.DataType.INT8_VALUE;
         }
         return true;
     }
@@ -528,7 +557,8 @@ public final class GradientBuilder {
             case "Gemm" -> gemm(n, g);
             case "FusedGemm" -> gemm(n, activationGradient(n, g));
             case "Softmax", "LogSoftmax" -> softmax(n, g);
-            case "ReduceMean", "ReduceSum" -> reduce(n, g);
+            case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin" -> reduce(n, g);
+            case "Round" -> accumulate(in.get(0), g);
             case "Where" -> {
                 String zero = w.scalar(0f);
                 give(in.get(1), () -> unbroadcast(w.op("Where", List.of(in.get(0), g, zero)), in.get(1), y));
@@ -1101,8 +1131,14 @@ public final class GradientBuilder {
             sorted[i] = normalize(axes[i], rank);
         }
         java.util.Arrays.sort(sorted);
-        String kept = attrInt(n, "keepdims", 1) != 0 ? g : w.unsqueeze(g, sorted);
+        boolean keepdims = attrInt(n, "keepdims", 1) != 0;
+        String kept = keepdims ? g : w.unsqueeze(g, sorted);
         String dx = w.op("Expand", kept, w.shape(x));
+        if (n.getOpType().equals("ReduceMax") || n.getOpType().equals("ReduceMin")) {
+            // to the elements that are the extreme (ties: each of them), as the Max rule
+            String y = keepdims ? n.getOutput(0) : w.unsqueeze(n.getOutput(0), sorted);
+            dx = w.op("Where", List.of(w.op("Equal", x, y), dx, w.scalar(0f)));
+        }
         if (n.getOpType().equals("ReduceMean")) {
             String count = w.op("Div", w.op("Cast", w.op("Size", x), intAttr("to", TensorProto.DataType.FLOAT_VALUE)),
                     w.op("Cast", w.op("Size", n.getOutput(0)), intAttr("to", TensorProto.DataType.FLOAT_VALUE)));

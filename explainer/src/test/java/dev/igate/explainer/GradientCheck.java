@@ -79,6 +79,19 @@ final class GradientCheck {
         return this;
     }
 
+    /**
+     * This model quantized by {@link dev.igate.predictor.onnx.Int8Quantizer} (the same inputs, drawn
+     * from the same random sequence), to check its gradient against this one's.
+     */
+    GradientCheck quantized(dev.igate.predictor.onnx.Int8Quantizer.Options options) {
+        ModelProto int8 = dev.igate.predictor.onnx.Int8Quantizer.quantize(forwardModel(), options);
+        GradientCheck out = new GradientCheck(GradientBuilder.opset(int8));
+        out.inputs.addAll(inputs);
+        out.graph.mergeFrom(int8.getGraph()).clearOutput();
+        out.output = output;
+        return out;
+    }
+
     private static Object[] box(long[] shape) {
         Object[] o = new Object[shape.length];
         for (int i = 0; i < shape.length; i++) {

@@ -103,6 +103,17 @@ class GradientRulesTests {
     }
 
     @Test
+    void reduceMaxAndMinSendTheGradientToTheExtremeAcrossOpsets() throws Exception {
+        // (the fixed random draw of these shapes leaves no two candidates within the finite difference's step)
+        for (String op : List.of("ReduceMax", "ReduceMin")) {
+            new GradientCheck(11).input("x", 2, 3, 3).node(op, List.of("x"), "out", ints("axes", -1)).check("x");
+            new GradientCheck(13).input("x", 2, 3, 2).node(op, List.of("x"), "out", ints("axes", 1), intAttr("keepdims", 0)).check("x");
+            new GradientCheck(18).input("x", 2, 3, 3).initializer(longs("axes", new long[] {1}, new long[] {-1}))
+                    .node(op, List.of("x", "axes"), "out", intAttr("keepdims", 0)).check("x");
+        }
+    }
+
+    @Test
     void shapeOpsReshapeSqueezeUnsqueezeFlattenTransposeExpand() throws Exception {
         new GradientCheck(11).input("x", 2, 3, 4).initializer(longs("s", new long[] {2}, new long[] {6, 4}))
                 .node("Reshape", List.of("x", "s"), "out").check("x");

@@ -92,6 +92,32 @@ class QuantizedGradientTests {
     }
 
     @Test
+    void perTokenActivationsAsServingQuantizesThemWithTheirStepsTakenAsConstants() throws Exception {
+        // weights whose int8 codes and per-column scales the quantizer finds again exactly (each column's
+        // largest code 127), so that the float graph is the reference
+        Random r = new Random(5);
+        float[] w = new float[K * N];
+        float[] wt = new float[N * K];
+        for (int i = 0; i < w.length; i++) {
+            int column = i % N;
+            int code = i / N == column % K ? 127 : r.nextInt(255) - 127;
+            w[i] = code * (0.01f + 0.02f * column);
+            wt[column * K + i / N] = w[i];
+        }
+        for (int opset : new int[] {13, 18}) {
+            GradientCheck matmul = new GradientCheck(opset).input("x", 2, 3, K).initializer(floats("w", new long[] {K, N}, w))
+                    .node("MatMul", List.of("x", "w"), "out");
+            // and a Linear layer's Gemm (weight transposed, a bias), as classifier heads have it
+            GradientCheck gemm = new GradientCheck(opset).input("x", 3, K).initializer(floats("wt", new long[] {N, K}, wt))
+                    .initializer(floats("bias", new long[] {N}, new float[] {0.5f, -1f, 2f, 0f, 1f}))
+                    .node("Gemm", List.of("x", "wt", "bias"), "out", intAttr("transB", 1));
+            for (GradientCheck reference : List.of(matmul, gemm)) {
+                reference.quantized(dev.igate.predictor.onnx.Int8Quantizer.Options.SERVING).checkAgainst(reference, "x");
+            }
+        }
+    }
+
+    @Test
     void quantizeDequantizePairsPerTensorAndPerAxisAreTheIdentity() throws Exception {
         // a linear consumer, so the gradient does not depend on where it is taken: quantized or not
         float[] c = {0.5f, -1.5f, 2f, 3f};

@@ -56,6 +56,10 @@ import dev.igate.predictor.batching.BatchingSettings;
  *                          quantized at load (ONNX Runtime's dynamic form), checked against the fp32 model on the
  *                          model's calibration texts before it serves
  * @param quantizePerChannel int8 weights with a scale per output channel (the default), else one per tensor
+ * @param quantizeActivations how an int8 product's activations are quantized: {@code per-token} (the default: a scale
+ *                          per token, so a text's answer does not depend on what is batched with it, and int8 versions
+ *                          batch) or {@code per-tensor} (ONNX Runtime's DynamicQuantizeLinear, one scale per run over the
+ *                          whole batch: such a version runs one request at a time)
  * @param quantizeMinAgreement the share of the calibration texts on which the int8 model must pick the fp32 model's
  *                          label, else its load is refused (default 0.99)
  */
@@ -65,14 +69,15 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                               Duration timeout, Duration maxQueueWait, Boolean allowSpinning, Boolean responseCache,
                               PayloadLoggerProperties logger, String versionPolicy, java.net.URI storageUri,
                               Duration priorityAging, String task, String aggregationStrategy, java.util.List<String> ignoreLabels,
-                              Boolean pairs, String quantize, Boolean quantizePerChannel, Double quantizeMinAgreement) {
+                              Boolean pairs, String quantize, Boolean quantizePerChannel, String quantizeActivations,
+                              Double quantizeMinAgreement) {
 
     /** What {@code max-batch-tokens: auto} means on a CPU: the run size with the most rows per second (BENCHMARKS.md). */
     public static final int CPU_BATCH_TOKENS = 512;
 
     static final ModelProperties BUILT_IN = new ModelProperties(null, null, "auto", "auto", "auto", "auto", 1, "all",
             1024, 32, "auto", Duration.ofMillis(3), Duration.ofSeconds(30), Duration.ofSeconds(1), false, false, null, "all", null,
-            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null, null, "none", true, 0.99);
+            BatchingSettings.DEFAULT_PRIORITY_AGING, null, null, null, null, "none", true, "per-token", 0.99);
 
     /** These settings with every non-null field of {@code other} taking precedence. */
     public ModelProperties overriddenBy(ModelProperties other) {
@@ -89,7 +94,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 pick(other.versionPolicy, versionPolicy), pick(other.storageUri, storageUri), pick(other.priorityAging, priorityAging),
                 pick(other.task, task), pick(other.aggregationStrategy, aggregationStrategy), pick(other.ignoreLabels, ignoreLabels),
                 pick(other.pairs, pairs), pick(other.quantize, quantize), pick(other.quantizePerChannel, quantizePerChannel),
-                pick(other.quantizeMinAgreement, quantizeMinAgreement));
+                pick(other.quantizeActivations, quantizeActivations), pick(other.quantizeMinAgreement, quantizeMinAgreement));
     }
 
     /**
@@ -104,7 +109,7 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 optimizationLevel, queueCapacity, maxBatchSize, maxBatchTokens, maxLatency, timeout, maxQueueWait, allowSpinning,
                 responseCache, logger, versionPolicy, storageUri, priorityAging, pick(task, file.task()),
                 pick(aggregationStrategy, file.aggregationStrategy()), ignoreLabels, pick(pairs, file.pairs()), quantize,
-                quantizePerChannel, quantizeMinAgreement);
+                quantizePerChannel, quantizeActivations, quantizeMinAgreement);
     }
 
     private static <T> T pick(T preferred, T fallback) {
@@ -141,6 +146,9 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
         if (quantize != null && !List.of("none", "int8").contains(quantize.trim().toLowerCase(Locale.ROOT))) {
             throw new IllegalArgumentException(prefix + ".quantize must be none or int8, was " + quantize);
         }
+        if (quantizeActivations != null && !List.of("per-token", "per-tensor").contains(quantizeActivations.trim().toLowerCase(Locale.ROOT))) {
+            throw new IllegalArgumentException(prefix + ".quantize-activations must be per-token or per-tensor, was " + quantizeActivations);
+        }
         if (quantizeMinAgreement != null && !(quantizeMinAgreement >= 0 && quantizeMinAgreement <= 1)) {
             throw new IllegalArgumentException(prefix + ".quantize-min-agreement must be between 0 and 1, was " + quantizeMinAgreement);
         }
@@ -151,6 +159,11 @@ public record ModelProperties(String defaultVersion, Integer maxLength, String d
                 throw new IllegalArgumentException(prefix + ".aggregation-strategy: " + e.getMessage(), e);
             }
         }
+    }
+
+    /** Whether an int8 version's activations are quantized per token (the default) rather than per run. */
+    public boolean quantizePerToken() {
+        return quantizeActivations == null || !quantizeActivations.trim().equalsIgnoreCase("per-tensor");
     }
 
     /** Whether the model's versions are quantized to int8 at load. */

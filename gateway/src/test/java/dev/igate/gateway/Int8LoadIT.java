@@ -31,16 +31,17 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * int8 on load (igate.models.&lt;name&gt;.quantize: int8), on the demo model and on small models
  * built here. {@code BERTSeqClassification} is the demo model in fp32; {@code Int8} the same
- * folder quantized at load (per channel), checked on the demo's calibration.txt, and the canary of
+ * folder quantized at load (weights per channel, activations per token), checked on the demo's calibration.txt, and the canary of
  * a weighted route group whose stable revision is the fp32 model, and the shadow of another route.
  * {@code Tied}'s int8 copy cannot tell its two leading labels apart (refused at its default
- * agreement); {@code Uncalibrated} has no calibration texts until a load call gives some.
+ * agreement); {@code Uncalibrated} has no calibration texts until a load call gives some (its
+ * activations per run, ONNX Runtime's DynamicQuantizeLinear).
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "igate.demo-models=false", "igate.explainer.drift-every=1", "igate.admin-token=int8-token",
         "igate.models.Int8.quantize=int8", "igate.models.Int8.version-policy=specific:1",
         "igate.models.Tied.quantize=int8", "igate.models.Tied.quantize-per-channel=false",
-        "igate.models.Uncalibrated.quantize=int8",
+        "igate.models.Uncalibrated.quantize=int8", "igate.models.Uncalibrated.quantize-activations=per-tensor",
         "spring.cloud.gateway.server.webflux.routes[0].id=int8-stable",
         "spring.cloud.gateway.server.webflux.routes[0].uri=forward:/v1/models/BERTSeqClassification/versions/1:predict",
         "spring.cloud.gateway.server.webflux.routes[0].predicates[0]=Path=/canaried:predict",
@@ -160,6 +161,7 @@ class Int8LoadIT {
         JsonNode parameters = get("/v2/models/Int8/versions/1").get("parameters");
         assertThat(parameters.get("quantization").stringValue()).isEqualTo("int8");
         assertThat(parameters.get("quantization_per_channel").booleanValue()).isTrue();
+        assertThat(parameters.get("quantization_activations").stringValue()).isEqualTo("per-token");
         // every sentence of the demo's data set (its calibration.txt)
         assertThat(parameters.get("quantization_calibration_texts").intValue()).isEqualTo(dataset().size());
         assertThat(parameters.get("quantization_label_agreement").doubleValue()).isGreaterThanOrEqualTo(0.99);
@@ -175,6 +177,29 @@ class Int8LoadIT {
             agreed += fp32.get(i).equals(int8.get(i)) ? 1 : 0;
         }
         assertThat((double) agreed / heldOut.size()).isGreaterThanOrEqualTo(0.99);
+    }
+
+    @Test
+    void theInt8VersionBatchesRequestsAndATextAnswersAsItDoesAlone() {
+        ServerTestSupport.awaitReady(client, "/v2/models/Int8/versions/1/ready");
+        List<String> texts = dataset().stream().filter(LabelledSentence::test).map(LabelledSentence::text).limit(8).toList();
+        // activations quantized per token: a text's probabilities do not move with the texts run beside it
+        JsonNode together = post("/v1/models/Int8/versions/1:predict?probabilities=true", instances(texts)).get("predictions");
+        for (int i = 0; i < texts.size(); i++) {
+            JsonNode alone = post("/v1/models/Int8/versions/1:predict?probabilities=true", instances(List.of(texts.get(i))))
+                    .at("/predictions/0/probabilities");
+            JsonNode batched = together.get(i).get("probabilities");
+            for (var label : alone.properties()) {
+                assertThat(batched.get(label.getKey()).doubleValue()).as("%s of \"%s\"", label.getKey(), texts.get(i))
+                        .isCloseTo(label.getValue().doubleValue(), org.assertj.core.data.Offset.offset(1e-5));
+            }
+        }
+        // so the version is not held to one row a run, as per-run (batch-wide) quantization would be
+        String metrics = client.get().uri("/actuator/prometheus").exchange().expectBody(String.class).returnResult().getResponseBody();
+        java.util.regex.Matcher largest = java.util.regex.Pattern.compile(
+                "(?m)^igate_batch_size_max\\{[^}]*model_name=\"Int8\"[^}]*} (\\S+)$").matcher(metrics);
+        assertThat(largest.find()).as("Int8's batch sizes in %s", metrics).isTrue();
+        assertThat(Double.parseDouble(largest.group(1))).isGreaterThanOrEqualTo(texts.size());
     }
 
     @Test
@@ -200,12 +225,12 @@ class Int8LoadIT {
         ServerTestSupport.awaitReady(client, "/v2/models/Int8/versions/1/ready");
         List<Path> copies;
         try (Stream<Path> files = Files.list(WORK.resolve("cache").resolve("int8"))) {
-            copies = files.filter(p -> p.getFileName().toString().endsWith("-per-channel.onnx")).toList();
+            copies = files.filter(p -> p.getFileName().toString().endsWith("-per-channel-per-token.onnx")).toList();
         }
         String digest = dev.igate.predictor.storage.ModelStorage.sha256(
                 ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL).resolve("1").resolve("model.onnx"));
-        assertThat(copies).extracting(p -> p.getFileName().toString()).contains(digest + "-per-channel.onnx");
-        Path copy = WORK.resolve("cache").resolve("int8").resolve(digest + "-per-channel.onnx");
+        assertThat(copies).extracting(p -> p.getFileName().toString()).contains(digest + "-per-channel-per-token.onnx");
+        Path copy = WORK.resolve("cache").resolve("int8").resolve(digest + "-per-channel-per-token.onnx");
         FileTime made = Files.getLastModifiedTime(copy);
 
         client.post().uri("/admin/models/Int8/load").header("Authorization", ADMIN).exchange().expectStatus().isOk();
@@ -234,6 +259,7 @@ class Int8LoadIT {
                 .bodyValue("{\"parameters\": {\"calibration\": " + JSON.writeValueAsString(TEXTS) + "}}").exchange().expectStatus().isOk();
         JsonNode parameters = get("/v2/models/Uncalibrated/versions/1").get("parameters");
         assertThat(parameters.get("quantization_calibration_texts").intValue()).isEqualTo(TEXTS.size());
+        assertThat(parameters.get("quantization_activations").stringValue()).isEqualTo("per-tensor");
         assertThat(parameters.get("quantization_label_agreement").doubleValue()).isGreaterThanOrEqualTo(0.99);
         // other load parameters stay refused, and a calibration that is not a list of texts
         client.post().uri("/v2/repository/models/Uncalibrated/load").header("Authorization", ADMIN).contentType(MediaType.APPLICATION_JSON)

@@ -49,27 +49,31 @@ final class Int8Load {
      *
      * @throws ModelLoadException when the model cannot be read, has nothing to quantize, or the copy cannot be kept
      */
-    Path quantized(Path source, boolean perChannel) throws ModelLoadException {
+    Path quantized(Path source, boolean perChannel, boolean perToken) throws ModelLoadException {
         try {
             String digest = ModelStorage.sha256(source);
-            Path cached = cache.resolve(digest + (perChannel ? "-per-channel" : "-per-tensor") + ".onnx");
+            // weights per channel or per tensor; activations per token, or per run (no suffix: the cache's first form)
+            Path cached = cache.resolve(digest + (perChannel ? "-per-channel" : "-per-tensor") + (perToken ? "-per-token" : "") + ".onnx");
             if (Files.isRegularFile(cached)) {
                 log.info("int8 copy of {} reused from the cache ({})", source, cached.getFileName());
                 return cached;
             }
             long start = System.nanoTime();
             ModelProto model = OnnxProtos.read(source);
-            ModelProto int8 = Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, false));
+            ModelProto int8 = Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, false,
+                    perToken ? Int8Quantizer.Activations.PER_TOKEN : Int8Quantizer.Activations.PER_TENSOR));
+            model = null;
             Files.createDirectories(cache);
             Path part = Files.createTempFile(cache, digest, ".part");
             try {
-                Files.write(part, int8.toByteArray());
+                OnnxProtos.write(part, int8);
                 Files.move(part, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } finally {
                 Files.deleteIfExists(part);
             }
             log.info("int8 copy of {} made in {} ms: {} MB -> {} MB ({})", source, (System.nanoTime() - start) / 1_000_000,
-                    Files.size(source) >> 20, Files.size(cached) >> 20, perChannel ? "weights per channel" : "weights per tensor");
+                    Files.size(source) >> 20, Files.size(cached) >> 20, (perChannel ? "weights per channel" : "weights per tensor")
+                    + (perToken ? ", activations per token" : ", activations per run"));
             return cached;
         } catch (IOException e) {
             throw new ModelLoadException("quantize: int8: the model could not be quantized: " + e.getMessage(), e);
@@ -100,14 +104,16 @@ final class Int8Load {
      *                           models agree on
      * @param maxLogitDifference the largest difference of one logit between them
      * @param perChannel         whether the int8 weights have a scale per output channel
+     * @param perToken           whether the activations have a scale per token (else one per run)
      */
-    record Check(int texts, double agreement, double maxLogitDifference, boolean perChannel) {
+    record Check(int texts, double agreement, double maxLogitDifference, boolean perChannel, boolean perToken) {
 
         /** What model metadata shows (parameters). */
         Map<String, Object> parameters() {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("quantization", "int8");
             out.put("quantization_per_channel", perChannel);
+            out.put("quantization_activations", perToken ? "per-token" : "per-tensor");
             out.put("quantization_calibration_texts", texts);
             out.put("quantization_label_agreement", agreement);
             out.put("quantization_max_logit_difference", maxLogitDifference);
@@ -119,7 +125,8 @@ final class Int8Load {
      * Runs the fp32 and the int8 model over the texts, {@value #BATCH} at a time, and compares the
      * logits (the output named {@code output}): positions a text's mask leaves out are not counted.
      */
-    static Check compare(OnnxModel fp32, OnnxModel int8, String output, TextEncoder encoder, List<String> texts, boolean perChannel) {
+    static Check compare(OnnxModel fp32, OnnxModel int8, String output, TextEncoder encoder, List<String> texts, boolean perChannel,
+                         boolean perToken) {
         long agreed = 0;
         long predictions = 0;
         double maxDifference = 0;
@@ -152,7 +159,7 @@ final class Int8Load {
                 }
             }
         }
-        return new Check(texts.size(), predictions == 0 ? 1 : (double) agreed / predictions, maxDifference, perChannel);
+        return new Check(texts.size(), predictions == 0 ? 1 : (double) agreed / predictions, maxDifference, perChannel, perToken);
     }
 
     static final int BATCH = 16;

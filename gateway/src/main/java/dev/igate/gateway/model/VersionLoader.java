@@ -83,7 +83,7 @@ final class VersionLoader {
             Path source = repository.versionDir(name, version).resolve(ModelRepository.MODEL_FILE);
             boolean quantize = props.int8();
             java.util.List<String> calibration = quantize ? calibration(name, version) : java.util.List.of();
-            Path served = quantize ? int8.quantized(source, !Boolean.FALSE.equals(props.quantizePerChannel())) : null;
+            Path served = quantize ? int8.quantized(source, !Boolean.FALSE.equals(props.quantizePerChannel()), props.quantizePerToken()) : null;
             LocalModel model = LocalModel.load(repository, name, version, props, maxLength, new BatchMetrics(meters, name, version, tracing),
                     this::share, pins, served);
             try {
@@ -148,7 +148,7 @@ final class VersionLoader {
         int cores = Runtime.getRuntime().availableProcessors();
         try (dev.igate.predictor.OnnxModel fp32 = dev.igate.predictor.OnnxModel.load(source, props.sessionSettings().withThreads(cores, false))) {
             check = Int8Load.compare(fp32, model.onnx(), model.logitsOutput(), model.encoder(), texts,
-                    !Boolean.FALSE.equals(props.quantizePerChannel()));
+                    !Boolean.FALSE.equals(props.quantizePerChannel()), props.quantizePerToken());
         } catch (ModelLoadException | RuntimeException e) {
             model.close();
             throw e instanceof ModelLoadException m ? m : new ModelLoadException("quantize: int8 check failed: " + e.getMessage(), e);

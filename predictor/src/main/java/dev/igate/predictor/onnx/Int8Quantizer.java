@@ -27,6 +27,12 @@ import ai.onnx.proto.OnnxMl.TensorProto;
  * {@code perChannel} as {@code quantize_dynamic(per_channel=True)}; a Gemm's transposed weight is
  * stored transposed back), the product by MatMulInteger, then Cast to float and Mul by the two
  * scales, and a Gemm's bias added (times beta);</li>
+ * <li>or, with {@link Activations#PER_TOKEN} (what serving uses), the activations of each product
+ * with a constant weight quantized per token (each row of their last axis: symmetric, scale its
+ * largest magnitude over 127, stored as uint8 around 128, the form ONNX Runtime's fast int8 kernels
+ * take), the weights as above; products of two activations (attention's) stay in float. A row's
+ * answer then depends on that row alone, so the model batches as its float form does, where the
+ * per-run form's one scale per batch tensor moves a text's logits with what runs beside it.</li>
  * <li>with {@code embeddings}, each Gather from a 2-D float constant (the embedding tables): the
  * table as uint8 (per tensor, asymmetric), the rows looked up then DequantizeLinear'd. Served
  * models keep their word table in float: its rows are not a product's operand, so int8 saves
@@ -35,24 +41,35 @@ import ai.onnx.proto.OnnxMl.TensorProto;
  */
 public final class Int8Quantizer {
 
+    /** How the activations a product reads are quantized. */
+    public enum Activations {
+        /** DynamicQuantizeLinear: one scale and zero point per run over the whole batch tensor (ONNX Runtime's form). */
+        PER_TENSOR,
+        /** A scale per token (row of the last axis), computed by the graph: rows independent of each other. */
+        PER_TOKEN
+    }
+
     /**
-     * @param perChannel a scale per output column of each weight (else one per tensor)
-     * @param embeddings whether the embedding tables become uint8 too
+     * @param perChannel  a scale per output column of each weight (else one per tensor)
+     * @param embeddings  whether the embedding tables become uint8 too
+     * @param activations how activations are quantized
      */
-    public record Options(boolean perChannel, boolean embeddings) {
-        /** What serving uses: per channel, the word table left in float. */
-        public static final Options SERVING = new Options(true, false);
+    public record Options(boolean perChannel, boolean embeddings, Activations activations) {
+        /** What serving uses: per channel, the word table left in float, activations per token. */
+        public static final Options SERVING = new Options(true, false, Activations.PER_TOKEN);
     }
 
     private final GraphProto.Builder graph;
     private final Map<String, TensorProto> constants = new HashMap<>();
     private final Options options;
+    private final int opset;
     private int fresh;
     private int quantized;
 
-    private Int8Quantizer(GraphProto graph, Options options) {
+    private Int8Quantizer(GraphProto graph, Options options, int opset) {
         this.graph = graph.toBuilder().clearNode();
         this.options = options;
+        this.opset = opset;
         graph.getInitializerList().forEach(t -> constants.put(t.getName(), t));
     }
 
@@ -62,7 +79,10 @@ public final class Int8Quantizer {
      * @throws IllegalArgumentException when the model has no MatMul or Gemm to quantize
      */
     public static ModelProto quantize(ModelProto model, Options options) {
-        Int8Quantizer q = new Int8Quantizer(model.getGraph(), options);
+        int opset = Math.max(11, model.getOpsetImportList().stream()
+                .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
+                .mapToInt(o -> (int) o.getVersion()).max().orElse(11));
+        Int8Quantizer q = new Int8Quantizer(model.getGraph(), options, opset);
         for (NodeProto n : model.getGraph().getNodeList()) {
             q.rewrite(n);
         }
@@ -91,7 +111,10 @@ public final class Int8Quantizer {
 
     private void rewrite(NodeProto n) {
         boolean standard = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
-        if (standard && n.getOpType().equals("MatMul")) {
+        if (standard && n.getOpType().equals("MatMul") && options.activations() == Activations.PER_TOKEN && !floatMatrix(n.getInput(1))) {
+            // a product of two activations (attention's): left in float, so rows stay independent
+            graph.addNode(n);
+        } else if (standard && n.getOpType().equals("MatMul")) {
             matmul(n.getInput(0), n.getInput(1), false, n.getOutput(0));
         } else if (standard && n.getOpType().equals("Gemm") && quantizableGemm(n)) {
             gemm(n);
@@ -140,10 +163,40 @@ public final class Int8Quantizer {
         return out;
     }
 
+    /**
+     * x quantized per token: {@code scale = max(|x| over the last axis, 1e-8) / 127}, values
+     * {@code round(x / scale) + 128} as uint8 (so within 1..255), zero point 128: names of the
+     * values, the scale ([..., 1]) and the zero point.
+     */
+    private String[] perToken(String x) {
+        String q = name(x);
+        graph.addNode(node("Abs", q + "_abs", List.of(x), List.of(q + "_magnitude")));
+        if (opset >= 18) {
+            graph.addInitializer(OnnxProtos.longs(q + "_axes", new long[] {1}, new long[] {-1}));
+            graph.addNode(node("ReduceMax", q + "_max", List.of(q + "_magnitude", q + "_axes"), List.of(q + "_largest"),
+                    intAttr("keepdims", 1)));
+        } else {
+            graph.addNode(node("ReduceMax", q + "_max", List.of(q + "_magnitude"), List.of(q + "_largest"),
+                    OnnxProtos.ints("axes", -1L), intAttr("keepdims", 1)));
+        }
+        graph.addInitializer(floats(q + "_floor", new long[0], new float[] {1e-8f}));
+        graph.addInitializer(floats(q + "_steps", new long[0], new float[] {127f}));
+        graph.addInitializer(floats(q + "_middle", new long[0], new float[] {128f}));
+        graph.addInitializer(bytes(q + "_zero_point", TensorProto.DataType.UINT8, new long[0], new byte[] {(byte) 128}));
+        graph.addNode(node("Max", q + "_nonzero", List.of(q + "_largest", q + "_floor"), List.of(q + "_range")));
+        graph.addNode(node("Div", q + "_step", List.of(q + "_range", q + "_steps"), List.of(q + "_scale")));
+        graph.addNode(node("Div", q + "_divide", List.of(x, q + "_scale"), List.of(q + "_steps_of")));
+        graph.addNode(node("Round", q + "_round", List.of(q + "_steps_of"), List.of(q + "_rounded")));
+        graph.addNode(node("Add", q + "_shift", List.of(q + "_rounded", q + "_middle"), List.of(q + "_shifted")));
+        graph.addNode(node("Cast", q + "_codes", List.of(q + "_shifted"), List.of(q), intAttr("to", TensorProto.DataType.UINT8_VALUE)));
+        return new String[] {q, q + "_scale", q + "_zero_point"};
+    }
+
     /** {@code output = x · w} in int8, {@code w} ([rows, columns], or [columns, rows] when {@code transposed}) a constant or not. */
     private void matmul(String x, String w, boolean transposed, String output) {
+        boolean perToken = options.activations() == Activations.PER_TOKEN;
         quantized++;
-        String[] a = dynamic(x);
+        String[] a = perToken ? perToken(x) : dynamic(x);
         String[] b;
         if (floatMatrix(w)) {
             TensorProto weight = constants.get(w);
@@ -185,8 +238,14 @@ public final class Int8Quantizer {
         graph.addNode(node("MatMulInteger", base + "_matmul", List.of(a[0], b[0], a[2], b[2]), List.of(base + "_int32")));
         graph.addNode(node("Cast", base + "_cast", List.of(base + "_int32"), List.of(base + "_float"),
                 intAttr("to", TensorProto.DataType.FLOAT_VALUE)));
-        graph.addNode(node("Mul", base + "_scales", List.of(a[1], b[1]), List.of(base + "_scale")));
-        graph.addNode(node("Mul", base + "_rescale", List.of(base + "_float", base + "_scale"), List.of(output)));
+        if (perToken) {
+            // the token's scale ([..., 1]) then the weight's ([columns] or one)
+            graph.addNode(node("Mul", base + "_token_scale", List.of(base + "_float", a[1]), List.of(base + "_per_token")));
+            graph.addNode(node("Mul", base + "_rescale", List.of(base + "_per_token", b[1]), List.of(output)));
+        } else {
+            graph.addNode(node("Mul", base + "_scales", List.of(a[1], b[1]), List.of(base + "_scale")));
+            graph.addNode(node("Mul", base + "_rescale", List.of(base + "_float", base + "_scale"), List.of(output)));
+        }
     }
 
     private void gather(NodeProto n) {

@@ -43,8 +43,16 @@ class Int8QuantizerTests {
 
     /** ids[batch, tokens] -> embeddings (Gather) -> MatMul -> mean over tokens -> Gemm(transB, bias) -> logits[batch, 3]. */
     static ModelProto model() {
+        return model(18, false);
+    }
+
+    /**
+     * As {@link #model()} at an opset; with {@code attention}, the projected tokens also multiplied by
+     * each other (scores = p p^T, then scores p), a product of two activations as attention has.
+     */
+    static ModelProto model(int opset, boolean attention) {
         Random random = new Random(7);
-        GraphProto graph = GraphProto.newBuilder().setName("head")
+        GraphProto.Builder graph = GraphProto.newBuilder().setName("head")
                 .addInput(tensorValue("ids", TensorProto.DataType.INT64, "batch", "tokens"))
                 .addOutput(tensorValue("logits", TensorProto.DataType.FLOAT, "batch", (long) LABELS))
                 .addInitializer(floats("words", new long[] {VOCAB, HIDDEN}, random(random, VOCAB * HIDDEN)))
@@ -52,14 +60,26 @@ class Int8QuantizerTests {
                 // a Linear layer's weight as PyTorch exports it: [out, in], transB
                 .addInitializer(floats("classifier", new long[] {LABELS, HIDDEN}, random(random, LABELS * HIDDEN)))
                 .addInitializer(floats("bias", new long[] {LABELS}, new float[] {0.5f, -1f, 2f}))
-                .addInitializer(longs("axes", new long[] {1}, new long[] {1}))
                 .addNode(node("Gather", "lookup", List.of("words", "ids"), List.of("embedded")))
-                .addNode(node("MatMul", "project", List.of("embedded", "dense"), List.of("projected")))
-                .addNode(node("ReduceMean", "pool", List.of("projected", "axes"), List.of("pooled"), intAttr("keepdims", 0)))
-                .addNode(node("Gemm", "classify", List.of("pooled", "classifier", "bias"), List.of("logits"), intAttr("transB", 1),
-                        floatAttr("beta", 0.5f)))
-                .build();
-        return ModelProto.newBuilder().setIrVersion(8).addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(18))
+                .addNode(node("MatMul", "project", List.of("embedded", "dense"), List.of("projected")));
+        String pooledFrom = "projected";
+        if (attention) {
+            graph.addNode(node("Transpose", "keys", List.of("projected"), List.of("keys_t"), OnnxProtos.ints("perm", 0, 2, 1)))
+                    .addNode(node("MatMul", "scores", List.of("projected", "keys_t"), List.of("scores")))
+                    .addInitializer(floats("temperature", new long[0], new float[] {0.05f}))
+                    .addNode(node("Mul", "scaled", List.of("scores", "temperature"), List.of("scaled_scores")))
+                    .addNode(node("MatMul", "mix", List.of("scaled_scores", "projected"), List.of("mixed")));
+            pooledFrom = "mixed";
+        }
+        if (opset >= 18) {
+            graph.addInitializer(longs("axes", new long[] {1}, new long[] {1}))
+                    .addNode(node("ReduceMean", "pool", List.of(pooledFrom, "axes"), List.of("pooled"), intAttr("keepdims", 0)));
+        } else {
+            graph.addNode(node("ReduceMean", "pool", List.of(pooledFrom), List.of("pooled"), OnnxProtos.ints("axes", 1), intAttr("keepdims", 0)));
+        }
+        graph.addNode(node("Gemm", "classify", List.of("pooled", "classifier", "bias"), List.of("logits"), intAttr("transB", 1),
+                floatAttr("beta", 0.5f)));
+        return ModelProto.newBuilder().setIrVersion(8).addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
                 .setGraph(graph).build();
     }
 
@@ -75,8 +95,9 @@ class Int8QuantizerTests {
         long[] shape = {3, 4};
         ModelProto fp32 = model();
         float[] expected = run(fp32, ids, shape);
-        for (Int8Quantizer.Options options : List.of(Int8Quantizer.Options.SERVING, new Int8Quantizer.Options(false, false),
-                new Int8Quantizer.Options(true, true))) {
+        for (Int8Quantizer.Options options : List.of(Int8Quantizer.Options.SERVING, new Int8Quantizer.Options(false, false, Int8Quantizer.Activations.PER_TOKEN),
+                new Int8Quantizer.Options(false, false, Int8Quantizer.Activations.PER_TENSOR),
+                new Int8Quantizer.Options(true, true, Int8Quantizer.Activations.PER_TENSOR))) {
             ModelProto int8 = Int8Quantizer.quantize(fp32, options);
             List<String> ops = int8.getGraph().getNodeList().stream().map(NodeProto::getOpType).toList();
             // both products in int8, no float product left
@@ -90,6 +111,43 @@ class Int8QuantizerTests {
             }
             for (int i = 0; i < expected.length; i++) {
                 assertThat((double) actual[i]).as("logit %d with %s", i, options).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(0.05 * largest));
+            }
+        }
+    }
+
+    /** Each row's logits run in a batch of three, less the same row run alone: the largest difference. */
+    static double batchDependence(ModelProto model) throws Exception {
+        long[] ids = {1, 5, 7, 19, 0, 3, 3, 12, 8, 2, 11, 4};
+        float[] batched = run(model, ids, new long[] {3, 4});
+        double largest = 0;
+        for (int row = 0; row < 3; row++) {
+            float[] alone = run(model, java.util.Arrays.copyOfRange(ids, row * 4, row * 4 + 4), new long[] {1, 4});
+            for (int c = 0; c < LABELS; c++) {
+                largest = Math.max(largest, Math.abs(batched[row * LABELS + c] - alone[c]));
+            }
+        }
+        return largest;
+    }
+
+    @Test
+    void perTokenActivationsKeepRowsIndependentWherePerTensorOnesMixThem() throws Exception {
+        for (int opset : new int[] {13, 18}) {
+            ModelProto fp32 = model(opset, true);
+            ModelProto perToken = Int8Quantizer.quantize(fp32, Int8Quantizer.Options.SERVING);
+            ModelProto perTensor = Int8Quantizer.quantize(fp32, new Int8Quantizer.Options(true, false, Int8Quantizer.Activations.PER_TENSOR));
+            List<String> ops = perToken.getGraph().getNodeList().stream().map(NodeProto::getOpType).toList();
+            // the weights' products in int8, the two products of activations left in float
+            assertThat(ops).filteredOn("MatMulInteger"::equals).hasSize(2);
+            assertThat(ops).filteredOn("MatMul"::equals).hasSize(2);
+            assertThat(ops).doesNotContain("DynamicQuantizeLinear");
+            assertThat(dev.igate.predictor.BatchDependence.batchWideOperator(perToken)).isNull();
+            assertThat(batchDependence(fp32)).as("fp32, opset %d", opset).isLessThan(1e-5);
+            assertThat(batchDependence(perToken)).as("per token, opset %d", opset).isLessThan(1e-5);
+            assertThat(batchDependence(perTensor)).as("per tensor, opset %d", opset).isGreaterThan(1e-3);
+            float[] expected = run(fp32, new long[] {1, 5, 7, 19}, new long[] {1, 4});
+            float[] actual = run(perToken, new long[] {1, 5, 7, 19}, new long[] {1, 4});
+            for (int c = 0; c < LABELS; c++) {
+                assertThat((double) actual[c]).isCloseTo(expected[c], org.assertj.core.data.Offset.offset(0.05 * Math.abs(expected[c]) + 0.05));
             }
         }
     }
