@@ -25,9 +25,10 @@ import dev.igate.demo.TinyClassifier;
  * The README's first command on a fresh machine: the packaged jar started with the JVM settings
  * the README gives (read from README.md, so the two cannot drift apart) on an empty repository,
  * where it builds every demo model within that heap and serves them. The same repository holds a
- * copy of the demo classifier set to int8, whose quantization at load needs about twice the heap
- * the README gives: its versions fail with the reason, a tiny classifier the loader takes after them
- * loads, and the process serves on through loads of the big model that fail again.
+ * copy of the demo classifier set to int8, quantized at load within that heap too, and a model
+ * whose weights alone are larger than the heap: its version fails with the reason, a tiny
+ * classifier the loader takes after it loads, and the process serves on through loads of the huge
+ * model that fail again.
  */
 class ReadmeCommandIT {
 
@@ -48,16 +49,33 @@ class ReadmeCommandIT {
         ServerTestSupport.deleteTree(WORK);
         Path repository = Files.createDirectories(WORK.resolve("models"));
         // the demo classifier under another name, set to int8: the link resolves once the server has built it
-        Files.createSymbolicLink(repository.resolve("Big"), Path.of("BERTSeqClassification"));
+        Files.createSymbolicLink(repository.resolve("Int8"), Path.of("BERTSeqClassification"));
+        writeHuge(repository.resolve("Huge").resolve("1"));
         TinyClassifier.write(repository.resolve("Tiny").resolve("1"), "Tanh", 3);
         port = SplitDeploymentIT.freePort();
         List<String> command = new ArrayList<>(List.of("java"));
         command.addAll(jvm);
         command.addAll(List.of("-jar", SplitDeploymentIT.JAR.toString(), "--server.port=" + port, "--igate.grpc.port=0",
                 "--igate.model-repository=" + repository, "--igate.storage-cache=" + WORK.resolve("cache"),
-                "--igate.admin-token=readme-token", "--igate.models.Big.quantize=int8"));
+                "--igate.admin-token=readme-token", "--igate.models.Int8.quantize=int8"));
         server = new ProcessBuilder(command).directory(SplitDeploymentIT.ROOT).redirectErrorStream(true)
                 .redirectOutput(WORK.resolve("server.log").toFile()).start();
+    }
+
+    /** y = x W, W a 6,144 x 6,144 float matrix: 151 MB of weights, more than the README's heap holds in one piece. */
+    static void writeHuge(Path versionDir) throws Exception {
+        int n = 6144;
+        var weights = ai.onnx.proto.OnnxMl.TensorProto.newBuilder().setName("w").addDims(n).addDims(n)
+                .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE)
+                .setRawData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(new byte[n * n * 4]));
+        var graph = ai.onnx.proto.OnnxMl.GraphProto.newBuilder().setName("huge")
+                .addInput(dev.igate.predictor.onnx.OnnxProtos.tensorValue("x", ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT, "batch", (long) n))
+                .addOutput(dev.igate.predictor.onnx.OnnxProtos.tensorValue("y", ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT, "batch", (long) n))
+                .addInitializer(weights)
+                .addNode(dev.igate.predictor.onnx.OnnxProtos.node("MatMul", "product", List.of("x", "w"), List.of("y")));
+        Files.createDirectories(versionDir);
+        dev.igate.predictor.onnx.OnnxProtos.write(versionDir.resolve("model.onnx"), ai.onnx.proto.OnnxMl.ModelProto.newBuilder()
+                .setIrVersion(8).addOpsetImport(ai.onnx.proto.OnnxMl.OperatorSetIdProto.newBuilder().setVersion(13)).setGraph(graph).build());
     }
 
     @AfterAll
@@ -73,7 +91,7 @@ class ReadmeCommandIT {
     }
 
     @Test
-    void theReadmesCommandBuildsAndServesEveryDemoModelAndALoadTooLargeForItsHeapFailsWithTheReason() throws Exception {
+    void theReadmesCommandBuildsAndServesEveryDemoModelAnInt8CopyAndALoadTooLargeForItsHeapFailsWithTheReason() throws Exception {
         assertThat(jvm).as("the README's JVM settings").anyMatch(a -> a.startsWith("-Xmx"));
         await().atMost(Duration.ofMinutes(4)).pollInterval(Duration.ofMillis(500)).ignoreExceptions()
                 .until(() -> get("/v2/models/Tiny/ready").contains("\"ready\":true"));
@@ -84,26 +102,33 @@ class ReadmeCommandIT {
                 "{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"]}");
         assertThat(seed.body()).isEqualTo("{\"predictions\":[\"Pharma-Toxico\"]}");
 
-        // both int8 versions failed with the reason, and the loader went on to the tiny model after them
+        // the int8 copy of both versions of the demo classifier, quantized at load within the same heap
         for (String version : List.of("1", "2")) {
-            assertThat(get("/v2/models/Big/versions/" + version + "/ready")).contains("\"ready\":false")
-                    .contains("Java ran out of memory while loading it and quantizing it").contains("give the server a larger -Xmx");
+            assertThat(get("/v2/models/Int8/versions/" + version)).contains("\"quantization\":\"int8\"");
+            assertThat(get("/v2/models/Int8/versions/" + version + "/ready")).contains("\"ready\":true");
         }
+        assertThat(SplitDeploymentIT.post(port, "/v1/models/Int8:predict", "{\"instances\": [\"" + ServerTestSupport.SEED_TEXT + "\"]}")
+                .body()).isEqualTo("{\"predictions\":[\"Pharma-Toxico\"]}");
+
+        // the huge model failed with the reason, and the loader went on to the tiny model after it
+        assertThat(get("/v2/models/Huge/versions/1/ready")).contains("\"ready\":false")
+                .contains("Java ran out of memory while loading it").contains("give the server a larger -Xmx");
         String log = Files.readString(WORK.resolve("server.log"));
-        assertThat(log.indexOf("Model Tiny version 1 ready")).isGreaterThan(log.lastIndexOf("Model Big version"));
+        assertThat(log.indexOf("Model Tiny version 1 ready")).isGreaterThan(log.lastIndexOf("Model Huge version"));
 
         for (int attempt = 0; attempt < 3; attempt++) {
-            // an operator's load of the big model fails again with the reason, and costs the server nothing
+            // an operator's load of the huge model fails again with the reason, and costs the server nothing
             HttpResponse<String> load = SplitDeploymentIT.http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
-                            + "/v2/repository/models/Big/load")).header("Authorization", ADMIN).timeout(Duration.ofMinutes(2))
+                            + "/v2/repository/models/Huge/load")).header("Authorization", ADMIN).timeout(Duration.ofMinutes(2))
                     .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(load.statusCode()).as(load.body()).isBetween(400, 599);
             assertThat(load.body()).contains("ran out of memory");
 
-            HttpResponse<String> big = SplitDeploymentIT.post(port, "/v1/models/Big:predict", "{\"instances\": [\"a short text\"]}");
-            assertThat(big.statusCode()).isEqualTo(503);
-            assertThat(big.body()).contains("Model Big failed to load: Java ran out of memory");
-            for (String model : List.of("Tiny", "BERTSeqClassification")) {
+            HttpResponse<String> huge = SplitDeploymentIT.post(port, "/v2/models/Huge/infer",
+                    "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 2], \"datatype\": \"FP32\", \"data\": [1, 2]}]}");
+            assertThat(huge.statusCode()).isEqualTo(503);
+            assertThat(huge.body()).contains("Model Huge failed to load: Java ran out of memory");
+            for (String model : List.of("Tiny", "BERTSeqClassification", "Int8")) {
                 HttpResponse<String> served = SplitDeploymentIT.post(port, "/v1/models/" + model + ":predict",
                         "{\"instances\": [\"a short text\"]}");
                 assertThat(served.statusCode()).as(served.body()).isEqualTo(200);

@@ -59,7 +59,8 @@ final class Int8Load {
                 return cached;
             }
             long start = System.nanoTime();
-            ModelProto model = OnnxProtos.read(source);
+            // the source's weights read from the file's mapping: only the int8 copy's are made on the heap
+            ModelProto model = OnnxProtos.readMapped(source);
             ModelProto int8 = Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, false,
                     perToken ? Int8Quantizer.Activations.PER_TOKEN : Int8Quantizer.Activations.PER_TENSOR));
             model = null;

@@ -111,6 +111,32 @@ public final class OnnxProtos {
         try (InputStream in = open(file)) {
             model = parse(in);
         }
+        return withExternalData(model, file);
+    }
+
+    /**
+     * As {@link #read}, the file mapped rather than copied onto the heap: the tensors' bytes are
+     * views of the mapping (the file's page cache), so reading the demo model's 86 MB of weights
+     * costs the heap nearly nothing. For code that reads a model's weights once and keeps what it
+     * makes of them (int8 quantization at load); the file must not change in place while the model
+     * is in use (the storage sync replaces files by renaming them).
+     */
+    public static ModelProto readMapped(java.nio.file.Path file) throws IOException {
+        ModelProto model;
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.READ)) {
+            if (channel.size() > Integer.MAX_VALUE) {
+                return read(file);
+            }
+            CodedInputStream coded = CodedInputStream.newInstance(channel.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, channel.size()));
+            coded.enableAliasing(true);
+            coded.setSizeLimit(Integer.MAX_VALUE);
+            model = ModelProto.parseFrom(coded);
+        }
+        return withExternalData(model, file);
+    }
+
+    /** The model with initializers kept as external data beside {@code file} read in as raw data. */
+    private static ModelProto withExternalData(ModelProto model, java.nio.file.Path file) throws IOException {
         GraphProto graph = model.getGraph();
         if (graph.getInitializerList().stream().noneMatch(t -> t.getDataLocation() == TensorProto.DataLocation.EXTERNAL)) {
             return model;
