@@ -67,8 +67,8 @@ public final class GradientBuilder {
         for (String op : List.of("DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear")) {
             RULES.put(op, new int[] {0});
         }
-        // quantization written out of ONNX operators (Int8Quantizer's per-token activations: Round, then a
-        // Cast to 8-bit integers): Round passes the gradient on, as quantization-aware training takes it
+        // quantization written out of ONNX operators (x / step, Round, then a Cast to 8-bit integers): Round
+        // passes the gradient on, as quantization-aware training takes it
         RULES.put("Round", new int[] {0});
         RULES.put("MatMulInteger", new int[] {0, 1});
         // ONNX Runtime's fused operators (graph optimization), each differentiated as the operators it replaces
@@ -267,8 +267,9 @@ public final class GradientBuilder {
     }
 
     /**
-     * The step sizes of quantizations written out of ONNX operators ({@code Round(x / step)}, as
-     * Int8Quantizer's per-token activations): taken as constants, as DynamicQuantizeLinear's scale
+     * The step sizes of quantizations written out of ONNX operators ({@code Round(x / step)}, or
+     * {@code QuantizeLinear(x / step, 1, zero point)} as Int8Quantizer's per-token activations):
+     * taken as constants, as DynamicQuantizeLinear's scale
      * is, so that the quantized product's gradient is the float product's with the values quantized.
      * (Through the step, a gradient would see only the rounding error moving with the range.)
      */
@@ -277,7 +278,8 @@ public final class GradientBuilder {
         graph.getNodeList().forEach(n -> n.getOutputList().forEach(o -> producers.put(o, n)));
         Set<String> steps = new HashSet<>();
         for (NodeProto n : graph.getNodeList()) {
-            NodeProto divide = standard(n) && n.getOpType().equals("Round") ? producers.get(n.getInput(0)) : null;
+            boolean rounds = n.getOpType().equals("Round") || n.getOpType().equals("QuantizeLinear");
+            NodeProto divide = standard(n) && rounds ? producers.get(n.getInput(0)) : null;
             if (divide != null && standard(divide) && divide.getOpType().equals("Div")) {
                 steps.add(divide.getInput(1));
             }

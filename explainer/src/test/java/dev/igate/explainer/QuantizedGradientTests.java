@@ -118,6 +118,28 @@ class QuantizedGradientTests {
     }
 
     @Test
+    void quantizationWrittenOutWithRoundAndACastIsStraightThroughWithItsStepConstant() throws Exception {
+        // per token: step = max |x| / 127, codes = uint8(round(x / step) + 128), then the int8 product rescaled
+        Weight w = Weight.random();
+        GradientCheck quantized = w.addTo(new GradientCheck(13).input("x", 2, 3, K))
+                .initializer(floats("steps", new long[0], new float[] {127f}))
+                .initializer(floats("middle", new long[0], new float[] {128f}))
+                .initializer(bytes("x_zero", TensorProto.DataType.UINT8, new long[0], new byte[] {(byte) 128}))
+                .node("Abs", List.of("x"), "magnitude")
+                .node("ReduceMax", List.of("magnitude"), "largest", dev.igate.predictor.onnx.OnnxProtos.ints("axes", -1))
+                .node("Div", List.of("largest", "steps"), "step")
+                .node("Div", List.of("x", "step"), "steps_of")
+                .node("Round", List.of("steps_of"), "rounded")
+                .node("Add", List.of("rounded", "middle"), "shifted")
+                .node("Cast", List.of("shifted"), "x_q", intAttr("to", TensorProto.DataType.UINT8_VALUE))
+                .node("MatMulInteger", List.of("x_q", "w_q", "x_zero", "w_zero"), "product")
+                .node("Cast", List.of("product"), "product_float", intAttr("to", TensorProto.DataType.FLOAT_VALUE))
+                .node("Mul", List.of("product_float", "step"), "per_token")
+                .node("Mul", List.of("per_token", "w_scale"), "out");
+        quantized.checkAgainst(w.floatReference(13), "x");
+    }
+
+    @Test
     void quantizeDequantizePairsPerTensorAndPerAxisAreTheIdentity() throws Exception {
         // a linear consumer, so the gradient does not depend on where it is taken: quantized or not
         float[] c = {0.5f, -1.5f, 2f, 3f};
