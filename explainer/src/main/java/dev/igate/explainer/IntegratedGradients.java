@@ -189,9 +189,9 @@ public final class IntegratedGradients implements AutoCloseable {
         List<ModelProto> candidates = new ArrayList<>();
         if (!settings.optimizationLevel().equals("none")) {
             try {
-                candidates.add(FusedOperators.decompose(OnnxProtos.parse(OnnxModel.optimized(graph.model().toByteArray(), settings,
-                        "embedding graph of " + modelFile.getFileName()))));
-            } catch (ModelLoadException | IOException e) {
+                candidates.add(FusedOperators.decompose(OnnxModel.optimized(graph.model(), settings,
+                        "embedding graph of " + modelFile.getFileName())));
+            } catch (ModelLoadException e) {
                 log.info("{}: ONNX Runtime's optimized graph unavailable ({}); differentiating the graph as written", modelFile, e.getMessage());
             }
         }
@@ -319,10 +319,13 @@ public final class IntegratedGradients implements AutoCloseable {
         var shapes = ShapeProbe.shapes(model, path.probed(), sampleInputs(graph));
         // a per-token model's graph is seeded with a weight per output (an entity's tokens and label); a classifier's
         // with a class per row
-        byte[] bytes = (tokenLabels > 0
+        ModelProto gradient = tokenLabels > 0
                 ? GradientBuilder.build(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGET_WEIGHTS, shapes)
-                : GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes)).toByteArray();
-        return ModelInstances.open(instances, settings, s -> OnnxModel.load(bytes, s, "gradient graph of " + modelFile.getFileName()));
+                : GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes);
+        // one file for every instance's session, and no serialized copy of the graph on the heap
+        String description = "gradient graph of " + modelFile.getFileName();
+        return OnnxModel.throughFile(gradient, description,
+                file -> ModelInstances.open(instances, settings, s -> OnnxModel.load(file, s, description)));
     }
 
     /**
@@ -1293,9 +1296,10 @@ public final class IntegratedGradients implements AutoCloseable {
                 if (f == null) {
                     try {
                         // the graph cut out again from the (pinned) file: prepare kept no copy of it
-                        byte[] bytes = EmbeddingGraph.of(FusedOperators.decompose(OnnxProtos.read(modelFile)), tables).model().toByteArray();
-                        f = ModelInstances.open(layout, settings,
-                                s -> OnnxModel.load(bytes, s, "forward graph of " + modelFile.getFileName()));
+                        ModelProto graph = EmbeddingGraph.of(FusedOperators.decompose(OnnxProtos.read(modelFile)), tables).model();
+                        String description = "forward graph of " + modelFile.getFileName();
+                        f = OnnxModel.throughFile(graph, description,
+                                file -> ModelInstances.open(layout, settings, s -> OnnxModel.load(file, s, description)));
                     } catch (ModelLoadException | IOException | GradientUnavailableException e) {
                         throw new IllegalStateException("forward graph could not be loaded: " + e.getMessage(), e);
                     }

@@ -42,7 +42,7 @@ final class ShapeProbe {
                 g.addOutput(tensorValueOfAnyShape(t.getKey(), t.getValue()));
             }
         }
-        byte[] probe = model.toBuilder().setGraph(g).build().toByteArray();
+        ModelProto probe = model.toBuilder().setGraph(g).build();
         Map<String, long[]> shapes = new HashMap<>();
         for (Tensor in : sampleInputs) {
             if (tensors.containsKey(in.name())) {

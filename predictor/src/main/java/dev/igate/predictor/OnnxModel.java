@@ -99,12 +99,32 @@ public final class OnnxModel implements AutoCloseable {
      */
     public static OnnxModel load(ai.onnx.proto.OnnxMl.ModelProto model, SessionSettings settings, String description)
             throws ModelLoadException {
+        return throughFile(model, description, file -> load(file, settings, description));
+    }
+
+    /** Loads a model file under a description of its own (a graph built in Java, say). Blocking. */
+    public static OnnxModel load(Path file, SessionSettings settings, String description) throws ModelLoadException {
+        return open(settings, description, (env, options) -> env.createSession(file.toString(), options));
+    }
+
+    /** What is done with a model's temporary file: sessions opened from it. */
+    public interface FileUse<T> {
+        T apply(Path file) throws ModelLoadException;
+    }
+
+    /**
+     * Writes a model built in Java to a temporary file (streamed: no serialized copy of it on the
+     * heap), hands the file to {@code use} (which may open any number of sessions from it), and
+     * deletes it. Blocking.
+     *
+     * @throws ModelLoadException when {@code use} fails or the file cannot be written
+     */
+    public static <T> T throughFile(ai.onnx.proto.OnnxMl.ModelProto model, String description, FileUse<T> use) throws ModelLoadException {
         Path file = null;
         try {
             file = Files.createTempFile("igate-model-", ".onnx");
             dev.igate.predictor.onnx.OnnxProtos.write(file, model);
-            Path written = file;
-            return open(settings, description, (env, options) -> env.createSession(written.toString(), options));
+            return use.apply(file);
         } catch (java.io.IOException e) {
             throw new ModelLoadException("could not write " + description + " for ONNX Runtime: " + e.getMessage(), e);
         } finally {
@@ -135,6 +155,26 @@ public final class OnnxModel implements AutoCloseable {
      * @throws ModelLoadException when ONNX Runtime rejects the model
      */
     public static byte[] optimized(byte[] model, SessionSettings settings, String description) throws ModelLoadException {
+        return optimized(settings, description, (env, options) -> env.createSession(model, options), in -> {
+            try (java.io.InputStream bytes = dev.igate.predictor.onnx.OnnxProtos.open(in)) {
+                return bytes.readAllBytes();
+            }
+        });
+    }
+
+    /** As {@link #optimized(byte[], SessionSettings, String)}, for a model built in Java: no serialized copy of either graph on the heap. */
+    public static ai.onnx.proto.OnnxMl.ModelProto optimized(ai.onnx.proto.OnnxMl.ModelProto model, SessionSettings settings,
+                                                            String description) throws ModelLoadException {
+        return throughFile(model, description, file -> optimized(settings, description,
+                (env, options) -> env.createSession(file.toString(), options), dev.igate.predictor.onnx.OnnxProtos::read));
+    }
+
+    private interface OptimizedReader<T> {
+        T read(Path file) throws java.io.IOException;
+    }
+
+    private static <T> T optimized(SessionSettings settings, String description, SessionOpener source, OptimizedReader<T> reader)
+            throws ModelLoadException {
         Path file = null;
         try {
             file = Files.createTempFile("igate-optimized-", ".onnx");
@@ -144,11 +184,9 @@ public final class OnnxModel implements AutoCloseable {
             SessionSettings cpu = new SessionSettings("cpu", 1, 1, level);
             open(cpu, description, (env, options) -> {
                 options.setOptimizedModelFilePath(out.toString());
-                return env.createSession(model, options);
+                return source.open(env, options);
             }).close();
-            try (java.io.InputStream in = dev.igate.predictor.onnx.OnnxProtos.open(file)) {
-                return in.readAllBytes();
-            }
+            return reader.read(file);
         } catch (java.io.IOException e) {
             throw new ModelLoadException("could not write the optimized graph of " + description + ": " + e.getMessage(), e);
         } finally {
