@@ -53,7 +53,7 @@ import dev.igate.predictor.batching.BatchingSettings;
  * @param pairs             whether the model reads pairs of texts ({@code text_pair}); unset: an NLI model (an
  *                          {@code entail...} label) or a sentence-transformers cross-encoder does, by its config.json
  * @param quantize          {@code none} (the default) or {@code int8}: the fp32 model's MatMul and Gemm weights
- *                          quantized at load (ONNX Runtime's dynamic form), checked against the fp32 model on the
+ *                          quantized at load (ONNX Runtime's int8 operators), checked against the fp32 model on the
  *                          model's calibration texts before it serves
  * @param quantizePerChannel int8 weights with a scale per output channel (the default), else one per tensor
  * @param quantizeActivations how an int8 product's activations are quantized: {@code per-token} (the default: a scale

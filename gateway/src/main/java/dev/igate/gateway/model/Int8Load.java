@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * int8 on load ({@code igate.models.<name>.quantize: int8}): the quantized copy of a version's fp32
- * model ({@link Int8Quantizer}, ONNX Runtime's dynamic form, the word table left in float), kept
+ * model ({@link Int8Quantizer}: int8 weights, activations per token or per run, the word table left in float), kept
  * in the storage cache under the source's SHA-256 so that a restart does not quantize again; and
  * the check of the int8 model against the fp32 one on calibration texts (the version's or the
  * model's {@code calibration.txt}, one text per line) before it serves. Blocking.
