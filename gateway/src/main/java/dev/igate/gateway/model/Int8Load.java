@@ -59,18 +59,21 @@ final class Int8Load {
                 return cached;
             }
             long start = System.nanoTime();
-            // the source's weights read from the file's mapping: only the int8 copy's are made on the heap
-            ModelProto model = OnnxProtos.readMapped(source);
-            ModelProto int8 = Int8Quantizer.quantize(model, new Int8Quantizer.Options(perChannel, false,
-                    perToken ? Int8Quantizer.Activations.PER_TOKEN : Int8Quantizer.Activations.PER_TENSOR));
-            model = null;
             Files.createDirectories(cache);
+            // the source's weights read from a mapping (only the int8 copy's are made on the heap), of a private copy:
+            // the repository's file may be rewritten in place (cp over it), which would fault the mapping's reads
+            Path snapshot = Files.createTempFile(cache, digest, ".source");
             Path part = Files.createTempFile(cache, digest, ".part");
             try {
+                Files.copy(source, snapshot, StandardCopyOption.REPLACE_EXISTING);
+                ModelProto int8 = Int8Quantizer.quantize(OnnxProtos.readMapped(snapshot, source.getParent()), new Int8Quantizer.Options(perChannel, false,
+                        perToken ? Int8Quantizer.Activations.PER_TOKEN : Int8Quantizer.Activations.PER_TENSOR));
                 OnnxProtos.write(part, int8);
                 Files.move(part, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } finally {
                 Files.deleteIfExists(part);
+                // unlinked now, the mapping (if the garbage collector has not dropped it yet) stays valid
+                Files.deleteIfExists(snapshot);
             }
             log.info("int8 copy of {} made in {} ms: {} MB -> {} MB ({})", source, (System.nanoTime() - start) / 1_000_000,
                     Files.size(source) >> 20, Files.size(cached) >> 20, (perChannel ? "weights per channel" : "weights per tensor")

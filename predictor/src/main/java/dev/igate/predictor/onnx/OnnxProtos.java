@@ -111,7 +111,7 @@ public final class OnnxProtos {
         try (InputStream in = open(file)) {
             model = parse(in);
         }
-        return withExternalData(model, file);
+        return withExternalData(model, file.toAbsolutePath().normalize().getParent());
     }
 
     /**
@@ -122,6 +122,11 @@ public final class OnnxProtos {
      * is in use (the storage sync replaces files by renaming them).
      */
     public static ModelProto readMapped(java.nio.file.Path file) throws IOException {
+        return readMapped(file, file.toAbsolutePath().normalize().getParent());
+    }
+
+    /** As {@link #readMapped(java.nio.file.Path)}, initializers kept as external data read from {@code folder} (a copy's original's). */
+    public static ModelProto readMapped(java.nio.file.Path file, java.nio.file.Path folder) throws IOException {
         ModelProto model;
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.READ)) {
             if (channel.size() > Integer.MAX_VALUE) {
@@ -132,16 +137,15 @@ public final class OnnxProtos {
             coded.setSizeLimit(Integer.MAX_VALUE);
             model = ModelProto.parseFrom(coded);
         }
-        return withExternalData(model, file);
+        return withExternalData(model, folder.toAbsolutePath().normalize());
     }
 
-    /** The model with initializers kept as external data beside {@code file} read in as raw data. */
-    private static ModelProto withExternalData(ModelProto model, java.nio.file.Path file) throws IOException {
+    /** The model with initializers kept as external data in {@code folder} (the model file's) read in as raw data. */
+    private static ModelProto withExternalData(ModelProto model, java.nio.file.Path folder) throws IOException {
         GraphProto graph = model.getGraph();
         if (graph.getInitializerList().stream().noneMatch(t -> t.getDataLocation() == TensorProto.DataLocation.EXTERNAL)) {
             return model;
         }
-        java.nio.file.Path folder = file.toAbsolutePath().normalize().getParent();
         GraphProto.Builder inlined = graph.toBuilder();
         for (int i = 0; i < inlined.getInitializerCount(); i++) {
             TensorProto t = inlined.getInitializer(i);
