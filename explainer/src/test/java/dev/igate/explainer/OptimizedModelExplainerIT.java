@@ -2,7 +2,6 @@ package dev.igate.explainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,11 +35,10 @@ class OptimizedModelExplainerIT {
         Path root = Path.of("target", "test-models").toAbsolutePath();
         DemoRepository.ensure(root);
         Path dir = root.resolve(DemoRepository.MODEL_NAME).resolve("1");
-        byte[] optimized = OnnxModel.optimized(Files.readAllBytes(dir.resolve("model.onnx")),
+        fusedModel = OnnxModel.optimized(OnnxProtos.read(dir.resolve("model.onnx")),
                 new SessionSettings("cpu", 1, 1, "extended"), "demo model");
-        fusedModel = OnnxProtos.parse(optimized);
         Path fusedFile = root.resolve("fused-model.onnx");
-        Files.write(fusedFile, optimized);
+        OnnxProtos.write(fusedFile, fusedModel);
         unfused = IntegratedGradients.prepare(dir.resolve("model.onnx"), "logits", new SessionSettings("cpu", 0, 1, "none"));
         fused = IntegratedGradients.prepare(fusedFile, "logits", new SessionSettings("cpu", 0, 1, "all"));
         List<String> texts = new ArrayList<>(List.of(DemoModelExplainerIT.SEED));

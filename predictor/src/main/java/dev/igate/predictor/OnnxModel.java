@@ -154,26 +154,13 @@ public final class OnnxModel implements AutoCloseable {
      *
      * @throws ModelLoadException when ONNX Runtime rejects the model
      */
-    public static byte[] optimized(byte[] model, SessionSettings settings, String description) throws ModelLoadException {
-        return optimized(settings, description, (env, options) -> env.createSession(model, options), in -> {
-            try (java.io.InputStream bytes = dev.igate.predictor.onnx.OnnxProtos.open(in)) {
-                return bytes.readAllBytes();
-            }
-        });
-    }
-
-    /** As {@link #optimized(byte[], SessionSettings, String)}, for a model built in Java: no serialized copy of either graph on the heap. */
     public static ai.onnx.proto.OnnxMl.ModelProto optimized(ai.onnx.proto.OnnxMl.ModelProto model, SessionSettings settings,
                                                             String description) throws ModelLoadException {
-        return throughFile(model, description, file -> optimized(settings, description,
-                (env, options) -> env.createSession(file.toString(), options), dev.igate.predictor.onnx.OnnxProtos::read));
+        // the model read by the session from a file and the optimized graph read back from one: no serialized copy on the heap
+        return throughFile(model, description, source -> optimized(source, settings, description));
     }
 
-    private interface OptimizedReader<T> {
-        T read(Path file) throws java.io.IOException;
-    }
-
-    private static <T> T optimized(SessionSettings settings, String description, SessionOpener source, OptimizedReader<T> reader)
+    private static ai.onnx.proto.OnnxMl.ModelProto optimized(Path source, SessionSettings settings, String description)
             throws ModelLoadException {
         Path file = null;
         try {
@@ -184,9 +171,9 @@ public final class OnnxModel implements AutoCloseable {
             SessionSettings cpu = new SessionSettings("cpu", 1, 1, level);
             open(cpu, description, (env, options) -> {
                 options.setOptimizedModelFilePath(out.toString());
-                return source.open(env, options);
+                return env.createSession(source.toString(), options);
             }).close();
-            return reader.read(file);
+            return dev.igate.predictor.onnx.OnnxProtos.read(file);
         } catch (java.io.IOException e) {
             throw new ModelLoadException("could not write the optimized graph of " + description + ": " + e.getMessage(), e);
         } finally {
