@@ -88,7 +88,20 @@ class Int8LoadIT {
         TinyClassifier.write(repo.resolve("Uncalibrated").resolve("1"), "Tanh", 5);
         registry.add("igate.model-repository", repo::toString);
         registry.add("igate.storage-cache", () -> WORK.resolve("cache").toString());
+        // a copy an earlier quantizer form left in the cache (named without a form): not a model, so serving it fails the load
+        Files.write(Files.createDirectories(WORK.resolve("cache").resolve("int8")).resolve(DEMO_DIGEST.get() + "-per-channel-per-token.onnx"),
+                "an earlier form's copy".getBytes());
     }
+
+    /** The demo model's digest, the int8 cache's key. */
+    static final java.util.function.Supplier<String> DEMO_DIGEST = () -> {
+        try {
+            return dev.igate.predictor.storage.ModelStorage.sha256(
+                    ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL).resolve("1").resolve("model.onnx"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    };
 
     /**
      * A small classifier whose first two labels' weights differ by less than half an int8 step:
@@ -221,16 +234,16 @@ class Int8LoadIT {
     }
 
     @Test
-    void theQuantizedCopyIsCachedByTheSourcesDigestAndReusedByAReload() throws Exception {
+    void theQuantizedCopyIsCachedByTheSourcesDigestAndTheQuantizersFormAndReusedByAReload() throws Exception {
         ServerTestSupport.awaitReady(client, "/v2/models/Int8/versions/1/ready");
-        List<Path> copies;
+        List<String> copies;
         try (Stream<Path> files = Files.list(WORK.resolve("cache").resolve("int8"))) {
-            copies = files.filter(p -> p.getFileName().toString().endsWith("-per-channel-per-token.onnx")).toList();
+            copies = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(DEMO_DIGEST.get())).toList();
         }
-        String digest = dev.igate.predictor.storage.ModelStorage.sha256(
-                ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL).resolve("1").resolve("model.onnx"));
-        assertThat(copies).extracting(p -> p.getFileName().toString()).contains(digest + "-per-channel-per-token.onnx");
-        Path copy = WORK.resolve("cache").resolve("int8").resolve(digest + "-per-channel-per-token.onnx");
+        String name = DEMO_DIGEST.get() + "-per-channel-per-token-form" + dev.igate.predictor.onnx.Int8Quantizer.FORM + ".onnx";
+        // the earlier form's copy was not served (it is no model) and is gone
+        assertThat(copies).containsExactly(name);
+        Path copy = WORK.resolve("cache").resolve("int8").resolve(name);
         FileTime made = Files.getLastModifiedTime(copy);
 
         client.post().uri("/admin/models/Int8/load").header("Authorization", ADMIN).exchange().expectStatus().isOk();

@@ -7,6 +7,8 @@ import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import dev.igate.predictor.ModelLoadException;
@@ -52,8 +54,9 @@ final class Int8Load {
     Path quantized(Path source, boolean perChannel, boolean perToken) throws ModelLoadException {
         try {
             String digest = ModelStorage.sha256(source);
-            // weights per channel or per tensor; activations per token, or per run (no suffix: the cache's first form)
-            Path cached = cache.resolve(digest + (perChannel ? "-per-channel" : "-per-tensor") + (perToken ? "-per-token" : "") + ".onnx");
+            // weights per channel or per tensor; activations per token, or per run (no suffix); the quantizer's form
+            String kind = digest + (perChannel ? "-per-channel" : "-per-tensor") + (perToken ? "-per-token" : "");
+            Path cached = cache.resolve(kind + "-form" + Int8Quantizer.FORM + ".onnx");
             if (Files.isRegularFile(cached)) {
                 log.info("int8 copy of {} reused from the cache ({})", source, cached.getFileName());
                 return cached;
@@ -70,6 +73,7 @@ final class Int8Load {
                         perToken ? Int8Quantizer.Activations.PER_TOKEN : Int8Quantizer.Activations.PER_TENSOR));
                 OnnxProtos.write(part, int8);
                 Files.move(part, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                dropOtherForms(kind, cached);
             } finally {
                 Files.deleteIfExists(part);
                 // unlinked now, the mapping (if the garbage collector has not dropped it yet) stays valid
@@ -83,6 +87,17 @@ final class Int8Load {
             throw new ModelLoadException("quantize: int8: the model could not be quantized: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             throw new ModelLoadException("quantize: int8: " + e.getMessage(), e);
+        }
+    }
+
+    /** Deletes the copies of the same source and options that an earlier quantizer form wrote. */
+    private void dropOtherForms(String kind, Path current) throws IOException {
+        Pattern earlier = Pattern.compile(Pattern.quote(kind) + "(-form\\d+)?\\.onnx");
+        try (Stream<Path> files = Files.list(cache)) {
+            for (Path p : files.filter(p -> !p.equals(current) && earlier.matcher(p.getFileName().toString()).matches()).toList()) {
+                Files.deleteIfExists(p);
+                log.info("int8 copy {} of an earlier quantizer form deleted", p.getFileName());
+            }
         }
     }
 

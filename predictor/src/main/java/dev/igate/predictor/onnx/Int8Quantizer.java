@@ -60,6 +60,16 @@ public final class Int8Quantizer {
         public static final Options SERVING = new Options(true, false, Activations.PER_TOKEN);
     }
 
+    /**
+     * The version of the graphs this class writes, part of a cached copy's name
+     * ({@code igate.models.<name>.quantize: int8}): raise it whenever the written form changes, or
+     * servers keep serving copies of the old form from their cache (Int8QuantizerTests records each
+     * form's fingerprint). 2: per-token activations quantized once per tensor through QuantizeLinear,
+     * products as MatMulIntegerToFloat; copies named without a form are of form 1 (per-token products as
+     * MatMulInteger, Cast and Mul).
+     */
+    public static final int FORM = 2;
+
     /** ONNX Runtime's contrib operators' domain. */
     static final String CONTRIB = "com.microsoft";
 

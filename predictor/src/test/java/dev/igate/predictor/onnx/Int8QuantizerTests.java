@@ -172,6 +172,36 @@ class Int8QuantizerTests {
         });
     }
 
+    /**
+     * What each {@link Int8Quantizer#FORM} writes: the SHA-256 of the quantized test graphs (opsets 13
+     * and 18, with attention's products) under every option. Servers name cached copies by the form,
+     * so a change to the written graphs must raise FORM (and record its fingerprint here), or copies of
+     * the old form keep being served.
+     */
+    static final java.util.Map<Integer, String> FORM_FINGERPRINTS = java.util.Map.of(
+            2, "476fca8225a9cc1f050ce6f6ac9d61ebfe816c2dec85097614e61fd04ba628d3");
+
+    static String fingerprint() throws Exception {
+        java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+        for (int opset : new int[] {13, 18}) {
+            for (boolean perChannel : new boolean[] {true, false}) {
+                for (boolean embeddings : new boolean[] {true, false}) {
+                    for (Int8Quantizer.Activations activations : Int8Quantizer.Activations.values()) {
+                        sha.update(Int8Quantizer.quantize(model(opset, true), new Int8Quantizer.Options(perChannel, embeddings, activations))
+                                .toByteArray());
+                    }
+                }
+            }
+        }
+        return java.util.HexFormat.of().formatHex(sha.digest());
+    }
+
+    @Test
+    void theFormNumberChangesWithTheGraphsWritten() throws Exception {
+        assertThat(fingerprint()).as("the quantizer writes other graphs than form %d did: raise Int8Quantizer.FORM and record its"
+                + " fingerprint", Int8Quantizer.FORM).isEqualTo(FORM_FINGERPRINTS.get(Int8Quantizer.FORM));
+    }
+
     @Test
     void aModelWithoutProductsIsRefused() {
         GraphProto graph = GraphProto.newBuilder().setName("identity")
