@@ -31,6 +31,9 @@
 #   ./benchmark.sh memory    the server's peak resident memory (VmHWM) and native memory tracking's summary after 60 s of V1
 #                            predictions at concurrency 32, six concurrent explanations of the ~128-token text and 8 s at
 #                            concurrency 64 (MEMORY_ARGS: server settings to try)
+#   ./benchmark.sh pytorch   an explanation (50 steps, 16 and 128 tokens) through the server's V1 explain against native
+#                            PyTorch autograd doing the same integrated gradients on the same weights (benchmark/pytorch_ig.py;
+#                            PYTORCH_PYTHON: an interpreter with PyPI's torch, else Debian's python3-torch), in the same run
 #   ./benchmark.sh lifecycle heap and RSS after BIG_REQUESTS (default 10000; ~1 s each on 2 cores) 1 MB requests, then after 60 s of
 #                            unload/load cycles under predict and explain load, each against the warmed baseline
 set -euo pipefail
@@ -149,14 +152,16 @@ if [ "$WHAT" = "pytorch" ]; then
   # JIT warmed on explanations first), against native PyTorch autograd on the same weights (benchmark/pytorch_ig.py, the
   # better of 1 and 2 threads), in the same run; the server is started after PyTorch is done
   # Debian's torch 1.13 is built against the generic BLAS: OpenBLAS takes its place (7.8 s -> 0.4-1.2 s at 16 tokens here)
-  if ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || ! dpkg -s libopenblas0-pthread > /dev/null 2>&1; then
+  # PYTORCH_PYTHON: an interpreter with PyPI's torch and onnx (MKL, oneDNN), the fair reference; else Debian's
+  PYTORCH_PYTHON="${PYTORCH_PYTHON:-}"
+  if [ -z "$PYTORCH_PYTHON" ] && { ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || ! dpkg -s libopenblas0-pthread > /dev/null 2>&1; }; then
     echo "installing python3-torch, python3-onnx and libopenblas0-pthread (Debian packages, for the reference only) ..."
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx libopenblas0-pthread) > /dev/null
   fi
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   LONG_TEXT=$(sed 's/^{"instances": \["//; s/"\]}$//' "$WORK/v1-long.json")
   for threads in 1 2; do
-    OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads /usr/bin/python3 benchmark/pytorch_ig.py models/BERTSeqClassification/1/model.onnx models/BERTSeqClassification/1/tokenizer.json \
+    OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "${PYTORCH_PYTHON:-/usr/bin/python3}" benchmark/pytorch_ig.py models/BERTSeqClassification/1/model.onnx models/BERTSeqClassification/1/tokenizer.json \
       "$threads" "$SEED_TEXT" "$LONG_TEXT" | tee -a "$WORK/pytorch.txt"
   done
   start_server

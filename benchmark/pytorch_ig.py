@@ -3,7 +3,10 @@
 (50 Gauss-Legendre points, [CLS] + [PAD]... + [SEP] baseline, the target's logit) on the same
 weights (read from the demo model.onnx), with autograd, all 50 path points in one batch, the
 threads given by the caller. Prints one line per text: tokens and the median of 5 timed runs after
-2 warm-ups. Needs Debian's python3-torch and python3-onnx; nothing in the build or the tests does.
+2 warm-ups, for each attention form (matmul and softmax as the graph has it; PyTorch's fused
+scaled_dot_product_attention). Needs torch and onnx: Debian's python3-torch and python3-onnx, or
+PyPI's torch (MKL, oneDNN: the fair reference) in a virtual environment named by PYTORCH_PYTHON in
+benchmark.sh; nothing in the build or the tests does.
 
 usage: pytorch_ig.py model.onnx tokenizer.json threads text...
 """
@@ -92,6 +95,7 @@ class MiniLM(torch.nn.Module):
         self.pool_eps = float(w["pooler.epsilon"])
         self.heads = 12
         self.eps = 1e-12
+        self.sdpa = False
 
     def norm(self, x, p):
         return torch.nn.functional.layer_norm(x, x.shape[-1:], p[0], p[1], self.eps)
@@ -106,8 +110,12 @@ class MiniLM(torch.nn.Module):
             q = (x @ l["q"][0] + l["q"][1]).view(b, s, self.heads, d).transpose(1, 2)
             k = (x @ l["k"][0] + l["k"][1]).view(b, s, self.heads, d).transpose(1, 2)
             v = (x @ l["v"][0] + l["v"][1]).view(b, s, self.heads, d).transpose(1, 2)
-            a = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5 + bias, dim=-1)
-            c = (a @ v).transpose(1, 2).reshape(b, s, h)
+            if self.sdpa:
+                # PyTorch's fused attention (its flash kernel on the CPU, backward included)
+                c = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            else:
+                c = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5 + bias, dim=-1) @ v
+            c = c.transpose(1, 2).reshape(b, s, h)
             x = self.norm(c @ l["o"][0] + l["o"][1] + x, l["ln1"])
             f = torch.nn.functional.gelu(x @ l["i"][0] + l["i"][1])
             x = self.norm(f @ l["out"][0] + l["out"][1] + x, l["ln2"])
@@ -143,14 +151,16 @@ def main():
     model = MiniLM(onnx.load(model_file))
     for text in sys.argv[4:]:
         ids = wordpiece(vocab, text, 128)
-        times = []
-        for i in range(7):
-            start = time.perf_counter()
-            _, delta = integrated_gradients(model, ids, vocab["[PAD]"], 50)
-            if i >= 2:
-                times.append((time.perf_counter() - start) * 1000)
-        print(f"PYTORCH tokens={len(ids)} median_ms={statistics.median(times):.1f} runs={' '.join(f'{t:.1f}' for t in times)}"
-              f" delta={delta:.2e} threads={threads} torch={torch.__version__}")
+        for sdpa in (False, True):
+            model.sdpa = sdpa
+            times = []
+            for i in range(7):
+                start = time.perf_counter()
+                _, delta = integrated_gradients(model, ids, vocab["[PAD]"], 50)
+                if i >= 2:
+                    times.append((time.perf_counter() - start) * 1000)
+            print(f"PYTORCH tokens={len(ids)} median_ms={statistics.median(times):.1f} runs={' '.join(f'{t:.1f}' for t in times)}"
+                  f" delta={delta:.2e} threads={threads} attention={'sdpa' if sdpa else 'matmul-softmax'} torch={torch.__version__}")
 
 
 if __name__ == "__main__":
