@@ -89,19 +89,15 @@ class Int8LoadIT {
         registry.add("igate.model-repository", repo::toString);
         registry.add("igate.storage-cache", () -> WORK.resolve("cache").toString());
         // a copy an earlier quantizer form left in the cache (named without a form): not a model, so serving it fails the load
-        Files.write(Files.createDirectories(WORK.resolve("cache").resolve("int8")).resolve(DEMO_DIGEST.get() + "-per-channel-per-token.onnx"),
+        Files.write(Files.createDirectories(WORK.resolve("cache").resolve("int8")).resolve(demoDigest() + "-per-channel-per-token.onnx"),
                 "an earlier form's copy".getBytes());
     }
 
-    /** The demo model's digest, the int8 cache's key. */
-    static final java.util.function.Supplier<String> DEMO_DIGEST = () -> {
-        try {
-            return dev.igate.predictor.storage.ModelStorage.sha256(
-                    ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL).resolve("1").resolve("model.onnx"));
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    };
+    /** The demo model's digest, the int8 cache's key (reads the model: call once). */
+    static String demoDigest() throws java.io.IOException {
+        return dev.igate.predictor.storage.ModelStorage.sha256(
+                ServerTestSupport.DEMO_REPOSITORY.resolve(ServerTestSupport.MODEL).resolve("1").resolve("model.onnx"));
+    }
 
     /**
      * A small classifier whose first two labels' weights differ by less than half an int8 step:
@@ -236,11 +232,12 @@ class Int8LoadIT {
     @Test
     void theQuantizedCopyIsCachedByTheSourcesDigestAndTheQuantizersFormAndReusedByAReload() throws Exception {
         ServerTestSupport.awaitReady(client, "/v2/models/Int8/versions/1/ready");
+        String digest = demoDigest();
         List<String> copies;
         try (Stream<Path> files = Files.list(WORK.resolve("cache").resolve("int8"))) {
-            copies = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(DEMO_DIGEST.get())).toList();
+            copies = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(digest)).toList();
         }
-        String name = DEMO_DIGEST.get() + "-per-channel-per-token-form" + dev.igate.predictor.onnx.Int8Quantizer.FORM + ".onnx";
+        String name = digest + "-per-channel-per-token-form" + dev.igate.predictor.onnx.Int8Quantizer.FORM + ".onnx";
         // the earlier form's copy was not served (it is no model) and is gone
         assertThat(copies).containsExactly(name);
         Path copy = WORK.resolve("cache").resolve("int8").resolve(name);
