@@ -9,7 +9,8 @@ import math
 import sys
 
 events = json.load(open(sys.argv[1]))
-nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+# an If's time is its branch's nodes' time, which the profile lists too (the gradient graph's backward pass)
+nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"]["op_name"] != "If"]
 runs = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
 by_dim = collections.defaultdict(collections.Counter)
 matmul = collections.defaultdict(lambda: [0, 0])
@@ -20,7 +21,8 @@ for e in nodes:
     dim = ins[0][1] if ins and len(ins[0]) > 1 else 0
     by_dim[dim][op] += e["dur"]
     if op in ("MatMul", "FusedMatMul") and ins and outs:
-        inner = ins[0][-2] if e["args"].get("transA") == "1" else ins[0][-1]
+        # the profile does not record transA: A's last two dimensions are M x K either way
+        inner = math.prod(ins[0][-2:]) // outs[0][-2]
         matmul[(dim, op)][0] += e["dur"]
         matmul[(dim, op)][1] += 2 * math.prod(outs[0]) * inner
 total = sum(sum(c.values()) for c in by_dim.values())
