@@ -454,50 +454,6 @@ public final class GradientBuilder {
         return model.toBuilder().setGraph(b.graph).build();
     }
 
-    /**
-     * The gradient graph of {@code forward} with its backward nodes moved behind an {@code If} on a
-     * new BOOL {@code [1]} input {@code gate}: a run fed false computes the forward outputs only and
-     * answers an empty gradient ({@code [0, 0, ...]}). ONNX Runtime runs every node of a graph
-     * whatever a run fetches, so without the gate a run for logits alone (an explanation's F(x) and
-     * F(baseline)) pays for a whole backward pass: 18 of 246 ms of a 16-token explanation.
-     *
-     * @param forward  the graph {@code gradient} was built from: its nodes are the gradient graph's first
-     * @param gradient what {@link #build} or {@link #buildForTargets} made of {@code forward}
-     * @throws IllegalArgumentException when {@code gradient} does not start with {@code forward}'s nodes
-     */
-    static ModelProto gateBackward(ModelProto forward, ModelProto gradient, String gate) {
-        GraphProto g = gradient.getGraph();
-        int shared = forward.getGraph().getNodeCount();
-        for (int i = 0; i < shared; i++) {
-            if (!g.getNode(i).getOutputList().equals(forward.getGraph().getNode(i).getOutputList())) {
-                throw new IllegalArgumentException("the gradient graph's node " + i + " is not the forward graph's");
-            }
-        }
-        NodeProto last = g.getNode(g.getNodeCount() - 1);
-        String grad = last.getOutput(0);
-        var declared = g.getOutputList().stream().filter(o -> o.getName().equals(grad)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("the gradient graph's last node does not write its gradient output"));
-        TensorProto.DataType type = TensorProto.DataType.forNumber(declared.getType().getTensorType().getElemType());
-        int rank = declared.getType().getTensorType().getShape().getDimCount();
-
-        GraphProto.Builder backward = GraphProto.newBuilder().setName("backward")
-                .addAllNode(g.getNodeList().subList(shared, g.getNodeCount() - 1))
-                .addNode(last.toBuilder().setOutput(0, grad + "/backward"))
-                .addOutput(declared.toBuilder().setName(grad + "/backward"));
-        TensorProto empty = TensorProto.newBuilder().setName(grad + "/skipped").setDataType(type.getNumber())
-                .addAllDims(java.util.Collections.nCopies(rank, 0L)).build();
-        GraphProto.Builder skipped = GraphProto.newBuilder().setName("no_backward")
-                .addNode(OnnxProtos.node("Constant", "/grad/skipped", List.of(), List.of(grad + "/skipped"),
-                        OnnxProtos.tensorAttr("value", empty)))
-                .addOutput(declared.toBuilder().setName(grad + "/skipped"));
-        NodeProto gated = OnnxProtos.node("If", "/grad/gate", List.of(gate), List.of(grad),
-                AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH).setG(backward).build(),
-                AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH).setG(skipped).build());
-        GraphProto.Builder main = g.toBuilder().clearNode().addAllNode(g.getNodeList().subList(0, shared)).addNode(gated)
-                .addInput(tensorValue(gate, TensorProto.DataType.BOOL, 1));
-        return gradient.toBuilder().setGraph(main).build();
-    }
-
     private static Object[] symbolicDims(String prefix, int rank) {
         Object[] dims = new Object[rank];
         for (int i = 0; i < rank; i++) {
