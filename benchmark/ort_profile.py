@@ -9,7 +9,7 @@ import math
 import sys
 
 events = json.load(open(sys.argv[1]))
-# an If's time is its branch's nodes' time, which the profile lists too (the gradient graph's backward pass)
+# an If's time is its branch's nodes' time, which the profile lists too
 nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"]["op_name"] != "If"]
 runs = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
 by_dim = collections.defaultdict(collections.Counter)
