@@ -51,6 +51,11 @@ public final class IntegratedGradients implements AutoCloseable {
     public static final String TARGETS = "targets";
     /** The seed input of a per-token model's gradient graph: the weight of each output of each row. */
     public static final String TARGET_WEIGHTS = "target_weights";
+    /**
+     * The gradient graph's BOOL {@code [1]} input that says whether a run computes the gradient too:
+     * false for logits alone (F(x) and F(baseline)), which then skip the backward pass.
+     */
+    public static final String BACKWARD = "backward";
     /** Larger step of the central differences, a share of the token's (x − x′) segment; the smaller is half of it. */
     static final double FINITE_DIFFERENCE_STEP = 1e-2;
     /**
@@ -278,6 +283,7 @@ public final class IntegratedGradients implements AutoCloseable {
         java.util.Arrays.fill(ones, 1f);
         Objective probe = tokenLabels > 0 ? Objective.ofWeights(ones) : Objective.ofClass(0);
         feeds.add(targetFeed(tokenLabels, 2, seq, probe));
+        feeds.add(backwardFeed(true));
         float[] together = session.run(feeds, List.of(grad)).get(0).floats();
         int width = together.length / 2;
         for (int r = 0; r < 2; r++) {
@@ -286,6 +292,7 @@ public final class IntegratedGradients implements AutoCloseable {
                 row.add(rowOf(t, r));
             }
             row.add(targetFeed(tokenLabels, 1, seq, probe));
+            row.add(backwardFeed(true));
             float[] alone = session.run(row, List.of(grad)).get(0).floats();
             for (int j = 0; j < width; j++) {
                 if (Math.abs(alone[j] - together[r * width + j]) > 1e-4 + 1e-3 * Math.abs(alone[j])) {
@@ -319,9 +326,8 @@ public final class IntegratedGradients implements AutoCloseable {
         var shapes = ShapeProbe.shapes(model, path.probed(), sampleInputs(graph));
         // a per-token model's graph is seeded with a weight per output (an entity's tokens and label); a classifier's
         // with a class per row
-        ModelProto gradient = tokenLabels > 0
-                ? GradientBuilder.build(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGET_WEIGHTS, shapes)
-                : GradientBuilder.buildForTargets(model, EmbeddingGraph.INPUTS_EMBEDS, output, TARGETS, shapes);
+        ModelProto gradient = GradientBuilder.buildGated(model, EmbeddingGraph.INPUTS_EMBEDS, output,
+                tokenLabels > 0 ? TARGET_WEIGHTS : null, tokenLabels > 0 ? null : TARGETS, shapes, BACKWARD);
         // one file for every instance's session, and no serialized copy of the graph on the heap
         String description = "gradient graph of " + modelFile.getFileName();
         return OnnxModel.throughFile(gradient, description,
@@ -347,6 +353,10 @@ public final class IntegratedGradients implements AutoCloseable {
      * for a per-token model the objective's weights repeated per row ({@link #TARGET_WEIGHTS},
      * {@code [rows, seq, labels]}).
      */
+    private static Tensor backwardFeed(boolean on) {
+        return new Tensor(BACKWARD, dev.igate.protocol.Datatype.BOOL, new long[] {1}, new boolean[] {on});
+    }
+
     private static Tensor targetFeed(int tokenLabels, int rows, int seq, Objective objective) {
         if (tokenLabels == 0) {
             long[] targets = new long[rows];
@@ -990,7 +1000,10 @@ public final class IntegratedGradients implements AutoCloseable {
     public float[] forward(long[] ids, long[] mask, long[] types, InstanceScheduler scheduler) {
         Sample row = new Sample(ids, mask, types, null);
         float[] x = inputs(row)[0];
-        return join(scheduler.submit(new InstanceJob<>(1, at -> logits(BLACKBOX, at, row, x, 1))));
+        // the gradient graph's forward outputs are the model's unless it emulates quantization row by row; no backward
+        // pass when asked for logits alone, and no forward sessions opened beside it
+        String method = gradient != null && !emulated ? GRAPH : BLACKBOX;
+        return join(scheduler.submit(new InstanceJob<>(1, at -> logits(method, at, row, x, 1))));
     }
 
     /**
@@ -1195,6 +1208,7 @@ public final class IntegratedGradients implements AutoCloseable {
             OnnxModel session = on(gradient, at);
             List<Tensor> feeds = feeds(session, sample, embeds, rows);
             feeds.add(targetFeed(tokenLabels, rows, sample.ids().length, Objective.ofClass(0)));
+            feeds.add(backwardFeed(false));
             return session.run(feeds, List.of(output)).get(0).floats();
         }
         OnnxModel f = on(forwardSessions(), at);
@@ -1246,6 +1260,7 @@ public final class IntegratedGradients implements AutoCloseable {
         OnnxModel session = on(gradient, at);
         List<Tensor> feeds = feeds(session, sample, embeds, rows);
         feeds.add(targetFeed(tokenLabels, rows, sample.ids().length, target));
+        feeds.add(backwardFeed(true));
         return session.run(feeds, List.of(GradientBuilder.gradName(EmbeddingGraph.INPUTS_EMBEDS))).get(0).floats();
     }
 

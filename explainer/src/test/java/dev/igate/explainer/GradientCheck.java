@@ -147,6 +147,45 @@ final class GradientCheck {
     }
 
     /**
+     * Checks {@link GradientBuilder#buildGated}: the gated graph fed true answers the ungated
+     * graph's output and gradient, bit for bit; fed false, the same output and an empty gradient
+     * (its backward nodes, all behind {@code segments} Ifs, did not run).
+     */
+    void checkGated(String wrt, int segments) throws Exception {
+        Map<String, float[]> values = sampleInputs();
+        ModelProto forward = forwardModel();
+        List<Tensor> feeds = feeds(values);
+        Map<String, long[]> shapes = ShapeProbe.shapes(forward, GradientBuilder.activePath(forward.getGraph(), wrt, output).probed(), feeds);
+        ModelProto gradient = GradientBuilder.build(forward, wrt, output, "seed", shapes);
+        ModelProto gated = GradientBuilder.buildGated(forward, wrt, output, "seed", null, shapes, "backward");
+        assertThat(gated.getGraph().getNodeList().subList(0, forward.getGraph().getNodeCount())).isEqualTo(forward.getGraph().getNodeList());
+        assertThat(gated.getGraph().getNodeList().subList(forward.getGraph().getNodeCount(), gated.getGraph().getNodeCount()))
+                .hasSize(segments).allMatch(n -> n.getOpType().equals("If"));
+        String grad = GradientBuilder.gradName(wrt);
+        try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward");
+             OnnxModel plain = OnnxModel.load(gradient.toByteArray(), CPU, "gradient");
+             OnnxModel gm = OnnxModel.load(gated.toByteArray(), CPU, "gated gradient")) {
+            Tensor seed = sampleSeed(f, values);
+            float[] expectedOut = f.run(feeds, List.of(output)).get(0).floats();
+            List<Tensor> gradFeeds = new ArrayList<>(feeds);
+            gradFeeds.add(seed);
+            List<Tensor> expected = plain.run(gradFeeds, List.of(output, grad));
+            for (boolean on : new boolean[] {true, false}) {
+                List<Tensor> gatedFeeds = new ArrayList<>(gradFeeds);
+                gatedFeeds.add(new Tensor("backward", dev.igate.protocol.Datatype.BOOL, new long[] {1}, new boolean[] {on}));
+                List<Tensor> got = gm.run(gatedFeeds, List.of(output, grad));
+                assertThat(got.get(0).floats()).as("output, backward %s", on).containsExactly(expectedOut);
+                if (on) {
+                    assertThat(got.get(1).floats()).as("gradient").containsExactly(expected.get(1).floats());
+                    assertThat(got.get(1).shape()).isEqualTo(expected.get(1).shape());
+                } else {
+                    assertThat(got.get(1).size()).as("gradient without the backward pass").isZero();
+                }
+            }
+        }
+    }
+
+    /**
      * Checks the gradient graph of this model against another's at the same inputs and seed (both
      * drawn from the same random sequence, so the two must declare the same inputs): for
      * straight-through rules, whose reference is a float graph with quantization taken as the identity.

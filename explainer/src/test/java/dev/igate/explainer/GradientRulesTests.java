@@ -67,6 +67,15 @@ class GradientRulesTests {
     }
 
     @Test
+    void aGatedGraphSkipsItsBackwardPassWhenAskedForOutputsAlone() throws Exception {
+        // weights as initializers, read by the backward nodes from the Ifs' outer scope; Tanh's backward and MatMul's in
+        // two Ifs, the gradient of h passed from the first to the second
+        new GradientCheck(11).input("x", 2, 3, 4).initializer(floats("w", new long[] {4, 5}, new float[] {
+                        0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 1.0f, -0.1f, 0.2f, 0.3f, -0.4f, 0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 0.1f}))
+                .node("MatMul", List.of("x", "w"), "h").node("Tanh", List.of("h"), "out").checkGated("x", 2);
+    }
+
+    @Test
     void matMulPlainBatchedAndBroadcast() throws Exception {
         binary("MatMul", 11, new long[] {2, 3, 4}, new long[] {4, 5}, GradientCheck.Values.SIGNED).check("x");
         binary("MatMul", 11, new long[] {2, 3, 4}, new long[] {4, 5}, GradientCheck.Values.SIGNED).check("y");

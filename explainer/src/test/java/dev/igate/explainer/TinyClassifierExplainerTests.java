@@ -3,6 +3,7 @@ package dev.igate.explainer;
 import static dev.igate.predictor.onnx.OnnxProtos.intAttr;
 import static dev.igate.predictor.onnx.OnnxProtos.node;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,6 +97,9 @@ class TinyClassifierExplainerTests {
 
             assertThat(graph.gradients()).isEqualTo("graph");
             assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
+            // F(x) and F(baseline) from the gradient graph run without its backward pass: the forward graph's values
+            assertThat(graph.logits()).containsExactly(blackbox.logits(), within(1e-5f));
+            assertThat(graph.baselineLogits()).containsExactly(blackbox.baselineLogits(), within(1e-5f));
             assertThat(Math.abs(graph.delta())).isLessThan(0.05 * Math.abs(graph.logits()[2] - graph.baselineLogits()[2]));
         }
     }
