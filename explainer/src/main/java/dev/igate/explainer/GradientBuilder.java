@@ -515,9 +515,10 @@ public final class GradientBuilder {
             }
         }
         // where to cut: near equal shares of the backward nodes, at cuts whose crossing values all have known types
+        // (a share of at least one node: rules that write no node, as Identity's, repeat a cut, and an If needs an output)
         List<Integer> bounds = new ArrayList<>(List.of(forwardNodes));
+        int share = Math.max(1, (end - forwardNodes + GATE_SEGMENTS - 1) / GATE_SEGMENTS);
         for (int c : cuts) {
-            int share = (end - forwardNodes) / GATE_SEGMENTS;
             if (c > forwardNodes && c < end - 1 && c - bounds.get(bounds.size() - 1) >= share
                     && crossing(nodes, forwardNodes, c, lastReader).stream().allMatch(types::containsKey)) {
                 bounds.add(c);

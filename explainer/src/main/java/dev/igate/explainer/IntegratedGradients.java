@@ -348,15 +348,16 @@ public final class IntegratedGradients implements AutoCloseable {
         return 0;
     }
 
+    /** The gradient graph's gate: true to compute the gradient, false for the forward outputs alone. */
+    private static Tensor backwardFeed(boolean on) {
+        return new Tensor(BACKWARD, dev.igate.protocol.Datatype.BOOL, new long[] {1}, new boolean[] {on});
+    }
+
     /**
      * The gradient graph's seed feed for {@code rows} rows: each row's class ({@link #TARGETS}), or
      * for a per-token model the objective's weights repeated per row ({@link #TARGET_WEIGHTS},
      * {@code [rows, seq, labels]}).
      */
-    private static Tensor backwardFeed(boolean on) {
-        return new Tensor(BACKWARD, dev.igate.protocol.Datatype.BOOL, new long[] {1}, new boolean[] {on});
-    }
-
     private static Tensor targetFeed(int tokenLabels, int rows, int seq, Objective objective) {
         if (tokenLabels == 0) {
             long[] targets = new long[rows];
@@ -994,8 +995,10 @@ public final class IntegratedGradients implements AutoCloseable {
     }
 
     /**
-     * The model's outputs for one row of token ids (with its mask and type ids), through the forward
-     * graph on the version's instances: what faithfulness measures run on texts with words removed.
+     * The model's outputs for one row of token ids (with its mask and type ids), through the gradient
+     * graph without its backward pass (the forward graph when the gradient graph emulates quantization
+     * row by row, or there is none) on the version's instances: what faithfulness measures run on
+     * texts with words removed.
      */
     public float[] forward(long[] ids, long[] mask, long[] types, InstanceScheduler scheduler) {
         Sample row = new Sample(ids, mask, types, null);

@@ -149,7 +149,7 @@ final class GradientCheck {
     /**
      * Checks {@link GradientBuilder#buildGated}: the gated graph fed true answers the ungated
      * graph's output and gradient, bit for bit; fed false, the same output and an empty gradient
-     * (its backward nodes, all behind {@code segments} Ifs, did not run).
+     * (its backward nodes, all behind at least {@code segments} Ifs, did not run).
      */
     void checkGated(String wrt, int segments) throws Exception {
         Map<String, float[]> values = sampleInputs();
@@ -160,7 +160,7 @@ final class GradientCheck {
         ModelProto gated = GradientBuilder.buildGated(forward, wrt, output, "seed", null, shapes, "backward");
         assertThat(gated.getGraph().getNodeList().subList(0, forward.getGraph().getNodeCount())).isEqualTo(forward.getGraph().getNodeList());
         assertThat(gated.getGraph().getNodeList().subList(forward.getGraph().getNodeCount(), gated.getGraph().getNodeCount()))
-                .hasSize(segments).allMatch(n -> n.getOpType().equals("If"));
+                .hasSizeGreaterThanOrEqualTo(segments).allMatch(n -> n.getOpType().equals("If") && n.getOutputCount() > 0);
         String grad = GradientBuilder.gradName(wrt);
         try (OnnxModel f = OnnxModel.load(forward.toByteArray(), CPU, "forward");
              OnnxModel plain = OnnxModel.load(gradient.toByteArray(), CPU, "gradient");

@@ -73,6 +73,10 @@ class GradientRulesTests {
         new GradientCheck(11).input("x", 2, 3, 4).initializer(floats("w", new long[] {4, 5}, new float[] {
                         0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 1.0f, -0.1f, 0.2f, 0.3f, -0.4f, 0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 0.1f}))
                 .node("MatMul", List.of("x", "w"), "h").node("Tanh", List.of("h"), "out").checkGated("x", 2);
+        // rules that write no node (Identity's) repeat a cut: no empty segment; a value of the first segment read by the third
+        new GradientCheck(11).input("x", 2, 3, 4)
+                .node("Tanh", List.of("x"), "a").node("Identity", List.of("a"), "b").node("Sigmoid", List.of("b"), "c")
+                .node("Mul", List.of("c", "a"), "d").node("Identity", List.of("d"), "out").checkGated("x", 3);
     }
 
     @Test

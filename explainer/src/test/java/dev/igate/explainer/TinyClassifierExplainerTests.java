@@ -97,7 +97,7 @@ class TinyClassifierExplainerTests {
 
             assertThat(graph.gradients()).isEqualTo("graph");
             assertThat(DemoModelExplainerIT.cosine(graph.scores(), blackbox.scores())).isGreaterThanOrEqualTo(0.999);
-            // F(x) and F(baseline) from the gradient graph run without its backward pass: the forward graph's values
+            // F(x) and F(baseline) from the gradient graph fed backward=false: the forward graph's values
             assertThat(graph.logits()).containsExactly(blackbox.logits(), within(1e-5f));
             assertThat(graph.baselineLogits()).containsExactly(blackbox.baselineLogits(), within(1e-5f));
             assertThat(Math.abs(graph.delta())).isLessThan(0.05 * Math.abs(graph.logits()[2] - graph.baselineLogits()[2]));
