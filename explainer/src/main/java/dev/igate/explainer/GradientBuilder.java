@@ -497,21 +497,14 @@ public final class GradientBuilder {
         var declared = g.getOutputList().stream().filter(o -> o.getName().equals(grad)).findFirst().orElseThrow();
         Map<String, TensorProto.DataType> types = new HashMap<>(gradTypes);
         types.put(grad, TensorProto.DataType.forNumber(declared.getType().getTensorType().getElemType()));
-        Map<String, Integer> producer = new HashMap<>();
         Map<String, Integer> lastReader = new HashMap<>();
         for (int i = forwardNodes; i < end; i++) {
             NodeProto n = nodes.get(i);
-            if (n.getAttributeList().stream().anyMatch(a -> a.getType() == AttributeProto.AttributeType.GRAPH)) {
-                throw new IllegalArgumentException("a backward node holds a graph of its own: " + n.getName());
-            }
             for (String in : n.getInputList()) {
                 lastReader.put(in, i);
             }
-            for (String out : n.getOutputList()) {
-                producer.put(out, i);
-                if (n.getOpType().equals("Shape")) {
-                    types.put(out, TensorProto.DataType.INT64);
-                }
+            if (n.getOpType().equals("Shape")) {
+                types.put(n.getOutput(0), TensorProto.DataType.INT64);
             }
         }
         // where to cut: near equal shares of the backward nodes, at cuts whose crossing values all have known types
@@ -530,7 +523,7 @@ public final class GradientBuilder {
         for (int s = 0; s + 1 < bounds.size(); s++) {
             int from = bounds.get(s);
             int to = bounds.get(s + 1);
-            List<String> outputs = new ArrayList<>();
+            Set<String> outputs = new java.util.LinkedHashSet<>();
             for (int i = from; i < to; i++) {
                 for (String out : nodes.get(i).getOutputList()) {
                     if (out.equals(grad) || lastReader.getOrDefault(out, -1) >= to) {
@@ -543,8 +536,7 @@ public final class GradientBuilder {
             for (int i = from; i < to; i++) {
                 NodeProto.Builder n = nodes.get(i).toBuilder();
                 for (int k = 0; k < n.getInputCount(); k++) {
-                    Integer at = producer.get(n.getInput(k));
-                    if (at != null && at >= from && outputs.contains(n.getInput(k))) {
+                    if (outputs.contains(n.getInput(k))) {
                         n.setInput(k, n.getInput(k) + suffix);
                     }
                 }
@@ -565,7 +557,7 @@ public final class GradientBuilder {
                         OnnxProtos.tensorAttr("value", empty)));
                 skipped.addOutput(OnnxProtos.tensorValueOfAnyShape(out + "/skipped", types.get(out)));
             }
-            main.add(OnnxProtos.node("If", "/grad/gate" + s, List.of(gate), outputs,
+            main.add(OnnxProtos.node("If", "/grad/gate" + s, List.of(gate), List.copyOf(outputs),
                     AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH).setG(then).build(),
                     AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH).setG(skipped).build()));
         }
